@@ -1,0 +1,50 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [.treatAllWarnings(as: .error), .enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "orthus-cluster",
+    products: [
+        .executable(name: "orthus", targets: ["OrthusCLI"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        // C bridges: system libraries (module map + shim header only).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),  // no pkgConfig: avoids -isystem warnings
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+
+        // Numerics: dtypes, BLAS-backed matrix products, row-wise kernels, .npy files.
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: strictSettings),
+        // config.json, safetensors (memory-mapped, sharded), the tensor manifest of a checkpoint.
+        .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: strictSettings),
+        // tokenizer.json: byte-level BPE, added tokens, streaming decode.
+        .target(name: "Tokenizer", swiftSettings: strictSettings),
+        // The Chameleon decoder: layers, RoPE, KV caches, batched forward over layer ranges.
+        .target(name: "Model", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
+        // Output heads: the LM head with logit masks and seeded sampling.
+        .target(name: "Heads", dependencies: ["Tensor", "Checkpoint", "Model"], swiftSettings: strictSettings),
+        // Single-process generation loops shared by the CLI and, later, the cluster.
+        .target(name: "Engine", dependencies: ["Model", "Heads", "Tokenizer"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "OrthusCLI",
+            dependencies: [
+                "Engine", "Checkpoint", "Tensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: strictSettings),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"], swiftSettings: strictSettings),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ModelTests", dependencies: ["Model", "Heads", "Engine", "Checkpoint", "Tensor"],
+            swiftSettings: strictSettings),
+        .testTarget(name: "HeadsTests", dependencies: ["Heads", "Tensor"], swiftSettings: strictSettings),
+        .testTarget(name: "CLITests", dependencies: ["Tensor"], swiftSettings: strictSettings),
+    ]
+)

@@ -1,0 +1,117 @@
+import Foundation
+import Synchronization
+import Tensor
+
+/// A tensor read from a checkpoint, widened to float32.
+public struct LoadedTensor: Sendable {
+    public var shape: [Int]
+    public var values: [Float]
+}
+
+/// A model folder in the published layout: `config.json`, `tokenizer.json`, and weights as one `model.safetensors`
+/// or as shards listed by `model.safetensors.index.json`.
+///
+/// Shards are opened (memory-mapped) only when a tensor in them is requested, so a stage that asks for its own
+/// layers touches only the shards that hold them.
+public final class ModelDirectory: Sendable {
+    public let path: String
+    public let configuration: OrthusConfiguration
+    /// Tensor name to the shard file (relative to `path`) that holds it.
+    public let weightMap: [String: String]
+    private let openShards = Mutex<[String: SafetensorsFile]>([:])
+    private let loadedNames = Mutex<Set<String>>([])
+
+    public static let indexFileName = "model.safetensors.index.json"
+    public static let singleFileName = "model.safetensors"
+
+    /// Opens the folder: reads and validates `config.json`, and finds the weight files.
+    public init(path: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CheckpointError.fileNotFound(path: path)
+        }
+        self.path = path
+        configuration = try OrthusConfiguration.load(path: path + "/config.json")
+        let indexPath = path + "/" + Self.indexFileName
+        if FileManager.default.fileExists(atPath: indexPath) {
+            weightMap = try Self.readIndex(indexPath, directory: path)
+        } else if FileManager.default.fileExists(atPath: path + "/" + Self.singleFileName) {
+            let file = try SafetensorsFile(path: path + "/" + Self.singleFileName)
+            weightMap = Dictionary(uniqueKeysWithValues: file.entries.keys.map { ($0, Self.singleFileName) })
+            openShards.withLock { $0[Self.singleFileName] = file }
+        } else {
+            throw CheckpointError.fileNotFound(path: "\(path)/\(Self.singleFileName) or \(Self.indexFileName)")
+        }
+    }
+
+    /// Path of `tokenizer.json` in this folder.
+    public var tokenizerPath: String { path + "/tokenizer.json" }
+
+    /// All tensor names, sorted.
+    public var tensorNames: [String] { weightMap.keys.sorted() }
+
+    /// Names of every tensor read so far through `load`, sorted (a stage reports these).
+    public var namesLoaded: [String] { loadedNames.withLock { $0.sorted() } }
+
+    /// The header entry of tensor `name` (opens its shard).
+    public func entry(_ name: String) throws -> TensorEntry {
+        guard let entry = try shard(holding: name).entries[name] else { throw CheckpointError.missingTensor(name: name) }
+        return entry
+    }
+
+    /// Loads the named tensors, checking each exists with exactly the expected shape.
+    public func load(_ expected: [String: [Int]]) throws -> [String: LoadedTensor] {
+        var result: [String: LoadedTensor] = [:]
+        for name in expected.keys.sorted() {
+            result[name] = try load(name, shape: expected[name]!)
+        }
+        return result
+    }
+
+    /// Loads one tensor, checking its shape.
+    public func load(_ name: String, shape: [Int]) throws -> LoadedTensor {
+        let file = try shard(holding: name)
+        guard let entry = file.entries[name] else { throw CheckpointError.missingTensor(name: name) }
+        guard entry.shape == shape else {
+            throw CheckpointError.shapeMismatch(name: name, expected: shape, found: entry.shape)
+        }
+        let tensor = LoadedTensor(shape: shape, values: try file.floats(name))
+        loadedNames.withLock { _ = $0.insert(name) }
+        return tensor
+    }
+
+    private func shard(holding name: String) throws -> SafetensorsFile {
+        guard let fileName = weightMap[name] else { throw CheckpointError.missingTensor(name: name) }
+        return try openShards.withLock { shards in
+            if let open = shards[fileName] { return open }
+            let file = try SafetensorsFile(path: path + "/" + fileName)
+            guard file.entries[name] != nil else {
+                throw CheckpointError.malformedIndex(
+                    path: path + "/" + Self.indexFileName, detail: "'\(name)' is mapped to \(fileName), which lacks it")
+            }
+            shards[fileName] = file
+            return file
+        }
+    }
+
+    private static func readIndex(_ indexPath: String, directory: String) throws -> [String: String] {
+        func bad(_ detail: String) -> CheckpointError { .malformedIndex(path: indexPath, detail: detail) }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
+            throw CheckpointError.unreadable(path: indexPath, reason: "\(error)")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw bad("not a JSON object")
+        }
+        guard let map = object["weight_map"] as? [String: String], !map.isEmpty else {
+            throw bad("no 'weight_map' of tensor names to shard files")
+        }
+        for file in Set(map.values) {
+            guard !file.contains("/"), !file.hasPrefix(".") else { throw bad("shard name '\(file)' leaves the folder") }
+            guard FileManager.default.fileExists(atPath: directory + "/" + file) else {
+                throw CheckpointError.fileNotFound(path: directory + "/" + file)
+            }
+        }
+        return map
+    }
+}

@@ -1,0 +1,106 @@
+/// The tensors a component of the model must have, by name and shape, derived from the configuration.
+///
+/// HF checkpoint key names live here and nowhere else.
+public struct TensorManifest: Sendable {
+    public let configuration: OrthusConfiguration
+
+    public init(_ configuration: OrthusConfiguration) { self.configuration = configuration }
+
+    public static let embeddings = "model.embed_tokens.weight"
+    public static let finalNorm = "model.norm.weight"
+    public static let lmHead = "lm_head.weight"
+    public static let codebookIn = "model.codebook_in.weight"
+
+    /// The names of one decoder layer's tensors, keyed by role.
+    public struct LayerNames: Sendable {
+        public let inputNorm, q, k, v, o, qNormWeight, qNormBias, kNormWeight, kNormBias, postNorm, gate, up, down: String
+
+        init(_ i: Int) {
+            let p = "model.layers.\(i)."
+            inputNorm = p + "input_layernorm.weight"
+            q = p + "self_attn.q_proj.weight"
+            k = p + "self_attn.k_proj.weight"
+            v = p + "self_attn.v_proj.weight"
+            o = p + "self_attn.o_proj.weight"
+            qNormWeight = p + "self_attn.q_norm.weight"
+            qNormBias = p + "self_attn.q_norm.bias"
+            kNormWeight = p + "self_attn.k_norm.weight"
+            kNormBias = p + "self_attn.k_norm.bias"
+            postNorm = p + "post_attention_layernorm.weight"
+            gate = p + "mlp.gate_proj.weight"
+            up = p + "mlp.up_proj.weight"
+            down = p + "mlp.down_proj.weight"
+        }
+    }
+
+    public func layerNames(_ index: Int) -> LayerNames { LayerNames(index) }
+
+    /// Expected shapes of decoder layer `index`.
+    public func layer(_ index: Int) -> [String: [Int]] {
+        let c = configuration
+        let n = LayerNames(index)
+        let kv = c.keyValueHeads * c.headDim
+        return [
+            n.inputNorm: [c.hiddenSize], n.postNorm: [c.hiddenSize],
+            n.q: [c.hiddenSize, c.hiddenSize], n.k: [kv, c.hiddenSize], n.v: [kv, c.hiddenSize],
+            n.o: [c.hiddenSize, c.hiddenSize],
+            n.qNormWeight: [c.headCount, c.headDim], n.qNormBias: [c.headCount, c.headDim],
+            n.kNormWeight: [c.keyValueHeads, c.headDim], n.kNormBias: [c.keyValueHeads, c.headDim],
+            n.gate: [c.intermediateSize, c.hiddenSize], n.up: [c.intermediateSize, c.hiddenSize],
+            n.down: [c.hiddenSize, c.intermediateSize],
+        ]
+    }
+
+    /// The token embedding table.
+    public var embeddingShape: [Int] { [configuration.vocabSize, configuration.hiddenSize] }
+    /// The LM head.
+    public var lmHeadShape: [Int] { [configuration.vocabSize, configuration.hiddenSize] }
+    /// The final RMSNorm.
+    public var finalNormShape: [Int] { [configuration.hiddenSize] }
+}
+
+/// Which part of the model a tensor belongs to, for reports (`orthus inspect`).
+public enum Component: Hashable, Sendable, Comparable {
+    case embeddings
+    case layer(Int)
+    case finalNorm
+    case lmHead
+    case diffusionHead
+    case vqEncoder
+    case vqDecoder
+    case other
+
+    /// Classifies a checkpoint tensor name.
+    public init(tensorName name: String) {
+        if name == TensorManifest.embeddings || name == TensorManifest.codebookIn {
+            self = .embeddings
+        } else if name.hasPrefix("model.layers."), let index = Int(name.split(separator: ".")[2]) {
+            self = .layer(index)
+        } else if name == TensorManifest.finalNorm {
+            self = .finalNorm
+        } else if name == TensorManifest.lmHead {
+            self = .lmHead
+        } else if name.hasPrefix("mlp_head.") {
+            self = .diffusionHead
+        } else if name.hasPrefix("model.vqmodel.decoder.") || name.hasPrefix("model.vqmodel.post_quant_conv.") {
+            self = .vqDecoder
+        } else if name.hasPrefix("model.vqmodel.") {
+            self = .vqEncoder
+        } else {
+            self = .other
+        }
+    }
+
+    public var label: String {
+        switch self {
+        case .embeddings: "embeddings (embed_tokens, codebook_in)"
+        case .layer(let i): "layer \(i)"
+        case .finalNorm: "final norm"
+        case .lmHead: "LM head"
+        case .diffusionHead: "diffusion head (mlp_head)"
+        case .vqEncoder: "VQ-VAE encoder (+quant_conv, codebook)"
+        case .vqDecoder: "VQ-VAE decoder (+post_quant_conv)"
+        case .other: "other"
+        }
+    }
+}
