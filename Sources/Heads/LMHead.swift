@@ -1,0 +1,33 @@
+import Checkpoint
+import Tensor
+
+/// The text head: final-normed hidden state → logits over the vocabulary (`lm_head.weight`, `[vocab, hidden]`).
+public struct LMHead: Sendable {
+    public let vocabSize: Int
+    public let hiddenSize: Int
+    let weight: [Float]
+
+    /// Loads `lm_head.weight` from `directory`.
+    public init(directory: ModelDirectory) throws {
+        let c = directory.configuration
+        vocabSize = c.vocabSize
+        hiddenSize = c.hiddenSize
+        weight = try directory.load(TensorManifest.lmHead, shape: TensorManifest(c).lmHeadShape).values
+    }
+
+    /// Logits `[rows, vocab]` for hidden states `[rows, hidden]`.
+    public func logits(_ hidden: Matrix) -> Matrix {
+        precondition(hidden.columns == hiddenSize, "hidden width \(hidden.columns) ≠ \(hiddenSize)")
+        var out = Matrix(rows: hidden.rows, columns: vocabSize)
+        hidden.storage.withUnsafeBufferPointer { h in
+            weight.withUnsafeBufferPointer { w in
+                out.storage.withUnsafeMutableBufferPointer { o in
+                    BLAS.linear(
+                        h.baseAddress!, rows: hidden.rows, inputs: hiddenSize, weight: w.baseAddress!,
+                        outputs: vocabSize, into: o.baseAddress!)
+                }
+            }
+        }
+        return out
+    }
+}
