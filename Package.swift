@@ -17,8 +17,14 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),  // no pkgConfig: avoids -isystem warnings
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
-        // Numerics: dtypes, BLAS-backed matrix products, row-wise kernels, .npy files.
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: strictSettings),
+        // Row-invariant float32 kernels in C (fixed reduction order; see CKernels.h). Built optimized and for the
+        // host's vector units even in debug builds; -ffp-contract=off keeps the written FMAs the only fused ops.
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-march=native", "-ffp-contract=off"])]
+        ),
+        // Numerics: dtypes, matrix products (row-invariant kernels; OpenBLAS), row-wise kernels, .npy files.
+        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: strictSettings),
         // config.json, safetensors (memory-mapped, sharded), the tensor manifest of a checkpoint.
         .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: strictSettings),
         // tokenizer.json: byte-level BPE, added tokens, streaming decode.

@@ -22,7 +22,7 @@ public struct LMHead: Sendable {
         hidden.storage.withUnsafeBufferPointer { h in
             weight.withUnsafeBufferPointer { w in
                 out.storage.withUnsafeMutableBufferPointer { o in
-                    BLAS.linear(
+                    RowInvariant.linear(
                         h.baseAddress!, rows: hidden.rows, inputs: hiddenSize, weight: w.baseAddress!,
                         outputs: vocabSize, into: o.baseAddress!)
                 }

@@ -146,21 +146,20 @@ public struct DecoderLayer: Sendable {
                             for head in 0..<d.heads {
                                 let kvHead = head / group
                                 let q = qkvBuffer.baseAddress! + rows.lowerBound * d.qkvWidth + head * d.headDim
-                                BLAS.gemm(
-                                    transposeB: true, m: rows.count, n: total, k: d.headDim, alpha: scale,
-                                    a: q, lda: d.qkvWidth, b: keys.baseAddress! + kvHead * d.headDim, ldb: d.kvWidth,
-                                    c: s.baseAddress!, ldc: total)
+                                RowInvariant.dotRows(
+                                    q, lda: d.qkvWidth, rows: rows.count, keys.baseAddress! + kvHead * d.headDim,
+                                    ldb: d.kvWidth, columns: total, depth: d.headDim, into: s.baseAddress!, ldc: total,
+                                    alpha: scale)
                                 for i in 0..<rows.count {
                                     let row = s.baseAddress! + i * total
                                     let visible = first + i + 1
                                     for j in visible..<total { row[j] = -.infinity }
                                     RowKernels.softmax(row, count: total)
                                 }
-                                BLAS.gemm(
-                                    transposeB: false, m: rows.count, n: d.headDim, k: total, alpha: 1,
-                                    a: s.baseAddress!, lda: total, b: values.baseAddress! + kvHead * d.headDim,
-                                    ldb: d.kvWidth, c: o.baseAddress! + rows.lowerBound * d.hidden + head * d.headDim,
-                                    ldc: d.hidden)
+                                RowInvariant.weightedRows(
+                                    s.baseAddress!, ldp: total, rows: rows.count, values.baseAddress! + kvHead * d.headDim,
+                                    ldv: d.kvWidth, count: total, width: d.headDim,
+                                    into: o.baseAddress! + rows.lowerBound * d.hidden + head * d.headDim, ldo: d.hidden)
                             }
                         }
                     }
@@ -170,7 +169,7 @@ public struct DecoderLayer: Sendable {
     }
 }
 
-/// `y = x · wᵀ` (or `y += x · wᵀ`) for a weight stored `[out, in]`.
+/// `y = x · wᵀ` (or `y += x · wᵀ`) for a weight stored `[out, in]`, row-invariant (see `RowInvariant`).
 func linear(_ x: Matrix, _ weight: [Float], into y: inout Matrix, accumulate: Bool = false) {
     precondition(weight.count == y.columns * x.columns, "weight of \(weight.count) for \(x.columns)→\(y.columns)")
     precondition(x.rows == y.rows, "row counts \(x.rows) and \(y.rows) differ")
@@ -178,7 +177,7 @@ func linear(_ x: Matrix, _ weight: [Float], into y: inout Matrix, accumulate: Bo
     x.storage.withUnsafeBufferPointer { xs in
         weight.withUnsafeBufferPointer { w in
             y.storage.withUnsafeMutableBufferPointer { ys in
-                BLAS.linear(
+                RowInvariant.linear(
                     xs.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, outputs: outputs,
                     into: ys.baseAddress!, accumulate: accumulate)
             }

@@ -85,7 +85,8 @@ def byte_symbols() -> list[str]:
 
 def build_tokenizer_json(corpus: list[str], vocab_size: int) -> dict:
     merge_count = vocab_size - FIRST_TEXT_ID - 256
-    merges = learn_merges(corpus, merge_count)
+    # Learn spare merges: some duplicate a symbol already in the vocabulary and are skipped below.
+    merges = learn_merges(corpus, 2 * merge_count)
     vocab: dict[str, int] = {}
     for token_id, content in special_tokens():
         vocab[content] = token_id
@@ -105,7 +106,7 @@ def build_tokenizer_json(corpus: list[str], vocab_size: int) -> dict:
         kept_merges.append([left, right])
         if next_id == vocab_size:
             break
-    assert next_id <= vocab_size, next_id
+    assert next_id == vocab_size, f"only {next_id} ids for a vocabulary of {vocab_size}: learn more merges"
     added = [
         {
             "id": token_id,

@@ -40,9 +40,24 @@ DIGITS = ["0", "7", "42", "2024", "3.14159", "1,000,000", "-17", "1e-5", "0x1F",
 CONTRACTIONS = ["it's", "don't", "we're", "they've", "I'm", "you'll", "he'd", "O'Neil", "rock'n'roll", "'s'"]
 
 
+STDLIB_MODULES = (
+    "os", "json", "re", "collections", "random", "math", "itertools", "functools", "string", "textwrap",
+    "argparse", "pathlib", "typing", "unittest", "logging", "subprocess", "threading", "socket", "shutil", "heapq",
+)
+
+
 def training_text(rng: random.Random, count: int) -> list[str]:
-    """Mostly plain English-like sentences, so the learned merges look like a real text vocabulary."""
+    """English-like sentences plus Python's own documentation, so the merges look like a real text vocabulary."""
+    import importlib
+    import inspect
+
     lines = []
+    for name in STDLIB_MODULES:
+        module = importlib.import_module(name)
+        for _, member in inspect.getmembers(module):
+            doc = inspect.getdoc(member)
+            if doc:
+                lines.extend(line for line in doc.splitlines() if line.strip())
     for _ in range(count):
         words = [rng.choice(WORDS) for _ in range(rng.randint(4, 16))]
         sentence = " ".join(words)

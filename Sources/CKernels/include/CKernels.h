@@ -1,0 +1,23 @@
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+
+/// Row-invariant float32 kernels.
+///
+/// Every output element is computed by the same sequence of operations whatever the number of rows, the blocking
+/// or the vector width of the host: 16 lanes accumulate k = 16t + lane with fused multiply-adds in order of t, the
+/// lanes are summed by a fixed tree, then the k tail is added in order. A row's result therefore never depends on
+/// which other rows share the call, which is what makes outputs independent of batch composition and topology.
+
+/// c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + alpha * dot(a[i*lda ..], b[j*ldb ..]) over k values,
+/// for i < m, j < n. A linear layer `y = x·wᵀ` is (a = x, b = w, alpha = 1).
+void ck_dot_rows(const float *a, size_t lda, size_t m, const float *b, size_t ldb, size_t n, size_t k,
+                 float *c, size_t ldc, float alpha, int accumulate);
+
+/// out[i*ldo + e] = sum over j < t, in order, of p[i*ldp + j] * v[j*ldv + e], for i < m and e < d.
+/// (Attention: probabilities times values.)
+void ck_weighted_rows(const float *p, size_t ldp, size_t m, const float *v, size_t ldv, size_t t, size_t d,
+                      float *out, size_t ldo);
+
+#endif

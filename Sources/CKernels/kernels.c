@@ -1,0 +1,106 @@
+#include "CKernels.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef float v16 __attribute__((vector_size(64)));
+
+static inline v16 load16(const float *p) {
+    v16 v;
+    memcpy(&v, p, sizeof v);  // rows need not be 64-byte aligned
+    return v;
+}
+
+static inline void store16(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
+static inline v16 fma16(v16 a, v16 b, v16 c) { return __builtin_elementwise_fma(a, b, c); }
+
+/// The fixed reduction tree: halves, then quarters, …
+static inline float reduce16(v16 v) {
+    float s8[8], s4[4];
+    for (int i = 0; i < 8; i++) s8[i] = v[i] + v[i + 8];
+    for (int i = 0; i < 4; i++) s4[i] = s8[i] + s8[i + 4];
+    return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+static inline float finish(v16 acc, const float *a, const float *b, size_t k16, size_t k) {
+    float tail = 0;
+    for (size_t p = k16; p < k; p++) tail = fmaf(a[p], b[p], tail);
+    return reduce16(acc) + tail;
+}
+
+static inline void store(float *c, float value, float alpha, int accumulate) {
+    value *= alpha;
+    *c = accumulate ? *c + value : value;
+}
+
+/// A 4x4 block of outputs: each weight row is read once for four activation rows.
+static inline __attribute__((always_inline)) void block4x4(const float *a, size_t lda, const float *b, size_t ldb,
+                                                           size_t k, float *c, size_t ldc, float alpha,
+                                                           int accumulate) {
+    v16 acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = (v16){0};
+    size_t k16 = k & ~(size_t)15;
+    for (size_t p = 0; p < k16; p += 16) {
+        v16 bv[4];
+        for (int j = 0; j < 4; j++) bv[j] = load16(b + j * ldb + p);
+        for (int i = 0; i < 4; i++) {
+            v16 av = load16(a + i * lda + p);
+            for (int j = 0; j < 4; j++) acc[i][j] = fma16(av, bv[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            store(c + i * ldc + j, finish(acc[i][j], a + i * lda, b + j * ldb, k16, k), alpha, accumulate);
+}
+
+/// One row against up to four weight rows (decode shapes and row tails): same arithmetic per element.
+static inline void block1xN(const float *a, const float *b, size_t ldb, size_t n, size_t k, float *c, float alpha,
+                            int accumulate) {
+    v16 acc[4] = {{0}, {0}, {0}, {0}};
+    size_t k16 = k & ~(size_t)15;
+    if (n == 4) {
+        for (size_t p = 0; p < k16; p += 16) {
+            v16 av = load16(a + p);
+            for (int j = 0; j < 4; j++) acc[j] = fma16(av, load16(b + j * ldb + p), acc[j]);
+        }
+    } else {
+        for (size_t p = 0; p < k16; p += 16) {
+            v16 av = load16(a + p);
+            for (size_t j = 0; j < n; j++) acc[j] = fma16(av, load16(b + j * ldb + p), acc[j]);
+        }
+    }
+    for (size_t j = 0; j < n; j++) store(c + j, finish(acc[j], a, b + j * ldb, k16, k), alpha, accumulate);
+}
+
+void ck_dot_rows(const float *a, size_t lda, size_t m, const float *b, size_t ldb, size_t n, size_t k, float *c,
+                 size_t ldc, float alpha, int accumulate) {
+    size_t m4 = m & ~(size_t)3, n4 = n & ~(size_t)3;
+    for (size_t j = 0; j < n4; j += 4) {
+        size_t i = 0;
+        for (; i < m4; i += 4) block4x4(a + i * lda, lda, b + j * ldb, ldb, k, c + i * ldc + j, ldc, alpha, accumulate);
+        for (; i < m; i++) block1xN(a + i * lda, b + j * ldb, ldb, 4, k, c + i * ldc + j, alpha, accumulate);
+    }
+    if (n4 < n)
+        for (size_t i = 0; i < m; i++) block1xN(a + i * lda, b + n4 * ldb, ldb, n - n4, k, c + i * ldc + n4, alpha, accumulate);
+}
+
+void ck_weighted_rows(const float *p, size_t ldp, size_t m, const float *v, size_t ldv, size_t t, size_t d, float *out,
+                      size_t ldo) {
+    size_t d16 = d & ~(size_t)15;
+    for (size_t i = 0; i < m; i++) {
+        const float *pi = p + i * ldp;
+        float *oi = out + i * ldo;
+        for (size_t e = 0; e < d16; e += 16) {
+            v16 acc = {0};
+            for (size_t j = 0; j < t; j++) acc = fma16((v16){0} + pi[j], load16(v + j * ldv + e), acc);
+            store16(oi + e, acc);
+        }
+        for (size_t e = d16; e < d; e++) {
+            float acc = 0;
+            for (size_t j = 0; j < t; j++) acc = fmaf(pi[j], v[j * ldv + e], acc);
+            oi[e] = acc;
+        }
+    }
+}

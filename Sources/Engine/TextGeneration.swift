@@ -1,0 +1,100 @@
+import Heads
+import Model
+import Tensor
+import Tokenizer
+
+/// Options of one text generation.
+public struct GenerationOptions: Sendable {
+    public var maxTokens: Int
+    public var sampling: SamplingParameters
+    public var seed: UInt64
+    /// Applied to every step's logits.
+    public var mask: LogitMask
+    /// Generation ends after producing one of these (the stop token is returned but not decoded as text).
+    public var stopIDs: Set<Int>
+
+    public init(
+        maxTokens: Int, sampling: SamplingParameters = .greedy, seed: UInt64 = 0, mask: LogitMask = .none,
+        stopIDs: Set<Int> = []
+    ) {
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.seed = seed
+        self.mask = mask
+        self.stopIDs = stopIDs
+    }
+}
+
+/// Why a generation ended.
+public enum StopReason: Sendable, Equatable {
+    case stopToken(Int)
+    case maxTokens
+    case contextFull
+}
+
+/// The result of a generation.
+public struct GenerationResult: Sendable, Equatable {
+    public var tokens: [Int]
+    public var reason: StopReason
+}
+
+extension TextModel {
+    /// The Orthus text prompt: `BOS + BPE(prompt) + SEP` (orthus-model.md 4.1-4.2).
+    public static func promptIDs(_ prompt: String, tokenizer: Tokenizer, special: SpecialTokens) throws -> [Int] {
+        [special.bos] + (try tokenizer.encode(prompt)) + [special.sep]
+    }
+
+    /// The mask for text-only decoding: no image codes, BOI or EOI, and no id past the tokenizer's last one (a
+    /// checkpoint's vocab_size may exceed what its tokenizer can spell).
+    public func textOnlyMask(_ special: SpecialTokens, tokenizer: Tokenizer) -> LogitMask {
+        var mask = LogitMask.textOnly(special)
+        if tokenizer.idCount < configuration.vocabSize { mask.banned.append(tokenizer.idCount..<configuration.vocabSize) }
+        return mask
+    }
+
+    /// Generates up to `options.maxTokens` tokens after `prompt` with the KV cache, calling `onToken` as each is chosen.
+    ///
+    /// Token n draws its randomness from `CounterRandom(seed, stream 0, counter n)`, so a seeded run is reproducible.
+    public func generate(
+        prompt: [Int], options: GenerationOptions, onToken: (Int) throws -> Void = { _ in }
+    ) throws -> GenerationResult {
+        guard !prompt.isEmpty else { throw GenerationError.emptyPrompt }
+        guard prompt.count < configuration.contextLength else {
+            throw GenerationError.promptTooLong(tokens: prompt.count, context: configuration.contextLength)
+        }
+        var caches = [stack.makeCache()]
+        var hidden = try prefill(prompt, caches: &caches).rows((prompt.count - 1)..<prompt.count)
+        var tokens: [Int] = []
+        while tokens.count < options.maxTokens {
+            var logits = head.logits(hidden).storage
+            logits.withUnsafeMutableBufferPointer { options.mask.apply(to: $0) }
+            let uniform = CounterRandom.uniform(seed: options.seed, stream: 0, counter: UInt64(tokens.count))
+            let token = Sampler.choose(logits, parameters: options.sampling, uniform: uniform)
+            tokens.append(token)
+            try onToken(token)
+            if options.stopIDs.contains(token) { return GenerationResult(tokens: tokens, reason: .stopToken(token)) }
+            if tokens.count == options.maxTokens { break }
+            guard caches[0].count < configuration.contextLength else {
+                return GenerationResult(tokens: tokens, reason: .contextFull)
+            }
+            var x = try stack.embed([token])
+            try stack.forward(&x, rowCounts: [1], caches: &caches)
+            hidden = x
+        }
+        return GenerationResult(tokens: tokens, reason: .maxTokens)
+    }
+}
+
+/// Errors in a generation request.
+public enum GenerationError: Error, CustomStringConvertible, Equatable {
+    case emptyPrompt
+    case promptTooLong(tokens: Int, context: Int)
+
+    public var description: String {
+        switch self {
+        case .emptyPrompt: "the prompt is empty"
+        case .promptTooLong(let tokens, let context):
+            "the prompt is \(tokens) tokens; the model's context is \(context) (max_position_embeddings)"
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import Checkpoint
+import Engine
+import Heads
+import Model
+import Tensor
+import Testing
+
+/// Logits and greedy decoding against transformers' ChameleonForConditionalGeneration on the same weights.
+@Suite struct LogitsGoldenTests {
+    static let cases: [(String, String)] = [
+        ("tiny-orthus", "p1"), ("tiny-orthus", "p7"), ("tiny-orthus", "p64"),
+        ("tiny-chameleon-gqa", "p7"), ("tiny-chameleon-gqa", "p20"),
+    ]
+
+    static func path(_ model: String) -> String { model == "tiny-orthus" ? Fixtures.tinyOrthus : Fixtures.tinyChameleonGQA }
+
+    @Test(arguments: cases)
+    func logitsMatchTransformersAtEveryPosition(model: String, prompt: String) throws {
+        let text = try TextModel(directory: ModelDirectory(path: Self.path(model)))
+        let ids = try Fixtures.prompts(model)[prompt]!.ids
+        let (logits, _) = try text.logits(ids: ids)
+        let golden = try NumpyFile.read(Fixtures.golden("\(model)-\(prompt)-logits.npy"))
+        #expect(golden.shape == [ids.count, text.configuration.vocabSize])
+        let error = BackboneGoldenTests.relativeError(logits.storage, golden.values)
+        #expect(error <= 1e-3, "max |Δ| / max |logit| = \(error)")
+    }
+
+    @Test(arguments: cases)
+    func greedyDecodingWithTheKVCacheEqualsTransformersGenerate(model: String, prompt: String) throws {
+        let text = try TextModel(directory: ModelDirectory(path: Self.path(model)))
+        let golden = try Fixtures.prompts(model)[prompt]!
+        // transformers' Chameleon forward masks the image-code ids; nothing stops early.
+        let special = SpecialTokens.resolve(text.configuration, nil)
+        let options = GenerationOptions(maxTokens: 32, mask: LogitMask(banned: [special.imageCodes]))
+        let result = try text.generate(prompt: golden.ids, options: options)
+        #expect(result.tokens == golden.greedy32)
+        #expect(result.reason == .maxTokens)
+    }
+}
