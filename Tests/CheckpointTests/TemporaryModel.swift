@@ -1,0 +1,38 @@
+import Foundation
+
+/// A scratch copy of a fixture model folder that tests may damage; removed on deinit.
+final class TemporaryModel {
+    let path: String
+
+    init(copying source: String) throws {
+        path = NSTemporaryDirectory() + "orthus-test-" + UUID().uuidString
+        try FileManager.default.copyItem(atPath: source, toPath: path)
+    }
+
+    init(empty: Void = ()) throws {
+        path = NSTemporaryDirectory() + "orthus-test-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    func read(_ name: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: file(name))) }
+
+    func write(_ name: String, _ data: Data) throws { try data.write(to: URL(fileURLWithPath: file(name))) }
+
+    /// Edits config.json as a JSON object.
+    func editConfig(_ edit: (inout [String: Any]) -> Void) throws {
+        var object = try JSONSerialization.jsonObject(with: read("config.json")) as! [String: Any]
+        edit(&object)
+        try write("config.json", JSONSerialization.data(withJSONObject: object))
+    }
+}
+
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures").path
+    static let tinyOrthus = root + "/tiny-orthus"
+    static let tinyChameleonGQA = root + "/tiny-chameleon-gqa"
+}
