@@ -17,6 +17,8 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),  // no pkgConfig: avoids -isystem warnings
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
 
+        // protoc-c output for Protos/ (committed; ops/gen-protos.sh regenerates it, CI checks it is current).
+        .target(name: "CWire", linkerSettings: [.linkedLibrary("protobuf-c")]),
         // Row-invariant float32 kernels in C (fixed reduction order; see CKernels.h). Built optimized and for the
         // host's vector units even in debug builds; -ffp-contract=off keeps the written FMAs the only fused ops.
         .target(
@@ -50,7 +52,10 @@ let package = Package(
         .testTarget(
             name: "ModelTests", dependencies: ["Model", "Heads", "Engine", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings),
+        .testTarget(name: "WireTests", dependencies: ["CWire"], swiftSettings: strictSettings),
         .testTarget(name: "HeadsTests", dependencies: ["Heads", "Tensor"], swiftSettings: strictSettings),
-        .testTarget(name: "CLITests", dependencies: ["Tensor"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CLITests", dependencies: ["Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor"],
+            swiftSettings: strictSettings),
     ]
 )

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Everything CI checks: system packages, generated protobuf code up to date, the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash ops/install-deps.sh
+ops/gen-protos.sh --check
+swift test
