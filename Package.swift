@@ -50,12 +50,16 @@ let package = Package(
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"], swiftSettings: strictSettings),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], swiftSettings: strictSettings),
         .testTarget(
-            name: "ModelTests", dependencies: ["Model", "Heads", "Engine", "Checkpoint", "Tensor"],
-            swiftSettings: strictSettings),
+            name: "ModelTests",
+            dependencies: ["Model", "Heads", "Engine", "Checkpoint", "Tensor"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "WireTests", dependencies: ["CWire"], swiftSettings: strictSettings),
         .testTarget(name: "HeadsTests", dependencies: ["Heads", "Tensor"], swiftSettings: strictSettings),
         .testTarget(
-            name: "CLITests", dependencies: ["Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor"],
-            swiftSettings: strictSettings),
+            name: "CLITests",
+            dependencies: ["Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor"],
+            swiftSettings: strictSettings
+        ),
     ]
 )

@@ -62,13 +62,18 @@ public struct CheckpointSummary: Sendable {
         for range in split {
             guard range.lowerBound == expected, !range.isEmpty else {
                 throw CheckpointError.invalidConfigValue(
-                    key: "split", detail: "ranges must be contiguous from layer 0; got \(split.map { "\($0.lowerBound)..<\($0.upperBound)" })")
+                    key: "split",
+                    detail:
+                        "ranges must be contiguous from layer 0; got \(split.map { "\($0.lowerBound)..<\($0.upperBound)" })"
+                )
             }
             expected = range.upperBound
         }
         guard expected == configuration.layerCount else {
             throw CheckpointError.invalidConfigValue(
-                key: "split", detail: "ranges end at layer \(expected), the model has \(configuration.layerCount)")
+                key: "split",
+                detail: "ranges end at layer \(expected), the model has \(configuration.layerCount)"
+            )
         }
         let kvPerLayer = 2 * configuration.keyValueHeads * configuration.headDim * 4
         return split.enumerated().map { index, range in
@@ -77,8 +82,11 @@ public struct CheckpointSummary: Sendable {
             if index == 0 { merge(&tally, byComponent[.embeddings]) }
             if index == split.count - 1 { merge(&tally, byComponent[.finalNorm]) }
             return StageNeeds(
-                layers: range, parameters: tally.parameters, storedBytes: tally.storedBytes,
-                kvBytesPerToken: kvPerLayer * range.count)
+                layers: range,
+                parameters: tally.parameters,
+                storedBytes: tally.storedBytes,
+                kvBytesPerToken: kvPerLayer * range.count
+            )
         }
     }
 

@@ -55,7 +55,9 @@ public final class ModelDirectory: Sendable {
 
     /// The header entry of tensor `name` (opens its shard).
     public func entry(_ name: String) throws -> TensorEntry {
-        guard let entry = try shard(holding: name).entries[name] else { throw CheckpointError.missingTensor(name: name) }
+        guard let entry = try shard(holding: name).entries[name] else {
+            throw CheckpointError.missingTensor(name: name)
+        }
         return entry
     }
 
@@ -87,7 +89,9 @@ public final class ModelDirectory: Sendable {
             let file = try SafetensorsFile(path: path + "/" + fileName)
             guard file.entries[name] != nil else {
                 throw CheckpointError.malformedIndex(
-                    path: path + "/" + Self.indexFileName, detail: "'\(name)' is mapped to \(fileName), which lacks it")
+                    path: path + "/" + Self.indexFileName,
+                    detail: "'\(name)' is mapped to \(fileName), which lacks it"
+                )
             }
             shards[fileName] = file
             return file

@@ -108,7 +108,9 @@ public struct OrthusConfiguration: Codable, Sendable, Equatable {
     /// Checks every value the engine depends on.
     public func validate() throws {
         func positive(_ value: Int, _ key: String) throws {
-            guard value > 0 else { throw CheckpointError.invalidConfigValue(key: key, detail: "\(value) is not positive") }
+            guard value > 0 else {
+                throw CheckpointError.invalidConfigValue(key: key, detail: "\(value) is not positive")
+            }
         }
         try positive(hiddenSize, "hidden_size")
         try positive(intermediateSize, "intermediate_size")
@@ -119,11 +121,15 @@ public struct OrthusConfiguration: Codable, Sendable, Equatable {
         try positive(contextLength, "max_position_embeddings")
         guard hiddenSize % headCount == 0 else {
             throw CheckpointError.invalidConfigValue(
-                key: "num_attention_heads", detail: "\(headCount) heads do not divide hidden_size \(hiddenSize)")
+                key: "num_attention_heads",
+                detail: "\(headCount) heads do not divide hidden_size \(hiddenSize)"
+            )
         }
         guard headCount % keyValueHeads == 0 else {
             throw CheckpointError.invalidConfigValue(
-                key: "num_key_value_heads", detail: "\(keyValueHeads) do not divide \(headCount) attention heads")
+                key: "num_key_value_heads",
+                detail: "\(keyValueHeads) do not divide \(headCount) attention heads"
+            )
         }
         guard headDim % 2 == 0 else {
             throw CheckpointError.invalidConfigValue(key: "hidden_size", detail: "head width \(headDim) is odd (RoPE)")
@@ -149,9 +155,13 @@ public struct OrthusConfiguration: Codable, Sendable, Equatable {
             throw CheckpointError.unsupportedConfig(key: "swin_norm", detail: "the 30B post-norm variant is not served")
         }
         if tieWordEmbeddings == true {
-            throw CheckpointError.unsupportedConfig(key: "tie_word_embeddings", detail: "Chameleon has a separate lm_head")
+            throw CheckpointError.unsupportedConfig(
+                key: "tie_word_embeddings",
+                detail: "Chameleon has a separate lm_head"
+            )
         }
-        for (key, id) in [("image_token_id", imageTokenID), ("boi_token_id", boiTokenID), ("eoi_token_id", eoiTokenID)] {
+        for (key, id) in [("image_token_id", imageTokenID), ("boi_token_id", boiTokenID), ("eoi_token_id", eoiTokenID)]
+        {
             if let id, !(0..<vocabSize).contains(id) {
                 throw CheckpointError.invalidConfigValue(key: key, detail: "\(id) is outside the vocabulary")
             }

@@ -61,7 +61,9 @@ public final class SafetensorsFile: Sendable {
         let file = try MappedFile(path: path)
         func bad(_ detail: String) -> CheckpointError { .malformedSafetensors(path: path, detail: detail) }
         guard file.size >= 8 else { throw bad("\(file.size) bytes is too short for the 8-byte header length") }
-        let headerLength = Int(UInt64(littleEndian: file.base.loadUnaligned(as: UInt64.self)).clamped(to: 0...UInt64(Int.max)))
+        let headerLength = Int(
+            UInt64(littleEndian: file.base.loadUnaligned(as: UInt64.self)).clamped(to: 0...UInt64(Int.max))
+        )
         guard headerLength <= Self.maximumHeaderBytes else { throw bad("header length \(headerLength) is implausible") }
         guard 8 + headerLength <= file.size else {
             throw bad("header of \(headerLength) bytes runs past the end of the \(file.size)-byte file (truncated?)")
@@ -86,11 +88,15 @@ public final class SafetensorsFile: Sendable {
             guard shape.allSatisfy({ $0 >= 0 }) else { throw bad("tensor '\(name)' has a negative dimension \(shape)") }
             let (begin, end) = (offsets[0], offsets[1])
             guard 0 <= begin, begin <= end, end <= dataSize else {
-                throw bad("tensor '\(name)' data \(begin)..<\(end) lies outside the \(dataSize)-byte data section (truncated?)")
+                throw bad(
+                    "tensor '\(name)' data \(begin)..<\(end) lies outside the \(dataSize)-byte data section (truncated?)"
+                )
             }
             let entry = TensorEntry(name: name, dtypeName: dtypeName, shape: shape, byteRange: begin..<end)
             if let dtype = entry.dtype, entry.elementCount * dtype.byteWidth != end - begin {
-                throw bad("tensor '\(name)' \(dtypeName) \(shape) needs \(entry.elementCount * dtype.byteWidth) bytes, has \(end - begin)")
+                throw bad(
+                    "tensor '\(name)' \(dtypeName) \(shape) needs \(entry.elementCount * dtype.byteWidth) bytes, has \(end - begin)"
+                )
             }
             entries[name] = entry
         }
@@ -104,15 +110,24 @@ public final class SafetensorsFile: Sendable {
     /// Reads tensor `name`, widened to float32.
     public func floats(_ name: String) throws -> [Float] {
         guard let entry = entries[name] else { throw CheckpointError.missingTensor(name: name) }
-        guard let dtype = entry.dtype else { throw CheckpointError.unsupportedDType(name: name, dtype: entry.dtypeName) }
+        guard let dtype = entry.dtype else {
+            throw CheckpointError.unsupportedDType(name: name, dtype: entry.dtypeName)
+        }
         guard entry.elementCount > 0 else { return [] }
         return [Float](unsafeUninitializedCapacity: entry.elementCount) { buffer, initialized in
-            Widen.toFloat32(dtype, from: file.base + dataStart + entry.byteRange.lowerBound, count: entry.elementCount, into: buffer.baseAddress!)
+            Widen.toFloat32(
+                dtype,
+                from: file.base + dataStart + entry.byteRange.lowerBound,
+                count: entry.elementCount,
+                into: buffer.baseAddress!
+            )
             initialized = entry.elementCount
         }
     }
 }
 
 extension UInt64 {
-    fileprivate func clamped(to range: ClosedRange<UInt64>) -> UInt64 { Swift.min(Swift.max(self, range.lowerBound), range.upperBound) }
+    fileprivate func clamped(to range: ClosedRange<UInt64>) -> UInt64 {
+        Swift.min(Swift.max(self, range.lowerBound), range.upperBound)
+    }
 }

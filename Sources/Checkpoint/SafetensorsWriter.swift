@@ -26,7 +26,9 @@ public enum SafetensorsWriter {
         for item in items.sorted(by: { $0.name < $1.name }) {
             let begin = payload.count
             payload.append(bytes(item.values, as: item.dtype))
-            header[item.name] = ["dtype": item.dtype.rawValue, "shape": item.shape, "data_offsets": [begin, payload.count]]
+            header[item.name] = [
+                "dtype": item.dtype.rawValue, "shape": item.shape, "data_offsets": [begin, payload.count],
+            ]
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))

@@ -13,7 +13,8 @@ public struct TensorManifest: Sendable {
 
     /// The names of one decoder layer's tensors, keyed by role.
     public struct LayerNames: Sendable {
-        public let inputNorm, q, k, v, o, qNormWeight, qNormBias, kNormWeight, kNormBias, postNorm, gate, up, down: String
+        public let inputNorm, q, k, v, o, qNormWeight, qNormBias, kNormWeight, kNormBias, postNorm, gate, up,
+            down: String
 
         init(_ i: Int) {
             let p = "model.layers.\(i)."

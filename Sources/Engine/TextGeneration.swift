@@ -14,7 +14,10 @@ public struct GenerationOptions: Sendable {
     public var stopIDs: Set<Int>
 
     public init(
-        maxTokens: Int, sampling: SamplingParameters = .greedy, seed: UInt64 = 0, mask: LogitMask = .none,
+        maxTokens: Int,
+        sampling: SamplingParameters = .greedy,
+        seed: UInt64 = 0,
+        mask: LogitMask = .none,
         stopIDs: Set<Int> = []
     ) {
         self.maxTokens = maxTokens
@@ -48,7 +51,9 @@ extension TextModel {
     /// checkpoint's vocab_size may exceed what its tokenizer can spell).
     public func textOnlyMask(_ special: SpecialTokens, tokenizer: Tokenizer) -> LogitMask {
         var mask = LogitMask.textOnly(special)
-        if tokenizer.idCount < configuration.vocabSize { mask.banned.append(tokenizer.idCount..<configuration.vocabSize) }
+        if tokenizer.idCount < configuration.vocabSize {
+            mask.banned.append(tokenizer.idCount..<configuration.vocabSize)
+        }
         return mask
     }
 
@@ -56,7 +61,9 @@ extension TextModel {
     ///
     /// Token n draws its randomness from `CounterRandom(seed, stream 0, counter n)`, so a seeded run is reproducible.
     public func generate(
-        prompt: [Int], options: GenerationOptions, onToken: (Int) throws -> Void = { _ in }
+        prompt: [Int],
+        options: GenerationOptions,
+        onToken: (Int) throws -> Void = { _ in }
     ) throws -> GenerationResult {
         guard !prompt.isEmpty else { throw GenerationError.emptyPrompt }
         guard prompt.count < configuration.contextLength else {

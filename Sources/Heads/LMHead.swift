@@ -23,8 +23,13 @@ public struct LMHead: Sendable {
             weight.withUnsafeBufferPointer { w in
                 out.storage.withUnsafeMutableBufferPointer { o in
                     RowInvariant.linear(
-                        h.baseAddress!, rows: hidden.rows, inputs: hiddenSize, weight: w.baseAddress!,
-                        outputs: vocabSize, into: o.baseAddress!)
+                        h.baseAddress!,
+                        rows: hidden.rows,
+                        inputs: hiddenSize,
+                        weight: w.baseAddress!,
+                        outputs: vocabSize,
+                        into: o.baseAddress!
+                    )
                 }
             }
         }

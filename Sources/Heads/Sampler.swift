@@ -55,8 +55,9 @@ public enum Sampler {
         guard !order.isEmpty else { return argmax(logits) }
         order.sort { scaled[$0] > scaled[$1] || (scaled[$0] == scaled[$1] && $0 < $1) }
         if parameters.topK > 0, parameters.topK < order.count {
+            // Values tied with the k-th are kept, as transformers' top-k (which removes scores < the k-th) does.
             let threshold = scaled[order[parameters.topK - 1]]
-            order = order.filter { scaled[$0] >= threshold }  // ties with the k-th are kept, as torch.topk-based masks do
+            order = order.filter { scaled[$0] >= threshold }
         }
         let maximum = scaled[order[0]]
         var probabilities = order.map { Double(exp(scaled[$0] - maximum)) }

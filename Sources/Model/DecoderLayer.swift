@@ -36,8 +36,13 @@ public struct DecoderLayer: Sendable {
         let t = try directory.load(manifest.layer(index))
         self.index = index
         dims = Dimensions(
-            hidden: c.hiddenSize, heads: c.headCount, kvHeads: c.keyValueHeads, headDim: c.headDim,
-            intermediate: c.intermediateSize, eps: c.normEps)
+            hidden: c.hiddenSize,
+            heads: c.headCount,
+            kvHeads: c.keyValueHeads,
+            headDim: c.headDim,
+            intermediate: c.intermediateSize,
+            eps: c.normEps
+        )
         inputNorm = t[names.inputNorm]!.values
         postNorm = t[names.postNorm]!.values
         qkv = t[names.q]!.values + t[names.k]!.values + t[names.v]!.values
@@ -55,12 +60,17 @@ public struct DecoderLayer: Sendable {
     /// `segments[s]` owns rows `offsets[s] ..< offsets[s] + rowCounts[s]` of `x`; those rows continue that sequence
     /// from position `caches[s].count`, and their keys and values are appended to `caches[s]`.
     func forward(
-        _ x: inout Matrix, rowCounts: [Int], caches: inout [KVCache], rope: RotaryEmbedding
+        _ x: inout Matrix,
+        rowCounts: [Int],
+        caches: inout [KVCache],
+        rope: RotaryEmbedding
     ) {
         let d = dims
         let rows = x.rows
         var h = x
-        h.storage.withUnsafeMutableBufferPointer { RowKernels.rmsNorm($0.baseAddress!, rows: rows, width: d.hidden, weight: inputNorm, eps: d.eps) }
+        h.storage.withUnsafeMutableBufferPointer {
+            RowKernels.rmsNorm($0.baseAddress!, rows: rows, width: d.hidden, weight: inputNorm, eps: d.eps)
+        }
 
         // q | k | v for every row in one product.
         var qkvOut = Matrix(rows: rows, columns: d.qkvWidth)
@@ -91,7 +101,9 @@ public struct DecoderLayer: Sendable {
         linear(attended, output, into: &x, accumulate: true)
 
         h = x
-        h.storage.withUnsafeMutableBufferPointer { RowKernels.rmsNorm($0.baseAddress!, rows: rows, width: d.hidden, weight: postNorm, eps: d.eps) }
+        h.storage.withUnsafeMutableBufferPointer {
+            RowKernels.rmsNorm($0.baseAddress!, rows: rows, width: d.hidden, weight: postNorm, eps: d.eps)
+        }
         var gu = Matrix(rows: rows, columns: 2 * d.intermediate)
         linear(h, gateUp, into: &gu)
         var activated = Matrix(rows: rows, columns: d.intermediate)
@@ -120,9 +132,14 @@ public struct DecoderLayer: Sendable {
         var values = keys
         for (i, r) in rows.enumerated() {
             let base = r * d.qkvWidth + d.hidden
-            keys.replaceSubrange((i * d.kvWidth)..<((i + 1) * d.kvWidth), with: qkvOut.storage[base..<(base + d.kvWidth)])
+            keys.replaceSubrange(
+                (i * d.kvWidth)..<((i + 1) * d.kvWidth),
+                with: qkvOut.storage[base..<(base + d.kvWidth)]
+            )
             values.replaceSubrange(
-                (i * d.kvWidth)..<((i + 1) * d.kvWidth), with: qkvOut.storage[(base + d.kvWidth)..<(base + 2 * d.kvWidth)])
+                (i * d.kvWidth)..<((i + 1) * d.kvWidth),
+                with: qkvOut.storage[(base + d.kvWidth)..<(base + 2 * d.kvWidth)]
+            )
         }
         keys.withUnsafeBufferPointer { k in
             values.withUnsafeBufferPointer { v in cache.append(layer: index, keys: k, values: v) }
@@ -147,9 +164,17 @@ public struct DecoderLayer: Sendable {
                                 let kvHead = head / group
                                 let q = qkvBuffer.baseAddress! + rows.lowerBound * d.qkvWidth + head * d.headDim
                                 RowInvariant.dotRows(
-                                    q, lda: d.qkvWidth, rows: rows.count, keys.baseAddress! + kvHead * d.headDim,
-                                    ldb: d.kvWidth, columns: total, depth: d.headDim, into: s.baseAddress!, ldc: total,
-                                    alpha: scale)
+                                    q,
+                                    lda: d.qkvWidth,
+                                    rows: rows.count,
+                                    keys.baseAddress! + kvHead * d.headDim,
+                                    ldb: d.kvWidth,
+                                    columns: total,
+                                    depth: d.headDim,
+                                    into: s.baseAddress!,
+                                    ldc: total,
+                                    alpha: scale
+                                )
                                 for i in 0..<rows.count {
                                     let row = s.baseAddress! + i * total
                                     let visible = first + i + 1
@@ -157,9 +182,16 @@ public struct DecoderLayer: Sendable {
                                     RowKernels.softmax(row, count: total)
                                 }
                                 RowInvariant.weightedRows(
-                                    s.baseAddress!, ldp: total, rows: rows.count, values.baseAddress! + kvHead * d.headDim,
-                                    ldv: d.kvWidth, count: total, width: d.headDim,
-                                    into: o.baseAddress! + rows.lowerBound * d.hidden + head * d.headDim, ldo: d.hidden)
+                                    s.baseAddress!,
+                                    ldp: total,
+                                    rows: rows.count,
+                                    values.baseAddress! + kvHead * d.headDim,
+                                    ldv: d.kvWidth,
+                                    count: total,
+                                    width: d.headDim,
+                                    into: o.baseAddress! + rows.lowerBound * d.hidden + head * d.headDim,
+                                    ldo: d.hidden
+                                )
                             }
                         }
                     }
@@ -178,8 +210,14 @@ func linear(_ x: Matrix, _ weight: [Float], into y: inout Matrix, accumulate: Bo
         weight.withUnsafeBufferPointer { w in
             y.storage.withUnsafeMutableBufferPointer { ys in
                 RowInvariant.linear(
-                    xs.baseAddress!, rows: rows, inputs: inputs, weight: w.baseAddress!, outputs: outputs,
-                    into: ys.baseAddress!, accumulate: accumulate)
+                    xs.baseAddress!,
+                    rows: rows,
+                    inputs: inputs,
+                    weight: w.baseAddress!,
+                    outputs: outputs,
+                    into: ys.baseAddress!,
+                    accumulate: accumulate
+                )
             }
         }
     }

@@ -23,7 +23,11 @@ public struct KVCache: Sendable {
     public var byteCount: Int { keys.reduce(0) { $0 + $1.count * 4 } * 2 }
 
     /// Appends one layer's new keys and values (`rows × width` each, rows given by the caller).
-    mutating func append(layer: Int, keys newKeys: UnsafeBufferPointer<Float>, values newValues: UnsafeBufferPointer<Float>) {
+    mutating func append(
+        layer: Int,
+        keys newKeys: UnsafeBufferPointer<Float>,
+        values newValues: UnsafeBufferPointer<Float>
+    ) {
         let slot = layer - layers.lowerBound
         keys[slot].append(contentsOf: newKeys)
         values[slot].append(contentsOf: newValues)

@@ -20,16 +20,20 @@ public struct LayerStack: Sendable {
         let c = directory.configuration
         guard layers.lowerBound >= 0, layers.upperBound <= c.layerCount, !layers.isEmpty else {
             throw CheckpointError.invalidConfigValue(
-                key: "layers", detail: "range \(layers.lowerBound)..<\(layers.upperBound) is not within 0..<\(c.layerCount)")
+                key: "layers",
+                detail: "range \(layers.lowerBound)..<\(layers.upperBound) is not within 0..<\(c.layerCount)"
+            )
         }
         let manifest = TensorManifest(c)
         configuration = c
         self.layers = layers
         blocks = try layers.map { try DecoderLayer(index: $0, from: directory) }
         rope = RotaryEmbedding(headDim: c.headDim, base: c.ropeBase)
-        embeddings = layers.lowerBound == 0
+        embeddings =
+            layers.lowerBound == 0
             ? try directory.load(TensorManifest.embeddings, shape: manifest.embeddingShape).values : nil
-        finalNorm = layers.upperBound == c.layerCount
+        finalNorm =
+            layers.upperBound == c.layerCount
             ? try directory.load(TensorManifest.finalNorm, shape: manifest.finalNormShape).values : nil
     }
 
@@ -51,8 +55,13 @@ public struct LayerStack: Sendable {
         let width = configuration.hiddenSize
         var out = Matrix(rows: ids.count, columns: width)
         for (row, id) in ids.enumerated() {
-            guard (0..<configuration.vocabSize).contains(id) else { throw ModelError.tokenOutOfRange(id: id, vocabSize: configuration.vocabSize) }
-            out.storage.replaceSubrange((row * width)..<((row + 1) * width), with: table[(id * width)..<((id + 1) * width)])
+            guard (0..<configuration.vocabSize).contains(id) else {
+                throw ModelError.tokenOutOfRange(id: id, vocabSize: configuration.vocabSize)
+            }
+            out.storage.replaceSubrange(
+                (row * width)..<((row + 1) * width),
+                with: table[(id * width)..<((id + 1) * width)]
+            )
         }
         return out
     }
@@ -65,7 +74,10 @@ public struct LayerStack: Sendable {
     public func forward(_ x: inout Matrix, rowCounts: [Int], caches: inout [KVCache]) throws {
         precondition(rowCounts.count == caches.count, "\(rowCounts.count) row groups for \(caches.count) caches")
         precondition(rowCounts.reduce(0, +) == x.rows, "row groups cover \(rowCounts.reduce(0, +)) of \(x.rows) rows")
-        precondition(x.columns == configuration.hiddenSize, "input width \(x.columns) ≠ hidden \(configuration.hiddenSize)")
+        precondition(
+            x.columns == configuration.hiddenSize,
+            "input width \(x.columns) ≠ hidden \(configuration.hiddenSize)"
+        )
         for (s, cache) in caches.enumerated() {
             precondition(cache.layers == layers, "cache for layers \(cache.layers) used with stack \(layers)")
             guard cache.count + rowCounts[s] <= configuration.contextLength else {

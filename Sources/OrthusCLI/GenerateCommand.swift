@@ -10,7 +10,8 @@ import Tokenizer
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate text from a prompt (BOS + prompt + SEP; stops on SEP or EOS; image ids masked).")
+        abstract: "Generate text from a prompt (BOS + prompt + SEP; stops on SEP or EOS; image ids masked)."
+    )
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -52,7 +53,10 @@ struct GenerateCommand: ParsableCommand {
         let options = GenerationOptions(
             maxTokens: maxTokens,
             sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP),
-            seed: seed, mask: model.textOnlyMask(special, tokenizer: tokenizer), stopIDs: [special.sep, special.eos])
+            seed: seed,
+            mask: model.textOnlyMask(special, tokenizer: tokenizer),
+            stopIDs: [special.sep, special.eos]
+        )
 
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         let start = ContinuousClock.now
@@ -68,9 +72,14 @@ struct GenerateCommand: ParsableCommand {
             StandardStreams.err(
                 String(
                     format: "load %.2fs, prompt %d tokens, first token after %.3fs, %d tokens at %.1f tok/s (%@)\n",
-                    (start - loadStart).seconds, ids.count, firstToken.map { ($0 - start).seconds } ?? 0,
-                    result.tokens.count, decodeSeconds > 0 ? Double(result.tokens.count - 1) / decodeSeconds : 0,
-                    "\(result.reason)"))
+                    (start - loadStart).seconds,
+                    ids.count,
+                    firstToken.map { ($0 - start).seconds } ?? 0,
+                    result.tokens.count,
+                    decodeSeconds > 0 ? Double(result.tokens.count - 1) / decodeSeconds : 0,
+                    "\(result.reason)"
+                )
+            )
         }
     }
 }

@@ -7,7 +7,8 @@ import Model
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print a model folder's configuration, tensor sizes per component and per-stage memory.")
+        abstract: "Print a model folder's configuration, tensor sizes per component and per-stage memory."
+    )
 
     @Argument(help: "Model folder.")
     var model: String
@@ -23,42 +24,76 @@ struct InspectCommand: ParsableCommand {
         lines.append("model: \(model) (\(c.architectures?.joined(separator: ", ") ?? "unknown architecture"))")
         lines.append(
             "  hidden \(c.hiddenSize), layers \(c.layerCount), heads \(c.headCount) (kv \(c.keyValueHeads), head dim \(c.headDim)), "
-                + "intermediate \(c.intermediateSize), vocab \(c.vocabSize), context \(c.contextLength), rope theta \(c.ropeBase)")
+                + "intermediate \(c.intermediateSize), vocab \(c.vocabSize), context \(c.contextLength), rope theta \(c.ropeBase)"
+        )
         if let vq = c.vqConfig {
             lines.append(
                 "  VQ-VAE: \(vq.resolution ?? 512)px → \(vq.gridSide)x\(vq.gridSide) grid (\(vq.patchesPerImage) patches per image), "
-                    + "latent \(vq.latentDim), codebook \(vq.codes)")
+                    + "latent \(vq.latentDim), codebook \(vq.codes)"
+            )
         }
         lines.append(
             "  Orthus parts (codebook_in, mlp_head, VQ decoder): "
-                + (summary.hasOrthusParts ? "present" : "absent (plain Chameleon: text only)"))
+                + (summary.hasOrthusParts ? "present" : "absent (plain Chameleon: text only)")
+        )
         let dtypes = summary.dtypes.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")
         lines.append(
             "tensors: \(summary.total.tensors) in \(summary.shardCount) file(s) [\(dtypes)], "
-                + "\(Self.count(summary.total.parameters)) parameters, \(Self.bytes(summary.total.storedBytes)) stored")
+                + "\(Self.count(summary.total.parameters)) parameters, \(Self.bytes(summary.total.storedBytes)) stored"
+        )
         lines.append("")
         lines.append(Self.row("component", "tensors", "parameters", "stored"))
         for (component, tally) in summary.byComponent.sorted(by: { $0.key < $1.key }) {
-            lines.append(Self.row(component.label, "\(tally.tensors)", Self.count(tally.parameters), Self.bytes(tally.storedBytes)))
+            lines.append(
+                Self.row(
+                    component.label,
+                    "\(tally.tensors)",
+                    Self.count(tally.parameters),
+                    Self.bytes(tally.storedBytes)
+                )
+            )
         }
 
         let ranges = try split.map(Self.parseSplit) ?? Self.evenSplit(c.layerCount, stages: min(2, c.layerCount))
         lines.append("")
-        lines.append("stage memory for split \(ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ",")):")
+        lines.append(
+            "stage memory for split \(ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ",")):"
+        )
         lines.append(Self.row("stage", "parameters", "stored", "resident f32", "KV per token"))
         for (index, stage) in try summary.stages(ranges).enumerated() {
             lines.append(
                 Self.row(
-                    "\(index): layers \(stage.layers.lowerBound)..<\(stage.layers.upperBound)", Self.count(stage.parameters),
-                    Self.bytes(stage.storedBytes), Self.bytes(stage.residentBytes), Self.bytes(stage.kvBytesPerToken)))
+                    "\(index): layers \(stage.layers.lowerBound)..<\(stage.layers.upperBound)",
+                    Self.count(stage.parameters),
+                    Self.bytes(stage.storedBytes),
+                    Self.bytes(stage.residentBytes),
+                    Self.bytes(stage.kvBytesPerToken)
+                )
+            )
         }
         let lm = summary.byComponent[.lmHead] ?? .init()
-        lines.append(Self.row("LM-head worker", Self.count(lm.parameters), Self.bytes(lm.storedBytes), Self.bytes(lm.parameters * 4), "-"))
+        lines.append(
+            Self.row(
+                "LM-head worker",
+                Self.count(lm.parameters),
+                Self.bytes(lm.storedBytes),
+                Self.bytes(lm.parameters * 4),
+                "-"
+            )
+        )
         if summary.hasOrthusParts {
             let parts = [Component.diffusionHead, .vqEncoder, .vqDecoder].compactMap { summary.byComponent[$0] }
             let parameters = parts.reduce(0) { $0 + $1.parameters }
             let stored = parts.reduce(0) { $0 + $1.storedBytes }
-            lines.append(Self.row("diffusion worker", Self.count(parameters), Self.bytes(stored), Self.bytes(parameters * 4), "-"))
+            lines.append(
+                Self.row(
+                    "diffusion worker",
+                    Self.count(parameters),
+                    Self.bytes(stored),
+                    Self.bytes(parameters * 4),
+                    "-"
+                )
+            )
         }
         print(lines.joined(separator: "\n"))
     }
@@ -78,19 +113,25 @@ struct InspectCommand: ParsableCommand {
 
     static func row(_ columns: String...) -> String {
         columns.enumerated().map { index, text in
-            index == 0 ? text.padding(toLength: 42, withPad: " ", startingAt: 0) : String(repeating: " ", count: max(0, 14 - text.count)) + text
+            index == 0
+                ? text.padding(toLength: 42, withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: max(0, 14 - text.count)) + text
         }.joined()
     }
 
     static func count(_ value: Int) -> String {
-        value >= 1_000_000_000 ? String(format: "%.2fB", Double(value) / 1e9)
-            : value >= 1_000_000 ? String(format: "%.2fM", Double(value) / 1e6)
-            : value >= 1_000 ? String(format: "%.1fK", Double(value) / 1e3) : "\(value)"
+        value >= 1_000_000_000
+            ? String(format: "%.2fB", Double(value) / 1e9)
+            : value >= 1_000_000
+                ? String(format: "%.2fM", Double(value) / 1e6)
+                : value >= 1_000 ? String(format: "%.1fK", Double(value) / 1e3) : "\(value)"
     }
 
     static func bytes(_ value: Int) -> String {
-        value >= 1 << 30 ? String(format: "%.2f GiB", Double(value) / Double(1 << 30))
-            : value >= 1 << 20 ? String(format: "%.2f MiB", Double(value) / Double(1 << 20))
-            : value >= 1 << 10 ? String(format: "%.1f KiB", Double(value) / 1024) : "\(value) B"
+        value >= 1 << 30
+            ? String(format: "%.2f GiB", Double(value) / Double(1 << 30))
+            : value >= 1 << 20
+                ? String(format: "%.2f MiB", Double(value) / Double(1 << 20))
+                : value >= 1 << 10 ? String(format: "%.1f KiB", Double(value) / 1024) : "\(value) B"
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Engine
+import Foundation
 import Tensor
 
 /// `orthus logits`: logits (and final hidden states) of a token sequence as `.npy`, to validate a checkpoint
@@ -8,7 +9,8 @@ import Tensor
 struct LogitsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logits",
-        abstract: "Write float32 logits [positions, vocab] for a token id sequence to a .npy file.")
+        abstract: "Write float32 logits [positions, vocab] for a token id sequence to a .npy file."
+    )
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -44,5 +46,3 @@ struct LogitsCommand: ParsableCommand {
         }
     }
 }
-
-import Foundation

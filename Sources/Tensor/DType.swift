@@ -19,7 +19,10 @@ public enum Widen {
     ///
     /// `source` may be unaligned (safetensors offsets are not aligned), so elements are read bytewise.
     public static func toFloat32(
-        _ dtype: DType, from source: UnsafeRawPointer, count: Int, into destination: UnsafeMutablePointer<Float>
+        _ dtype: DType,
+        from source: UnsafeRawPointer,
+        count: Int,
+        into destination: UnsafeMutablePointer<Float>
     ) {
         switch dtype {
         case .float32:

@@ -30,7 +30,11 @@ public struct Matrix: Sendable, Equatable {
 
     /// A new matrix holding rows `range` of this one.
     public func rows(_ range: Range<Int>) -> Matrix {
-        Matrix(rows: range.count, columns: columns, values: Array(storage[(range.lowerBound * columns)..<(range.upperBound * columns)]))
+        Matrix(
+            rows: range.count,
+            columns: columns,
+            values: Array(storage[(range.lowerBound * columns)..<(range.upperBound * columns)])
+        )
     }
 
     /// Appends the rows of `other`, which must have the same column count.

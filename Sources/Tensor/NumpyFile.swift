@@ -27,7 +27,14 @@ public enum NumpyFile {
         let length = UInt16(header.utf8.count)
         data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
         data.append(contentsOf: Array(header.utf8))
-        values.withUnsafeBufferPointer { data.append(UnsafeBufferPointer(start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self), count: values.count * 4)) }
+        values.withUnsafeBufferPointer {
+            data.append(
+                UnsafeBufferPointer(
+                    start: UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: UInt8.self),
+                    count: values.count * 4
+                )
+            )
+        }
         return data
     }
 
@@ -78,7 +85,9 @@ public enum NumpyFile {
         let dataStart = headerStart + headerLength
         guard bytes.count - dataStart == count * 4 else {
             throw NumpyFileError.unsupported(
-                path: path, detail: "shape \(shape) needs \(count * 4) bytes, file has \(bytes.count - dataStart)")
+                path: path,
+                detail: "shape \(shape) needs \(count * 4) bytes, file has \(bytes.count - dataStart)"
+            )
         }
         var values = [Float](repeating: 0, count: count)
         values.withUnsafeMutableBytes { destination in

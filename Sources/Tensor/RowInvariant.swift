@@ -8,9 +8,17 @@ internal import CKernels
 public enum RowInvariant {
     /// `c[i, j] = (accumulate ? c[i, j] : 0) + alpha · dot(a[i, 0..<k], b[j, 0..<k])` with leading dimensions.
     public static func dotRows(
-        _ a: UnsafePointer<Float>, lda: Int, rows m: Int,
-        _ b: UnsafePointer<Float>, ldb: Int, columns n: Int, depth k: Int,
-        into c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, accumulate: Bool = false
+        _ a: UnsafePointer<Float>,
+        lda: Int,
+        rows m: Int,
+        _ b: UnsafePointer<Float>,
+        ldb: Int,
+        columns n: Int,
+        depth k: Int,
+        into c: UnsafeMutablePointer<Float>,
+        ldc: Int,
+        alpha: Float = 1,
+        accumulate: Bool = false
     ) {
         guard m > 0, n > 0 else { return }
         ck_dot_rows(a, lda, m, b, ldb, n, k, c, ldc, alpha, accumulate ? 1 : 0)
@@ -18,16 +26,28 @@ public enum RowInvariant {
 
     /// `y = x · wᵀ` (or `y += x · wᵀ`) for `x` `[m, k]` and a weight stored `[n, k]`.
     public static func linear(
-        _ x: UnsafePointer<Float>, rows m: Int, inputs k: Int, weight w: UnsafePointer<Float>, outputs n: Int,
-        into y: UnsafeMutablePointer<Float>, accumulate: Bool = false
+        _ x: UnsafePointer<Float>,
+        rows m: Int,
+        inputs k: Int,
+        weight w: UnsafePointer<Float>,
+        outputs n: Int,
+        into y: UnsafeMutablePointer<Float>,
+        accumulate: Bool = false
     ) {
         dotRows(x, lda: k, rows: m, w, ldb: k, columns: n, depth: k, into: y, ldc: n, accumulate: accumulate)
     }
 
     /// `out[i, e] = Σ_j p[i, j] · v[j, e]`, summed in order of j (attention probabilities times values).
     public static func weightedRows(
-        _ p: UnsafePointer<Float>, ldp: Int, rows m: Int, _ v: UnsafePointer<Float>, ldv: Int, count t: Int, width d: Int,
-        into out: UnsafeMutablePointer<Float>, ldo: Int
+        _ p: UnsafePointer<Float>,
+        ldp: Int,
+        rows m: Int,
+        _ v: UnsafePointer<Float>,
+        ldv: Int,
+        count t: Int,
+        width d: Int,
+        into out: UnsafeMutablePointer<Float>,
+        ldo: Int
     ) {
         guard m > 0, d > 0 else { return }
         ck_weighted_rows(p, ldp, m, v, ldv, t, d, out, ldo)

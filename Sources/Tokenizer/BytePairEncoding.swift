@@ -32,7 +32,9 @@ final class BytePairEncoding: Sendable {
         symbols.reserveCapacity(word.unicodeScalars.count)
         for scalar in word.unicodeScalars {
             guard let id = vocabulary[String(scalar)] else {
-                throw TokenizerError.malformed(detail: "byte symbol U+\(String(scalar.value, radix: 16)) missing from the vocab")
+                throw TokenizerError.malformed(
+                    detail: "byte symbol U+\(String(scalar.value, radix: 16)) missing from the vocab"
+                )
             }
             symbols.append(id)
         }

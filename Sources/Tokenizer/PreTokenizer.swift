@@ -60,7 +60,8 @@ indirect enum PreTokenizer: @unchecked Sendable {  // Regex values are immutable
         case "ByteLevel":
             return .byteLevel(
                 addPrefixSpace: object["add_prefix_space"] as? Bool ?? false,
-                gpt2: object["use_regex"] as? Bool ?? true ? try compile(gpt2Pattern) : nil)
+                gpt2: object["use_regex"] as? Bool ?? true ? try compile(gpt2Pattern) : nil
+            )
         default:
             throw TokenizerError.unsupported(detail: "pre_tokenizer type \(type)")
         }
@@ -93,7 +94,10 @@ indirect enum PreTokenizer: @unchecked Sendable {  // Regex values are immutable
 
     /// Splits `text` at the matches of `pattern`, as the tokenizers library's `Split` does.
     static func split(
-        _ text: Substring, pattern: Regex<AnyRegexOutput>, behavior: SplitBehavior, invert: Bool
+        _ text: Substring,
+        pattern: Regex<AnyRegexOutput>,
+        behavior: SplitBehavior,
+        invert: Bool
     ) -> [Substring] {
         // (range, isMatch) spans covering the whole text, in order.
         var spans: [(Range<Substring.Index>, Bool)] = []
@@ -116,7 +120,8 @@ indirect enum PreTokenizer: @unchecked Sendable {  // Regex values are immutable
             var merged: [Range<Substring.Index>] = []
             var previousWasMatch = false
             for (range, isMatch) in spans {
-                let joins = behavior == .mergedWithPrevious ? isMatch && !previousWasMatch : !isMatch && previousWasMatch
+                let joins =
+                    behavior == .mergedWithPrevious ? isMatch && !previousWasMatch : !isMatch && previousWasMatch
                 if joins, let last = merged.popLast() {
                     merged.append(last.lowerBound..<range.upperBound)
                 } else {

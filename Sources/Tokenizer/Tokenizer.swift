@@ -53,7 +53,9 @@ public struct Tokenizer: Sendable {
             }
             vocabulary[token] = id
         }
-        guard let mergeList = model["merges"] as? [Any] else { throw TokenizerError.malformed(detail: "no model.merges") }
+        guard let mergeList = model["merges"] as? [Any] else {
+            throw TokenizerError.malformed(detail: "no model.merges")
+        }
         let merges: [(String, String)] = try mergeList.map { entry in
             if let pair = entry as? [String], pair.count == 2 { return (pair[0], pair[1]) }
             if let text = entry as? String, let space = text.firstIndex(of: " ") {
@@ -74,8 +76,13 @@ public struct Tokenizer: Sendable {
             }
             addedTokens.append(
                 .init(
-                    id: id, content: content, special: entry["special"] as? Bool ?? false,
-                    leftStrip: entry["lstrip"] as? Bool ?? false, rightStrip: entry["rstrip"] as? Bool ?? false))
+                    id: id,
+                    content: content,
+                    special: entry["special"] as? Bool ?? false,
+                    leftStrip: entry["lstrip"] as? Bool ?? false,
+                    rightStrip: entry["rstrip"] as? Bool ?? false
+                )
+            )
         }
         added = AddedTokens(addedTokens)
         var text: [Int: String] = [:]

@@ -16,7 +16,9 @@ import Tokenizer
     @Test func logitsWritesNumpyFilesThatMatchTransformers() throws {
         struct Record: Decodable { struct P: Decodable { let ids: [Int] }; let prompts: [String: P] }
         let record = try JSONDecoder().decode(
-            Record.self, from: Data(contentsOf: URL(fileURLWithPath: OrthusProcess.fixtures + "/goldens/tiny-orthus.json")))
+            Record.self,
+            from: Data(contentsOf: URL(fileURLWithPath: OrthusProcess.fixtures + "/goldens/tiny-orthus.json"))
+        )
         let ids = record.prompts["p7"]!.ids
         let logitsPath = temporary("logits.npy")
         let hiddenPath = temporary("hidden.npy")
@@ -52,14 +54,21 @@ import Tokenizer
         #expect(ids.first == 0 && ids.last == 8710)
         let tokens = try text.generate(
             prompt: ids,
-            options: GenerationOptions(maxTokens: 12, mask: text.textOnlyMask(special, tokenizer: tokenizer), stopIDs: [8710, 2])
+            options: GenerationOptions(
+                maxTokens: 12,
+                mask: text.textOnlyMask(special, tokenizer: tokenizer),
+                stopIDs: [8710, 2]
+            )
         ).tokens
         #expect(!tokens.contains { special.imageCodes.contains($0) || $0 == special.boi || $0 == special.eoi })
         #expect(result.stdout == (try tokenizer.decode(tokens)) + "\n")
     }
 
     @Test func seededSamplingIsReproducibleAndTheSeedMatters() throws {
-        let arguments = ["generate", "--model", orthus, "--prompt", "hello", "--max-tokens", "16", "--temperature", "1", "--top-k", "50"]
+        let arguments = [
+            "generate", "--model", orthus, "--prompt", "hello", "--max-tokens", "16", "--temperature", "1", "--top-k",
+            "50",
+        ]
         let a = try OrthusProcess.run(arguments + ["--seed", "1"])
         let b = try OrthusProcess.run(arguments + ["--seed", "1"])
         let c = try OrthusProcess.run(arguments + ["--seed", "2"])
@@ -78,7 +87,9 @@ import Tokenizer
     @Test func badArgumentsFailWithAMessageNamingTheProblem() throws {
         let badID = try OrthusProcess.run(["logits", "--model", orthus, "--ids", "0,abc", "--out", temporary("x.npy")])
         #expect(badID.status != 0 && badID.stderr.contains("'abc'"))
-        let outOfRange = try OrthusProcess.run(["logits", "--model", orthus, "--ids", "0,99999", "--out", temporary("x.npy")])
+        let outOfRange = try OrthusProcess.run([
+            "logits", "--model", orthus, "--ids", "0,99999", "--out", temporary("x.npy"),
+        ])
         #expect(outOfRange.status != 0 && outOfRange.stderr.contains("99999"))
         let noModel = try OrthusProcess.run(["generate", "--model", "/nonexistent/model", "--prompt", "x"])
         #expect(noModel.status != 0 && noModel.stderr.contains("/nonexistent/model"))

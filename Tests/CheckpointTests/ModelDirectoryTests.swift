@@ -33,7 +33,8 @@ import Testing
     @Test func aMissingTensorIsNamed() throws {
         let scratch = try TemporaryModel(copying: Fixtures.tinyOrthus)
         try scratch.editConfig { _ in }
-        var index = try JSONSerialization.jsonObject(with: scratch.read("model.safetensors.index.json")) as! [String: Any]
+        var index =
+            try JSONSerialization.jsonObject(with: scratch.read("model.safetensors.index.json")) as! [String: Any]
         var map = index["weight_map"] as! [String: String]
         map["model.layers.1.mlp.up_proj.weight"] = nil
         index["weight_map"] = map
@@ -55,7 +56,13 @@ import Testing
         }
         try SafetensorsWriter.write(items, to: scratch.file("model.safetensors"))
         let directory = try ModelDirectory(path: scratch.path)
-        #expect(throws: CheckpointError.shapeMismatch(name: "model.layers.0.mlp.down_proj.weight", expected: [32, 64], found: [64, 32])) {
+        #expect(
+            throws: CheckpointError.shapeMismatch(
+                name: "model.layers.0.mlp.down_proj.weight",
+                expected: [32, 64],
+                found: [64, 32]
+            )
+        ) {
             _ = try directory.load(TensorManifest(directory.configuration).layer(0))
         }
     }

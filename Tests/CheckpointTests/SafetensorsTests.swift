@@ -9,7 +9,10 @@ import Testing
     func tensorsOfEachDTypeReadBackAsFloat32(dtype: DType) throws {
         let scratch = try TemporaryModel()
         let values: [Float] = [0, 1, -2.5, 0.15625, 1024, -0.0078125]
-        try SafetensorsWriter.write([.init(name: "t", shape: [2, 3], values: values, dtype: dtype)], to: scratch.file("a.safetensors"))
+        try SafetensorsWriter.write(
+            [.init(name: "t", shape: [2, 3], values: values, dtype: dtype)],
+            to: scratch.file("a.safetensors")
+        )
         let file = try SafetensorsFile(path: scratch.file("a.safetensors"))
         #expect(file.entries["t"]?.shape == [2, 3])
         #expect(file.entries["t"]?.dtype == dtype)
@@ -25,10 +28,13 @@ import Testing
     @Test func aTruncatedFileIsRefusedNamingTheTensorPastTheEnd() throws {
         let scratch = try TemporaryModel()
         let data = try SafetensorsWriter.encode([
-            .init(name: "a", shape: [4], values: [1, 2, 3, 4]), .init(name: "b", shape: [8], values: Array(repeating: 1, count: 8)),
+            .init(name: "a", shape: [4], values: [1, 2, 3, 4]),
+            .init(name: "b", shape: [8], values: Array(repeating: 1, count: 8)),
         ])
         try scratch.write("t.safetensors", data.prefix(data.count - 5))
-        let error = try #require(throws: CheckpointError.self) { try SafetensorsFile(path: scratch.file("t.safetensors")) }
+        let error = try #require(throws: CheckpointError.self) {
+            try SafetensorsFile(path: scratch.file("t.safetensors"))
+        }
         #expect("\(error)".contains("'b'") && "\(error)".contains("truncated"))
     }
 
@@ -36,7 +42,9 @@ import Testing
         let scratch = try TemporaryModel()
         let data = try SafetensorsWriter.encode([.init(name: "a", shape: [4], values: [1, 2, 3, 4])])
         try scratch.write("t.safetensors", data.prefix(20))
-        let error = try #require(throws: CheckpointError.self) { try SafetensorsFile(path: scratch.file("t.safetensors")) }
+        let error = try #require(throws: CheckpointError.self) {
+            try SafetensorsFile(path: scratch.file("t.safetensors"))
+        }
         #expect("\(error)".contains("runs past the end"))
     }
 
@@ -46,15 +54,21 @@ import Testing
         withUnsafeBytes(of: UInt64(16).littleEndian) { data.append(contentsOf: $0) }
         data.append(Data("this is not json".utf8))
         try scratch.write("t.safetensors", data)
-        let error = try #require(throws: CheckpointError.self) { try SafetensorsFile(path: scratch.file("t.safetensors")) }
+        let error = try #require(throws: CheckpointError.self) {
+            try SafetensorsFile(path: scratch.file("t.safetensors"))
+        }
         #expect("\(error)".contains("not a JSON object"))
 
         try scratch.write("huge.safetensors", Data([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, 0x7B]))
-        let huge = try #require(throws: CheckpointError.self) { try SafetensorsFile(path: scratch.file("huge.safetensors")) }
+        let huge = try #require(throws: CheckpointError.self) {
+            try SafetensorsFile(path: scratch.file("huge.safetensors"))
+        }
         #expect("\(huge)".contains("implausible"))
 
         try scratch.write("empty.safetensors", Data())
-        let empty = try #require(throws: CheckpointError.self) { try SafetensorsFile(path: scratch.file("empty.safetensors")) }
+        let empty = try #require(throws: CheckpointError.self) {
+            try SafetensorsFile(path: scratch.file("empty.safetensors"))
+        }
         #expect("\(empty)".contains("empty"))
     }
 
@@ -66,7 +80,9 @@ import Testing
         data.append(Data(header.utf8))
         data.append(Data(count: 8))
         try scratch.write("t.safetensors", data)
-        let error = try #require(throws: CheckpointError.self) { try SafetensorsFile(path: scratch.file("t.safetensors")) }
+        let error = try #require(throws: CheckpointError.self) {
+            try SafetensorsFile(path: scratch.file("t.safetensors"))
+        }
         #expect("\(error)".contains("'w'") && "\(error)".contains("needs 12 bytes"))
     }
 

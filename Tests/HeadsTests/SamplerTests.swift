@@ -23,7 +23,13 @@ import Testing
         var counts = [Int](repeating: 0, count: values.count)
         let draws = 40_000
         for n in 0..<draws {
-            counts[Sampler.choose(values, parameters: parameters, uniform: CounterRandom.uniform(seed: 5, stream: 1, counter: UInt64(n)))] += 1
+            counts[
+                Sampler.choose(
+                    values,
+                    parameters: parameters,
+                    uniform: CounterRandom.uniform(seed: 5, stream: 1, counter: UInt64(n))
+                )
+            ] += 1
         }
         let exps = values.map { exp(Double($0) / 0.7) }
         for (count, e) in zip(counts, exps) {
@@ -35,7 +41,13 @@ import Testing
         // transformers removes scores < the k-th largest, so ties with the k-th survive.
         var seen = Set<Int>()
         for n in 0..<1000 {
-            seen.insert(Sampler.choose(logits, parameters: .init(temperature: 1, topK: 1), uniform: CounterRandom.uniform(seed: 3, stream: 0, counter: UInt64(n))))
+            seen.insert(
+                Sampler.choose(
+                    logits,
+                    parameters: .init(temperature: 1, topK: 1),
+                    uniform: CounterRandom.uniform(seed: 3, stream: 0, counter: UInt64(n))
+                )
+            )
         }
         #expect(seen == [1, 4])
     }
@@ -43,7 +55,13 @@ import Testing
     @Test func topKKeepsOnlyTheKLargest() {
         var seen = Set<Int>()
         for n in 0..<2000 {
-            seen.insert(Sampler.choose([0, 4, 3, 2, 1], parameters: .init(temperature: 5, topK: 2), uniform: CounterRandom.uniform(seed: 1, stream: 0, counter: UInt64(n))))
+            seen.insert(
+                Sampler.choose(
+                    [0, 4, 3, 2, 1],
+                    parameters: .init(temperature: 5, topK: 2),
+                    uniform: CounterRandom.uniform(seed: 1, stream: 0, counter: UInt64(n))
+                )
+            )
         }
         #expect(seen == [1, 2])
     }
@@ -52,7 +70,13 @@ import Testing
         // Probabilities ≈ 0.64, 0.24, 0.09, 0.03: p = 0.8 keeps the first two.
         var seen = Set<Int>()
         for n in 0..<2000 {
-            seen.insert(Sampler.choose([3, 2, 1, 0], parameters: .init(temperature: 1, topP: 0.8), uniform: CounterRandom.uniform(seed: 2, stream: 0, counter: UInt64(n))))
+            seen.insert(
+                Sampler.choose(
+                    [3, 2, 1, 0],
+                    parameters: .init(temperature: 1, topP: 0.8),
+                    uniform: CounterRandom.uniform(seed: 2, stream: 0, counter: UInt64(n))
+                )
+            )
         }
         #expect(seen == [0, 1])
     }

@@ -19,7 +19,9 @@ import Testing
     }
 
     static func run(_ model: String, prompt: String) throws -> (hidden: Matrix, ids: [Int]) {
-        let directory = try ModelDirectory(path: model == "tiny-orthus" ? Fixtures.tinyOrthus : Fixtures.tinyChameleonGQA)
+        let directory = try ModelDirectory(
+            path: model == "tiny-orthus" ? Fixtures.tinyOrthus : Fixtures.tinyChameleonGQA
+        )
         let stack = try LayerStack(directory: directory, layers: 0..<directory.configuration.layerCount)
         let ids = try Fixtures.prompts(model)[prompt]!.ids
         var x = try stack.embed(ids)
@@ -28,13 +30,15 @@ import Testing
         return (x, ids)
     }
 
-    @Test(arguments: [("tiny-orthus", "p1"), ("tiny-orthus", "p7"), ("tiny-orthus", "p64"),
-                      ("tiny-chameleon-gqa", "p7"), ("tiny-chameleon-gqa", "p20")])
+    @Test(arguments: [
+        ("tiny-orthus", "p1"), ("tiny-orthus", "p7"), ("tiny-orthus", "p64"),
+        ("tiny-chameleon-gqa", "p7"), ("tiny-chameleon-gqa", "p20"),
+    ])
     func finalHiddenStatesMatchTransformersAtEveryPosition(model: String, prompt: String) throws {
         let (hidden, ids) = try Self.run(model, prompt: prompt)
         let golden = try NumpyFile.read(Fixtures.golden("\(model)-\(prompt)-hidden.npy"))
         #expect(golden.shape == [ids.count, hidden.columns])
         let error = Self.relativeError(hidden.storage, golden.values)
-        #expect(error <= 1e-4, "relative error \(error)")
+        #expect(error <= 1e-5, "relative error \(error)")  // measured: <= 7e-7
     }
 }

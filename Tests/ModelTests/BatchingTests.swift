@@ -85,7 +85,8 @@ import Testing
     @Test func aMiddleLayerRangeLoadsOnlyItsOwnLayersTensors() throws {
         let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
         _ = try LayerStack(directory: directory, layers: 1..<3)
-        let expected = TensorManifest(directory.configuration).layer(1).keys.sorted()
+        let expected =
+            TensorManifest(directory.configuration).layer(1).keys.sorted()
             + TensorManifest(directory.configuration).layer(2).keys.sorted()
         #expect(directory.namesLoaded == expected.sorted())
     }

@@ -16,6 +16,7 @@ enum Fixtures {
     struct Record: Decodable { let prompts: [String: Prompt] }
 
     static func prompts(_ model: String) throws -> [String: Prompt] {
-        try JSONDecoder().decode(Record.self, from: Data(contentsOf: URL(fileURLWithPath: golden(model + ".json")))).prompts
+        try JSONDecoder().decode(Record.self, from: Data(contentsOf: URL(fileURLWithPath: golden(model + ".json"))))
+            .prompts
     }
 }

@@ -12,7 +12,9 @@ import Testing
         ("tiny-chameleon-gqa", "p7"), ("tiny-chameleon-gqa", "p20"),
     ]
 
-    static func path(_ model: String) -> String { model == "tiny-orthus" ? Fixtures.tinyOrthus : Fixtures.tinyChameleonGQA }
+    static func path(_ model: String) -> String {
+        model == "tiny-orthus" ? Fixtures.tinyOrthus : Fixtures.tinyChameleonGQA
+    }
 
     @Test(arguments: cases)
     func logitsMatchTransformersAtEveryPosition(model: String, prompt: String) throws {

@@ -33,7 +33,14 @@ import Testing
         for r in 0..<11 {
             var single = [Float](repeating: 0, count: outputs)
             Array(x[(r * inputs)..<((r + 1) * inputs)]).withUnsafeBufferPointer { row in
-                RowInvariant.linear(row.baseAddress!, rows: 1, inputs: inputs, weight: w, outputs: outputs, into: &single)
+                RowInvariant.linear(
+                    row.baseAddress!,
+                    rows: 1,
+                    inputs: inputs,
+                    weight: w,
+                    outputs: outputs,
+                    into: &single
+                )
             }
             #expect(single == Array(batch[(r * outputs)..<((r + 1) * outputs)]))
         }
@@ -62,7 +69,9 @@ import Testing
 @Suite struct RowKernelTests {
     @Test func rmsNormMatchesTheFormula() {
         var x: [Float] = [1, 2, 3, 4]
-        x.withUnsafeMutableBufferPointer { RowKernels.rmsNorm($0.baseAddress!, rows: 1, width: 4, weight: [1, 1, 2, 0.5], eps: 1e-5) }
+        x.withUnsafeMutableBufferPointer {
+            RowKernels.rmsNorm($0.baseAddress!, rows: 1, width: 4, weight: [1, 1, 2, 0.5], eps: 1e-5)
+        }
         let scale = 1 / (7.5 + 1e-5).squareRoot()
         #expect(zip(x, [1 * scale, 2 * scale, 6 * scale, 2 * scale]).allSatisfy { abs($0 - Float($1)) < 1e-6 })
     }

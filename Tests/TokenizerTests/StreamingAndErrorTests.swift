@@ -67,8 +67,12 @@ import Testing
     }
 
     @Test func malformedOrUnsupportedFilesAreRefusedWithTheReason() throws {
-        #expect(throws: TokenizerError.malformed(detail: "not a JSON object")) { _ = try Tokenizer(json: Data("[1]".utf8)) }
-        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.tokenizer))) as! [String: Any]
+        #expect(throws: TokenizerError.malformed(detail: "not a JSON object")) {
+            _ = try Tokenizer(json: Data("[1]".utf8))
+        }
+        var object =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.tokenizer)))
+            as! [String: Any]
         var model = object["model"] as! [String: Any]
         model["type"] = "WordPiece"
         object["model"] = model
@@ -82,9 +86,23 @@ import Testing
     @Test func splitBehavioursFollowTheTokenizersLibrary() throws {
         let dash = try PreTokenizer.compile("-")
         let text: Substring = "the-final--countdown"
-        #expect(PreTokenizer.split(text, pattern: dash, behavior: .isolated, invert: false) == ["the", "-", "final", "-", "-", "countdown"])
-        #expect(PreTokenizer.split(text, pattern: dash, behavior: .removed, invert: false) == ["the", "final", "countdown"])
-        #expect(PreTokenizer.split(text, pattern: dash, behavior: .mergedWithPrevious, invert: false) == ["the-", "final-", "-", "countdown"])
-        #expect(PreTokenizer.split(text, pattern: dash, behavior: .mergedWithNext, invert: false) == ["the", "-final", "-", "-countdown"])
+        #expect(
+            PreTokenizer.split(text, pattern: dash, behavior: .isolated, invert: false) == [
+                "the", "-", "final", "-", "-", "countdown",
+            ]
+        )
+        #expect(
+            PreTokenizer.split(text, pattern: dash, behavior: .removed, invert: false) == ["the", "final", "countdown"]
+        )
+        #expect(
+            PreTokenizer.split(text, pattern: dash, behavior: .mergedWithPrevious, invert: false) == [
+                "the-", "final-", "-", "countdown",
+            ]
+        )
+        #expect(
+            PreTokenizer.split(text, pattern: dash, behavior: .mergedWithNext, invert: false) == [
+                "the", "-final", "-", "-countdown",
+            ]
+        )
     }
 }

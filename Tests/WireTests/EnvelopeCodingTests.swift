@@ -40,7 +40,11 @@ import Testing
         defer { orthus__v1__envelope__free_unpacked(decoded, nil) }
         #expect(decoded.pointee.version == ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1)
         #expect(decoded.pointee.job_id == 42 && decoded.pointee.step == 9 && decoded.pointee.kind == 3)
-        #expect(Array(UnsafeBufferPointer(start: decoded.pointee.sequence_ids, count: decoded.pointee.n_sequence_ids)) == [7, 8])
+        #expect(
+            Array(UnsafeBufferPointer(start: decoded.pointee.sequence_ids, count: decoded.pointee.n_sequence_ids)) == [
+                7, 8,
+            ]
+        )
         let tensor = try #require(decoded.pointee.tensors[0])
         #expect(String(cString: tensor.pointee.name) == "hidden")
         #expect(Array(UnsafeBufferPointer(start: tensor.pointee.shape, count: tensor.pointee.n_shape)) == [2, 4096])
