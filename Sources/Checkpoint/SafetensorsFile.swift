@@ -93,10 +93,19 @@ public final class SafetensorsFile: Sendable {
                 )
             }
             let entry = TensorEntry(name: name, dtypeName: dtypeName, shape: shape, byteRange: begin..<end)
-            if let dtype = entry.dtype, entry.elementCount * dtype.byteWidth != end - begin {
-                throw bad(
-                    "tensor '\(name)' \(dtypeName) \(shape) needs \(entry.elementCount * dtype.byteWidth) bytes, has \(end - begin)"
-                )
+            if let dtype = entry.dtype {
+                // Overflow-checked: a hostile header must not trap the process.
+                let needed = shape.reduce(dtype.byteWidth as Int?) { product, dimension in
+                    product.flatMap { p in
+                        let (value, overflow) = p.multipliedReportingOverflow(by: dimension)
+                        return overflow ? nil : value
+                    }
+                }
+                guard needed == end - begin else {
+                    throw bad(
+                        "tensor '\(name)' \(dtypeName) \(shape) needs \(needed.map(String.init) ?? "more than Int.max") bytes, has \(end - begin)"
+                    )
+                }
             }
             entries[name] = entry
         }

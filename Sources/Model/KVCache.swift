@@ -19,9 +19,6 @@ public struct KVCache: Sendable {
         values = Array(repeating: [], count: layers.count)
     }
 
-    /// Bytes held by the cached keys and values.
-    public var byteCount: Int { keys.reduce(0) { $0 + $1.count * 4 } * 2 }
-
     /// Appends one layer's new keys and values (`rows × width` each, rows given by the caller).
     mutating func append(
         layer: Int,
@@ -35,14 +32,4 @@ public struct KVCache: Sendable {
 
     /// Advances the position count after every layer has appended `rows` positions.
     mutating func advance(by rows: Int) { count += rows }
-
-    /// Drops every position at or after `length` (to rewind a sequence).
-    public mutating func truncate(to length: Int) {
-        precondition(length >= 0 && length <= count, "cannot truncate \(count) positions to \(length)")
-        for slot in keys.indices {
-            keys[slot].removeLast(keys[slot].count - length * width)
-            values[slot].removeLast(values[slot].count - length * width)
-        }
-        count = length
-    }
 }

@@ -37,11 +37,6 @@ public struct LayerStack: Sendable {
             ? try directory.load(TensorManifest.finalNorm, shape: manifest.finalNormShape).values : nil
     }
 
-    /// Whether this stack starts the model (it can embed token ids).
-    public var isFirst: Bool { embeddings != nil }
-    /// Whether this stack ends the model (its output is final-normed).
-    public var isLast: Bool { finalNorm != nil }
-
     /// An empty cache for one sequence over this stack's layers.
     public func makeCache() -> KVCache {
         KVCache(layers: layers, width: configuration.keyValueHeads * configuration.headDim)

@@ -23,11 +23,6 @@ public struct Matrix: Sendable, Equatable {
         self.storage = values
     }
 
-    /// The values of row `index`.
-    public func row(_ index: Int) -> ArraySlice<Float> {
-        storage[(index * columns)..<((index + 1) * columns)]
-    }
-
     /// A new matrix holding rows `range` of this one.
     public func rows(_ range: Range<Int>) -> Matrix {
         Matrix(
@@ -42,13 +37,5 @@ public struct Matrix: Sendable, Equatable {
         precondition(other.columns == columns, "appending \(other.columns) columns to \(columns)")
         storage.append(contentsOf: other.storage)
         rows += other.rows
-    }
-
-    /// Stacks matrices with equal column counts vertically.
-    public static func stacking(_ parts: [Matrix], columns: Int) -> Matrix {
-        var result = Matrix(rows: 0, columns: columns)
-        result.storage.reserveCapacity(parts.reduce(0) { $0 + $1.storage.count })
-        for part in parts { result.append(rowsOf: part) }
-        return result
     }
 }

@@ -81,7 +81,11 @@ public enum NumpyFile {
             }
             return value
         }
-        let count = shape.reduce(1, *)
+        let (count, overflow) = shape.reduce((1, false)) { acc, d in
+            let (value, o) = acc.0.multipliedReportingOverflow(by: d)
+            return (value, acc.1 || o)
+        }
+        guard !overflow else { throw NumpyFileError.unsupported(path: path, detail: "shape \(shape) is too large") }
         let dataStart = headerStart + headerLength
         guard bytes.count - dataStart == count * 4 else {
             throw NumpyFileError.unsupported(

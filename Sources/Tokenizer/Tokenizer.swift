@@ -118,9 +118,6 @@ public struct Tokenizer: Sendable {
     /// Whether `id` is a special added token (skipped by `decode(skipSpecial: true)`).
     public func isSpecial(_ id: Int) -> Bool { added.byID[id]?.special ?? false }
 
-    /// The token's text as stored (byte-level spelling for BPE tokens).
-    public func tokenString(_ id: Int) -> String? { tokenText[id] }
-
     /// The id of a token spelled exactly `text` (vocab entry or added token).
     public func id(of text: String) -> Int? { added.tokens.first { $0.content == text }?.id ?? bpe.vocabulary[text] }
 

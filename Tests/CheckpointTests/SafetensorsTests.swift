@@ -86,6 +86,20 @@ import Testing
         #expect("\(error)".contains("'w'") && "\(error)".contains("needs 12 bytes"))
     }
 
+    @Test func aShapeWhoseSizeOverflowsIsRefusedNotTrappedOn() throws {
+        let scratch = try TemporaryModel()
+        let header = #"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(Data(header.utf8))
+        data.append(Data(count: 8))
+        try scratch.write("t.safetensors", data)
+        let error = try #require(throws: CheckpointError.self) {
+            try SafetensorsFile(path: scratch.file("t.safetensors"))
+        }
+        #expect("\(error)".contains("more than Int.max"))
+    }
+
     @Test func anUnsupportedDTypeIsReportedWhenTheTensorIsRead() throws {
         let scratch = try TemporaryModel()
         let header = #"{"ids":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#
