@@ -25,6 +25,7 @@ from tokenizers import Tokenizer
 from transformers import ChameleonConfig, ChameleonForConditionalGeneration
 
 import chameleon_tokenizer as ct
+from orthus_goldens import write_orthus_goldens
 from text_corpus import tokenizer_corpus, training_text
 
 VOCAB_SIZE = 9472
@@ -313,6 +314,8 @@ def main():
         num_key_value_heads=4,
     )
     build_model(args.out / "tiny-orthus", goldens, "tiny-orthus", orthus_config, prompts, torch.bfloat16, True, 7)
+
+    write_orthus_goldens(args.out / "tiny-orthus", goldens, orthus_config["vq_config"])
 
     gqa_config = model_config(
         "ChameleonForConditionalGeneration",

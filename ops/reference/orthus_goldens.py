@@ -1,0 +1,80 @@
+"""Goldens for the Orthus parts (schedule, diffusion head and DDIM sampling, soft embedding, VQ encoder and decoder).
+
+Run by make_fixtures.py after the tiny checkpoint exists; reads its tensors back from the safetensors files.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers.models.chameleon.configuration_chameleon import ChameleonVQVAEConfig
+from transformers.models.chameleon.modeling_chameleon import ChameleonVQVAE
+
+from orthus_reference import DiffusionHead, VQDecoder, load_state, orthus_scheduler, postprocess, sample_patch, soft_embed
+
+
+def save(goldens: Path, name: str, value: torch.Tensor):
+    np.save(goldens / f"{name}.npy", value.detach().numpy().astype(np.float32))
+
+
+def write_orthus_goldens(model_dir: Path, goldens: Path, vq: dict, seed: int = 21):
+    g = torch.Generator().manual_seed(seed)
+    state = load_state(model_dir)
+    hidden = state["model.embed_tokens.weight"].shape[1]
+    latent = vq["embed_dim"]
+
+    with torch.no_grad():
+        # The schedule: diffusers' DDIMScheduler with Orthus's arguments.
+        scheduler = orthus_scheduler(100)
+        save(goldens, "ddim-alphas-cumprod", scheduler.alphas_cumprod)
+        save(goldens, "ddim-timesteps-100", scheduler.timesteps.float())
+        save(goldens, "ddim-timesteps-30", orthus_scheduler(30).timesteps.float())
+
+        # The head on single rows at a few timesteps.
+        head = DiffusionHead.from_state(state)
+        x = torch.randn(4, latent, generator=g)
+        t = torch.tensor([999.0, 500.0, 9.0, 0.0])
+        z = torch.randn(4, hidden, generator=g)
+        save(goldens, "head-x", x)
+        save(goldens, "head-t", t)
+        save(goldens, "head-z", z)
+        save(goldens, "head-v", head(x, t, z))
+
+        # Full CFG sampling of patches with given noise: 100 steps at cfg 5 (T2I) and 30 steps at cfg 3.
+        noise = torch.randn(3, latent, generator=g)
+        z_cond = torch.randn(3, hidden, generator=g)
+        z_uncond = torch.randn(3, hidden, generator=g)
+        save(goldens, "sample-noise", noise)
+        save(goldens, "sample-z-cond", z_cond)
+        save(goldens, "sample-z-uncond", z_uncond)
+        for steps, cfg in ((100, 5.0), (30, 3.0)):
+            scheduler = orthus_scheduler(steps)
+            latents = torch.stack([sample_patch(head, scheduler, noise[i], z_cond[i], z_uncond[i], cfg) for i in range(3)])
+            save(goldens, f"sample-latents-{steps}steps-cfg{int(cfg)}", latents)
+
+        # Soft embedding: latents near codebook entries (peaked softmax) and far from them (flat).
+        codebook = state["model.codebook_in.weight"]
+        near = codebook[torch.tensor([3, 1000, 8191])] + 0.3 * torch.randn(3, latent, generator=g)
+        far = 2.0 * torch.randn(2, latent, generator=g)
+        soft_latents = torch.cat([near, far])
+        save(goldens, "soft-latents", soft_latents)
+        save(goldens, "soft-embeddings", soft_embed(soft_latents, codebook, state["model.embed_tokens.weight"]))
+
+        # VQ decoder: post_quant_conv + decoder, then the reference postprocessing.
+        grid = vq["resolution"] >> (len(vq["channel_multiplier"]) - 1)
+        decoder = VQDecoder(vq).load(state)
+        decode_latents = 3.0 * torch.randn(grid * grid, latent, generator=g)
+        pixels = decoder(decode_latents)
+        save(goldens, "vq-decode-latents", decode_latents)
+        save(goldens, "vq-decode-pixels", pixels[0])
+        save(goldens, "vq-decode-rgb8", postprocess(pixels).float())
+
+        # VQ encoder + quant_conv: transformers' own ChameleonVQVAE modules; latents in raster order [n, latent].
+        encoder = ChameleonVQVAE(ChameleonVQVAEConfig(**vq)).eval()
+        own = {k[len("model.vqmodel."):]: v for k, v in state.items() if k.startswith("model.vqmodel.")}
+        missing, _ = encoder.load_state_dict(own, strict=False)
+        assert not [m for m in missing if m.startswith(("encoder.", "quant_conv."))], missing
+        image = torch.rand(1, 3, vq["resolution"], vq["resolution"], generator=g) * 2 - 1
+        encoded = encoder.quant_conv(encoder.encoder(image))
+        save(goldens, "vq-encode-pixels", image[0])
+        save(goldens, "vq-encode-latents", encoded[0].permute(1, 2, 0).reshape(-1, latent))
