@@ -55,7 +55,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "WireTests", dependencies: ["CWire"], swiftSettings: strictSettings),
-        .testTarget(name: "HeadsTests", dependencies: ["Heads", "Checkpoint", "Tensor"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "HeadsTests",
+            dependencies: ["Heads", "Checkpoint", "Tensor"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "CLITests",
             dependencies: ["Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor"],
