@@ -14,6 +14,8 @@ public struct LayerStack: Sendable {
     let embeddings: [Float]?
     /// Present on the last stage.
     let finalNorm: [Float]?
+    /// Present on the first stage of an Orthus checkpoint (`model.codebook_in`); plain Chameleon has none.
+    let softEmbedding: SoftEmbedding?
 
     /// Loads `layers` (and the embeddings / final norm where the range begins / ends the model) from `directory`.
     public init(directory: ModelDirectory, layers: Range<Int>) throws {
@@ -32,6 +34,14 @@ public struct LayerStack: Sendable {
         embeddings =
             layers.lowerBound == 0
             ? try directory.load(TensorManifest.embeddings, shape: manifest.embeddingShape).values : nil
+        if layers.lowerBound == 0, directory.weightMap[TensorManifest.codebookIn] != nil {
+            let codes = c.vqConfig?.codes ?? 8192
+            let latent = c.vqConfig?.latentDim ?? 256
+            let codebook = try directory.load(TensorManifest.codebookIn, shape: [codes, latent]).values
+            softEmbedding = SoftEmbedding(codebook: codebook, codes: codes, latentDim: latent)
+        } else {
+            softEmbedding = nil
+        }
         finalNorm =
             layers.upperBound == c.layerCount
             ? try directory.load(TensorManifest.finalNorm, shape: manifest.finalNormShape).values : nil
@@ -57,6 +67,30 @@ public struct LayerStack: Sendable {
                 (row * width)..<((row + 1) * width),
                 with: table[(id * width)..<((id + 1) * width)]
             )
+        }
+        return out
+    }
+
+    /// Embedding rows for a mix of token ids and continuous image latents (the soft embedding), in order.
+    public func embed(_ inputs: [StageInput]) throws -> Matrix {
+        let latentRows = inputs.enumerated().compactMap { index, input -> (Int, [Float])? in
+            if case .latent(let values) = input { return (index, values) }
+            return nil
+        }
+        var out = try embed(inputs.map { if case .token(let id) = $0 { id } else { 0 } })
+        guard !latentRows.isEmpty else { return out }
+        guard let softEmbedding, let table = embeddings else { throw ModelError.noSoftEmbedding }
+        let width = configuration.hiddenSize
+        var latents = Matrix(rows: 0, columns: softEmbedding.latentDim)
+        for (_, values) in latentRows {
+            guard values.count == softEmbedding.latentDim else {
+                throw ModelError.latentWidth(found: values.count, expected: softEmbedding.latentDim)
+            }
+            latents.append(rowsOf: Matrix(rows: 1, columns: values.count, values: values))
+        }
+        let embedded = softEmbedding.embed(latents, table: table, hidden: width)
+        for (slot, (row, _)) in latentRows.enumerated() {
+            out.storage.replaceSubrange((row * width)..<((row + 1) * width), with: embedded.storage[(slot * width)..<((slot + 1) * width)])
         }
         return out
     }
@@ -98,12 +132,23 @@ public struct LayerStack: Sendable {
 public enum ModelError: Error, CustomStringConvertible, Equatable {
     case tokenOutOfRange(id: Int, vocabSize: Int)
     case contextExceeded(needed: Int, limit: Int)
+    case noSoftEmbedding
+    case latentWidth(found: Int, expected: Int)
 
     public var description: String {
         switch self {
         case .tokenOutOfRange(let id, let vocab): "token id \(id) is outside the vocabulary (0..<\(vocab))"
+        case .noSoftEmbedding:
+            "this checkpoint has no model.codebook_in (plain Chameleon): it cannot take image latents"
+        case .latentWidth(let found, let expected): "an image latent has \(found) values; the model's latent has \(expected)"
         case .contextExceeded(let needed, let limit):
             "sequence would reach \(needed) positions, beyond the model's context of \(limit) (max_position_embeddings)"
         }
     }
+}
+
+/// One input position of a sequence: a token id, or a continuous image latent (fed at an `<image>` position).
+public enum StageInput: Sendable, Equatable {
+    case token(Int)
+    case latent([Float])
 }
