@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "Model", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
         // Output heads: the LM head with logit masks and seeded sampling.
         .target(name: "Heads", dependencies: ["Tensor", "Checkpoint", "Model"], swiftSettings: strictSettings),
+        // The VQ-VAE encoder and decoder (convolutions through OpenBLAS).
+        .target(name: "VQVAE", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
         // Single-process generation loops shared by the CLI and, later, the cluster.
         .target(name: "Engine", dependencies: ["Model", "Heads", "Tokenizer"], swiftSettings: strictSettings),
         .executableTarget(
@@ -52,6 +54,11 @@ let package = Package(
         .testTarget(
             name: "ModelTests",
             dependencies: ["Model", "Heads", "Engine", "Checkpoint", "Tensor"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "VQVAETests",
+            dependencies: ["VQVAE", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "WireTests", dependencies: ["CWire"], swiftSettings: strictSettings),

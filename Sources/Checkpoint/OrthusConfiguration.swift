@@ -200,6 +200,7 @@ public struct VQConfiguration: Codable, Sendable, Equatable {
     public var baseChannels: Int?
     public var channelMultiplier: [Int]?
     public var resBlockCount: Int?
+    public var attentionResolutions: [Int]?
     public var doubleLatent: Bool?
 
     enum CodingKeys: String, CodingKey {
@@ -212,8 +213,12 @@ public struct VQConfiguration: Codable, Sendable, Equatable {
         case baseChannels = "base_channels"
         case channelMultiplier = "channel_multiplier"
         case resBlockCount = "num_res_blocks"
+        case attentionResolutions = "attn_resolutions"
         case doubleLatent = "double_latent"
     }
+
+    /// Every key absent: transformers' defaults (the Orthus-7B values).
+    public init() {}
 
     /// Width of one continuous image latent (256 for Orthus-7B).
     public var latentDim: Int { embedDim ?? 256 }
@@ -239,6 +244,9 @@ public struct VQConfiguration: Codable, Sendable, Equatable {
         }
         if let multiplier = channelMultiplier, multiplier.isEmpty || multiplier.contains(where: { $0 <= 0 }) {
             throw CheckpointError.invalidConfigValue(key: "vq_config.channel_multiplier", detail: "\(multiplier)")
+        }
+        if doubleLatent == true {
+            throw CheckpointError.unsupportedConfig(key: "vq_config.double_latent", detail: "true (Orthus uses false)")
         }
         if gridSide <= 0 {
             throw CheckpointError.invalidConfigValue(key: "vq_config.resolution", detail: "too small for the levels")

@@ -90,7 +90,10 @@ public struct LayerStack: Sendable {
         }
         let embedded = softEmbedding.embed(latents, table: table, hidden: width)
         for (slot, (row, _)) in latentRows.enumerated() {
-            out.storage.replaceSubrange((row * width)..<((row + 1) * width), with: embedded.storage[(slot * width)..<((slot + 1) * width)])
+            out.storage.replaceSubrange(
+                (row * width)..<((row + 1) * width),
+                with: embedded.storage[(slot * width)..<((slot + 1) * width)]
+            )
         }
         return out
     }
@@ -140,7 +143,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .tokenOutOfRange(let id, let vocab): "token id \(id) is outside the vocabulary (0..<\(vocab))"
         case .noSoftEmbedding:
             "this checkpoint has no model.codebook_in (plain Chameleon): it cannot take image latents"
-        case .latentWidth(let found, let expected): "an image latent has \(found) values; the model's latent has \(expected)"
+        case .latentWidth(let found, let expected):
+            "an image latent has \(found) values; the model's latent has \(expected)"
         case .contextExceeded(let needed, let limit):
             "sequence would reach \(needed) positions, beyond the model's context of \(limit) (max_position_embeddings)"
         }

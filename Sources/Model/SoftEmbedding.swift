@@ -16,7 +16,10 @@ public struct SoftEmbedding: Sendable {
     public static let firstImageRow = 4
 
     public init(codebook: [Float], codes: Int, latentDim: Int) {
-        precondition(codebook.count == codes * latentDim, "codebook of \(codebook.count) values for \(codes)x\(latentDim)")
+        precondition(
+            codebook.count == codes * latentDim,
+            "codebook of \(codebook.count) values for \(codes)x\(latentDim)"
+        )
         self.codebook = codebook
         self.codes = codes
         self.latentDim = latentDim
@@ -30,15 +33,26 @@ public struct SoftEmbedding: Sendable {
     /// Embeddings `[rows, hidden]` for latents `[rows, latentDim]`, using rows 4..<4+codes of `table` (`[vocab, hidden]`).
     public func embed(_ latents: Matrix, table: [Float], hidden: Int) -> Matrix {
         precondition(latents.columns == latentDim, "latent width \(latents.columns) ≠ \(latentDim)")
-        precondition(table.count >= (Self.firstImageRow + codes) * hidden, "embedding table too small for \(codes) codes")
+        precondition(
+            table.count >= (Self.firstImageRow + codes) * hidden,
+            "embedding table too small for \(codes) codes"
+        )
         let rows = latents.rows
         var weights = [Float](repeating: 0, count: rows * codes)
         latents.storage.withUnsafeBufferPointer { v in
             codebook.withUnsafeBufferPointer { c in
                 weights.withUnsafeMutableBufferPointer { w in
                     RowInvariant.dotRows(
-                        v.baseAddress!, lda: latentDim, rows: rows, c.baseAddress!, ldb: latentDim, columns: codes,
-                        depth: latentDim, into: w.baseAddress!, ldc: codes)
+                        v.baseAddress!,
+                        lda: latentDim,
+                        rows: rows,
+                        c.baseAddress!,
+                        ldb: latentDim,
+                        columns: codes,
+                        depth: latentDim,
+                        into: w.baseAddress!,
+                        ldc: codes
+                    )
                     for r in 0..<rows {
                         var norm: Float = 0
                         for i in 0..<latentDim { norm += v[r * latentDim + i] * v[r * latentDim + i] }
@@ -55,8 +69,16 @@ public struct SoftEmbedding: Sendable {
             table.withUnsafeBufferPointer { e in
                 out.storage.withUnsafeMutableBufferPointer { o in
                     RowInvariant.weightedRows(
-                        w.baseAddress!, ldp: codes, rows: rows, e.baseAddress! + Self.firstImageRow * hidden, ldv: hidden,
-                        count: codes, width: hidden, into: o.baseAddress!, ldo: hidden)
+                        w.baseAddress!,
+                        ldp: codes,
+                        rows: rows,
+                        e.baseAddress! + Self.firstImageRow * hidden,
+                        ldv: hidden,
+                        count: codes,
+                        width: hidden,
+                        into: o.baseAddress!,
+                        ldo: hidden
+                    )
                 }
             }
         }

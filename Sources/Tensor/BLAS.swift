@@ -34,4 +34,35 @@ public enum BLAS {
             Int32(n)
         )
     }
+
+    /// `c[m, n] = a[m, k] · b[k, n]` for row-major matrices with leading dimensions `lda`, `ldb`, `ldc`.
+    public static func multiply(
+        _ a: UnsafePointer<Float>,
+        lda: Int,
+        _ b: UnsafePointer<Float>,
+        ldb: Int,
+        into c: UnsafeMutablePointer<Float>,
+        ldc: Int,
+        m: Int,
+        n: Int,
+        k: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemm(
+            CblasRowMajor,
+            CblasNoTrans,
+            CblasNoTrans,
+            Int32(m),
+            Int32(n),
+            Int32(k),
+            1,
+            a,
+            Int32(lda),
+            b,
+            Int32(ldb),
+            0,
+            c,
+            Int32(ldc)
+        )
+    }
 }

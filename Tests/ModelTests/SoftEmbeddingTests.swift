@@ -10,7 +10,9 @@ import Testing
         let latents = try NumpyFile.read(Fixtures.golden("soft-latents.npy"))
         let golden = try NumpyFile.read(Fixtures.golden("soft-embeddings.npy"))
         let width = latents.shape[1]
-        let inputs = (0..<latents.shape[0]).map { StageInput.latent(Array(latents.values[($0 * width)..<(($0 + 1) * width)])) }
+        let inputs = (0..<latents.shape[0]).map {
+            StageInput.latent(Array(latents.values[($0 * width)..<(($0 + 1) * width)]))
+        }
         let embedded = try stack.embed(inputs)
         #expect(BackboneGoldenTests.relativeError(embedded.storage, golden.values) <= 1e-4)
     }

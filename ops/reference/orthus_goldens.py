@@ -14,7 +14,7 @@ from orthus_reference import DiffusionHead, VQDecoder, load_state, orthus_schedu
 
 
 def save(goldens: Path, name: str, value: torch.Tensor):
-    np.save(goldens / f"{name}.npy", value.detach().numpy().astype(np.float32))
+    np.save(goldens / f"{name}.npy", np.ascontiguousarray(value.detach().numpy(), dtype=np.float32))
 
 
 def write_orthus_goldens(model_dir: Path, goldens: Path, vq: dict, seed: int = 21):
