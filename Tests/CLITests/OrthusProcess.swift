@@ -21,22 +21,25 @@ enum OrthusProcess {
         return packageRoot.appendingPathComponent(".build/debug/orthus").path
     }
 
+    /// Output goes to temporary files, not pipes: nothing can block on a full pipe, and reading a file is not
+    /// interrupted by the child's exit signal.
     static func run(_ arguments: [String]) throws -> Output {
+        let base = NSTemporaryDirectory() + "orthus-cli-" + UUID().uuidString
+        let (outPath, errPath) = (base + ".out", base + ".err")
+        defer { for path in [outPath, errPath] { try? FileManager.default.removeItem(atPath: path) } }
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Output(
             status: process.terminationStatus,
-            stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self)
+            stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: outPath)), as: UTF8.self),
+            stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self)
         )
     }
 }
