@@ -27,8 +27,9 @@ enum OrthusProcess {
         let base = NSTemporaryDirectory() + "orthus-cli-" + UUID().uuidString
         let (outPath, errPath) = (base + ".out", base + ".err")
         defer { for path in [outPath, errPath] { try? FileManager.default.removeItem(atPath: path) } }
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        for path in [outPath, errPath] where !FileManager.default.createFile(atPath: path, contents: nil) {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
