@@ -25,6 +25,10 @@ let package = Package(
             name: "CKernels",
             cSettings: [.unsafeFlags(["-O3", "-march=native", "-ffp-contract=off"])]
         ),
+        // libpng's simplified API behind a C shim, so its longjmp never crosses Swift frames.
+        .target(name: "CPNGShim", dependencies: ["CPNG"]),
+        // PNG files, Chameleon image preprocessing (PIL-exact LANCZOS) and postprocessing.
+        .target(name: "ImageIO", dependencies: ["CPNGShim", "Tensor"], swiftSettings: strictSettings),
         // Numerics: dtypes, matrix products (row-invariant kernels; OpenBLAS), row-wise kernels, .npy files.
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: strictSettings),
         // config.json, safetensors (memory-mapped, sharded), the tensor manifest of a checkpoint.
@@ -61,6 +65,7 @@ let package = Package(
             dependencies: ["VQVAE", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Tensor"], swiftSettings: strictSettings),
         .testTarget(name: "WireTests", dependencies: ["CWire"], swiftSettings: strictSettings),
         .testTarget(
             name: "HeadsTests",

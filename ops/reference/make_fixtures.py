@@ -25,7 +25,7 @@ from tokenizers import Tokenizer
 from transformers import ChameleonConfig, ChameleonForConditionalGeneration
 
 import chameleon_tokenizer as ct
-from orthus_goldens import write_orthus_goldens
+from orthus_goldens import write_orthus_goldens, write_test_images
 from text_corpus import tokenizer_corpus, training_text
 
 VOCAB_SIZE = 9472
@@ -316,6 +316,7 @@ def main():
     build_model(args.out / "tiny-orthus", goldens, "tiny-orthus", orthus_config, prompts, torch.bfloat16, True, 7)
 
     write_orthus_goldens(args.out / "tiny-orthus", goldens, orthus_config["vq_config"])
+    write_test_images(args.out / "images", goldens, orthus_config["vq_config"]["resolution"])
 
     gqa_config = model_config(
         "ChameleonForConditionalGeneration",

@@ -78,3 +78,31 @@ def write_orthus_goldens(model_dir: Path, goldens: Path, vq: dict, seed: int = 2
         encoded = encoder.quant_conv(encoder.encoder(image))
         save(goldens, "vq-encode-pixels", image[0])
         save(goldens, "vq-encode-latents", encoded[0].permute(1, 2, 0).reshape(-1, latent))
+
+
+def write_test_images(images: Path, goldens: Path, resolution: int, seed: int = 5):
+    """Small PNGs of every kind the decoder meets, and their preprocessed pixels computed with PIL."""
+    from PIL import Image
+
+    from orthus_reference import preprocess
+
+    images.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+
+    def smooth(h, w, channels):
+        y, x = np.mgrid[0:h, 0:w]
+        base = np.stack([(x * 255 / max(w - 1, 1)), (y * 255 / max(h - 1, 1)), ((x + y) * 127 / max(w + h - 2, 1))], -1)
+        return np.clip(base[:, :, :channels] + rng.normal(0, 25, (h, w, channels)), 0, 255).astype(np.uint8)
+
+    made = {
+        "landscape-37x23": Image.fromarray(smooth(23, 37, 3), "RGB"),
+        "downscale-64x48": Image.fromarray(smooth(48, 64, 3), "RGB"),
+        "gray-16x16": Image.fromarray(smooth(16, 16, 1)[:, :, 0], "L"),
+        "palette-30x30": Image.fromarray(smooth(30, 30, 3), "RGB").quantize(colors=16),
+    }
+    rgba = np.concatenate([smooth(41, 20, 3), np.linspace(0, 255, 41 * 20).reshape(41, 20, 1).astype(np.uint8)], -1)
+    made["portrait-alpha-20x41"] = Image.fromarray(rgba, "RGBA")
+    for name, image in made.items():
+        path = images / f"{name}.png"
+        image.save(path)
+        save(goldens, f"preprocess-{name}", preprocess(path, resolution))

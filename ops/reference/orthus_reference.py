@@ -247,3 +247,29 @@ def postprocess(pixels: torch.Tensor) -> torch.Tensor:
     """[1, 3, R, R] model output -> uint8 [R, R, 3], exactly as the reference: (x+1)/0.0078, clip, truncate."""
     x = ((pixels[0] * 1.0 + 1.0) * (1 / 0.0078)).clamp(0, 255)
     return x.to(torch.uint8).permute(1, 2, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Image preprocessing (orthus-model.md 3.7), with PIL as the oracle for the Lanczos resize
+
+
+def preprocess(path, resolution: int) -> torch.Tensor:
+    """RGBA blended on white, shortest edge resized with PIL LANCZOS, centre crop, x * 0.0078 - 1; [3, R, R]."""
+    import numpy as np
+    from PIL import Image
+
+    image = Image.open(path)
+    rgba = np.array(image.convert("RGBA"))
+    if (rgba[:, :, 3] < 255).any():
+        alpha = rgba[:, :, 3:4] / 255.0
+        image = Image.fromarray(((1 - alpha) * 255 + alpha * rgba[:, :, :3]).astype(np.uint8), "RGB")
+    else:
+        image = image.convert("RGB")
+    w, h = image.size
+    short, long = min(w, h), max(w, h)
+    new_long = int(resolution * long / short)
+    image = image.resize((resolution, new_long) if w <= h else (new_long, resolution), Image.LANCZOS)
+    w, h = image.size
+    top, left = int((h - resolution) / 2.0), int((w - resolution) / 2.0)
+    pixels = np.array(image.crop((left, top, left + resolution, top + resolution))).astype(np.float64) * 0.0078 - 1.0
+    return torch.from_numpy(pixels.astype(np.float32)).permute(2, 0, 1).contiguous()
