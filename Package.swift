@@ -42,7 +42,11 @@ let package = Package(
         // The VQ-VAE encoder and decoder (convolutions through OpenBLAS).
         .target(name: "VQVAE", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
         // Single-process generation loops shared by the CLI and, later, the cluster.
-        .target(name: "Engine", dependencies: ["Model", "Heads", "Tokenizer"], swiftSettings: strictSettings),
+        .target(
+            name: "Engine",
+            dependencies: ["Model", "Heads", "Tokenizer", "VQVAE", "ImageIO"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "OrthusCLI",
             dependencies: [
@@ -57,7 +61,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], swiftSettings: strictSettings),
         .testTarget(
             name: "ModelTests",
-            dependencies: ["Model", "Heads", "Engine", "Checkpoint", "Tensor"],
+            dependencies: ["Model", "Heads", "Engine", "Checkpoint", "Tensor", "Tokenizer", "ImageIO"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -65,18 +65,41 @@ extension TextModel {
         options: GenerationOptions,
         onToken: (Int) throws -> Void = { _ in }
     ) throws -> GenerationResult {
+        try generate(prompt: prompt.map(StageInput.token), options: options, onToken: onToken)
+    }
+
+    /// Generates after a prompt that may hold image latents (image-to-text).
+    public func generate(
+        prompt: [StageInput],
+        options: GenerationOptions,
+        onToken: (Int) throws -> Void = { _ in }
+    ) throws -> GenerationResult {
         guard !prompt.isEmpty else { throw GenerationError.emptyPrompt }
         guard prompt.count < configuration.contextLength else {
             throw GenerationError.promptTooLong(tokens: prompt.count, context: configuration.contextLength)
         }
         var caches = [stack.makeCache()]
-        var hidden = try prefill(prompt, caches: &caches).rows((prompt.count - 1)..<prompt.count)
+        let hidden = try prefill(prompt, caches: &caches).rows((prompt.count - 1)..<prompt.count)
+        return try decode(from: hidden, caches: &caches, options: options, onToken: onToken)
+    }
+
+    /// The decode loop: from the final hidden state of the last fed position, choose, feed, repeat.
+    public func decode(
+        from hidden: Matrix,
+        caches: inout [KVCache],
+        options: GenerationOptions,
+        onToken: (Int) throws -> Void
+    ) throws -> GenerationResult {
+        var hidden = hidden
         var tokens: [Int] = []
         while tokens.count < options.maxTokens {
-            var logits = head.logits(hidden).storage
-            logits.withUnsafeMutableBufferPointer { options.mask.apply(to: $0) }
-            let uniform = CounterRandom.uniform(seed: options.seed, stream: 0, counter: UInt64(tokens.count))
-            let token = Sampler.choose(logits, parameters: options.sampling, uniform: uniform)
+            let token = choose(
+                after: hidden,
+                mask: options.mask,
+                sampling: options.sampling,
+                seed: options.seed,
+                counter: tokens.count
+            )
             tokens.append(token)
             try onToken(token)
             if options.stopIDs.contains(token) { return GenerationResult(tokens: tokens, reason: .stopToken(token)) }
@@ -89,6 +112,20 @@ extension TextModel {
             hidden = x
         }
         return GenerationResult(tokens: tokens, reason: .maxTokens)
+    }
+
+    /// One token from the logits of `hidden` (one row), masked, drawing `CounterRandom(seed, 0, counter)`.
+    public func choose(
+        after hidden: Matrix,
+        mask: LogitMask,
+        sampling: SamplingParameters,
+        seed: UInt64,
+        counter: Int
+    ) -> Int {
+        var logits = head.logits(hidden).storage
+        logits.withUnsafeMutableBufferPointer { mask.apply(to: $0) }
+        let uniform = CounterRandom.uniform(seed: seed, stream: 0, counter: UInt64(counter))
+        return Sampler.choose(logits, parameters: sampling, uniform: uniform)
     }
 }
 

@@ -30,11 +30,16 @@ public struct TextModel: Sendable {
     /// Feeds `ids` to the sequence whose cache is `caches[0]`, in chunks of at most `chunk` positions, and returns
     /// the final-normed hidden state of every position.
     public func prefill(_ ids: [Int], caches: inout [KVCache], chunk: Int = 256) throws -> Matrix {
+        try prefill(ids.map(StageInput.token), caches: &caches, chunk: chunk)
+    }
+
+    /// Prefill of inputs that may hold image latents (soft-embedded at their positions).
+    public func prefill(_ inputs: [StageInput], caches: inout [KVCache], chunk: Int = 256) throws -> Matrix {
         precondition(caches.count == 1, "prefill runs one sequence")
         var hidden = Matrix(rows: 0, columns: configuration.hiddenSize)
         var start = 0
-        while start < ids.count {
-            let part = Array(ids[start..<min(ids.count, start + chunk)])
+        while start < inputs.count {
+            let part = Array(inputs[start..<min(inputs.count, start + chunk)])
             var x = try stack.embed(part)
             try stack.forward(&x, rowCounts: [part.count], caches: &caches)
             hidden.append(rowsOf: x)

@@ -25,7 +25,7 @@ from tokenizers import Tokenizer
 from transformers import ChameleonConfig, ChameleonForConditionalGeneration
 
 import chameleon_tokenizer as ct
-from orthus_goldens import write_orthus_goldens, write_test_images
+from orthus_goldens import write_generation_goldens, write_orthus_goldens, write_test_images
 from text_corpus import tokenizer_corpus, training_text
 
 VOCAB_SIZE = 9472
@@ -233,7 +233,15 @@ def build_model(directory: Path, goldens: Path, tag: str, config: dict, prompts:
         # A plain transformers Chameleon checkpoint: its VQ-VAE has an encoder and no decoder.
         shapes = {k: v for k, v in shapes.items() if not k.startswith("model.vqmodel.")}
     generator = torch.Generator().manual_seed(seed)
-    stored = {k: t.to(dtype) for k, t in randomize(shapes, generator).items()}
+    tensors = randomize(shapes, generator)
+    if orthus:
+        # A longer BOI row in lm_head, so greedy text sometimes opens an image (the interleaved golden needs one).
+        tensors["lm_head.weight"][ct.BOI] *= 2.5
+        # v-predictions of about unit size, as a trained head gives, keep sampled latents at a realistic scale
+        # (|x| of a few units at ×0.1); a random head at full scale drives them to ±100.
+        tensors["mlp_head.final_layer.linear.weight"] *= 0.2
+        tensors["mlp_head.final_layer.linear.bias"] *= 0.2
+    stored = {k: t.to(dtype) for k, t in tensors.items()}
     # The reference computes in float32 from exactly the stored (rounded) weights.
     missing, _ = model.load_state_dict({k: t.float() for k, t in stored.items()}, strict=False)
     missing = [m for m in missing if not (not orthus and m.startswith("model.vqmodel."))]
@@ -253,6 +261,7 @@ def build_model(directory: Path, goldens: Path, tag: str, config: dict, prompts:
         np.save(goldens / f"{tag}-{name}-hidden.npy", hidden)
         record["prompts"][name] = {"ids": ids, "greedy32": greedy(model, ids, 32)}
     (goldens / f"{tag}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return model
 
 
 def main():
@@ -313,10 +322,13 @@ def main():
         num_attention_heads=4,
         num_key_value_heads=4,
     )
-    build_model(args.out / "tiny-orthus", goldens, "tiny-orthus", orthus_config, prompts, torch.bfloat16, True, 7)
+    orthus = build_model(args.out / "tiny-orthus", goldens, "tiny-orthus", orthus_config, prompts, torch.bfloat16, True, 7)
 
     write_orthus_goldens(args.out / "tiny-orthus", goldens, orthus_config["vq_config"])
     write_test_images(args.out / "images", goldens, orthus_config["vq_config"]["resolution"])
+    write_generation_goldens(
+        orthus, args.out / "tiny-orthus", goldens, args.out / "images", orthus_config["vq_config"], tokenizer
+    )
 
     gqa_config = model_config(
         "ChameleonForConditionalGeneration",

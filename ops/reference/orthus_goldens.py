@@ -106,3 +106,62 @@ def write_test_images(images: Path, goldens: Path, resolution: int, seed: int = 
         path = images / f"{name}.png"
         image.save(path)
         save(goldens, f"preprocess-{name}", preprocess(path, resolution))
+
+
+def write_generation_goldens(hf_model, model_dir: Path, goldens: Path, images: Path, vq: dict, tokenizer, seed: int = 33):
+    """End-to-end runs of the reference loops with injected noise (greedy text), for the engine to reproduce."""
+    import json
+
+    from orthus_reference import ReferenceOrthus, preprocess
+
+    state = load_state(model_dir)
+    encoder = ChameleonVQVAE(ChameleonVQVAEConfig(**vq)).eval()
+    encoder.load_state_dict({k[len("model.vqmodel."):]: v for k, v in state.items() if k.startswith("model.vqmodel.")}, strict=False)
+    ref = ReferenceOrthus(hf_model, state, vq, encoder)
+    g = torch.Generator().manual_seed(seed)
+    latent = vq["embed_dim"]
+    vocab_known = tokenizer.get_vocab_size()
+
+    def bpe(text):
+        return tokenizer.encode(text, add_special_tokens=False).ids
+
+    record = {}
+    with torch.no_grad():
+        prompt = "A red circle on the left of a blue square."
+        noise = torch.randn(1, ref.patches, latent, generator=g)
+        latents = ref.text_to_image([0] + bpe(prompt) + [8710], [0] + bpe("Generate an image.") + [8710], noise[0])
+        save(goldens, "t2i-noise", noise)
+        save(goldens, "t2i-latents", latents.unsqueeze(0))
+        save(goldens, "t2i-rgb8", postprocess(ref.decoder(latents)).float())
+        record["t2i"] = {"prompt": prompt, "guidance": 5.0, "steps": 100}
+
+        question = "What is in the picture?"
+        pixels = preprocess(images / "landscape-37x23.png", vq["resolution"])
+        tokens = ref.image_to_text(pixels, bpe(question), 20, vocab_known)
+        record["i2t"] = {"image": "landscape-37x23.png", "question": question, "max_tokens": 20, "tokens": tokens}
+
+        # A prompt whose greedy continuation opens an image, so the run covers text, an image and text again.
+        noise = torch.randn(3, ref.patches, latent, generator=g)
+        max_tokens = 3 * (ref.patches + 2) + 24
+        for index in range(200):
+            prompt = f"Draw picture number {index} and tell me about it."
+            out, images_out = ref.interleaved_greedy([0] + bpe(prompt) + [8710], [0] + bpe("generate images") + [8710], noise, max_tokens, vocab_known)
+            if images_out:
+                break
+        assert images_out, "no prompt opened an image"
+        runs, run, inside = [], [], False
+        for token in out:
+            if token == 8197:
+                if run:
+                    runs.append(run)
+                run, inside = [], True
+            elif token == 8196:
+                inside = False
+            elif token not in (8710, 2):
+                run.append(token)
+        if run:
+            runs.append(run)
+        save(goldens, "interleaved-noise", noise)
+        save(goldens, "interleaved-latents", torch.stack(images_out))
+        record["interleaved"] = {"prompt": prompt, "max_tokens": max_tokens, "guidance": 3.0, "steps": 100, "tokens": out, "text_runs": runs}
+    (goldens / "generation.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -273,3 +273,108 @@ def preprocess(path, resolution: int) -> torch.Tensor:
     top, left = int((h - resolution) / 2.0), int((w - resolution) / 2.0)
     pixels = np.array(image.crop((left, top, left + resolution, top + resolution))).astype(np.float64) * 0.0078 - 1.0
     return torch.from_numpy(pixels.astype(np.float32)).permute(2, 0, 1).contiguous()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The generation loops (orthus-model.md 4.1-4.3), on transformers' Chameleon backbone with a KV cache
+
+
+class ReferenceOrthus:
+    """transformers' ChameleonModel as the backbone, with the reference head, soft embedding and VQ-VAE."""
+
+    def __init__(self, hf_model, state: dict, vq: dict, encoder):
+        from transformers import DynamicCache
+
+        self.model = hf_model
+        self.head = DiffusionHead.from_state(state)
+        self.decoder = VQDecoder(vq).load(state)
+        self.encoder = encoder
+        self.codebook = state["model.codebook_in.weight"]
+        self.embed_weight = state["model.embed_tokens.weight"]
+        self.patches = self.decoder.grid**2
+        self.new_cache = DynamicCache
+
+    def embed(self, items) -> torch.Tensor:
+        """items: token ids (int) or latents (1-D tensors) -> [1, n, hidden]."""
+        rows = []
+        for item in items:
+            if isinstance(item, int):
+                rows.append(self.embed_weight[item])
+            else:
+                rows.append(soft_embed(item.reshape(1, -1), self.codebook, self.embed_weight)[0])
+        return torch.stack(rows).unsqueeze(0)
+
+    def feed(self, cache, items) -> torch.Tensor:
+        """Feeds items to the sequence whose cache is `cache`; returns the final-normed hidden state of the last."""
+        out = self.model.model(inputs_embeds=self.embed(items), past_key_values=cache, use_cache=True)
+        return out.last_hidden_state[0, -1]
+
+    def logits(self, hidden):
+        return self.model.lm_head(hidden)
+
+    def sample_image(self, cond_cache, uncond_cache, z_c, z_u, noise, cfg, steps, feed_last):
+        scheduler = orthus_scheduler(steps)
+        latents = []
+        for i in range(self.patches):
+            latent = sample_patch(self.head, scheduler, noise[i], z_c, z_u, cfg)
+            latents.append(latent)
+            if i < self.patches - 1:
+                z_c = self.feed(cond_cache, [latent])
+                z_u = self.feed(uncond_cache, [latent])
+            elif feed_last:
+                self.feed(cond_cache, [latent])
+        return torch.stack(latents)
+
+    def text_to_image(self, cond_ids, uncond_ids, noise, cfg=5.0, steps=100):
+        cond, uncond = self.new_cache(), self.new_cache()
+        z_c = self.feed(cond, cond_ids + [8197])
+        z_u = self.feed(uncond, uncond_ids + [8197])
+        return self.sample_image(cond, uncond, z_c, z_u, noise, cfg, steps, feed_last=False)
+
+    @staticmethod
+    def text_only(logits, vocab_known: int):
+        logits = logits.clone()
+        logits[4:8196] = -float("inf")
+        logits[8196:8198] = -float("inf")
+        logits[vocab_known:] = -float("inf")
+        return logits
+
+    def image_to_text(self, pixels, question_ids, max_tokens, vocab_known):
+        latents = self.encoder.quant_conv(self.encoder.encoder(pixels.unsqueeze(0)))[0]
+        latents = latents.permute(1, 2, 0).reshape(-1, latents.shape[0])
+        cache = self.new_cache()
+        hidden = self.feed(cache, [0, 8197] + list(latents) + [8196] + question_ids + [8710])
+        tokens = []
+        while len(tokens) < max_tokens:
+            token = int(torch.argmax(self.text_only(self.logits(hidden), vocab_known)))
+            tokens.append(token)
+            if token in (8710, 2):
+                break
+            hidden = self.feed(cache, [token])
+        return tokens
+
+    def interleaved_greedy(self, ids, null_ids, noise, max_tokens, vocab_known, cfg=3.0, steps=100):
+        """Greedy text; images as in 4.3. Returns (tokens with BOI/EOI, [latents per image])."""
+        cache = self.new_cache()
+        hidden = self.feed(cache, ids)
+        out, images, generated = [], [], 0
+        while generated < max_tokens:
+            logits = self.text_only(self.logits(hidden), vocab_known)
+            if generated + self.patches + 2 <= max_tokens:
+                logits[8197] = self.logits(hidden)[8197]  # BOI allowed while an image still fits
+            token = int(torch.argmax(logits))
+            generated += 1
+            out.append(token)
+            if token in (8710, 2):
+                break
+            if token != 8197:
+                hidden = self.feed(cache, [token])
+                continue
+            uncond = self.new_cache()
+            z_c = self.feed(cache, [8197])
+            z_u = self.feed(uncond, null_ids + [8197])
+            images.append(self.sample_image(cache, uncond, z_c, z_u, noise[len(images)], cfg, steps, feed_last=True))
+            generated += self.patches + 1
+            out.append(8196)
+            hidden = self.feed(cache, [8196])
+        return out, images

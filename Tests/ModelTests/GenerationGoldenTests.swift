@@ -1,0 +1,116 @@
+import Checkpoint
+import Engine
+import Foundation
+import Heads
+import ImageIO
+import Tensor
+import Testing
+import Tokenizer
+
+/// The three Orthus modes against the PyTorch reference loops (ops/reference/orthus_reference.py: transformers'
+/// Chameleon backbone with a KV cache, the reference head and VQ-VAE), with injected noise and greedy text.
+@Suite struct GenerationGoldenTests {
+    struct Record: Decodable {
+        struct T2I: Decodable { let prompt: String; let guidance: Float; let steps: Int }
+        struct I2T: Decodable { let image: String; let question: String; let max_tokens: Int; let tokens: [Int] }
+        struct Interleaved: Decodable {
+            let prompt: String; let max_tokens: Int; let guidance: Float; let steps: Int; let text_runs: [[Int]]
+        }
+        let t2i: T2I
+        let i2t: I2T
+        let interleaved: Interleaved
+    }
+
+    let model: OrthusModel
+    let record: Record
+
+    init() throws {
+        let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
+        model = try OrthusModel(directory: directory, tokenizer: Tokenizer(path: directory.tokenizerPath))
+        record = try JSONDecoder().decode(
+            Record.self,
+            from: Data(contentsOf: URL(fileURLWithPath: Fixtures.golden("generation.json")))
+        )
+    }
+
+    /// `[images][patches][latent]` from a `.npy` of that shape.
+    static func nested(_ array: (shape: [Int], values: [Float])) -> [[[Float]]] {
+        let (images, patches, width) = (array.shape[0], array.shape[1], array.shape[2])
+        return (0..<images).map { k in
+            (0..<patches).map { i in Array(array.values[((k * patches + i) * width)..<((k * patches + i + 1) * width)])
+            }
+        }
+    }
+
+    /// Each patch alone matches the reference to about 1e-5 (DiffusionGoldenTests). Over a whole image the loop feeds
+    /// every latent back through the soft embedding, whose sensitivity grows with ‖v − C_k‖: at this random model's
+    /// latent scale (raw |v| up to 50, far from every code) it amplifies a 2.5e-5 latent difference about 60-fold at
+    /// near-ties between codes, and later patches inherit it (traced patch by patch against the reference's hidden
+    /// states). Measured: 1.2e-4 at ×0.1 for text-to-image; a handful of pixels one level apart after truncation.
+    @Test func textToImageWithInjectedNoiseReproducesTheReferenceLatentsAndPixels() throws {
+        let noise = Self.nested(try NumpyFile.read(Fixtures.golden("t2i-noise.npy")))
+        let options = ImageOptions(guidance: record.t2i.guidance, steps: record.t2i.steps, noise: noise)
+        let latents = try model.textToImage(prompt: record.t2i.prompt, options: options)
+        let golden = try NumpyFile.read(Fixtures.golden("t2i-latents.npy"))
+        let error = zip(latents.flatMap { $0 }, golden.values).map { abs($0 - $1) * 0.1 }.max()!
+        #expect(error <= 5e-4, "max abs latent error (head scale) \(error)")
+        let rgb = try NumpyFile.read(Fixtures.golden("t2i-rgb8.npy"))
+        let differences = zip(model.decodeImage(latents).pixels.map(Float.init), rgb.values).map { abs($0 - $1) }
+        #expect(differences.max()! <= 1, "largest pixel difference \(differences.max()!)")
+        #expect(
+            differences.filter { $0 > 0 }.count <= differences.count / 100,
+            "\(differences.filter { $0 > 0 }.count) values differ"
+        )
+    }
+
+    @Test func imageToTextAnswersWithTheReferenceTokens() throws {
+        let image = try PNGCodec.read(Fixtures.root + "/images/" + record.i2t.image)
+        let result = try model.imageToText(image, question: record.i2t.question, maxTokens: record.i2t.max_tokens)
+        #expect(result.tokens == record.i2t.tokens)
+    }
+
+    @Test func interleavedGenerationWithGreedyTextReproducesTheReferenceTextAndImages() throws {
+        let noise = Self.nested(try NumpyFile.read(Fixtures.golden("interleaved-noise.npy")))
+        let options = ImageOptions(guidance: record.interleaved.guidance, steps: record.interleaved.steps, noise: noise)
+        let pieces = try model.interleaved(
+            prompt: record.interleaved.prompt,
+            maxTokens: record.interleaved.max_tokens,
+            sampling: .greedy,
+            image: options
+        )
+        let texts = pieces.compactMap { if case .text(let ids) = $0 { ids } else { nil } }
+        let images = pieces.compactMap { if case .image(let latents) = $0 { latents } else { nil } }
+        #expect(texts == record.interleaved.text_runs)
+        let golden = Self.nested(try NumpyFile.read(Fixtures.golden("interleaved-latents.npy")))
+        #expect(images.count == golden.count)
+        for (ours, reference) in zip(images, golden) {
+            let error = zip(ours.flatMap { $0 }, reference.flatMap { $0 }).map { abs($0 - $1) * 0.1 }.max()!
+            #expect(error <= 5e-4, "max abs latent error (head scale) \(error)")  // see the text-to-image test
+        }
+    }
+
+    @Test func counterNoiseDependsOnlyOnSeedImageAndPatch() {
+        let a = PatchNoise.gaussian(seed: 3, image: 1, patch: 7, count: 8)
+        #expect(a == PatchNoise.gaussian(seed: 3, image: 1, patch: 7, count: 8))
+        #expect(a != PatchNoise.gaussian(seed: 3, image: 1, patch: 8, count: 8))
+        #expect(a != PatchNoise.gaussian(seed: 3, image: 2, patch: 7, count: 8))
+        let many = (0..<500).flatMap { PatchNoise.gaussian(seed: 9, image: 0, patch: $0, count: 8) }
+        let mean = many.reduce(0, +) / Float(many.count)
+        let variance = many.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(many.count)
+        #expect(abs(mean) < 0.05 && abs(variance - 1) < 0.08)
+    }
+
+    @Test func aPlainChameleonCheckpointIsRefusedForImages() throws {
+        let directory = try ModelDirectory(path: Fixtures.tinyChameleonGQA)
+        #expect(throws: OrthusError.notOrthus(path: directory.path)) {
+            _ = try OrthusModel(directory: directory, tokenizer: Tokenizer(path: directory.tokenizerPath))
+        }
+    }
+
+    @Test func aPromptLongerThanTheContextIsRefusedBeforeSampling() throws {
+        let long = String(repeating: "word ", count: 600)
+        #expect(throws: GenerationError.self) {
+            _ = try model.textToImage(prompt: long, options: ImageOptions(guidance: 5, steps: 2))
+        }
+    }
+}
