@@ -50,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "OrthusCLI",
             dependencies: [
-                "Engine", "Checkpoint", "Tensor",
+                "Engine", "Checkpoint", "Tensor", "ImageIO", "Heads", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -78,7 +78,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor"],
+            dependencies: ["Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor", "ImageIO"],
             swiftSettings: strictSettings
         ),
     ]

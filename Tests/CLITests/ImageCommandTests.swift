@@ -1,0 +1,105 @@
+import Foundation
+import ImageIO
+import Tensor
+import Testing
+import Tokenizer
+
+/// The image modes of `orthus generate`, run as a user runs them.
+@Suite struct ImageCommandTests {
+    let model = OrthusProcess.fixtures + "/tiny-orthus"
+    let goldens = OrthusProcess.fixtures + "/goldens"
+
+    func temporary(_ name: String) -> String { NSTemporaryDirectory() + UUID().uuidString + "-" + name }
+
+    @Test func textToImageWithInjectedNoiseWritesTheReferencePNGAndLatents() throws {
+        let png = temporary("out.png")
+        let latents = temporary("latents.npy")
+        defer { for p in [png, latents] { try? FileManager.default.removeItem(atPath: p) } }
+        let result = try OrthusProcess.run([
+            "generate", "--model", model, "--prompt", "A red circle on the left of a blue square.", "--image-out", png,
+            "--noise-in", goldens + "/t2i-noise.npy", "--latents-out", latents,
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let written = try PNGCodec.read(png)
+        let reference = try NumpyFile.read(goldens + "/t2i-rgb8.npy")
+        let rgb = (0..<(written.width * written.height)).flatMap { i in
+            (0..<3).map { Float(written.pixels[i * 4 + $0]) }
+        }
+        let differences = zip(rgb, reference.values).map { abs($0 - $1) }
+        #expect(differences.max()! <= 1 && differences.filter { $0 > 0 }.count <= differences.count / 100)
+        #expect(try NumpyFile.read(latents).shape == [1, 16, 8])
+    }
+
+    @Test func seededTextToImageIsReproducibleAndTheSeedMatters() throws {
+        let paths = (0..<3).map { temporary("seed-\($0).png") }
+        defer { for p in paths { try? FileManager.default.removeItem(atPath: p) } }
+        for (path, seed) in zip(paths, ["1", "1", "2"]) {
+            let result = try OrthusProcess.run([
+                "generate", "--model", model, "--prompt", "a cat", "--image-out", path, "--seed", seed, "--steps", "20",
+            ])
+            #expect(result.status == 0, "\(result.stderr)")
+        }
+        let images = try paths.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        #expect(images[0] == images[1] && images[0] != images[2])
+    }
+
+    @Test func imageToTextAnswersWithTheReferenceTokens() throws {
+        struct Record: Decodable { struct I2T: Decodable { let tokens: [Int] }; let i2t: I2T }
+        let record = try JSONDecoder().decode(
+            Record.self,
+            from: Data(contentsOf: URL(fileURLWithPath: goldens + "/generation.json"))
+        )
+        let result = try OrthusProcess.run([
+            "generate", "--model", model, "--image", OrthusProcess.fixtures + "/images/landscape-37x23.png", "--prompt",
+            "What is in the picture?", "--max-tokens", "20",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let tokenizer = try Tokenizer(path: model + "/tokenizer.json")
+        #expect(result.stdout == (try tokenizer.decode(record.i2t.tokens)) + "\n")
+    }
+
+    @Test func interleavedWritesImagesAndAPageThatShowsThemInOrder() throws {
+        let folder = temporary("answer")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = try OrthusProcess.run([
+            "generate", "--model", model, "--interleaved", "--out-dir", folder, "--prompt",
+            "Draw picture number 0 and tell me about it.", "--temperature", "0", "--max-tokens", "78",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let html = try String(contentsOfFile: folder + "/index.html", encoding: .utf8)
+        #expect(html.contains("<img src=\"image-1.png\"") && html.contains("<img src=\"image-2.png\""))
+        #expect(html.range(of: "image-1.png")!.lowerBound < html.range(of: "image-2.png")!.lowerBound)
+        let first = try PNGCodec.read(folder + "/image-1.png")
+        #expect(first.width == 16 && first.height == 16)
+    }
+
+    @Test func badImagesAndOverlongPromptsFailWithAClearMessage() throws {
+        let notPNG = temporary("not.png")
+        let truncated = temporary("cut.png")
+        defer { for p in [notPNG, truncated] { try? FileManager.default.removeItem(atPath: p) } }
+        try Data("this is text".utf8).write(to: URL(fileURLWithPath: notPNG))
+        let full = try Data(contentsOf: URL(fileURLWithPath: OrthusProcess.fixtures + "/images/landscape-37x23.png"))
+        try full.prefix(full.count / 2).write(to: URL(fileURLWithPath: truncated))
+
+        let ask = ["generate", "--model", model, "--prompt", "what?", "--image"]
+        let text = try OrthusProcess.run(ask + [notPNG])
+        #expect(text.status != 0 && text.stderr.contains("not a PNG"))
+        let cut = try OrthusProcess.run(ask + [truncated])
+        #expect(cut.status != 0 && cut.stderr.contains("PNG"))
+        let missing = try OrthusProcess.run(ask + ["/nonexistent/in.png"])
+        #expect(missing.status != 0 && missing.stderr.contains("/nonexistent/in.png"))
+
+        let long = String(repeating: "word ", count: 600)
+        let overlong = try OrthusProcess.run([
+            "generate", "--model", model, "--prompt", long, "--image-out", temporary("x.png"),
+        ])
+        #expect(overlong.status != 0 && overlong.stderr.contains("context"))
+        let plain = try OrthusProcess.run([
+            "generate", "--model", OrthusProcess.fixtures + "/tiny-chameleon-gqa", "--prompt", "x", "--image-out",
+            temporary("x.png"),
+        ])
+        #expect(plain.status != 0 && plain.stderr.contains("Orthus checkpoint"))
+        let conflicting = try OrthusProcess.run(ask + [notPNG, "--interleaved"])
+        #expect(conflicting.status != 0 && conflicting.stderr.contains("separate modes"))
+    }
+}
