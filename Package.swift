@@ -41,6 +41,8 @@ let package = Package(
         .target(name: "Heads", dependencies: ["Tensor", "Checkpoint", "Model"], swiftSettings: strictSettings),
         // The VQ-VAE encoder and decoder (convolutions through OpenBLAS).
         .target(name: "VQVAE", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
+        // Fixture paths and golden comparisons shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["Tensor"], swiftSettings: strictSettings),
         // Single-process generation loops shared by the CLI and, later, the cluster.
         .target(
             name: "Engine",
@@ -56,29 +58,37 @@ let package = Package(
             swiftSettings: strictSettings
         ),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: strictSettings),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"], swiftSettings: strictSettings),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], swiftSettings: strictSettings),
+        .testTarget(name: "TensorTests", dependencies: ["TestSupport", "Tensor"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CheckpointTests",
+            dependencies: ["TestSupport", "Checkpoint", "Tensor"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"], swiftSettings: strictSettings),
         .testTarget(
             name: "ModelTests",
-            dependencies: ["Model", "Heads", "Engine", "Checkpoint", "Tensor", "Tokenizer", "ImageIO"],
+            dependencies: ["TestSupport", "Model", "Heads", "Engine", "Checkpoint", "Tensor", "Tokenizer", "ImageIO"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "VQVAETests",
-            dependencies: ["VQVAE", "Checkpoint", "Tensor"],
+            dependencies: ["TestSupport", "VQVAE", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Tensor"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "ImageIOTests",
+            dependencies: ["TestSupport", "ImageIO", "Tensor"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "WireTests", dependencies: ["CWire"], swiftSettings: strictSettings),
         .testTarget(
             name: "HeadsTests",
-            dependencies: ["Heads", "Checkpoint", "Tensor"],
+            dependencies: ["TestSupport", "Heads", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor", "ImageIO"],
+            dependencies: ["TestSupport", "Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor", "ImageIO"],
             swiftSettings: strictSettings
         ),
     ]

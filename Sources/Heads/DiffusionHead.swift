@@ -25,25 +25,7 @@ public struct DiffusionHead: Sendable {
         var outputs: Int { bias.count }
 
         func callAsFunction(_ x: Matrix) -> Matrix {
-            var y = Matrix(rows: x.rows, columns: outputs)
-            x.storage.withUnsafeBufferPointer { xs in
-                weight.withUnsafeBufferPointer { w in
-                    y.storage.withUnsafeMutableBufferPointer { ys in
-                        RowInvariant.linear(
-                            xs.baseAddress!,
-                            rows: x.rows,
-                            inputs: x.columns,
-                            weight: w.baseAddress!,
-                            outputs: outputs,
-                            into: ys.baseAddress!
-                        )
-                        for r in 0..<x.rows {
-                            for c in 0..<outputs { ys[r * outputs + c] += bias[c] }
-                        }
-                    }
-                }
-            }
-            return y
+            RowInvariant.linear(x, weight: weight, bias: bias, outputs: outputs)
         }
     }
 

@@ -18,21 +18,6 @@ public struct LMHead: Sendable {
     /// Logits `[rows, vocab]` for hidden states `[rows, hidden]`.
     public func logits(_ hidden: Matrix) -> Matrix {
         precondition(hidden.columns == hiddenSize, "hidden width \(hidden.columns) ≠ \(hiddenSize)")
-        var out = Matrix(rows: hidden.rows, columns: vocabSize)
-        hidden.storage.withUnsafeBufferPointer { h in
-            weight.withUnsafeBufferPointer { w in
-                out.storage.withUnsafeMutableBufferPointer { o in
-                    RowInvariant.linear(
-                        h.baseAddress!,
-                        rows: hidden.rows,
-                        inputs: hiddenSize,
-                        weight: w.baseAddress!,
-                        outputs: vocabSize,
-                        into: o.baseAddress!
-                    )
-                }
-            }
-        }
-        return out
+        return RowInvariant.linear(hidden, weight: weight, outputs: vocabSize)
     }
 }

@@ -74,7 +74,7 @@ public struct DecoderLayer: Sendable {
 
         // q | k | v for every row in one product.
         var qkvOut = Matrix(rows: rows, columns: d.qkvWidth)
-        linear(h, qkv, into: &qkvOut)
+        RowInvariant.linear(h, weight: qkv, into: &qkvOut)
         qkvOut.storage.withUnsafeMutableBufferPointer { buffer in
             var row = 0
             for (segment, count) in rowCounts.enumerated() {
@@ -98,14 +98,14 @@ public struct DecoderLayer: Sendable {
             attend(qkvOut, rows: row..<(row + count), cache: caches[segment], into: &attended)
             row += count
         }
-        linear(attended, output, into: &x, accumulate: true)
+        RowInvariant.linear(attended, weight: output, into: &x, accumulate: true)
 
         h = x
         h.storage.withUnsafeMutableBufferPointer {
             RowKernels.rmsNorm($0.baseAddress!, rows: rows, width: d.hidden, weight: postNorm, eps: d.eps)
         }
         var gu = Matrix(rows: rows, columns: 2 * d.intermediate)
-        linear(h, gateUp, into: &gu)
+        RowInvariant.linear(h, weight: gateUp, into: &gu)
         var activated = Matrix(rows: rows, columns: d.intermediate)
         gu.storage.withUnsafeBufferPointer { g in
             activated.storage.withUnsafeMutableBufferPointer { a in
@@ -117,7 +117,7 @@ public struct DecoderLayer: Sendable {
                 }
             }
         }
-        linear(activated, down, into: &x, accumulate: true)
+        RowInvariant.linear(activated, weight: down, into: &x, accumulate: true)
     }
 
     /// Per-head LayerNorm over `headDim` values (eps 1e-5, fixed in Chameleon), then the per-head affine.
@@ -196,28 +196,6 @@ public struct DecoderLayer: Sendable {
                         }
                     }
                 }
-            }
-        }
-    }
-}
-
-/// `y = x · wᵀ` (or `y += x · wᵀ`) for a weight stored `[out, in]`, row-invariant (see `RowInvariant`).
-func linear(_ x: Matrix, _ weight: [Float], into y: inout Matrix, accumulate: Bool = false) {
-    precondition(weight.count == y.columns * x.columns, "weight of \(weight.count) for \(x.columns)→\(y.columns)")
-    precondition(x.rows == y.rows, "row counts \(x.rows) and \(y.rows) differ")
-    let (rows, inputs, outputs) = (x.rows, x.columns, y.columns)
-    x.storage.withUnsafeBufferPointer { xs in
-        weight.withUnsafeBufferPointer { w in
-            y.storage.withUnsafeMutableBufferPointer { ys in
-                RowInvariant.linear(
-                    xs.baseAddress!,
-                    rows: rows,
-                    inputs: inputs,
-                    weight: w.baseAddress!,
-                    outputs: outputs,
-                    into: ys.baseAddress!,
-                    accumulate: accumulate
-                )
             }
         }
     }

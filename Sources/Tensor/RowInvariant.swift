@@ -52,4 +52,43 @@ public enum RowInvariant {
         guard m > 0, d > 0 else { return }
         ck_weighted_rows(p, ldp, m, v, ldv, t, d, out, ldo)
     }
+
+    /// `y = x · wᵀ (+ bias)` for a weight stored `[outputs, x.columns]`, or `y += x · wᵀ` with `accumulate`.
+    public static func linear(
+        _ x: Matrix,
+        weight: [Float],
+        bias: [Float]? = nil,
+        into y: inout Matrix,
+        accumulate: Bool = false
+    ) {
+        precondition(weight.count == y.columns * x.columns, "weight of \(weight.count) for \(x.columns)→\(y.columns)")
+        precondition(x.rows == y.rows, "row counts \(x.rows) and \(y.rows) differ")
+        let (rows, inputs, outputs) = (x.rows, x.columns, y.columns)
+        x.storage.withUnsafeBufferPointer { xs in
+            weight.withUnsafeBufferPointer { w in
+                y.storage.withUnsafeMutableBufferPointer { ys in
+                    linear(
+                        xs.baseAddress!,
+                        rows: rows,
+                        inputs: inputs,
+                        weight: w.baseAddress!,
+                        outputs: outputs,
+                        into: ys.baseAddress!,
+                        accumulate: accumulate
+                    )
+                    guard let bias else { return }
+                    for r in 0..<rows {
+                        for c in 0..<outputs { ys[r * outputs + c] += bias[c] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `x · wᵀ (+ bias)` as a new matrix of `outputs` columns.
+    public static func linear(_ x: Matrix, weight: [Float], bias: [Float]? = nil, outputs: Int) -> Matrix {
+        var y = Matrix(rows: x.rows, columns: outputs)
+        linear(x, weight: weight, bias: bias, into: &y)
+        return y
+    }
 }

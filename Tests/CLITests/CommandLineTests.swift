@@ -3,13 +3,14 @@ import Engine
 import Foundation
 import Heads
 import Tensor
+import TestSupport
 import Testing
 import Tokenizer
 
 /// The `orthus` executable, run as users run it.
 @Suite struct CommandLineTests {
-    let orthus = OrthusProcess.fixtures + "/tiny-orthus"
-    let chameleon = OrthusProcess.fixtures + "/tiny-chameleon-gqa"
+    let orthus = Fixtures.root + "/tiny-orthus"
+    let chameleon = Fixtures.root + "/tiny-chameleon-gqa"
 
     func temporary(_ name: String) -> String { NSTemporaryDirectory() + UUID().uuidString + "-" + name }
 
@@ -17,7 +18,7 @@ import Tokenizer
         struct Record: Decodable { struct P: Decodable { let ids: [Int] }; let prompts: [String: P] }
         let record = try JSONDecoder().decode(
             Record.self,
-            from: Data(contentsOf: URL(fileURLWithPath: OrthusProcess.fixtures + "/goldens/tiny-orthus.json"))
+            from: Data(contentsOf: URL(fileURLWithPath: Fixtures.root + "/goldens/tiny-orthus.json"))
         )
         let ids = record.prompts["p7"]!.ids
         let logitsPath = temporary("logits.npy")
@@ -30,7 +31,7 @@ import Tokenizer
         #expect(result.status == 0, "\(result.stderr)")
         for (path, golden) in [(logitsPath, "tiny-orthus-p7-logits.npy"), (hiddenPath, "tiny-orthus-p7-hidden.npy")] {
             let ours = try NumpyFile.read(path)
-            let reference = try NumpyFile.read(OrthusProcess.fixtures + "/goldens/" + golden)
+            let reference = try NumpyFile.read(Fixtures.root + "/goldens/" + golden)
             #expect(ours.shape == reference.shape)
             let scale = reference.values.map(abs).max()!
             let worst = zip(ours.values, reference.values).map { abs($0 - $1) }.max()!
@@ -40,7 +41,7 @@ import Tokenizer
 
     @Test(arguments: ["tiny-orthus", "tiny-chameleon-gqa"])
     func generateStreamsTheTextOfTheEnginesGreedyTokens(model: String) throws {
-        let path = OrthusProcess.fixtures + "/" + model
+        let path = Fixtures.root + "/" + model
         let prompt = "A red circle on the left"
         let result = try OrthusProcess.run(["generate", "--model", path, "--prompt", prompt, "--max-tokens", "12"])
         #expect(result.status == 0, "\(result.stderr)")

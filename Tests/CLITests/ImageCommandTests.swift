@@ -1,13 +1,14 @@
 import Foundation
 import ImageIO
 import Tensor
+import TestSupport
 import Testing
 import Tokenizer
 
 /// The image modes of `orthus generate`, run as a user runs them.
 @Suite struct ImageCommandTests {
-    let model = OrthusProcess.fixtures + "/tiny-orthus"
-    let goldens = OrthusProcess.fixtures + "/goldens"
+    let model = Fixtures.root + "/tiny-orthus"
+    let goldens = Fixtures.root + "/goldens"
 
     func temporary(_ name: String) -> String { NSTemporaryDirectory() + UUID().uuidString + "-" + name }
 
@@ -50,7 +51,7 @@ import Tokenizer
             from: Data(contentsOf: URL(fileURLWithPath: goldens + "/generation.json"))
         )
         let result = try OrthusProcess.run([
-            "generate", "--model", model, "--image", OrthusProcess.fixtures + "/images/landscape-37x23.png", "--prompt",
+            "generate", "--model", model, "--image", Fixtures.root + "/images/landscape-37x23.png", "--prompt",
             "What is in the picture?", "--max-tokens", "20",
         ])
         #expect(result.status == 0, "\(result.stderr)")
@@ -78,7 +79,7 @@ import Tokenizer
         let truncated = temporary("cut.png")
         defer { for p in [notPNG, truncated] { try? FileManager.default.removeItem(atPath: p) } }
         try Data("this is text".utf8).write(to: URL(fileURLWithPath: notPNG))
-        let full = try Data(contentsOf: URL(fileURLWithPath: OrthusProcess.fixtures + "/images/landscape-37x23.png"))
+        let full = try Data(contentsOf: URL(fileURLWithPath: Fixtures.root + "/images/landscape-37x23.png"))
         try full.prefix(full.count / 2).write(to: URL(fileURLWithPath: truncated))
 
         let ask = ["generate", "--model", model, "--prompt", "what?", "--image"]
@@ -95,7 +96,7 @@ import Tokenizer
         ])
         #expect(overlong.status != 0 && overlong.stderr.contains("context"))
         let plain = try OrthusProcess.run([
-            "generate", "--model", OrthusProcess.fixtures + "/tiny-chameleon-gqa", "--prompt", "x", "--image-out",
+            "generate", "--model", Fixtures.root + "/tiny-chameleon-gqa", "--prompt", "x", "--image-out",
             temporary("x.png"),
         ])
         #expect(plain.status != 0 && plain.stderr.contains("Orthus checkpoint"))

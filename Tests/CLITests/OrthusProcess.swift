@@ -11,8 +11,6 @@ enum OrthusProcess {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    static let fixtures = packageRoot.appendingPathComponent("Tests/Fixtures").path
-
     /// The executable sits beside the test bundle in the build products folder.
     static var executable: String {
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

@@ -1,5 +1,6 @@
 import Foundation
 import Tensor
+import TestSupport
 import Testing
 
 @testable import Checkpoint

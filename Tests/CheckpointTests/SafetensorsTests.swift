@@ -1,10 +1,20 @@
 import Foundation
 import Tensor
+import TestSupport
 import Testing
 
 @testable import Checkpoint
 
 @Suite struct SafetensorsTests {
+    /// A file with this exact header text and `dataBytes` zero bytes of data.
+    static func raw(header: String, dataBytes: Int) -> Data {
+        var data = Data()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(Data(header.utf8))
+        data.append(Data(count: dataBytes))
+        return data
+    }
+
     @Test(arguments: DType.allCases)
     func tensorsOfEachDTypeReadBackAsFloat32(dtype: DType) throws {
         let scratch = try TemporaryModel()
@@ -50,10 +60,7 @@ import Testing
 
     @Test func garbageIsRefusedAsAMalformedHeader() throws {
         let scratch = try TemporaryModel()
-        var data = Data()
-        withUnsafeBytes(of: UInt64(16).littleEndian) { data.append(contentsOf: $0) }
-        data.append(Data("this is not json".utf8))
-        try scratch.write("t.safetensors", data)
+        try scratch.write("t.safetensors", Self.raw(header: "this is not json", dataBytes: 0))
         let error = try #require(throws: CheckpointError.self) {
             try SafetensorsFile(path: scratch.file("t.safetensors"))
         }
@@ -75,11 +82,7 @@ import Testing
     @Test func aByteRangeThatDisagreesWithTheShapeIsRefusedNamingTheTensor() throws {
         let scratch = try TemporaryModel()
         let header = #"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#
-        var data = Data()
-        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(Data(header.utf8))
-        data.append(Data(count: 8))
-        try scratch.write("t.safetensors", data)
+        try scratch.write("t.safetensors", Self.raw(header: header, dataBytes: 8))
         let error = try #require(throws: CheckpointError.self) {
             try SafetensorsFile(path: scratch.file("t.safetensors"))
         }
@@ -89,11 +92,7 @@ import Testing
     @Test func aShapeWhoseSizeOverflowsIsRefusedNotTrappedOn() throws {
         let scratch = try TemporaryModel()
         let header = #"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#
-        var data = Data()
-        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(Data(header.utf8))
-        data.append(Data(count: 8))
-        try scratch.write("t.safetensors", data)
+        try scratch.write("t.safetensors", Self.raw(header: header, dataBytes: 8))
         let error = try #require(throws: CheckpointError.self) {
             try SafetensorsFile(path: scratch.file("t.safetensors"))
         }
@@ -103,11 +102,7 @@ import Testing
     @Test func anUnsupportedDTypeIsReportedWhenTheTensorIsRead() throws {
         let scratch = try TemporaryModel()
         let header = #"{"ids":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#
-        var data = Data()
-        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(Data(header.utf8))
-        data.append(Data(count: 8))
-        try scratch.write("t.safetensors", data)
+        try scratch.write("t.safetensors", Self.raw(header: header, dataBytes: 8))
         let file = try SafetensorsFile(path: scratch.file("t.safetensors"))
         #expect(throws: CheckpointError.unsupportedDType(name: "ids", dtype: "I64")) { _ = try file.floats("ids") }
     }

@@ -29,10 +29,3 @@ final class TemporaryModel {
         try write("config.json", JSONSerialization.data(withJSONObject: object))
     }
 }
-
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static let tinyOrthus = root + "/tiny-orthus"
-    static let tinyChameleonGQA = root + "/tiny-chameleon-gqa"
-}

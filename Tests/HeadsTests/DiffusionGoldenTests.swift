@@ -1,5 +1,6 @@
 import Checkpoint
 import Tensor
+import TestSupport
 import Testing
 
 @testable import Heads

@@ -1,17 +1,9 @@
 import Foundation
 import Tensor
+import TestSupport
 import Testing
 
 @testable import ImageIO
-
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static func image(_ name: String) -> String { root + "/images/\(name).png" }
-    static func golden(_ name: String) throws -> (shape: [Int], values: [Float]) {
-        try NumpyFile.read(root + "/goldens/\(name).npy")
-    }
-}
 
 @Suite struct PreprocessingTests {
     /// PIL (LANCZOS resize) computed the goldens; the bound is one 8-bit level (0.0078 after scaling). Measured: the

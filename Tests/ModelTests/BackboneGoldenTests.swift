@@ -2,28 +2,17 @@ import Checkpoint
 import Foundation
 import Model
 import Tensor
+import TestSupport
 import Testing
 
 /// The backbone against transformers' ChameleonForConditionalGeneration on the same weights.
 @Suite struct BackboneGoldenTests {
-    /// Largest |ours − reference| relative to the largest |reference|.
-    static func relativeError(_ ours: [Float], _ reference: [Float]) -> Float {
-        precondition(ours.count == reference.count)
-        var worst: Float = 0
-        var scale: Float = 0
-        for (a, b) in zip(ours, reference) {
-            worst = max(worst, abs(a - b))
-            scale = max(scale, abs(b))
-        }
-        return worst / scale
-    }
-
     static func run(_ model: String, prompt: String) throws -> (hidden: Matrix, ids: [Int]) {
         let directory = try ModelDirectory(
             path: model == "tiny-orthus" ? Fixtures.tinyOrthus : Fixtures.tinyChameleonGQA
         )
         let stack = try LayerStack(directory: directory, layers: 0..<directory.configuration.layerCount)
-        let ids = try Fixtures.prompts(model)[prompt]!.ids
+        let ids = try PromptGolden.all(model)[prompt]!.ids
         var x = try stack.embed(ids)
         var caches = [stack.makeCache()]
         try stack.forward(&x, rowCounts: [ids.count], caches: &caches)
@@ -36,9 +25,9 @@ import Testing
     ])
     func finalHiddenStatesMatchTransformersAtEveryPosition(model: String, prompt: String) throws {
         let (hidden, ids) = try Self.run(model, prompt: prompt)
-        let golden = try NumpyFile.read(Fixtures.golden("\(model)-\(prompt)-hidden.npy"))
+        let golden = try Fixtures.golden("\(model)-\(prompt)-hidden")
         #expect(golden.shape == [ids.count, hidden.columns])
-        let error = Self.relativeError(hidden.storage, golden.values)
+        let error = Fixtures.relativeError(hidden.storage, golden.values)
         #expect(error <= 1e-5, "relative error \(error)")  // measured: <= 7e-7
     }
 }

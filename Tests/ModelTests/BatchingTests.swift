@@ -2,6 +2,7 @@ import Checkpoint
 import Engine
 import Model
 import Tensor
+import TestSupport
 import Testing
 
 /// Rows of different sequences in one forward call are computed as if each ran alone.
@@ -12,7 +13,7 @@ import Testing
     init() throws {
         let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
         stack = try LayerStack(directory: directory, layers: 0..<directory.configuration.layerCount)
-        ids = try Fixtures.prompts("tiny-orthus")["p64"]!.ids
+        ids = try PromptGolden.all("tiny-orthus")["p64"]!.ids
     }
 
     /// Runs `feeds` (one id list per call) through a fresh sequence alone; returns its cache and all output rows.
@@ -52,7 +53,7 @@ import Testing
     @Test func prefillInChunksMatchesPrefillAtOnce() throws {
         let (_, whole) = try alone([ids])
         let (_, chunked) = try alone([Array(ids[0..<5]), Array(ids[5..<37]), Array(ids[37...])])
-        let error = BackboneGoldenTests.relativeError(chunked.storage, whole.storage)
+        let error = Fixtures.relativeError(chunked.storage, whole.storage)
         #expect(error <= 1e-5, "relative difference \(error)")
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import Heads
 import ImageIO
 import Tensor
+import TestSupport
 import Testing
 import Tokenizer
 
@@ -29,7 +30,7 @@ import Tokenizer
         model = try OrthusModel(directory: directory, tokenizer: Tokenizer(path: directory.tokenizerPath))
         record = try JSONDecoder().decode(
             Record.self,
-            from: Data(contentsOf: URL(fileURLWithPath: Fixtures.golden("generation.json")))
+            from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/generation.json")))
         )
     }
 
@@ -48,13 +49,13 @@ import Tokenizer
     /// near-ties between codes, and later patches inherit it (traced patch by patch against the reference's hidden
     /// states). Measured: 1.2e-4 at ×0.1 for text-to-image; a handful of pixels one level apart after truncation.
     @Test func textToImageWithInjectedNoiseReproducesTheReferenceLatentsAndPixels() throws {
-        let noise = Self.nested(try NumpyFile.read(Fixtures.golden("t2i-noise.npy")))
+        let noise = Self.nested(try Fixtures.golden("t2i-noise"))
         let options = ImageOptions(guidance: record.t2i.guidance, steps: record.t2i.steps, noise: noise)
         let latents = try model.textToImage(prompt: record.t2i.prompt, options: options)
-        let golden = try NumpyFile.read(Fixtures.golden("t2i-latents.npy"))
+        let golden = try Fixtures.golden("t2i-latents")
         let error = zip(latents.flatMap { $0 }, golden.values).map { abs($0 - $1) * 0.1 }.max()!
         #expect(error <= 5e-4, "max abs latent error (head scale) \(error)")
-        let rgb = try NumpyFile.read(Fixtures.golden("t2i-rgb8.npy"))
+        let rgb = try Fixtures.golden("t2i-rgb8")
         let differences = zip(model.decodeImage(latents).pixels.map(Float.init), rgb.values).map { abs($0 - $1) }
         #expect(differences.max()! <= 1, "largest pixel difference \(differences.max()!)")
         #expect(
@@ -64,13 +65,13 @@ import Tokenizer
     }
 
     @Test func imageToTextAnswersWithTheReferenceTokens() throws {
-        let image = try PNGCodec.read(Fixtures.root + "/images/" + record.i2t.image)
+        let image = try PNGCodec.read(Fixtures.path("images/" + record.i2t.image))
         let result = try model.imageToText(image, question: record.i2t.question, maxTokens: record.i2t.max_tokens)
         #expect(result.tokens == record.i2t.tokens)
     }
 
     @Test func interleavedGenerationWithGreedyTextReproducesTheReferenceTextAndImages() throws {
-        let noise = Self.nested(try NumpyFile.read(Fixtures.golden("interleaved-noise.npy")))
+        let noise = Self.nested(try Fixtures.golden("interleaved-noise"))
         let options = ImageOptions(guidance: record.interleaved.guidance, steps: record.interleaved.steps, noise: noise)
         let pieces = try model.interleaved(
             prompt: record.interleaved.prompt,
@@ -81,7 +82,7 @@ import Tokenizer
         let texts = pieces.compactMap { if case .text(let ids) = $0 { ids } else { nil } }
         let images = pieces.compactMap { if case .image(let latents) = $0 { latents } else { nil } }
         #expect(texts == record.interleaved.text_runs)
-        let golden = Self.nested(try NumpyFile.read(Fixtures.golden("interleaved-latents.npy")))
+        let golden = Self.nested(try Fixtures.golden("interleaved-latents"))
         #expect(images.count == golden.count)
         for (ours, reference) in zip(images, golden) {
             let error = zip(ours.flatMap { $0 }, reference.flatMap { $0 }).map { abs($0 - $1) * 0.1 }.max()!

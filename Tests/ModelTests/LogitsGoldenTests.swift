@@ -3,6 +3,7 @@ import Engine
 import Heads
 import Model
 import Tensor
+import TestSupport
 import Testing
 
 /// Logits and greedy decoding against transformers' ChameleonForConditionalGeneration on the same weights.
@@ -19,18 +20,18 @@ import Testing
     @Test(arguments: cases)
     func logitsMatchTransformersAtEveryPosition(model: String, prompt: String) throws {
         let text = try TextModel(directory: ModelDirectory(path: Self.path(model)))
-        let ids = try Fixtures.prompts(model)[prompt]!.ids
+        let ids = try PromptGolden.all(model)[prompt]!.ids
         let (logits, _) = try text.logits(ids: ids)
-        let golden = try NumpyFile.read(Fixtures.golden("\(model)-\(prompt)-logits.npy"))
+        let golden = try Fixtures.golden("\(model)-\(prompt)-logits")
         #expect(golden.shape == [ids.count, text.configuration.vocabSize])
-        let error = BackboneGoldenTests.relativeError(logits.storage, golden.values)
+        let error = Fixtures.relativeError(logits.storage, golden.values)
         #expect(error <= 1e-3, "max |Δ| / max |logit| = \(error)")
     }
 
     @Test(arguments: cases)
     func greedyDecodingWithTheKVCacheEqualsTransformersGenerate(model: String, prompt: String) throws {
         let text = try TextModel(directory: ModelDirectory(path: Self.path(model)))
-        let golden = try Fixtures.prompts(model)[prompt]!
+        let golden = try PromptGolden.all(model)[prompt]!
         // transformers' Chameleon forward masks the image-code ids; nothing stops early.
         let special = SpecialTokens.resolve(text.configuration, nil)
         let options = GenerationOptions(maxTokens: 32, mask: LogitMask(banned: [special.imageCodes]))

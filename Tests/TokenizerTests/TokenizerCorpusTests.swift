@@ -1,15 +1,8 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Tokenizer
-
-/// Paths of the committed fixtures (built by ops/reference/make_fixtures.py).
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static let tokenizer = root + "/tiny-orthus/tokenizer.json"
-    static let corpus = root + "/goldens/tokenizer-corpus.json"
-}
 
 /// The tokenizer against the tokenizers library on the same tokenizer.json.
 @Suite struct TokenizerCorpusTests {
@@ -21,7 +14,7 @@ enum Fixtures {
     }
 
     static let cases: [Case] = {
-        let data = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.corpus))
+        let data = try! Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/tokenizer-corpus.json")))
         return try! JSONDecoder().decode([Case].self, from: data)
     }()
 

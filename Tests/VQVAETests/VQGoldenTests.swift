@@ -1,21 +1,10 @@
 import Checkpoint
 import Foundation
 import Tensor
+import TestSupport
 import Testing
 
 @testable import VQVAE
-
-enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").path
-    static let tinyOrthus = root + "/tiny-orthus"
-    static func golden(_ name: String) throws -> (shape: [Int], values: [Float]) {
-        try NumpyFile.read(root + "/goldens/\(name).npy")
-    }
-    static func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-        zip(a, b).map { abs($0 - $1) }.max()! / b.map(abs).max()!
-    }
-}
 
 /// The encoder against transformers' ChameleonVQVAE modules; the decoder against a PyTorch module written from the
 /// spec with torch's Conv2d, GroupNorm and interpolate.
@@ -43,7 +32,7 @@ enum Fixtures {
     }
 
     @Test func aMissingDecoderTensorIsNamed() throws {
-        let plain = try ModelDirectory(path: Fixtures.root + "/tiny-chameleon-gqa")
+        let plain = try ModelDirectory(path: Fixtures.tinyChameleonGQA)
         let error = try #require(throws: CheckpointError.self) { _ = try VQDecoder(directory: plain) }
         #expect("\(error)".contains("model.vqmodel.post_quant_conv.weight"))
     }
