@@ -1,0 +1,158 @@
+internal import CZeroMQ
+import Foundation
+import Synchronization
+
+/// Owns one ZeroMQ socket on a dedicated OS thread and bridges it to Swift concurrency.
+///
+/// * Inbound: every whole multipart message is yielded into `inbound`; the stream finishes when the pump stops.
+/// * Outbound: `send` queues a message and wakes the thread through an inproc PAIR; it never blocks the caller.
+///   A message refused at the high-water mark stays queued and is retried when the socket can send again.
+/// Nothing here runs on Swift's cooperative pool, and the socket is touched only by its thread.
+public final class SocketPump: Sendable {
+    public let inbound: AsyncStream<[ZMQMessage]>
+    /// The endpoint the socket bound, when `setup` bound one (resolves `tcp://127.0.0.1:*`).
+    public let boundEndpoint: String?
+    /// Outbound messages libzmq refused for a reason other than backpressure (e.g. an unknown ROUTER peer).
+    public var failedSends: Int { state.failures.load(ordering: .relaxed) }
+
+    private let state: State
+    private let waker: Mutex<WakeSocket>
+
+    /// What the caller's threads and the pump's thread share.
+    final class State: Sendable {
+        let outbox = Mutex<[[ZMQMessage]]>([])
+        let stopping = Atomic<Bool>(false)
+        let failures = Atomic<Int>(0)
+        let finished = DispatchSemaphore(value: 0)
+    }
+
+    /// The sending end of the wake-up pair; used only under `waker`'s lock.
+    struct WakeSocket: @unchecked Sendable {  // guarded by the Mutex that holds it
+        let socket: ZMQSocket
+    }
+
+    private static let counter = Atomic<Int>(0)
+
+    /// Starts the thread; `setup` creates, configures and binds or connects the socket on it.
+    /// Blocks briefly until setup has finished, and throws its error.
+    public init(
+        context: ZMQContext,
+        name: String,
+        setup: @escaping @Sendable (ZMQContext) throws -> ZMQSocket
+    ) throws {
+        let wakeEndpoint = "inproc://orthus-pump-wake-\(Self.counter.add(1, ordering: .relaxed).newValue)"
+        let wakeReceiver = try ZMQSocket(context, kind: .pair)
+        try wakeReceiver.bind(wakeEndpoint)
+        let wakeSender = try ZMQSocket(context, kind: .pair)
+        try wakeSender.connect(wakeEndpoint)
+        waker = Mutex(WakeSocket(socket: wakeSender))
+        let state = State()
+        self.state = state
+        let (stream, continuation) = AsyncStream.makeStream(of: [ZMQMessage].self)
+        inbound = stream
+
+        struct Started: @unchecked Sendable {  // written before `ready` is signalled, read after
+            var endpoint: String?
+            var error: (any Error)?
+        }
+        let started = Mutex(Started())
+        let ready = DispatchSemaphore(value: 0)
+        let receiver = WakeSocket(socket: wakeReceiver)
+        let thread = Thread {
+            let socket: ZMQSocket
+            do {
+                socket = try setup(context)
+                let endpoint = try? socket.lastEndpoint()
+                started.withLock { $0.endpoint = endpoint?.isEmpty == false ? endpoint : nil }
+            } catch {
+                started.withLock { $0.error = error }
+                ready.signal()
+                continuation.finish()
+                state.finished.signal()
+                return
+            }
+            ready.signal()
+            Self.loop(socket: socket, wake: receiver.socket, state: state, continuation: continuation)
+            continuation.finish()
+            state.finished.signal()
+        }
+        thread.name = name
+        thread.start()
+        ready.wait()
+        let result = started.withLock { $0 }
+        if let error = result.error { throw error }
+        boundEndpoint = result.endpoint
+    }
+
+    /// Queues a message for sending; returns at once.
+    public func send(_ frames: [ZMQMessage]) {
+        state.outbox.withLock { $0.append(frames) }
+        wake()
+    }
+
+    /// Stops the thread (pending outbound messages are dropped, as linger 0 says) and waits for it to exit.
+    public func stop() {
+        guard !state.stopping.exchange(true, ordering: .relaxed) else { return }
+        wake()
+        state.finished.wait()
+    }
+
+    deinit { stop() }
+
+    private func wake() {
+        waker.withLock { wake in
+            // A full wake pipe already guarantees a wake-up, so a refused signal is harmless.
+            _ = try? wake.socket.send([ZMQMessage(bytes: [1])])
+        }
+    }
+
+    private static func loop(
+        socket: ZMQSocket,
+        wake: ZMQSocket,
+        state: State,
+        continuation: AsyncStream<[ZMQMessage]>.Continuation
+    ) {
+        var pending: [[ZMQMessage]] = []
+        while !state.stopping.load(ordering: .relaxed) {
+            var items = [
+                zmq_pollitem_t(
+                    socket: socket.handle,
+                    fd: 0,
+                    events: Int16(ZMQ_POLLIN) | (pending.isEmpty ? 0 : Int16(ZMQ_POLLOUT)),
+                    revents: 0
+                ),
+                zmq_pollitem_t(socket: wake.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
+            ]
+            if zmq_poll(&items, 2, 100) < 0 {
+                let error = ZMQError.last("zmq_poll")
+                if error.interrupted { continue }
+                return
+            }
+            while (try? wake.receive()) != nil {}
+            pending += state.outbox.withLock { queued in
+                defer { queued.removeAll() }
+                return queued
+            }
+            while let message = pending.first {
+                do {
+                    try socket.send(message)
+                    pending.removeFirst()
+                } catch let error where error.wouldBlock {
+                    break  // backpressure: keep it queued, poll for POLLOUT
+                } catch let error where error.terminated {
+                    return
+                } catch {
+                    pending.removeFirst()
+                    state.failures.add(1, ordering: .relaxed)
+                }
+            }
+            do {
+                while let message = try socket.receive() { continuation.yield(message) }
+            } catch let error where error.terminated {
+                return
+            } catch {
+                state.failures.add(1, ordering: .relaxed)
+            }
+        }
+    }
+}

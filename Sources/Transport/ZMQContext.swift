@@ -1,0 +1,21 @@
+internal import CZeroMQ
+
+/// A libzmq context: owns libzmq's own I/O threads. One per process is enough.
+///
+/// Immutable after init; libzmq contexts are thread-safe.
+public final class ZMQContext: @unchecked Sendable {
+    let handle: UnsafeMutableRawPointer
+
+    /// The corresponding C function is `zmq_ctx_new`.
+    public init(ioThreads: Int32 = 1) throws(ZMQError) {
+        guard let handle = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
+        zmq_ctx_set(handle, ZMQ_IO_THREADS, ioThreads)
+        self.handle = handle
+    }
+
+    /// Whether this libzmq was built with CurveZMQ. The corresponding C function is `zmq_has`.
+    public static var hasCurve: Bool { zmq_has("curve") == 1 }
+
+    /// The corresponding C function is `zmq_ctx_term`; every socket must be closed first (sockets use linger 0).
+    deinit { zmq_ctx_term(handle) }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+
+@testable import Transport
+
+/// Real ZeroMQ sockets (inproc and TCP on loopback) driven through the I/O-thread pumps.
+@Suite struct SocketPumpTests {
+    let context = try! ZMQContext()
+
+    /// Waits for the next inbound message, failing after `seconds`.
+    static func next(_ pump: SocketPump, seconds: Double = 5) async throws -> [ZMQMessage] {
+        try await withThrowingTaskGroup(of: [ZMQMessage]?.self) { group in
+            group.addTask {
+                var iterator = pump.inbound.makeAsyncIterator()
+                return await iterator.next()
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return try #require(first, "no message within \(seconds) s")
+        }
+    }
+
+    @Test func multipartMessagesArriveWholeAndInOrderOverInproc() async throws {
+        let pull = try SocketPump(context: context, name: "pull") { context in
+            let socket = try ZMQSocket(context, kind: .pull)
+            try socket.bind("inproc://pump-test-order")
+            return socket
+        }
+        let push = try SocketPump(context: context, name: "push") { context in
+            let socket = try ZMQSocket(context, kind: .push)
+            try socket.connect("inproc://pump-test-order")
+            return socket
+        }
+        for i in 0..<3 {
+            push.send([
+                try ZMQMessage(bytes: Array("header \(i)".utf8)),
+                try ZMQMessage(bytes: [UInt8](repeating: UInt8(i), count: 100)),
+            ])
+        }
+        var iterator = pull.inbound.makeAsyncIterator()
+        for i in 0..<3 {
+            let message = try #require(await iterator.next())
+            #expect(message.count == 2)
+            #expect(String(decoding: message[0].bytes, as: UTF8.self) == "header \(i)")
+            #expect(message[1].bytes == [UInt8](repeating: UInt8(i), count: 100))
+        }
+        push.stop()
+        pull.stop()
+    }
+
+    @Test func aRouterRepliesToTheDealerThatAskedOverTCPLoopback() async throws {
+        let router = try SocketPump(context: context, name: "router") { context in
+            let socket = try ZMQSocket(context, kind: .router)
+            try socket.bind("tcp://127.0.0.1:*")
+            return socket
+        }
+        let endpoint = try #require(router.boundEndpoint)
+        #expect(endpoint.hasPrefix("tcp://127.0.0.1:"))
+        var options = ZMQSocket.Options()
+        options.routingID = Array("worker-1".utf8)
+        let dealer = try SocketPump(context: context, name: "dealer") { [options] context in
+            let socket = try ZMQSocket(context, kind: .dealer, options: options)
+            try socket.connect(endpoint)
+            return socket
+        }
+        dealer.send([try ZMQMessage(bytes: Array("ping".utf8))])
+        let request = try await Self.next(router)
+        #expect(request.count == 2 && String(decoding: request[0].bytes, as: UTF8.self) == "worker-1")
+        router.send([try ZMQMessage(bytes: request[0].bytes), try ZMQMessage(bytes: Array("pong".utf8))])
+        let reply = try await Self.next(dealer)
+        #expect(reply.map { String(decoding: $0.bytes, as: UTF8.self) } == ["pong"])
+        dealer.stop()
+        router.stop()
+    }
+
+    @Test func floatFramesTravelWithoutCopiesAndArriveIntact() async throws {
+        let pull = try SocketPump(context: context, name: "pull") { context in
+            let socket = try ZMQSocket(context, kind: .pull)
+            try socket.bind("inproc://pump-test-floats")
+            return socket
+        }
+        let push = try SocketPump(context: context, name: "push") { context in
+            let socket = try ZMQSocket(context, kind: .push)
+            try socket.connect("inproc://pump-test-floats")
+            return socket
+        }
+        let values = (0..<4096).map { Float($0) * 0.25 }
+        push.send([try ZMQMessage(borrowing: values)])
+        let message = try await Self.next(pull)
+        let received = message[0].withBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(received == values)
+        push.stop()
+        pull.stop()
+    }
+
+    @Test func anOversizedMessageIsDroppedAndTheReceiverKeepsWorking() async throws {
+        var small = ZMQSocket.Options()
+        small.maxMessageBytes = 1024
+        let router = try SocketPump(context: context, name: "router") { [small] context in
+            let socket = try ZMQSocket(context, kind: .router, options: small)
+            try socket.bind("tcp://127.0.0.1:*")
+            return socket
+        }
+        let endpoint = try #require(router.boundEndpoint)
+        let big = try SocketPump(context: context, name: "big") { context in
+            let socket = try ZMQSocket(context, kind: .dealer)
+            try socket.connect(endpoint)
+            return socket
+        }
+        big.send([try ZMQMessage(bytes: [UInt8](repeating: 7, count: 4096))])
+        // libzmq disconnects the peer that exceeded ZMQ_MAXMSGSIZE; a well-behaved peer still gets through.
+        let polite = try SocketPump(context: context, name: "polite") { context in
+            let socket = try ZMQSocket(context, kind: .dealer)
+            try socket.connect(endpoint)
+            return socket
+        }
+        polite.send([try ZMQMessage(bytes: Array("small".utf8))])
+        let message = try await Self.next(router)
+        #expect(String(decoding: message.last!.bytes, as: UTF8.self) == "small")
+        big.stop()
+        polite.stop()
+        router.stop()
+    }
+
+    @Test func sendingToAnUnknownRouterPeerIsCountedNotFatal() async throws {
+        let router = try SocketPump(context: context, name: "router") { context in
+            let socket = try ZMQSocket(context, kind: .router)
+            try socket.bind("inproc://pump-test-unknown")
+            return socket
+        }
+        router.send([try ZMQMessage(bytes: Array("nobody".utf8)), try ZMQMessage(bytes: [1])])
+        for _ in 0..<50 where router.failedSends == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(router.failedSends == 1)
+        router.stop()
+    }
+
+    @Test func aSetupErrorIsThrownFromInit() {
+        #expect(throws: ZMQError.self) {
+            _ = try SocketPump(context: context, name: "bad") { context in
+                let socket = try ZMQSocket(context, kind: .pull)
+                try socket.bind("not-an-endpoint")
+                return socket
+            }
+        }
+    }
+
+    @Test func stoppingFinishesTheInboundStream() async throws {
+        let pull = try SocketPump(context: context, name: "pull") { context in
+            let socket = try ZMQSocket(context, kind: .pull)
+            try socket.bind("inproc://pump-test-stop")
+            return socket
+        }
+        pull.stop()
+        var iterator = pull.inbound.makeAsyncIterator()
+        #expect(await iterator.next() == nil)
+    }
+}
