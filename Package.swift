@@ -19,8 +19,10 @@ let package = Package(
 
         // protoc-c output for Protos/ (committed; ops/gen-protos.sh regenerates it, CI checks it is current).
         .target(name: "CWire", linkerSettings: [.linkedLibrary("protobuf-c")]),
+        // Cluster message envelopes ⇄ protobuf (via CWire), validated against their tensor frames.
+        .target(name: "Wire", dependencies: ["CWire"], swiftSettings: strictSettings),
         // ZeroMQ sockets, messages and the I/O-thread pumps that bridge them to Swift concurrency.
-        .target(name: "Transport", dependencies: ["CZeroMQ"], swiftSettings: strictSettings),
+        .target(name: "Transport", dependencies: ["CZeroMQ", "Wire"], swiftSettings: strictSettings),
         // Row-invariant float32 kernels in C (fixed reduction order; see CKernels.h). Built optimized and for the
         // host's vector units even in debug builds; -ffp-contract=off keeps the written FMAs the only fused ops.
         .target(
@@ -82,8 +84,8 @@ let package = Package(
             dependencies: ["TestSupport", "ImageIO", "Tensor"],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: strictSettings),
-        .testTarget(name: "WireTests", dependencies: ["CWire"], swiftSettings: strictSettings),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"], swiftSettings: strictSettings),
+        .testTarget(name: "WireTests", dependencies: ["CWire", "Wire"], swiftSettings: strictSettings),
         .testTarget(
             name: "HeadsTests",
             dependencies: ["TestSupport", "Heads", "Checkpoint", "Tensor"],

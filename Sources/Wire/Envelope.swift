@@ -1,0 +1,95 @@
+/// The header of every cluster message (Protos/orthus/v1/envelope.proto), as a Swift value.
+///
+/// On the wire a message is this envelope, protobuf-encoded, followed by one raw frame per tensor descriptor, in
+/// order. Tensor bytes never travel inside protobuf fields.
+public struct Envelope: Sendable, Equatable {
+    public static let currentVersion: UInt32 = 1
+
+    public var version: UInt32
+    public var kind: UInt32
+    public var jobID: UInt64
+    public var sequenceIDs: [UInt64]
+    public var step: UInt64
+    public var tensors: [TensorDescriptor]
+    /// A human-readable reason, on error replies.
+    public var error: String
+
+    public init(
+        kind: UInt32,
+        jobID: UInt64 = 0,
+        sequenceIDs: [UInt64] = [],
+        step: UInt64 = 0,
+        tensors: [TensorDescriptor] = [],
+        error: String = "",
+        version: UInt32 = Envelope.currentVersion
+    ) {
+        self.version = version
+        self.kind = kind
+        self.jobID = jobID
+        self.sequenceIDs = sequenceIDs
+        self.step = step
+        self.tensors = tensors
+        self.error = error
+    }
+}
+
+/// Element types a tensor frame may carry (little-endian).
+public enum WireDType: UInt32, Sendable, Equatable, CaseIterable {
+    case float32 = 1
+    case bfloat16 = 2
+    case float16 = 3
+    case int32 = 4
+
+    public var byteWidth: Int {
+        switch self {
+        case .float32, .int32: 4
+        case .bfloat16, .float16: 2
+        }
+    }
+}
+
+/// Describes one raw tensor frame that follows the envelope.
+public struct TensorDescriptor: Sendable, Equatable {
+    public var name: String
+    public var dtype: WireDType
+    public var shape: [Int]
+
+    public init(name: String, dtype: WireDType, shape: [Int]) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+    }
+
+    /// Bytes the frame must hold, or nil when the shape's size overflows.
+    public var byteCount: Int? {
+        shape.reduce(dtype.byteWidth as Int?) { product, dimension in
+            guard let product, dimension >= 0 else { return nil }
+            let (value, overflow) = product.multipliedReportingOverflow(by: dimension)
+            return overflow ? nil : value
+        }
+    }
+}
+
+/// Why a received message was refused. Every case names what is wrong; none is fatal to the receiver.
+public enum WireError: Error, CustomStringConvertible, Equatable {
+    case malformedEnvelope
+    case unsupportedVersion(UInt32)
+    case unknownDType(tensor: String, raw: UInt32)
+    case frameCount(expected: Int, found: Int)
+    case tensorSize(tensor: String, expected: Int, found: Int)
+    case shapeTooLarge(tensor: String, shape: [Int])
+
+    public var description: String {
+        switch self {
+        case .malformedEnvelope: "the envelope frame is not a valid orthus.v1.Envelope"
+        case .unsupportedVersion(let version):
+            "protocol version \(version) is not supported (this build speaks \(Envelope.currentVersion))"
+        case .unknownDType(let tensor, let raw): "tensor '\(tensor)' has unknown dtype \(raw)"
+        case .frameCount(let expected, let found):
+            "the envelope describes \(expected) tensor frame(s); \(found) arrived"
+        case .tensorSize(let tensor, let expected, let found):
+            "tensor '\(tensor)' frame has \(found) bytes; its dtype and shape need \(expected)"
+        case .shapeTooLarge(let tensor, let shape): "tensor '\(tensor)' has an impossible shape \(shape)"
+        }
+    }
+}
