@@ -45,6 +45,8 @@ let package = Package(
         .target(name: "Heads", dependencies: ["Tensor", "Checkpoint", "Model"], swiftSettings: strictSettings),
         // The VQ-VAE encoder and decoder (convolutions through OpenBLAS).
         .target(name: "VQVAE", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
+        // The coordinator's logic: membership (a pure state machine) and, later, the scheduler.
+        .target(name: "Coordinator", swiftSettings: strictSettings),
         // Fixture paths and golden comparisons shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Tensor"], swiftSettings: strictSettings),
         // Single-process generation loops shared by the CLI and, later, the cluster.
@@ -84,6 +86,7 @@ let package = Package(
             dependencies: ["TestSupport", "ImageIO", "Tensor"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator"], swiftSettings: strictSettings),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"], swiftSettings: strictSettings),
         .testTarget(name: "WireTests", dependencies: ["CWire", "Wire"], swiftSettings: strictSettings),
         .testTarget(
