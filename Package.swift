@@ -45,6 +45,8 @@ let package = Package(
         .target(name: "Heads", dependencies: ["Tensor", "Checkpoint", "Model"], swiftSettings: strictSettings),
         // The VQ-VAE encoder and decoder (convolutions through OpenBLAS).
         .target(name: "VQVAE", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
+        // A stage worker's compute: its layer range and the KV caches of its sequences, per micro-batch.
+        .target(name: "Stage", dependencies: ["Model", "Checkpoint", "Tensor"], swiftSettings: strictSettings),
         // The coordinator's logic: membership (a pure state machine) and, later, the scheduler.
         .target(name: "Coordinator", swiftSettings: strictSettings),
         // Fixture paths and golden comparisons shared by the test targets.
@@ -84,6 +86,11 @@ let package = Package(
         .testTarget(
             name: "ImageIOTests",
             dependencies: ["TestSupport", "ImageIO", "Tensor"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "StageTests",
+            dependencies: ["TestSupport", "Stage", "Model", "Heads", "Engine", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator"], swiftSettings: strictSettings),
