@@ -45,6 +45,8 @@ let package = Package(
         .target(name: "Heads", dependencies: ["Tensor", "Checkpoint", "Model"], swiftSettings: strictSettings),
         // The VQ-VAE encoder and decoder (convolutions through OpenBLAS).
         .target(name: "VQVAE", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
+        // Threads and services shared by the cluster roles.
+        .target(name: "Runtime", swiftSettings: strictSettings),
         // A stage worker's compute: its layer range and the KV caches of its sequences, per micro-batch.
         .target(name: "Stage", dependencies: ["Model", "Checkpoint", "Tensor"], swiftSettings: strictSettings),
         // The coordinator's logic: membership (a pure state machine) and, later, the scheduler.
@@ -93,6 +95,7 @@ let package = Package(
             dependencies: ["TestSupport", "Stage", "Model", "Heads", "Engine", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: strictSettings),
         .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator"], swiftSettings: strictSettings),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"], swiftSettings: strictSettings),
         .testTarget(name: "WireTests", dependencies: ["CWire", "Wire"], swiftSettings: strictSettings),

@@ -59,6 +59,7 @@ public final class SocketPump: Sendable {
         let ready = DispatchSemaphore(value: 0)
         let receiver = WakeSocket(socket: wakeReceiver)
         let thread = Thread {
+            Thread.current.name = name  // set from inside: Linux threads inherit their creator's name
             let socket: ZMQSocket
             do {
                 socket = try setup(context)
