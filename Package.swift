@@ -48,7 +48,11 @@ let package = Package(
         // Threads and services shared by the cluster roles.
         .target(name: "Runtime", swiftSettings: strictSettings),
         // A stage worker's compute: its layer range and the KV caches of its sequences, per micro-batch.
-        .target(name: "Stage", dependencies: ["Model", "Checkpoint", "Tensor"], swiftSettings: strictSettings),
+        .target(
+            name: "Stage",
+            dependencies: ["Model", "Checkpoint", "Tensor", "Wire", "Transport", "Runtime"],
+            swiftSettings: strictSettings
+        ),
         // The coordinator's logic: membership (a pure state machine) and, later, the scheduler.
         .target(name: "Coordinator", swiftSettings: strictSettings),
         // Fixture paths and golden comparisons shared by the test targets.
@@ -92,7 +96,9 @@ let package = Package(
         ),
         .testTarget(
             name: "StageTests",
-            dependencies: ["TestSupport", "Stage", "Model", "Heads", "Engine", "Checkpoint", "Tensor"],
+            dependencies: [
+                "TestSupport", "Stage", "Model", "Heads", "Engine", "Checkpoint", "Tensor", "Transport", "Wire",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: strictSettings),

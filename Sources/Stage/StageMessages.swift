@@ -1,0 +1,158 @@
+import Model
+import Tensor
+import Transport
+import Wire
+
+/// Message kinds on the stage data path.
+public enum StageMessageKind: UInt32, Sendable {
+    /// A refusal or failure report; `Envelope.error` says why.
+    case failure = 1
+    /// A micro-batch for the next stage: inputs for the first stage, hidden rows for the others.
+    case forward = 10
+    /// From the last stage: the final-normed last row of each slice, for the heads.
+    case output = 11
+    /// Drop the KV caches of `Envelope.sequenceIDs` (finished or cancelled sequences).
+    case release = 12
+}
+
+/// A micro-batch crossing a stage boundary, as a `WireMessage`:
+/// envelope(kind forward, step = micro-batch id, sequenceIDs = one per slice) and the frames
+/// `positions` int32 [slices, 2] (start, rows), then either `tokens` int32 [rows] (−1 marks an image-latent row)
+/// with `latents` f32 [latent rows, width], or `hidden` f32 [rows, hidden].
+public struct StageBatch: Sendable {
+    public var microBatch: UInt64
+    public var slices: [SequenceSlice]
+    public var input: StageBatchInput
+
+    public init(microBatch: UInt64, slices: [SequenceSlice], input: StageBatchInput) {
+        self.microBatch = microBatch
+        self.slices = slices
+        self.input = input
+    }
+
+    public func message(kind: StageMessageKind = .forward) throws -> WireMessage {
+        var positions: [Int32] = []
+        for slice in slices { positions += [Int32(slice.start), Int32(slice.count)] }
+        var tensors = [TensorDescriptor(name: "positions", dtype: .int32, shape: [slices.count, 2])]
+        var frames = [try ZMQMessage(borrowing: positions)]
+        switch input {
+        case .inputs(let inputs):
+            var tokens: [Int32] = []
+            var latents: [Float] = []
+            var width = 0
+            for input in inputs {
+                switch input {
+                case .token(let id): tokens.append(Int32(id))
+                case .latent(let values):
+                    tokens.append(-1)
+                    latents += values
+                    width = values.count
+                }
+            }
+            let latentRows = tokens.filter { $0 == -1 }.count
+            tensors += [
+                TensorDescriptor(name: "tokens", dtype: .int32, shape: [tokens.count]),
+                TensorDescriptor(name: "latents", dtype: .float32, shape: [latentRows, width]),
+            ]
+            frames += [try ZMQMessage(borrowing: tokens), try ZMQMessage(borrowing: latents)]
+        case .hidden(let hidden):
+            tensors.append(TensorDescriptor(name: "hidden", dtype: .float32, shape: [hidden.rows, hidden.columns]))
+            frames.append(try ZMQMessage(borrowing: hidden.storage))
+        }
+        return WireMessage(
+            envelope: Envelope(
+                kind: kind.rawValue,
+                sequenceIDs: slices.map(\.sequenceID),
+                step: microBatch,
+                tensors: tensors
+            ),
+            tensors: frames
+        )
+    }
+
+    /// Reads a validated `WireMessage` back; refuses tensors that disagree with each other.
+    public static func parse(_ message: WireMessage) throws -> StageBatch {
+        let envelope = message.envelope
+        func tensor(_ index: Int, _ name: String) throws -> TensorDescriptor {
+            guard index < envelope.tensors.count, envelope.tensors[index].name == name else {
+                throw StageMessageError.missingTensor(name)
+            }
+            return envelope.tensors[index]
+        }
+        let positionsDescriptor = try tensor(0, "positions")
+        guard positionsDescriptor.dtype == .int32, positionsDescriptor.shape == [envelope.sequenceIDs.count, 2] else {
+            throw StageMessageError.badTensor("positions", "needs int32 [\(envelope.sequenceIDs.count), 2]")
+        }
+        let positions: [Int32] = message.tensors[0].array()
+        let slices = envelope.sequenceIDs.enumerated().map { i, id in
+            SequenceSlice(sequenceID: id, start: Int(positions[2 * i]), count: Int(positions[2 * i + 1]))
+        }
+        guard slices.allSatisfy({ $0.start >= 0 && $0.count > 0 }) else {
+            throw StageMessageError.badTensor("positions", "starts must be >= 0 and row counts > 0")
+        }
+        let rows = slices.reduce(0) { $0 + $1.count }
+        if envelope.tensors.count == 2 {
+            // A forward carries every row; the last stage's output only the last row of each slice.
+            let hiddenRows = envelope.kind == StageMessageKind.output.rawValue ? slices.count : rows
+            let descriptor = try tensor(1, "hidden")
+            guard descriptor.dtype == .float32, descriptor.shape.count == 2, descriptor.shape[0] == hiddenRows else {
+                throw StageMessageError.badTensor("hidden", "needs float32 [\(hiddenRows), hidden]")
+            }
+            let hidden = Matrix(rows: hiddenRows, columns: descriptor.shape[1], values: message.tensors[1].array())
+            return StageBatch(microBatch: envelope.step, slices: slices, input: .hidden(hidden))
+        }
+        let tokensDescriptor = try tensor(1, "tokens")
+        let latentsDescriptor = try tensor(2, "latents")
+        guard tokensDescriptor.dtype == .int32, tokensDescriptor.shape == [rows] else {
+            throw StageMessageError.badTensor("tokens", "needs int32 [\(rows)]")
+        }
+        let tokens: [Int32] = message.tensors[1].array()
+        let latentRows = tokens.filter { $0 == -1 }.count
+        guard tokens.allSatisfy({ $0 >= -1 }) else {
+            throw StageMessageError.badTensor("tokens", "ids must be >= 0 (−1: latent)")
+        }
+        guard latentsDescriptor.dtype == .float32, latentsDescriptor.shape.count == 2,
+            latentsDescriptor.shape[0] == latentRows
+        else { throw StageMessageError.badTensor("latents", "needs float32 [\(latentRows), width]") }
+        let width = latentsDescriptor.shape[1]
+        let latents: [Float] = message.tensors[2].array()
+        var next = 0
+        let inputs: [StageInput] = tokens.map { token in
+            guard token == -1 else { return .token(Int(token)) }
+            defer { next += 1 }
+            return .latent(Array(latents[(next * width)..<((next + 1) * width)]))
+        }
+        return StageBatch(microBatch: envelope.step, slices: slices, input: .inputs(inputs))
+    }
+}
+
+/// Why a stage message could not be read.
+public enum StageMessageError: Error, Equatable, CustomStringConvertible {
+    case missingTensor(String)
+    case badTensor(String, String)
+    case unexpectedKind(UInt32)
+
+    public var description: String {
+        switch self {
+        case .missingTensor(let name): "the message lacks its '\(name)' tensor"
+        case .badTensor(let name, let detail): "tensor '\(name)': \(detail)"
+        case .unexpectedKind(let kind): "message kind \(kind) is not for a stage"
+        }
+    }
+}
+
+extension ZMQMessage {
+    /// The payload as an array of `T` (little-endian hosts; the frame size was validated against its shape).
+    func array<T: BitwiseCopyable>() -> [T] {
+        withBytes { raw in
+            [T](unsafeUninitializedCapacity: raw.count / MemoryLayout<T>.stride) { buffer, count in
+                count = raw.count / MemoryLayout<T>.stride
+                if count > 0 {
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: raw[0..<(count * MemoryLayout<T>.stride)])
+                    )
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Checkpoint
+import Model
+import Tensor
+import TestSupport
+import Testing
+import Transport
+import Wire
+
+@testable import Stage
+
+/// Two stage workers chained over real ZeroMQ sockets (inproc), fed and drained like the coordinator will.
+@Suite struct StageWorkerTests {
+    let context = try! ZMQContext()
+
+    func pump(_ kind: ZMQSocket.Kind, bind: String? = nil, connect: String? = nil) throws -> SocketPump {
+        try SocketPump(context: context, name: "\(kind)") { context in
+            let socket = try ZMQSocket(context, kind: kind)
+            if let bind { try socket.bind(bind) }
+            if let connect { try socket.connect(connect) }
+            return socket
+        }
+    }
+
+    @Test func twoWorkersOverSocketsGiveTheRowsOfOneStageAndReportBadMessages() async throws {
+        let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
+        let tag = "stage-workers"
+        let in0 = try pump(.pull, bind: "inproc://\(tag)-0")
+        let in1 = try pump(.pull, bind: "inproc://\(tag)-1")
+        let collector = try pump(.pull, bind: "inproc://\(tag)-out")
+        let reportsIn = try pump(.pull, bind: "inproc://\(tag)-reports")
+        let feeder = try pump(.push, connect: "inproc://\(tag)-0")
+        let worker0 = StageWorker(
+            compute: try StageCompute(directory: directory, layers: 0..<2),
+            inbound: in0,
+            downstream: try pump(.push, connect: "inproc://\(tag)-1"),
+            reports: try pump(.push, connect: "inproc://\(tag)-reports")
+        )
+        let worker1 = StageWorker(
+            compute: try StageCompute(directory: directory, layers: 2..<4),
+            inbound: in1,
+            downstream: try pump(.push, connect: "inproc://\(tag)-out"),
+            reports: try pump(.push, connect: "inproc://\(tag)-reports")
+        )
+        let loops = [Task { await worker0.run() }, Task { await worker1.run() }]
+
+        let ids = try PromptGolden.ids("p64")
+        let latent = (0..<8).map { Float($0) * 0.3 - 1 }
+        let batches = [
+            StageBatch(
+                microBatch: 1,
+                slices: [
+                    SequenceSlice(sequenceID: 1, start: 0, count: 30), SequenceSlice(sequenceID: 2, start: 0, count: 3),
+                ],
+                input: .inputs(ids[0..<30].map(StageInput.token) + [.token(8197), .latent(latent), .token(8196)])
+            ),
+            StageBatch(
+                microBatch: 2,
+                slices: [SequenceSlice(sequenceID: 1, start: 30, count: 1)],
+                input: .inputs([.token(ids[30])])
+            ),
+        ]
+        var reference = try StageCompute(directory: directory, layers: 0..<4)
+        var results = collector.inbound.makeAsyncIterator()
+        for batch in batches {
+            feeder.send(try batch.message().frames())
+            let message = try WireMessage.parse(try #require(await results.next()))
+            #expect(
+                message.envelope.kind == StageMessageKind.output.rawValue && message.envelope.step == batch.microBatch
+            )
+            guard case .hidden(let rows) = try StageBatch.parse(message).input else {
+                Issue.record("no hidden rows"); return
+            }
+            let expected = StageCompute.lastRows(
+                try reference.run(batch.slices, input: batch.input),
+                slices: batch.slices
+            )
+            #expect(rows == expected)
+        }
+
+        // A garbage frame and an out-of-order micro-batch are refused and reported; the next valid batch still runs.
+        feeder.send([try ZMQMessage(bytes: [0xFF, 0x01])])
+        feeder.send(
+            try StageBatch(
+                microBatch: 3,
+                slices: [SequenceSlice(sequenceID: 1, start: 5, count: 1)],
+                input: .inputs([.token(5)])
+            ).message().frames()
+        )
+        var reports = reportsIn.inbound.makeAsyncIterator()
+        let garbage = try WireMessage.parse(try #require(await reports.next()))
+        #expect(
+            garbage.envelope.kind == StageMessageKind.failure.rawValue && garbage.envelope.error.contains("not a valid")
+        )
+        let outOfOrder = try WireMessage.parse(try #require(await reports.next()))
+        #expect(outOfOrder.envelope.error.contains("sequence 1") && outOfOrder.envelope.step == 3)
+        feeder.send(
+            try StageBatch(
+                microBatch: 4,
+                slices: [SequenceSlice(sequenceID: 1, start: 31, count: 1)],
+                input: .inputs([.token(7)])
+            ).message().frames()
+        )
+        let after = try WireMessage.parse(try #require(await results.next()))
+        #expect(after.envelope.step == 4)
+        #expect(worker0.rejected == 2 && worker0.processed == 3 && worker1.processed == 3)
+
+        for pump in [feeder, in0, in1, collector, reportsIn] { pump.stop() }
+        for loop in loops { await loop.value }
+    }
+}
