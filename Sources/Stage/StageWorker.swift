@@ -63,8 +63,9 @@ public final class StageWorker: Sendable {
                         input: .hidden(StageCompute.lastRows(output, slices: batch.slices))
                     )
                     : StageBatch(microBatch: batch.microBatch, slices: batch.slices, input: .hidden(output))
-                downstream.send(try next.message(kind: isLast ? .output : .forward).frames())
-                processedCount.add(1, ordering: .relaxed)
+                let frames = try next.message(kind: isLast ? .output : .forward).frames()
+                processedCount.add(1, ordering: .relaxed)  // before sending: whoever receives the output sees the count
+                downstream.send(frames)
             case .release:
                 let box = self.box
                 let ids = message.envelope.sequenceIDs
