@@ -53,6 +53,12 @@ let package = Package(
             dependencies: ["Model", "Checkpoint", "Tensor", "Wire", "Transport", "Runtime"],
             swiftSettings: strictSettings
         ),
+        // Head pool workers: the LM head (token requests) over the transport.
+        .target(
+            name: "HeadService",
+            dependencies: ["Heads", "Tensor", "Wire", "Transport", "Runtime"],
+            swiftSettings: strictSettings
+        ),
         // The coordinator's logic: membership (a pure state machine) and, later, the scheduler.
         .target(name: "Coordinator", swiftSettings: strictSettings),
         // Fixture paths and golden comparisons shared by the test targets.
@@ -98,6 +104,13 @@ let package = Package(
             name: "StageTests",
             dependencies: [
                 "TestSupport", "Stage", "Model", "Heads", "Engine", "Checkpoint", "Tensor", "Transport", "Wire",
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "HeadServiceTests",
+            dependencies: [
+                "TestSupport", "HeadService", "Heads", "Engine", "Checkpoint", "Tensor", "Transport", "Wire",
             ],
             swiftSettings: strictSettings
         ),

@@ -122,10 +122,13 @@ extension TextModel {
         seed: UInt64,
         counter: Int
     ) -> Int {
-        var logits = head.logits(hidden).storage
-        logits.withUnsafeMutableBufferPointer { mask.apply(to: $0) }
-        let uniform = CounterRandom.uniform(seed: seed, stream: 0, counter: UInt64(counter))
-        return Sampler.choose(logits, parameters: sampling, uniform: uniform)
+        Sampler.choose(
+            logits: head.logits(hidden).storage,
+            mask: mask,
+            sampling: sampling,
+            seed: seed,
+            counter: UInt64(counter)
+        )
     }
 }
 

@@ -82,6 +82,24 @@ public enum Sampler {
         return order[order.count - 1]
     }
 
+    /// The token for one row of logits: the mask, then a draw keyed by (seed, stream 0, counter). Every process that
+    /// chooses a token goes through here, so a seeded run gives the same tokens on any topology.
+    public static func choose(
+        logits: [Float],
+        mask: LogitMask,
+        sampling: SamplingParameters,
+        seed: UInt64,
+        counter: UInt64
+    ) -> Int {
+        var logits = logits
+        logits.withUnsafeMutableBufferPointer { mask.apply(to: $0) }
+        return choose(
+            logits,
+            parameters: sampling,
+            uniform: CounterRandom.uniform(seed: seed, stream: 0, counter: counter)
+        )
+    }
+
     /// The index of the largest value; the first one on ties (as `torch.argmax`).
     public static func argmax(_ values: [Float]) -> Int {
         var best = 0

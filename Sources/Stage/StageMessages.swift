@@ -140,19 +140,3 @@ public enum StageMessageError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
-
-extension ZMQMessage {
-    /// The payload as an array of `T` (little-endian hosts; the frame size was validated against its shape).
-    func array<T: BitwiseCopyable>() -> [T] {
-        withBytes { raw in
-            [T](unsafeUninitializedCapacity: raw.count / MemoryLayout<T>.stride) { buffer, count in
-                count = raw.count / MemoryLayout<T>.stride
-                if count > 0 {
-                    UnsafeMutableRawBufferPointer(buffer).copyMemory(
-                        from: UnsafeRawBufferPointer(rebasing: raw[0..<(count * MemoryLayout<T>.stride)])
-                    )
-                }
-            }
-        }
-    }
-}

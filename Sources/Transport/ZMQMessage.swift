@@ -76,4 +76,19 @@ public final class ZMQMessage: @unchecked Sendable {
 
     /// A copy of the payload.
     public var bytes: [UInt8] { withBytes { Array($0) } }
+
+    /// The payload as an array of `T`, little-endian as the wire is (check the size against a shape first).
+    public func array<T: BitwiseCopyable>() -> [T] {
+        withBytes { raw in
+            let count = raw.count / MemoryLayout<T>.stride
+            return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                if count > 0 {
+                    UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: raw[0..<(count * MemoryLayout<T>.stride)])
+                    )
+                }
+                initialized = count
+            }
+        }
+    }
 }

@@ -1,0 +1,75 @@
+import Heads
+import Runtime
+import Synchronization
+import Tensor
+import Transport
+import Wire
+
+/// An LM-head pool worker: token requests in, chosen tokens out, on one socket (a DEALER connected to the
+/// coordinator's ROUTER). Logits run on the worker's own thread; each row is chosen exactly as the single-process
+/// engine chooses it (`Sampler.choose(logits:mask:sampling:seed:counter:)`).
+public final class LMHeadWorker: Sendable {
+    private let head: LMHead
+    private let thread = SerialThread(name: "lm-head")
+    private let socket: SocketPump
+    private let rejectedCount = Atomic<Int>(0)
+
+    /// Requests refused (malformed or of the wrong kind); each got a `failure` reply.
+    public var rejected: Int { rejectedCount.load(ordering: .relaxed) }
+
+    public init(head: LMHead, socket: SocketPump) {
+        self.head = head
+        self.socket = socket
+    }
+
+    public func run() async {
+        for await frames in socket.inbound { await handle(frames) }
+        thread.stop()
+    }
+
+    func handle(_ frames: [ZMQMessage]) async {
+        var envelope: Envelope?
+        do {
+            let message = try WireMessage.parse(frames)
+            envelope = message.envelope
+            guard message.envelope.kind == HeadMessageKind.sampleTokens.rawValue else {
+                throw HeadRequestError.unexpectedKind(message.envelope.kind)
+            }
+            let request = try TokenRequest.parse(message, hiddenSize: head.hiddenSize)
+            let head = self.head
+            let tokens: [Int32] = try await thread.run {
+                let logits = head.logits(request.hidden)
+                return request.rows.enumerated().map { index, row in
+                    Int32(
+                        Sampler.choose(
+                            logits: Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]),
+                            mask: row.mask,
+                            sampling: row.sampling,
+                            seed: row.seed,
+                            counter: row.counter
+                        )
+                    )
+                }
+            }
+            let reply = WireMessage(
+                envelope: Envelope(
+                    kind: HeadMessageKind.sampledTokens.rawValue,
+                    sequenceIDs: request.rows.map(\.sequenceID),
+                    step: request.requestID,
+                    tensors: [TensorDescriptor(name: "tokens", dtype: .int32, shape: [tokens.count])]
+                ),
+                tensors: [try ZMQMessage(borrowing: tokens)]
+            )
+            socket.send(try reply.frames())
+        } catch {
+            rejectedCount.add(1, ordering: .relaxed)
+            let failure = Envelope(
+                kind: HeadMessageKind.failure.rawValue,
+                sequenceIDs: envelope?.sequenceIDs ?? [],
+                step: envelope?.step ?? 0,
+                error: "\(error)"
+            )
+            if let frames = try? WireMessage(envelope: failure).frames() { socket.send(frames) }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Checkpoint
+import Engine
+import Heads
+import Tensor
+import TestSupport
+import Testing
+import Transport
+import Wire
+
+@testable import HeadService
+
+@Suite struct LMHeadWorkerTests {
+    let context = try! ZMQContext()
+
+    @Test func aWorkerChoosesTheTokensTheSingleProcessEngineChooses() async throws {
+        let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
+        let text = try TextModel(directory: directory)
+        let (_, hidden) = try text.logits(ids: try PromptGolden.all("tiny-orthus")["p7"]!.ids)
+        let last = hidden.rows((hidden.rows - 1)..<hidden.rows)
+        let special = SpecialTokens()
+        let rows = [
+            TokenRow(sequenceID: 1, sampling: .greedy, seed: 0, counter: 0, mask: .textOnly(special)),
+            TokenRow(
+                sequenceID: 2,
+                sampling: SamplingParameters(temperature: 1, topK: 50),
+                seed: 5,
+                counter: 3,
+                mask: .textOnly(special)
+            ),
+            TokenRow(sequenceID: 3, sampling: .greedy, seed: 0, counter: 9, mask: .forcing(special.eoi)),
+        ]
+        var batch = Matrix(rows: 0, columns: last.columns)
+        for _ in rows { batch.append(rowsOf: last) }
+
+        let router = try SocketPump(context: context, name: "coordinator") { context in
+            let socket = try ZMQSocket(context, kind: .router)
+            try socket.bind("inproc://lm-head-pool")
+            return socket
+        }
+        var options = ZMQSocket.Options()
+        options.routingID = Array("lm-0".utf8)
+        let dealer = try SocketPump(context: context, name: "lm-head") { [options] context in
+            let socket = try ZMQSocket(context, kind: .dealer, options: options)
+            try socket.connect("inproc://lm-head-pool")
+            return socket
+        }
+        // Stands in for registration: the ROUTER learns the worker's identity from its first message.
+        dealer.send(try WireMessage(envelope: Envelope(kind: 99)).frames())
+        var replies = router.inbound.makeAsyncIterator()
+        let hello = try #require(await replies.next())
+        let peer = hello[0].bytes
+        #expect(peer == Array("lm-0".utf8))
+
+        let worker = LMHeadWorker(head: try LMHead(directory: directory), socket: dealer)
+        let loop = Task { await worker.run() }
+        let request = try TokenRequest(requestID: 42, rows: rows, hidden: batch).message()
+        router.send([try ZMQMessage(bytes: peer)] + (try request.frames()))
+        let reply = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
+        #expect(reply.envelope.kind == HeadMessageKind.sampledTokens.rawValue && reply.envelope.step == 42)
+        let tokens: [Int32] = reply.tensors[0].array()
+        let logits = text.head.logits(last).storage
+        let expected = rows.map {
+            Int32(
+                Sampler.choose(logits: logits, mask: $0.mask, sampling: $0.sampling, seed: $0.seed, counter: $0.counter)
+            )
+        }
+        #expect(tokens == expected)
+        #expect(tokens[2] == Int32(special.eoi))
+
+        // A request without its tensors gets a failure reply that says so.
+        router.send(
+            [try ZMQMessage(bytes: peer)]
+                + (try WireMessage(
+                    envelope: Envelope(kind: HeadMessageKind.sampleTokens.rawValue, sequenceIDs: [1], step: 7)
+                ).frames())
+        )
+        let failure = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
+        #expect(failure.envelope.kind == HeadMessageKind.failure.rawValue && failure.envelope.step == 7)
+        #expect(failure.envelope.error.contains("bad head request"))
+        #expect(worker.rejected == 1)
+        dealer.stop()
+        router.stop()
+        await loop.value
+    }
+}
