@@ -1,0 +1,165 @@
+import Heads
+import Runtime
+import Synchronization
+import Tensor
+import Transport
+import Wire
+
+/// A diffusion-head pool worker: patch requests in, latents out, on one socket (a DEALER in the coordinator's pool).
+///
+/// Every active patch of every request advances one DDIM step per head call, so patches of different requests at
+/// different steps share the matrix products (architecture: the diffusion pool batches rows from many requests and
+/// DDIM steps). Requests that arrive mid-way join at the next step. A request is answered when its last patch is
+/// done. Row-invariant kernels make each latent independent of what it was batched with.
+public final class DiffusionWorker: Sendable {
+    private let head: DiffusionHead
+    private let socket: SocketPump
+    private let thread = SerialThread(name: "diffusion")
+    private let inbox = Mutex<[PatchRequest]>([])
+    private let rejectedCount = Atomic<Int>(0)
+    private let stepsRun = Atomic<Int>(0)
+
+    public var rejected: Int { rejectedCount.load(ordering: .relaxed) }
+    /// Head calls made so far (one per batched DDIM step).
+    public var headCalls: Int { stepsRun.load(ordering: .relaxed) }
+
+    public init(head: DiffusionHead, socket: SocketPump) {
+        self.head = head
+        self.socket = socket
+    }
+
+    /// Receives and samples until the socket stops; requests still running when it stops are finished first.
+    public func run() async {
+        let (wake, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await frames in self.socket.inbound { self.accept(frames, wakeUp: wakeUp) }
+                wakeUp.finish()
+            }
+            group.addTask { await self.sample(wake: wake) }
+        }
+        thread.stop()
+    }
+
+    private func accept(_ frames: [ZMQMessage], wakeUp: AsyncStream<Void>.Continuation) {
+        var envelope: Envelope?
+        do {
+            let message = try WireMessage.parse(frames)
+            envelope = message.envelope
+            guard message.envelope.kind == HeadMessageKind.samplePatches else {
+                throw HeadRequestError.unexpectedKind(message.envelope.kind)
+            }
+            let request = try PatchRequest.parse(message, hiddenSize: head.conditionDim, latentDim: head.latentDim)
+            inbox.withLock { $0.append(request) }
+            wakeUp.yield()
+        } catch {
+            rejectedCount.add(1, ordering: .relaxed)
+            let failure = Envelope(
+                kind: HeadMessageKind.failure.rawValue,
+                sequenceIDs: envelope?.sequenceIDs ?? [],
+                step: envelope?.step ?? 0,
+                error: "\(error)"
+            )
+            if let frames = try? WireMessage(envelope: failure).frames() { socket.send(frames) }
+        }
+    }
+
+    /// The running requests: each patch's sampler state and where its latent goes.
+    private struct Running: Sendable {
+        var requestID: UInt64
+        var sequenceIDs: [UInt64]
+        var states: [PatchState]
+        var steps: [Int]
+        var latents: [[Float]?]
+    }
+
+    private func sample(wake: AsyncStream<Void>) async {
+        var running: [Running] = []
+        var samplers: [Int: GuidedSampler] = [:]
+        var wakes = wake.makeAsyncIterator()
+        while true {
+            let arrived = inbox.withLock { queued in
+                defer { queued.removeAll() }
+                return queued
+            }
+            if arrived.isEmpty && running.isEmpty {
+                guard await wakes.next() != nil else { return }
+                continue
+            }
+            let head = self.head
+            for request in arrived {
+                for patch in request.patches where samplers[patch.steps] == nil {
+                    samplers[patch.steps] = GuidedSampler(head: head, steps: patch.steps)
+                }
+                let states = request.patches.map { patch in
+                    samplers[patch.steps]!.start(
+                        noise: patch.noise,
+                        condition: patch.condition,
+                        unconditional: patch.unconditional,
+                        guidance: patch.guidance
+                    )
+                }
+                running.append(
+                    Running(
+                        requestID: request.requestID,
+                        sequenceIDs: request.patches.map(\.sequenceID),
+                        states: states,
+                        steps: request.patches.map(\.steps),
+                        latents: Array(repeating: nil, count: states.count)
+                    )
+                )
+            }
+            let snapshot = running
+            let frozenSamplers = samplers
+            // One DDIM step for every unfinished patch, grouped by schedule, on the compute thread.
+            guard
+                let advanced = try? await thread.run({ () -> [Running] in
+                    var next = snapshot
+                    for steps in Set(next.flatMap(\.steps)) {
+                        let sampler = frozenSamplers[steps]!
+                        var batch: [PatchState] = []
+                        var places: [(Int, Int)] = []
+                        for (r, request) in next.enumerated() {
+                            for (p, state) in request.states.enumerated()
+                            where request.steps[p] == steps && !sampler.isFinished(state) {
+                                batch.append(state)
+                                places.append((r, p))
+                            }
+                        }
+                        sampler.advance(&batch)
+                        for ((r, p), state) in zip(places, batch) {
+                            next[r].states[p] = state
+                            if sampler.isFinished(state) { next[r].latents[p] = sampler.latent(of: state) }
+                        }
+                    }
+                    return next
+                })
+            else { return }
+            stepsRun.add(1, ordering: .relaxed)
+            running = []
+            for request in advanced {
+                guard request.latents.allSatisfy({ $0 != nil }) else {
+                    running.append(request)
+                    continue
+                }
+                let latents = request.latents.flatMap { $0! }
+                let reply = WireMessage(
+                    envelope: Envelope(
+                        kind: HeadMessageKind.sampledPatches,
+                        sequenceIDs: request.sequenceIDs,
+                        step: request.requestID,
+                        tensors: [
+                            TensorDescriptor(
+                                name: "latents",
+                                dtype: .float32,
+                                shape: [request.sequenceIDs.count, head.latentDim]
+                            )
+                        ]
+                    ),
+                    tensors: [(try? ZMQMessage(borrowing: latents))].compactMap { $0 }
+                )
+                if let frames = try? reply.frames() { socket.send(frames) }
+            }
+        }
+    }
+}

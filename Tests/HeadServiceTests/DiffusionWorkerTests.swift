@@ -1,0 +1,94 @@
+import Checkpoint
+import Heads
+import Tensor
+import TestSupport
+import Testing
+import Transport
+import Wire
+
+@testable import HeadService
+
+@Suite struct DiffusionWorkerTests {
+    let context = try! ZMQContext()
+
+    @Test func requestsShareHeadCallsAndEachLatentEqualsThePatchSampledAlone() async throws {
+        let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
+        let head = try DiffusionHead(directory: directory)
+        let noise = try Fixtures.golden("sample-noise").values
+        let zc = try Fixtures.golden("sample-z-cond").values
+        let zu = try Fixtures.golden("sample-z-uncond").values
+        let (l, h) = (head.latentDim, head.conditionDim)
+        func patch(_ i: Int, guidance: Float, steps: Int) -> PatchRequest.Patch {
+            PatchRequest.Patch(
+                sequenceID: UInt64(10 + i),
+                condition: Array(zc[(i * h)..<((i + 1) * h)]),
+                unconditional: Array(zu[(i * h)..<((i + 1) * h)]),
+                noise: Array(noise[(i * l)..<((i + 1) * l)]),
+                guidance: guidance,
+                steps: steps
+            )
+        }
+        let first = PatchRequest(
+            requestID: 1,
+            patches: [patch(0, guidance: 5, steps: 100), patch(1, guidance: 5, steps: 100)]
+        )
+        let second = PatchRequest(requestID: 2, patches: [patch(2, guidance: 3, steps: 30)])
+
+        let router = try SocketPump(context: context, name: "coordinator") { context in
+            let socket = try ZMQSocket(context, kind: .router)
+            try socket.bind("inproc://diffusion-pool")
+            return socket
+        }
+        var options = ZMQSocket.Options()
+        options.routingID = Array("d-0".utf8)
+        let dealer = try SocketPump(context: context, name: "diffusion") { [options] context in
+            let socket = try ZMQSocket(context, kind: .dealer, options: options)
+            try socket.connect("inproc://diffusion-pool")
+            return socket
+        }
+        dealer.send(try WireMessage(envelope: Envelope(kind: 99)).frames())  // stands in for registration
+        var replies = router.inbound.makeAsyncIterator()
+        let peer = try #require(await replies.next())[0].bytes
+
+        // Both requests wait in the socket before the worker starts, so they run side by side.
+        for request in [first, second, PatchRequest(requestID: 3, patches: [patch(0, guidance: 5, steps: 0)])] {
+            router.send([try ZMQMessage(bytes: peer)] + (try request.message().frames()))
+        }
+        let worker = DiffusionWorker(head: head, socket: dealer)
+        let loop = Task { await worker.run() }
+
+        var latents: [UInt64: [Float]] = [:]
+        var failure: Envelope?
+        while latents.count < 2 {
+            let reply = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
+            if reply.envelope.kind == HeadMessageKind.failure.rawValue {
+                failure = reply.envelope
+            } else {
+                #expect(reply.envelope.kind == HeadMessageKind.sampledPatches)
+                latents[reply.envelope.step] = reply.tensors[0].array()
+            }
+        }
+        for (request, steps) in [(first, 100), (second, 30)] {
+            let sampler = GuidedSampler(head: head, steps: steps)
+            let alone = request.patches.flatMap { patch in
+                sampler.sample([
+                    sampler.start(
+                        noise: patch.noise,
+                        condition: patch.condition,
+                        unconditional: patch.unconditional,
+                        guidance: patch.guidance
+                    )
+                ])[0]
+            }
+            #expect(latents[request.requestID] == alone)
+        }
+        #expect(worker.headCalls < 130, "\(worker.headCalls) head calls: the requests did not share steps")
+        if failure == nil {
+            failure = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1).envelope
+        }
+        #expect(failure?.step == 3 && failure?.error.contains("DDIM steps") == true && worker.rejected == 1)
+        dealer.stop()
+        router.stop()
+        await loop.value
+    }
+}
