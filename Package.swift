@@ -60,7 +60,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The coordinator's logic: membership (a pure state machine) and, later, the scheduler.
-        .target(name: "Coordinator", swiftSettings: strictSettings),
+        .target(
+            name: "Coordinator",
+            dependencies: ["Stage", "Heads", "Model", "Tensor"],
+            swiftSettings: strictSettings
+        ),
         // Fixture paths and golden comparisons shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Tensor"], swiftSettings: strictSettings),
         // Single-process generation loops shared by the CLI and, later, the cluster.
@@ -115,7 +119,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: strictSettings),
-        .testTarget(name: "CoordinatorTests", dependencies: ["Coordinator"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: ["Coordinator", "TestSupport", "Stage", "Heads", "Engine", "Model", "Checkpoint", "Tensor"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"], swiftSettings: strictSettings),
         .testTarget(name: "WireTests", dependencies: ["CWire", "Wire"], swiftSettings: strictSettings),
         .testTarget(
