@@ -121,7 +121,10 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], swiftSettings: strictSettings),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "TestSupport", "Stage", "Heads", "Engine", "Model", "Checkpoint", "Tensor"],
+            dependencies: [
+                "Coordinator", "TestSupport", "Stage", "Heads", "Engine", "Model", "Checkpoint", "Tensor", "Tokenizer",
+                "ImageIO",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "Wire"], swiftSettings: strictSettings),

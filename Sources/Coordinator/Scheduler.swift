@@ -6,7 +6,8 @@ import Tensor
 /// A text-generation job as the coordinator schedules it.
 public struct TextJob: Sendable, Equatable {
     public var id: UInt64
-    public var prompt: [Int]
+    /// The prompt; image-to-text prompts carry the encoder's latents at the `<image>` positions.
+    public var prompt: [StageInput]
     public var maxTokens: Int
     public var sampling: SamplingParameters
     public var seed: UInt64
@@ -15,7 +16,7 @@ public struct TextJob: Sendable, Equatable {
 
     public init(
         id: UInt64,
-        prompt: [Int],
+        prompt: [StageInput],
         maxTokens: Int,
         sampling: SamplingParameters = .greedy,
         seed: UInt64 = 0,
@@ -32,10 +33,32 @@ public struct TextJob: Sendable, Equatable {
     }
 }
 
+/// A text-to-image job: a cond and an uncond sequence (each ending in BOI) sampled with classifier-free guidance.
+public struct ImageJob: Sendable, Equatable {
+    public var id: UInt64
+    public var prompt: [Int]
+    public var nullPrompt: [Int]
+    public var patches: Int
+    public var guidance: Float
+    public var steps: Int
+    public var seed: UInt64
+
+    public init(id: UInt64, prompt: [Int], nullPrompt: [Int], patches: Int, guidance: Float, steps: Int, seed: UInt64) {
+        self.id = id
+        self.prompt = prompt
+        self.nullPrompt = nullPrompt
+        self.patches = patches
+        self.guidance = guidance
+        self.steps = steps
+        self.seed = seed
+    }
+}
+
 /// Iteration-level scheduling of many jobs over a pipeline of stages (Orca/vLLM-style continuous batching), as a
-/// pure state machine: inputs are submissions, stage outputs and sampled tokens; outputs are directives for the
-/// coordinator's shell. One sequence is in at most one micro-batch at a time, prompts are prefilled in chunks so one
-/// long prompt cannot stall the others, and as many micro-batches are kept in flight as the pipeline is deep.
+/// pure state machine: inputs are submissions, stage outputs and head results; outputs are directives for the
+/// coordinator's shell. A sequence is in at most one micro-batch at a time, prompts are prefilled in chunks so one
+/// long prompt cannot stall the others, as many micro-batches are kept in flight as the pipeline is deep, and a CFG
+/// pair travels in one micro-batch whenever both are ready.
 public struct Scheduler: Sendable {
     public struct Configuration: Sendable {
         /// Micro-batches kept in flight (at least the number of stages keeps every stage busy).
@@ -48,7 +71,7 @@ public struct Scheduler: Sendable {
         public var contextLength: Int
 
         public init(pipelineDepth: Int, maxRows: Int = 256, prefillChunk: Int = 64, contextLength: Int) {
-            precondition(pipelineDepth > 0 && maxRows > 0 && prefillChunk > 0, "scheduler limits must be positive")
+            precondition(pipelineDepth > 0 && maxRows > 1 && prefillChunk > 0, "scheduler limits must be positive")
             self.pipelineDepth = pipelineDepth
             self.maxRows = maxRows
             self.prefillChunk = prefillChunk
@@ -61,10 +84,25 @@ public struct Scheduler: Sendable {
         case forward(microBatch: UInt64, slices: [SequenceSlice], inputs: [StageInput])
         /// Ask the LM pool for these rows' tokens; `hidden` holds their final states in row order.
         case sampleTokens(requestID: UInt64, rows: [TokenChoice], hidden: Matrix)
+        /// Ask the diffusion pool for one patch: `condition` holds the cond and uncond final states. Its noise is keyed
+        /// by (seed, image 0, patch).
+        case samplePatch(
+            requestID: UInt64,
+            job: UInt64,
+            patch: Int,
+            condition: Matrix,
+            guidance: Float,
+            steps: Int,
+            seed: UInt64
+        )
         /// A job produced a token (stream it to the client).
         case token(job: UInt64, token: Int)
-        /// A job is done.
+        /// An image job finished a patch.
+        case patchDone(job: UInt64, done: Int, total: Int)
+        /// A text job is done.
         case finished(job: UInt64, tokens: [Int], reason: FinishReason)
+        /// An image job is done: its latents in raster order.
+        case finishedImage(job: UInt64, latents: [[Float]])
         /// Drop these sequences' KV caches on every stage.
         case release(sequences: [UInt64])
     }
@@ -99,43 +137,73 @@ public struct Scheduler: Sendable {
                 "job \(job): the prompt is \(tokens) tokens; the model's context is \(context)"
             case .duplicateJob(let job): "job \(job) is already running"
             case .unknownMicroBatch(let id): "no micro-batch \(id) is in flight"
-            case .unknownRequest(let id): "no token request \(id) is outstanding"
+            case .unknownRequest(let id): "no head request \(id) is outstanding"
             case .rowCount(let expected, let found): "expected \(expected) rows, got \(found)"
             }
         }
     }
 
+    private enum Work {
+        case text(TextJob, generated: [Int])
+        case image(ImageJob, latents: [[Float]], cond: UInt64, uncond: UInt64)
+    }
+
     private struct Sequence {
-        let job: TextJob
-        var pending: [Int]
+        let job: UInt64
+        var pending: [StageInput]
         var position = 0
-        var generated: [Int] = []
         var busy = false
         var lastScheduled: UInt64 = 0
+        /// The other member of a CFG pair.
+        var partner: UInt64?
+        /// An image sequence's final row, kept until its partner's arrives.
+        var finalRow: Matrix?
+    }
+
+    private enum Outstanding {
+        case tokens([UInt64])
+        case patch(job: UInt64)
     }
 
     public let configuration: Configuration
+    private var jobs: [UInt64: Work] = [:]
     private var sequences: [UInt64: Sequence] = [:]
     private var inFlight: [UInt64: [SequenceSlice]] = [:]
-    private var outstanding: [UInt64: [UInt64]] = [:]
+    private var outstanding: [UInt64: Outstanding] = [:]
+    private var nextSequence: UInt64 = 1
     private var nextMicroBatch: UInt64 = 1
+    private var nextRequest: UInt64 = 1
     private var tick: UInt64 = 0
 
     public init(configuration: Configuration) { self.configuration = configuration }
 
     /// Jobs still running.
-    public var activeJobs: Int { sequences.count }
+    public var activeJobs: Int { jobs.count }
     /// Micro-batches between the first stage and the heads.
     public var microBatchesInFlight: Int { inFlight.count }
 
-    /// Accepts a job (its sequence id is the job id) and schedules what can run.
+    // MARK: - Inputs
+
+    /// Accepts a text job and schedules what can run.
     public mutating func submit(_ job: TextJob) throws(Refusal) -> [Directive] {
-        guard !job.prompt.isEmpty else { throw .emptyPrompt(job: job.id) }
-        guard job.prompt.count < configuration.contextLength else {
-            throw .promptTooLong(job: job.id, tokens: job.prompt.count, context: configuration.contextLength)
-        }
-        guard sequences[job.id] == nil else { throw .duplicateJob(job.id) }
-        sequences[job.id] = Sequence(job: job, pending: job.prompt)
+        try admit(job.id, prompts: [job.prompt], room: 1)
+        _ = newSequence(job: job.id, prompt: job.prompt)
+        jobs[job.id] = .text(job, generated: [])
+        return schedule()
+    }
+
+    /// Accepts a text-to-image job (a cond/uncond pair) and schedules what can run.
+    public mutating func submit(_ job: ImageJob) throws(Refusal) -> [Directive] {
+        try admit(
+            job.id,
+            prompts: [job.prompt.map(StageInput.token), job.nullPrompt.map(StageInput.token)],
+            room: job.patches - 1
+        )
+        let cond = newSequence(job: job.id, prompt: job.prompt.map(StageInput.token))
+        let uncond = newSequence(job: job.id, prompt: job.nullPrompt.map(StageInput.token))
+        sequences[cond]?.partner = uncond
+        sequences[uncond]?.partner = cond
+        jobs[job.id] = .image(job, latents: [], cond: cond, uncond: uncond)
         return schedule()
     }
 
@@ -146,87 +214,179 @@ public struct Scheduler: Sendable {
         var choices: [TokenChoice] = []
         var hidden = Matrix(rows: 0, columns: lastRows.columns)
         var waiting: [UInt64] = []
+        var directives: [Directive] = []
         for (index, slice) in slices.enumerated() {
-            guard var sequence = sequences[slice.sequenceID] else { continue }
-            if sequence.pending.isEmpty {
-                // The prompt (or the last token) is in: its final state chooses the next token.
+            guard var sequence = sequences[slice.sequenceID], let work = jobs[sequence.job] else { continue }
+            guard sequence.pending.isEmpty else {
+                sequence.busy = false
+                sequences[slice.sequenceID] = sequence
+                continue
+            }
+            let row = lastRows.rows(index..<(index + 1))
+            switch work {
+            case .text(let job, let generated):
                 choices.append(
                     TokenChoice(
                         sequenceID: slice.sequenceID,
-                        sampling: sequence.job.sampling,
-                        seed: sequence.job.seed,
-                        counter: UInt64(sequence.generated.count),
-                        mask: sequence.job.mask
+                        sampling: job.sampling,
+                        seed: job.seed,
+                        counter: UInt64(generated.count),
+                        mask: job.mask
                     )
                 )
-                hidden.append(rowsOf: lastRows.rows(index..<(index + 1)))
+                hidden.append(rowsOf: row)
                 waiting.append(slice.sequenceID)
-            } else {
-                sequence.busy = false
+            case .image(let job, let latents, let cond, let uncond):
+                sequence.finalRow = row
+                sequences[slice.sequenceID] = sequence
+                if let condRow = sequences[cond]?.finalRow, let uncondRow = sequences[uncond]?.finalRow {
+                    sequences[cond]?.finalRow = nil
+                    sequences[uncond]?.finalRow = nil
+                    var condition = condRow
+                    condition.append(rowsOf: uncondRow)
+                    let request = newRequest(.patch(job: job.id))
+                    directives.append(
+                        .samplePatch(
+                            requestID: request,
+                            job: job.id,
+                            patch: latents.count,
+                            condition: condition,
+                            guidance: job.guidance,
+                            steps: job.steps,
+                            seed: job.seed
+                        )
+                    )
+                }
             }
-            sequences[slice.sequenceID] = sequence
         }
-        var directives: [Directive] = []
         if !choices.isEmpty {
-            outstanding[microBatch] = waiting
-            directives.append(.sampleTokens(requestID: microBatch, rows: choices, hidden: hidden))
+            directives.append(.sampleTokens(requestID: newRequest(.tokens(waiting)), rows: choices, hidden: hidden))
         }
         return directives + schedule()
     }
 
     /// Tokens chosen by the LM pool for a request, in its row order.
     public mutating func sampled(requestID: UInt64, tokens: [Int]) throws(Refusal) -> [Directive] {
-        guard let ids = outstanding.removeValue(forKey: requestID) else { throw .unknownRequest(requestID) }
+        guard case .tokens(let ids) = outstanding[requestID] else { throw .unknownRequest(requestID) }
         guard ids.count == tokens.count else { throw .rowCount(expected: ids.count, found: tokens.count) }
+        outstanding[requestID] = nil
         var directives: [Directive] = []
         for (id, token) in zip(ids, tokens) {
-            guard var sequence = sequences[id] else { continue }
-            sequence.generated.append(token)
-            sequence.busy = false
-            directives.append(.token(job: sequence.job.id, token: token))
+            guard var sequence = sequences[id], case .text(let job, var generated) = jobs[sequence.job] else {
+                continue
+            }
+            generated.append(token)
+            directives.append(.token(job: job.id, token: token))
             let reason: FinishReason? =
-                sequence.job.stopIDs.contains(token)
+                job.stopIDs.contains(token)
                 ? .stopToken(token)
-                : sequence.generated.count >= sequence.job.maxTokens
+                : generated.count >= job.maxTokens
                     ? .maxTokens
                     : sequence.position >= configuration.contextLength ? .contextFull : nil
             if let reason {
+                jobs[job.id] = nil
                 sequences[id] = nil
-                directives += [
-                    .finished(job: sequence.job.id, tokens: sequence.generated, reason: reason),
-                    .release(sequences: [id]),
-                ]
+                directives += [.finished(job: job.id, tokens: generated, reason: reason), .release(sequences: [id])]
             } else {
-                sequence.pending = [token]
+                jobs[job.id] = .text(job, generated: generated)
+                sequence.pending = [.token(token)]
+                sequence.busy = false
                 sequences[id] = sequence
             }
         }
         return directives + schedule()
     }
 
-    /// Forms micro-batches while the pipeline has room: ready sequences, least recently scheduled first, each with
-    /// one slice (its next token, or its next prompt chunk).
+    /// A patch sampled by the diffusion pool, in VQ-latent scale.
+    public mutating func patchSampled(requestID: UInt64, latent: [Float]) throws(Refusal) -> [Directive] {
+        guard case .patch(let jobID) = outstanding[requestID],
+            case .image(let job, var latents, let cond, let uncond) = jobs[jobID]
+        else { throw .unknownRequest(requestID) }
+        outstanding[requestID] = nil
+        latents.append(latent)
+        var directives: [Directive] = [.patchDone(job: jobID, done: latents.count, total: job.patches)]
+        if latents.count == job.patches {
+            // The last latent is not fed back (the reference returns right after sampling it).
+            jobs[jobID] = nil
+            sequences[cond] = nil
+            sequences[uncond] = nil
+            directives += [.finishedImage(job: jobID, latents: latents), .release(sequences: [cond, uncond])]
+        } else {
+            jobs[jobID] = .image(job, latents: latents, cond: cond, uncond: uncond)
+            for id in [cond, uncond] {
+                sequences[id]?.pending = [.latent(latent)]
+                sequences[id]?.busy = false
+            }
+        }
+        return directives + schedule()
+    }
+
+    // MARK: - Scheduling
+
+    private func admit(_ job: UInt64, prompts: [[StageInput]], room: Int) throws(Refusal) {
+        guard jobs[job] == nil else { throw .duplicateJob(job) }
+        for prompt in prompts {
+            guard !prompt.isEmpty else { throw .emptyPrompt(job: job) }
+            guard prompt.count + room <= configuration.contextLength else {
+                throw .promptTooLong(job: job, tokens: prompt.count, context: configuration.contextLength)
+            }
+        }
+    }
+
+    private mutating func newSequence(job: UInt64, prompt: [StageInput]) -> UInt64 {
+        let id = nextSequence
+        nextSequence += 1
+        sequences[id] = Sequence(job: job, pending: prompt)
+        return id
+    }
+
+    private mutating func newRequest(_ kind: Outstanding) -> UInt64 {
+        let id = nextRequest
+        nextRequest += 1
+        outstanding[id] = kind
+        return id
+    }
+
+    /// Forms micro-batches while the pipeline has room: ready sequences, least recently scheduled first, each with one
+    /// slice (its next input, or its next prompt chunk); a ready CFG partner joins the same micro-batch.
     private mutating func schedule() -> [Directive] {
         var directives: [Directive] = []
         while inFlight.count < configuration.pipelineDepth {
             let ready = sequences.filter { !$0.value.busy && !$0.value.pending.isEmpty }
-                .sorted { ($0.value.lastScheduled, $0.key) < ($1.value.lastScheduled, $1.key) }
+                .sorted { ($0.value.lastScheduled, $0.key) < ($1.value.lastScheduled, $1.key) }.map(\.key)
             guard !ready.isEmpty else { break }
             var slices: [SequenceSlice] = []
             var inputs: [StageInput] = []
+            var taken = Set<UInt64>()
             tick += 1
-            for (id, var sequence) in ready {
+            for id in ready where !taken.contains(id) {
+                var group = [id]
+                if let partner = sequences[id]?.partner, ready.contains(partner), !taken.contains(partner) {
+                    group.append(partner)
+                }
+                // A pair shares a micro-batch, so each member takes at most half of it: an empty one always fits both.
+                let chunk =
+                    group.count == 2
+                    ? min(configuration.prefillChunk, configuration.maxRows / 2) : configuration.prefillChunk
+                let counts = group.map { min(sequences[$0]!.pending.count, chunk) }
                 let room = configuration.maxRows - inputs.count
                 guard room > 0 else { break }
-                let count = min(sequence.pending.count, configuration.prefillChunk, room)
-                slices.append(SequenceSlice(sequenceID: id, start: sequence.position, count: count))
-                inputs += sequence.pending.prefix(count).map(StageInput.token)
-                sequence.pending.removeFirst(count)
-                sequence.position += count
-                sequence.busy = true
-                sequence.lastScheduled = tick
-                sequences[id] = sequence
+                // A pair goes in whole or waits for the next micro-batch; a lone sequence takes what room there is.
+                if group.count == 2 && counts.reduce(0, +) > room { continue }
+                for (member, count) in zip(group, counts) {
+                    var sequence = sequences[member]!
+                    let rows = min(count, configuration.maxRows - inputs.count)
+                    slices.append(SequenceSlice(sequenceID: member, start: sequence.position, count: rows))
+                    inputs += sequence.pending.prefix(rows)
+                    sequence.pending.removeFirst(rows)
+                    sequence.position += rows
+                    sequence.busy = true
+                    sequence.lastScheduled = tick
+                    sequences[member] = sequence
+                    taken.insert(member)
+                }
             }
+            guard !slices.isEmpty else { break }
             let id = nextMicroBatch
             nextMicroBatch += 1
             inFlight[id] = slices

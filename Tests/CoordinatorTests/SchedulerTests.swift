@@ -1,51 +1,91 @@
 import Checkpoint
 import Engine
 import Heads
+import ImageIO
 import Model
 import Stage
 import Tensor
 import TestSupport
 import Testing
+import Tokenizer
 
 @testable import Coordinator
 
-/// The scheduler driven against real stage compute and the real LM head: every job must produce exactly the tokens
-/// of the single-process engine, whatever the pipeline depth, chunking or company.
+/// The scheduler driven against real stage compute, the real LM head and the real diffusion head: every job must
+/// produce exactly what the single-process engine produces, whatever the pipeline depth, chunking or company.
 @Suite struct SchedulerTests {
     static let directory = try! ModelDirectory(path: Fixtures.tinyOrthus)
+    static let tokenizer = try! Tokenizer(path: Fixtures.tokenizer)
+    static let imagePrompt = "A red circle on the left of a blue square."
 
-    static func jobs() throws -> [TextJob] {
+    static func textJobs() throws -> [TextJob] {
         let prompts = try PromptGolden.all("tiny-orthus")
         let imageCodes = LogitMask(banned: [SpecialTokens().imageCodes])
         return [
-            TextJob(id: 1, prompt: prompts["p64"]!.ids, maxTokens: 12, mask: imageCodes),
+            TextJob(id: 1, prompt: prompts["p64"]!.ids.map(StageInput.token), maxTokens: 12, mask: imageCodes),
             TextJob(
                 id: 2,
-                prompt: prompts["p7"]!.ids,
+                prompt: prompts["p7"]!.ids.map(StageInput.token),
                 maxTokens: 10,
                 sampling: SamplingParameters(temperature: 1, topK: 50),
                 seed: 3,
                 mask: imageCodes
             ),
-            TextJob(id: 3, prompt: prompts["p1"]!.ids, maxTokens: 6, mask: imageCodes),
+            TextJob(id: 3, prompt: prompts["p1"]!.ids.map(StageInput.token), maxTokens: 6, mask: imageCodes),
         ]
     }
 
-    /// Carries out the directives: forwards run through the stage chain, token requests through the LM head; the
-    /// results come back in the order they were produced, as a pipeline returns them.
-    static func runCluster(split: [Range<Int>], configuration: Scheduler.Configuration) throws -> [UInt64: [Int]] {
+    static func imageJob() throws -> ImageJob {
+        let special = SpecialTokens()
+        return ImageJob(
+            id: 4,
+            prompt: try TextModel.promptIDs(imagePrompt, tokenizer: tokenizer, special: special) + [special.boi],
+            nullPrompt: try TextModel.promptIDs("Generate an image.", tokenizer: tokenizer, special: special) + [
+                special.boi
+            ],
+            patches: 16,
+            guidance: 5,
+            steps: 20,
+            seed: 9
+        )
+    }
+
+    /// Image-to-text: the prompt carries the VQ encoder's latents at the `<image>` positions.
+    static func imageQuestionJob() throws -> TextJob {
+        let orthus = try OrthusModel(directory: directory, tokenizer: tokenizer)
+        let picture = try PNGCodec.read(Fixtures.image("landscape-37x23"))
+        let mask = orthus.text.textOnlyMask(orthus.special, tokenizer: tokenizer)
+        return TextJob(
+            id: 6,
+            prompt: try orthus.imageQuestionInputs(picture, question: "What is in the picture?"),
+            maxTokens: 12,
+            mask: mask,
+            stopIDs: [orthus.special.sep, orthus.special.eos]
+        )
+    }
+
+    struct Outcome {
+        var texts: [UInt64: [Int]] = [:]
+        var images: [UInt64: [[Float]]] = [:]
+    }
+
+    /// Carries out the directives: forwards run through the stage chain, token requests through the LM head, patch
+    /// requests through the guided sampler; results come back in the order they were produced.
+    static func runCluster(split: [Range<Int>], configuration: Scheduler.Configuration) throws -> Outcome {
         var stages = try split.map { try StageCompute(directory: directory, layers: $0) }
         let head = try LMHead(directory: directory)
+        let diffusion = try DiffusionHead(directory: directory)
         var scheduler = Scheduler(configuration: configuration)
-        enum Event { case output(UInt64, Matrix), sampled(UInt64, [Int]) }
+        enum Event { case output(UInt64, Matrix), sampled(UInt64, [Int]), patch(UInt64, [Float]) }
         var events: [Event] = []
-        var finished: [UInt64: [Int]] = [:]
+        var outcome = Outcome()
         var streamed: [UInt64: [Int]] = [:]
         func carryOut(_ directives: [Scheduler.Directive]) throws {
             for directive in directives {
                 switch directive {
                 case .forward(let id, let slices, let inputs):
                     #expect(scheduler.microBatchesInFlight <= configuration.pipelineDepth)
+                    #expect(slices.reduce(0) { $0 + $1.count } <= configuration.maxRows)
                     var output = try stages[0].run(slices, input: .inputs(inputs))
                     for i in 1..<stages.count { output = try stages[i].run(slices, input: .hidden(output)) }
                     events.append(.output(id, StageCompute.lastRows(output, slices: slices)))
@@ -61,36 +101,49 @@ import Testing
                         )
                     }
                     events.append(.sampled(id, tokens))
+                case .samplePatch(let id, _, let patch, let condition, let guidance, let steps, let seed):
+                    let sampler = GuidedSampler(head: diffusion, steps: steps)
+                    let noise = PatchNoise.gaussian(seed: seed, image: 0, patch: patch, count: diffusion.latentDim)
+                    let state = sampler.start(
+                        noise: noise,
+                        condition: Array(condition.storage[0..<condition.columns]),
+                        unconditional: Array(condition.storage[condition.columns...]),
+                        guidance: guidance
+                    )
+                    events.append(.patch(id, sampler.sample([state])[0]))
                 case .token(let job, let token): streamed[job, default: []].append(token)
-                case .finished(let job, let tokens, _): finished[job] = tokens
+                case .patchDone: break
+                case .finished(let job, let tokens, _): outcome.texts[job] = tokens
+                case .finishedImage(let job, let latents): outcome.images[job] = latents
                 case .release(let ids): for i in stages.indices { stages[i].release(ids) }
                 }
             }
         }
-        for job in try jobs() { try carryOut(try scheduler.submit(job)) }
+        for job in try textJobs() + [try imageQuestionJob()] { try carryOut(try scheduler.submit(job)) }
+        try carryOut(try scheduler.submit(try imageJob()))
         while !events.isEmpty {
             switch events.removeFirst() {
             case .output(let id, let rows): try carryOut(try scheduler.stageOutput(microBatch: id, lastRows: rows))
             case .sampled(let id, let tokens): try carryOut(try scheduler.sampled(requestID: id, tokens: tokens))
+            case .patch(let id, let latent): try carryOut(try scheduler.patchSampled(requestID: id, latent: latent))
             }
         }
-        #expect(streamed == finished)
+        #expect(streamed == outcome.texts)
         #expect(scheduler.activeJobs == 0 && stages.allSatisfy { $0.sequenceCount == 0 })
-        return finished
+        return outcome
     }
 
     @Test(arguments: [
         ([0..<4], 1, 64, 256), ([0..<2, 2..<4], 2, 16, 24), ([0..<1, 1..<3, 3..<4], 3, 16, 24),
         ([0..<1, 1..<3, 3..<4], 3, 5, 7),
     ])
-    func concurrentJobsProduceTheSingleProcessTokensOnAnyPipeline(
+    func concurrentTextAndImageJobsGiveTheSingleProcessOutputsOnAnyPipeline(
         split: [Range<Int>],
         depth: Int,
         chunk: Int,
         rows: Int
     ) throws {
-        let text = try TextModel(directory: Self.directory)
-        let results = try Self.runCluster(
+        let outcome = try Self.runCluster(
             split: split,
             configuration: Scheduler.Configuration(
                 pipelineDepth: depth,
@@ -99,7 +152,8 @@ import Testing
                 contextLength: 512
             )
         )
-        for job in try Self.jobs() {
+        let text = try TextModel(directory: Self.directory)
+        for job in try Self.textJobs() {
             let single = try text.generate(
                 prompt: job.prompt,
                 options: GenerationOptions(
@@ -109,8 +163,21 @@ import Testing
                     mask: job.mask
                 )
             )
-            #expect(results[job.id] == single.tokens, "job \(job.id)")
+            #expect(outcome.texts[job.id] == single.tokens, "job \(job.id)")
         }
+        let image = try Self.imageJob()
+        let orthus = try OrthusModel(directory: Self.directory, tokenizer: Self.tokenizer)
+        let answer = try orthus.imageToText(
+            try PNGCodec.read(Fixtures.image("landscape-37x23")),
+            question: "What is in the picture?",
+            maxTokens: 12
+        )
+        #expect(outcome.texts[6] == answer.tokens)
+        let single = try orthus.textToImage(
+            prompt: Self.imagePrompt,
+            options: ImageOptions(guidance: image.guidance, steps: image.steps, seed: image.seed)
+        )
+        #expect(outcome.images[image.id] == single)
     }
 
     @Test func badInputIsRefusedByName() throws {
@@ -119,11 +186,24 @@ import Testing
             try scheduler.submit(TextJob(id: 1, prompt: [], maxTokens: 1))
         }
         #expect(throws: Scheduler.Refusal.promptTooLong(job: 2, tokens: 9, context: 8)) {
-            try scheduler.submit(TextJob(id: 2, prompt: Array(repeating: 5, count: 9), maxTokens: 1))
+            try scheduler.submit(TextJob(id: 2, prompt: Array(repeating: .token(5), count: 9), maxTokens: 1))
         }
-        _ = try scheduler.submit(TextJob(id: 3, prompt: [0, 5], maxTokens: 1))
+        #expect(throws: Scheduler.Refusal.promptTooLong(job: 5, tokens: 3, context: 8)) {
+            try scheduler.submit(
+                ImageJob(
+                    id: 5,
+                    prompt: [0, 5, 8197],
+                    nullPrompt: [0, 8197],
+                    patches: 7,
+                    guidance: 5,
+                    steps: 2,
+                    seed: 0
+                )
+            )
+        }
+        _ = try scheduler.submit(TextJob(id: 3, prompt: [.token(0), .token(5)], maxTokens: 1))
         #expect(throws: Scheduler.Refusal.duplicateJob(3)) {
-            try scheduler.submit(TextJob(id: 3, prompt: [0], maxTokens: 1))
+            try scheduler.submit(TextJob(id: 3, prompt: [.token(0)], maxTokens: 1))
         }
         #expect(throws: Scheduler.Refusal.unknownMicroBatch(99)) {
             try scheduler.stageOutput(microBatch: 99, lastRows: Matrix(rows: 1, columns: 4))
@@ -132,22 +212,35 @@ import Testing
             try scheduler.stageOutput(microBatch: 1, lastRows: Matrix(rows: 2, columns: 4))
         }
         #expect(throws: Scheduler.Refusal.unknownRequest(7)) { try scheduler.sampled(requestID: 7, tokens: [1]) }
+        #expect(throws: Scheduler.Refusal.unknownRequest(8)) { try scheduler.patchSampled(requestID: 8, latent: [1]) }
     }
 
-    @Test func aSequenceIsNeverInTwoMicroBatchesAndTheDepthIsKept() throws {
+    @Test func aSequenceIsNeverInTwoMicroBatchesAndACFGPairTravelsTogether() throws {
         var scheduler = Scheduler(
-            configuration: Scheduler.Configuration(pipelineDepth: 3, prefillChunk: 2, contextLength: 64)
+            configuration: Scheduler.Configuration(pipelineDepth: 3, maxRows: 6, prefillChunk: 2, contextLength: 64)
         )
         var forwards: [[SequenceSlice]] = []
         for id in 1...2 {
-            for case .forward(_, let slices, _) in try scheduler.submit(
-                TextJob(id: UInt64(id), prompt: Array(repeating: 5, count: 6), maxTokens: 2)
-            ) {
-                forwards.append(slices)
-            }
+            let job = TextJob(id: UInt64(id), prompt: Array(repeating: .token(5), count: 6), maxTokens: 2)
+            for case .forward(_, let slices, _) in try scheduler.submit(job) { forwards.append(slices) }
         }
         // Two sequences, each busy in one micro-batch: only two of the three slots fill.
         #expect(forwards.count == 2 && scheduler.microBatchesInFlight == 2)
-        #expect(Set(forwards.flatMap { $0.map(\.sequenceID) }).count == forwards.flatMap { $0 }.count)
+        var pair = Scheduler(
+            configuration: Scheduler.Configuration(pipelineDepth: 1, maxRows: 4, prefillChunk: 8, contextLength: 64)
+        )
+        let image = ImageJob(
+            id: 9,
+            prompt: [0, 5, 6, 8197],
+            nullPrompt: [0, 7, 8197],
+            patches: 2,
+            guidance: 5,
+            steps: 2,
+            seed: 0
+        )
+        let directives = try pair.submit(image)
+        guard case .forward(_, let slices, _) = directives.first else { Issue.record("no forward"); return }
+        // Both members share the micro-batch, each within half of it.
+        #expect(slices.count == 2 && slices.allSatisfy { $0.count == 2 })
     }
 }
