@@ -54,6 +54,63 @@ public struct ImageJob: Sendable, Equatable {
     }
 }
 
+/// An interleaved job: text on the cond sequence; each BOI opens a fresh uncond sequence and an image sampled with
+/// CFG, after which EOI is forced and text continues (orthus-model.md 4.3).
+public struct InterleavedJob: Sendable, Equatable {
+    public var id: UInt64
+    public var prompt: [Int]
+    /// The unconditional prompt of every image, ending in BOI.
+    public var nullPrompt: [Int]
+    /// Generated positions at most: text, BOI, patches and EOI all count.
+    public var maxTokens: Int
+    public var sampling: SamplingParameters
+    public var seed: UInt64
+    /// The text-only mask; BOI is lifted from it while an image still fits.
+    public var mask: LogitMask
+    public var stopIDs: Set<Int>
+    public var boi: Int
+    public var eoi: Int
+    public var patches: Int
+    public var guidance: Float
+    public var steps: Int
+
+    public init(
+        id: UInt64,
+        prompt: [Int],
+        nullPrompt: [Int],
+        maxTokens: Int,
+        sampling: SamplingParameters,
+        seed: UInt64,
+        mask: LogitMask,
+        stopIDs: Set<Int>,
+        boi: Int,
+        eoi: Int,
+        patches: Int,
+        guidance: Float,
+        steps: Int
+    ) {
+        self.id = id
+        self.prompt = prompt
+        self.nullPrompt = nullPrompt
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.seed = seed
+        self.mask = mask
+        self.stopIDs = stopIDs
+        self.boi = boi
+        self.eoi = eoi
+        self.patches = patches
+        self.guidance = guidance
+        self.steps = steps
+    }
+}
+
+/// A piece of an interleaved answer.
+public enum AnswerPiece: Equatable, Sendable {
+    case text([Int])
+    case image([[Float]])
+}
+
 /// Iteration-level scheduling of many jobs over a pipeline of stages (Orca/vLLM-style continuous batching), as a
 /// pure state machine: inputs are submissions, stage outputs and head results; outputs are directives for the
 /// coordinator's shell. A sequence is in at most one micro-batch at a time, prompts are prefilled in chunks so one
@@ -85,10 +142,11 @@ public struct Scheduler: Sendable {
         /// Ask the LM pool for these rows' tokens; `hidden` holds their final states in row order.
         case sampleTokens(requestID: UInt64, rows: [TokenChoice], hidden: Matrix)
         /// Ask the diffusion pool for one patch: `condition` holds the cond and uncond final states. Its noise is keyed
-        /// by (seed, image 0, patch).
+        /// by (seed, image, patch).
         case samplePatch(
             requestID: UInt64,
             job: UInt64,
+            image: Int,
             patch: Int,
             condition: Matrix,
             guidance: Float,
@@ -103,6 +161,8 @@ public struct Scheduler: Sendable {
         case finished(job: UInt64, tokens: [Int], reason: FinishReason)
         /// An image job is done: its latents in raster order.
         case finishedImage(job: UInt64, latents: [[Float]])
+        /// An interleaved job is done: its text runs and images in order.
+        case finishedInterleaved(job: UInt64, pieces: [AnswerPiece])
         /// Drop these sequences' KV caches on every stage.
         case release(sequences: [UInt64])
     }
@@ -146,6 +206,25 @@ public struct Scheduler: Sendable {
     private enum Work {
         case text(TextJob, generated: [Int])
         case image(ImageJob, latents: [[Float]], cond: UInt64, uncond: UInt64)
+        case interleaved(InterleavedJob, Answer)
+    }
+
+    /// Where an interleaved job is.
+    private struct Answer {
+        enum Phase: Equatable {
+            case text
+            /// Sampling image patches with this uncond sequence.
+            case image(uncond: UInt64)
+            /// The last latent was fed to the cond sequence; EOI is forced next.
+            case closing
+        }
+        var cond: UInt64
+        var phase = Phase.text
+        var generated = 0
+        var pieces: [AnswerPiece] = []
+        var textRun: [Int] = []
+        var latents: [[Float]] = []
+        var images = 0
     }
 
     private struct Sequence {
@@ -207,6 +286,14 @@ public struct Scheduler: Sendable {
         return schedule()
     }
 
+    /// Accepts an interleaved job and schedules what can run.
+    public mutating func submit(_ job: InterleavedJob) throws(Refusal) -> [Directive] {
+        try admit(job.id, prompts: [job.prompt.map(StageInput.token)], room: 1)
+        let cond = newSequence(job: job.id, prompt: job.prompt.map(StageInput.token))
+        jobs[job.id] = .interleaved(job, Answer(cond: cond))
+        return schedule()
+    }
+
     /// The last stage's rows for a micro-batch: one final-normed row per slice, in slice order.
     public mutating func stageOutput(microBatch: UInt64, lastRows: Matrix) throws(Refusal) -> [Directive] {
         guard let slices = inFlight.removeValue(forKey: microBatch) else { throw .unknownMicroBatch(microBatch) }
@@ -249,6 +336,7 @@ public struct Scheduler: Sendable {
                         .samplePatch(
                             requestID: request,
                             job: job.id,
+                            image: 0,
                             patch: latents.count,
                             condition: condition,
                             guidance: job.guidance,
@@ -256,6 +344,67 @@ public struct Scheduler: Sendable {
                             seed: job.seed
                         )
                     )
+                }
+            case .interleaved(let job, var answer):
+                switch answer.phase {
+                case .text:
+                    // As the engine's loop: no token is chosen once the budget or the context is used up.
+                    if answer.generated >= job.maxTokens || sequence.position >= configuration.contextLength {
+                        if !answer.textRun.isEmpty { answer.pieces.append(.text(answer.textRun)) }
+                        jobs[job.id] = nil
+                        sequences[slice.sequenceID] = nil
+                        directives += [
+                            .finishedInterleaved(job: job.id, pieces: answer.pieces),
+                            .release(sequences: [slice.sequenceID]),
+                        ]
+                        continue
+                    }
+                    var mask = job.mask
+                    let fits =
+                        answer.generated + job.patches + 2 <= job.maxTokens
+                        && sequence.position + job.patches + 2 <= configuration.contextLength
+                    if fits { mask.banned.removeAll { $0 == job.boi..<(job.boi + 1) } }
+                    choices.append(
+                        TokenChoice(
+                            sequenceID: slice.sequenceID,
+                            sampling: job.sampling,
+                            seed: job.seed,
+                            counter: UInt64(answer.generated),
+                            mask: mask
+                        )
+                    )
+                    hidden.append(rowsOf: row)
+                    waiting.append(slice.sequenceID)
+                case .image(let uncond):
+                    sequence.finalRow = row
+                    sequences[slice.sequenceID] = sequence
+                    if let condRow = sequences[answer.cond]?.finalRow, let uncondRow = sequences[uncond]?.finalRow {
+                        sequences[answer.cond]?.finalRow = nil
+                        sequences[uncond]?.finalRow = nil
+                        var condition = condRow
+                        condition.append(rowsOf: uncondRow)
+                        directives.append(
+                            .samplePatch(
+                                requestID: newRequest(.patch(job: job.id)),
+                                job: job.id,
+                                image: answer.images,
+                                patch: answer.latents.count,
+                                condition: condition,
+                                guidance: job.guidance,
+                                steps: job.steps,
+                                seed: job.seed
+                            )
+                        )
+                    }
+                case .closing:
+                    // The last latent is in: EOI is forced (no head call) and text continues after it.
+                    answer.generated += 1
+                    answer.phase = .text
+                    directives.append(.token(job: job.id, token: job.eoi))
+                    sequence.pending = [.token(job.eoi)]
+                    sequence.busy = false
+                    sequences[slice.sequenceID] = sequence
+                    jobs[job.id] = .interleaved(job, answer)
                 }
             }
         }
@@ -272,9 +421,12 @@ public struct Scheduler: Sendable {
         outstanding[requestID] = nil
         var directives: [Directive] = []
         for (id, token) in zip(ids, tokens) {
-            guard var sequence = sequences[id], case .text(let job, var generated) = jobs[sequence.job] else {
+            guard var sequence = sequences[id], let work = jobs[sequence.job] else { continue }
+            if case .interleaved(let job, let answer) = work {
+                directives += interleavedToken(token, job: job, answer: answer)
                 continue
             }
+            guard case .text(let job, var generated) = work else { continue }
             generated.append(token)
             directives.append(.token(job: job.id, token: token))
             let reason: FinishReason? =
@@ -299,10 +451,14 @@ public struct Scheduler: Sendable {
 
     /// A patch sampled by the diffusion pool, in VQ-latent scale.
     public mutating func patchSampled(requestID: UInt64, latent: [Float]) throws(Refusal) -> [Directive] {
-        guard case .patch(let jobID) = outstanding[requestID],
-            case .image(let job, var latents, let cond, let uncond) = jobs[jobID]
-        else { throw .unknownRequest(requestID) }
+        guard case .patch(let jobID) = outstanding[requestID], let work = jobs[jobID] else {
+            throw .unknownRequest(requestID)
+        }
         outstanding[requestID] = nil
+        if case .interleaved(let job, let answer) = work {
+            return interleavedPatch(latent, job: job, answer: answer) + schedule()
+        }
+        guard case .image(let job, var latents, let cond, let uncond) = work else { throw .unknownRequest(requestID) }
         latents.append(latent)
         var directives: [Directive] = [.patchDone(job: jobID, done: latents.count, total: job.patches)]
         if latents.count == job.patches {
@@ -319,6 +475,69 @@ public struct Scheduler: Sendable {
             }
         }
         return directives + schedule()
+    }
+
+    // MARK: - Interleaved jobs
+
+    private mutating func interleavedToken(_ token: Int, job: InterleavedJob, answer: Answer) -> [Directive] {
+        var answer = answer
+        answer.generated += 1
+        let cond = answer.cond
+        let position = sequences[cond]?.position ?? 0
+        let stop = job.stopIDs.contains(token)
+        if stop || (token != job.boi && (answer.generated >= job.maxTokens || position >= configuration.contextLength))
+        {
+            if !stop { answer.textRun.append(token) }
+            if !answer.textRun.isEmpty { answer.pieces.append(.text(answer.textRun)) }
+            jobs[job.id] = nil
+            sequences[cond] = nil
+            return [
+                .token(job: job.id, token: token), .finishedInterleaved(job: job.id, pieces: answer.pieces),
+                .release(sequences: [cond]),
+            ]
+        }
+        if token == job.boi {
+            if !answer.textRun.isEmpty { answer.pieces.append(.text(answer.textRun)) }
+            answer.textRun = []
+            // A fresh unconditional sequence for this image, paired with the cond sequence.
+            let uncond = newSequence(job: job.id, prompt: job.nullPrompt.map(StageInput.token))
+            sequences[uncond]?.partner = cond
+            sequences[cond]?.partner = uncond
+            answer.phase = .image(uncond: uncond)
+        } else {
+            answer.textRun.append(token)
+        }
+        sequences[cond]?.pending = [.token(token)]
+        sequences[cond]?.busy = false
+        jobs[job.id] = .interleaved(job, answer)
+        return [.token(job: job.id, token: token)]
+    }
+
+    private mutating func interleavedPatch(_ latent: [Float], job: InterleavedJob, answer: Answer) -> [Directive] {
+        var answer = answer
+        guard case .image(let uncond) = answer.phase else { return [] }
+        answer.latents.append(latent)
+        var directives: [Directive] = [.patchDone(job: job.id, done: answer.latents.count, total: job.patches)]
+        if answer.latents.count < job.patches {
+            for id in [answer.cond, uncond] {
+                sequences[id]?.pending = [.latent(latent)]
+                sequences[id]?.busy = false
+            }
+        } else {
+            // The last latent goes to the cond sequence only; this image's uncond sequence is done.
+            sequences[uncond] = nil
+            sequences[answer.cond]?.partner = nil
+            sequences[answer.cond]?.pending = [.latent(latent)]
+            sequences[answer.cond]?.busy = false
+            directives.append(.release(sequences: [uncond]))
+            answer.pieces.append(.image(answer.latents))
+            answer.latents = []
+            answer.images += 1
+            answer.generated += job.patches
+            answer.phase = .closing
+        }
+        jobs[job.id] = .interleaved(job, answer)
+        return directives
     }
 
     // MARK: - Scheduling

@@ -64,9 +64,34 @@ import Tokenizer
         )
     }
 
+    static let interleavedPrompt = "Draw picture number 0 and tell me about it."
+
+    static func interleavedJob() throws -> InterleavedJob {
+        let orthus = try OrthusModel(directory: directory, tokenizer: tokenizer)
+        let special = orthus.special
+        return InterleavedJob(
+            id: 7,
+            prompt: try TextModel.promptIDs(interleavedPrompt, tokenizer: tokenizer, special: special),
+            nullPrompt: try TextModel.promptIDs("generate images", tokenizer: tokenizer, special: special) + [
+                special.boi
+            ],
+            maxTokens: 78,
+            sampling: .greedy,
+            seed: 5,
+            mask: orthus.text.textOnlyMask(special, tokenizer: tokenizer),
+            stopIDs: [special.sep, special.eos],
+            boi: special.boi,
+            eoi: special.eoi,
+            patches: 16,
+            guidance: 3,
+            steps: 20
+        )
+    }
+
     struct Outcome {
         var texts: [UInt64: [Int]] = [:]
         var images: [UInt64: [[Float]]] = [:]
+        var answers: [UInt64: [AnswerPiece]] = [:]
     }
 
     /// Carries out the directives: forwards run through the stage chain, token requests through the LM head, patch
@@ -101,9 +126,9 @@ import Tokenizer
                         )
                     }
                     events.append(.sampled(id, tokens))
-                case .samplePatch(let id, _, let patch, let condition, let guidance, let steps, let seed):
+                case .samplePatch(let id, _, let image, let patch, let condition, let guidance, let steps, let seed):
                     let sampler = GuidedSampler(head: diffusion, steps: steps)
-                    let noise = PatchNoise.gaussian(seed: seed, image: 0, patch: patch, count: diffusion.latentDim)
+                    let noise = PatchNoise.gaussian(seed: seed, image: image, patch: patch, count: diffusion.latentDim)
                     let state = sampler.start(
                         noise: noise,
                         condition: Array(condition.storage[0..<condition.columns]),
@@ -115,12 +140,14 @@ import Tokenizer
                 case .patchDone: break
                 case .finished(let job, let tokens, _): outcome.texts[job] = tokens
                 case .finishedImage(let job, let latents): outcome.images[job] = latents
+                case .finishedInterleaved(let job, let pieces): outcome.answers[job] = pieces
                 case .release(let ids): for i in stages.indices { stages[i].release(ids) }
                 }
             }
         }
         for job in try textJobs() + [try imageQuestionJob()] { try carryOut(try scheduler.submit(job)) }
         try carryOut(try scheduler.submit(try imageJob()))
+        try carryOut(try scheduler.submit(try interleavedJob()))
         while !events.isEmpty {
             switch events.removeFirst() {
             case .output(let id, let rows): try carryOut(try scheduler.stageOutput(microBatch: id, lastRows: rows))
@@ -128,7 +155,7 @@ import Tokenizer
             case .patch(let id, let latent): try carryOut(try scheduler.patchSampled(requestID: id, latent: latent))
             }
         }
-        #expect(streamed == outcome.texts)
+        #expect(outcome.texts.allSatisfy { streamed[$0.key] == $0.value })
         #expect(scheduler.activeJobs == 0 && stages.allSatisfy { $0.sequenceCount == 0 })
         return outcome
     }
@@ -178,6 +205,21 @@ import Tokenizer
             options: ImageOptions(guidance: image.guidance, steps: image.steps, seed: image.seed)
         )
         #expect(outcome.images[image.id] == single)
+        let interleaved = try Self.interleavedJob()
+        let interleavedAnswer = try orthus.interleaved(
+            prompt: Self.interleavedPrompt,
+            maxTokens: interleaved.maxTokens,
+            sampling: .greedy,
+            image: ImageOptions(guidance: interleaved.guidance, steps: interleaved.steps, seed: interleaved.seed)
+        )
+        let expected: [AnswerPiece] = interleavedAnswer.map { piece in
+            switch piece {
+            case .text(let ids): .text(ids)
+            case .image(let latents): .image(latents)
+            }
+        }
+        #expect(expected.contains { if case .image = $0 { true } else { false } })
+        #expect(outcome.answers[interleaved.id] == expected)
     }
 
     @Test func badInputIsRefusedByName() throws {
