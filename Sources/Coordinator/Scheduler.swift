@@ -8,28 +8,12 @@ public struct TextJob: Sendable, Equatable {
     public var id: UInt64
     /// The prompt; image-to-text prompts carry the encoder's latents at the `<image>` positions.
     public var prompt: [StageInput]
-    public var maxTokens: Int
-    public var sampling: SamplingParameters
-    public var seed: UInt64
-    public var mask: LogitMask
-    public var stopIDs: Set<Int>
+    public var options: GenerationOptions
 
-    public init(
-        id: UInt64,
-        prompt: [StageInput],
-        maxTokens: Int,
-        sampling: SamplingParameters = .greedy,
-        seed: UInt64 = 0,
-        mask: LogitMask = .none,
-        stopIDs: Set<Int> = []
-    ) {
+    public init(id: UInt64, prompt: [StageInput], options: GenerationOptions) {
         self.id = id
         self.prompt = prompt
-        self.maxTokens = maxTokens
-        self.sampling = sampling
-        self.seed = seed
-        self.mask = mask
-        self.stopIDs = stopIDs
+        self.options = options
     }
 }
 
@@ -165,15 +149,6 @@ public struct Scheduler: Sendable {
         case finishedInterleaved(job: UInt64, pieces: [AnswerPiece])
         /// Drop these sequences' KV caches on every stage.
         case release(sequences: [UInt64])
-    }
-
-    /// What the LM pool needs to choose one row's token, as the engine would.
-    public struct TokenChoice: Equatable, Sendable {
-        public var sequenceID: UInt64
-        public var sampling: SamplingParameters
-        public var seed: UInt64
-        public var counter: UInt64
-        public var mask: LogitMask
     }
 
     public enum FinishReason: Equatable, Sendable {
@@ -315,10 +290,10 @@ public struct Scheduler: Sendable {
                 choices.append(
                     TokenChoice(
                         sequenceID: slice.sequenceID,
-                        sampling: job.sampling,
-                        seed: job.seed,
+                        sampling: job.options.sampling,
+                        seed: job.options.seed,
                         counter: UInt64(generated.count),
-                        mask: job.mask
+                        mask: job.options.mask
                     )
                 )
                 hidden.append(rowsOf: row)
@@ -430,9 +405,9 @@ public struct Scheduler: Sendable {
             generated.append(token)
             directives.append(.token(job: job.id, token: token))
             let reason: FinishReason? =
-                job.stopIDs.contains(token)
+                job.options.stopIDs.contains(token)
                 ? .stopToken(token)
-                : generated.count >= job.maxTokens
+                : generated.count >= job.options.maxTokens
                     ? .maxTokens
                     : sequence.position >= configuration.contextLength ? .contextFull : nil
             if let reason {

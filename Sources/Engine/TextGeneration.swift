@@ -3,31 +3,6 @@ import Model
 import Tensor
 import Tokenizer
 
-/// Options of one text generation.
-public struct GenerationOptions: Sendable {
-    public var maxTokens: Int
-    public var sampling: SamplingParameters
-    public var seed: UInt64
-    /// Applied to every step's logits.
-    public var mask: LogitMask
-    /// Generation ends after producing one of these (the stop token is returned but not decoded as text).
-    public var stopIDs: Set<Int>
-
-    public init(
-        maxTokens: Int,
-        sampling: SamplingParameters = .greedy,
-        seed: UInt64 = 0,
-        mask: LogitMask = .none,
-        stopIDs: Set<Int> = []
-    ) {
-        self.maxTokens = maxTokens
-        self.sampling = sampling
-        self.seed = seed
-        self.mask = mask
-        self.stopIDs = stopIDs
-    }
-}
-
 /// Why a generation ended.
 public enum StopReason: Sendable, Equatable {
     case stopToken(Int)

@@ -41,13 +41,7 @@ public final class LMHeadWorker: Sendable {
                 let logits = head.logits(request.hidden)
                 return request.rows.enumerated().map { index, row in
                     Int32(
-                        Sampler.choose(
-                            logits: Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]),
-                            mask: row.mask,
-                            sampling: row.sampling,
-                            seed: row.seed,
-                            counter: row.counter
-                        )
+                        row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
                     )
                 }
             }

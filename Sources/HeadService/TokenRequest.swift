@@ -12,34 +12,16 @@ public enum HeadMessageKind: UInt32, Sendable {
     case sampledTokens = 21
 }
 
-/// How one row's token is chosen.
-public struct TokenRow: Sendable, Equatable {
-    public var sequenceID: UInt64
-    public var sampling: SamplingParameters
-    public var seed: UInt64
-    /// The draw counter (the sequence's generated-token count), so the choice is independent of the worker.
-    public var counter: UInt64
-    public var mask: LogitMask
-
-    public init(sequenceID: UInt64, sampling: SamplingParameters, seed: UInt64, counter: UInt64, mask: LogitMask) {
-        self.sequenceID = sequenceID
-        self.sampling = sampling
-        self.seed = seed
-        self.counter = counter
-        self.mask = mask
-    }
-}
-
 /// A batch of rows for the LM head, as a `WireMessage`: envelope(kind sampleTokens, step = request id,
 /// sequenceIDs) and frames `hidden` f32 [rows, hidden], `sampling` f32 [rows, 3] (temperature, top-k, top-p),
 /// `draws` int32 [rows, 4] (seed low/high, counter low/high as unsigned 32-bit halves), `banned` int32 [n, 3]
 /// (row, first id, end id), `forced` int32 [rows] (−1: none).
 public struct TokenRequest: Sendable {
     public var requestID: UInt64
-    public var rows: [TokenRow]
+    public var rows: [TokenChoice]
     public var hidden: Matrix
 
-    public init(requestID: UInt64, rows: [TokenRow], hidden: Matrix) {
+    public init(requestID: UInt64, rows: [TokenChoice], hidden: Matrix) {
         precondition(rows.count == hidden.rows, "\(rows.count) rows for \(hidden.rows) hidden states")
         self.requestID = requestID
         self.rows = rows
@@ -112,7 +94,7 @@ public struct TokenRequest: Sendable {
             }
             masks[row].banned.append(lower..<upper)
         }
-        let rows = try (0..<n).map { i -> TokenRow in
+        let rows = try (0..<n).map { i -> TokenChoice in
             let parameters = SamplingParameters(
                 temperature: sampling[3 * i],
                 topK: Int(sampling[3 * i + 1]),
@@ -124,7 +106,7 @@ public struct TokenRequest: Sendable {
             func word(_ k: Int) -> UInt64 { UInt64(UInt32(bitPattern: draws[4 * i + k])) }
             var mask = masks[i]
             if forced[i] >= 0 { mask.onlyAllowed = [Int(forced[i])] }
-            return TokenRow(
+            return TokenChoice(
                 sequenceID: e.sequenceIDs[i],
                 sampling: parameters,
                 seed: word(0) | word(1) << 32,

@@ -22,16 +22,26 @@ import Tokenizer
         let prompts = try PromptGolden.all("tiny-orthus")
         let imageCodes = LogitMask(banned: [SpecialTokens().imageCodes])
         return [
-            TextJob(id: 1, prompt: prompts["p64"]!.ids.map(StageInput.token), maxTokens: 12, mask: imageCodes),
+            TextJob(
+                id: 1,
+                prompt: prompts["p64"]!.ids.map(StageInput.token),
+                options: GenerationOptions(maxTokens: 12, mask: imageCodes)
+            ),
             TextJob(
                 id: 2,
                 prompt: prompts["p7"]!.ids.map(StageInput.token),
-                maxTokens: 10,
-                sampling: SamplingParameters(temperature: 1, topK: 50),
-                seed: 3,
-                mask: imageCodes
+                options: GenerationOptions(
+                    maxTokens: 10,
+                    sampling: SamplingParameters(temperature: 1, topK: 50),
+                    seed: 3,
+                    mask: imageCodes
+                )
             ),
-            TextJob(id: 3, prompt: prompts["p1"]!.ids.map(StageInput.token), maxTokens: 6, mask: imageCodes),
+            TextJob(
+                id: 3,
+                prompt: prompts["p1"]!.ids.map(StageInput.token),
+                options: GenerationOptions(maxTokens: 6, mask: imageCodes)
+            ),
         ]
     }
 
@@ -58,9 +68,11 @@ import Tokenizer
         return TextJob(
             id: 6,
             prompt: try orthus.imageQuestionInputs(picture, question: "What is in the picture?"),
-            maxTokens: 12,
-            mask: mask,
-            stopIDs: [orthus.special.sep, orthus.special.eos]
+            options: GenerationOptions(
+                maxTokens: 12,
+                mask: mask,
+                stopIDs: [orthus.special.sep, orthus.special.eos]
+            )
         )
     }
 
@@ -117,13 +129,7 @@ import Tokenizer
                 case .sampleTokens(let id, let rows, let hidden):
                     let logits = head.logits(hidden)
                     let tokens = rows.enumerated().map { index, row in
-                        Sampler.choose(
-                            logits: Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]),
-                            mask: row.mask,
-                            sampling: row.sampling,
-                            seed: row.seed,
-                            counter: row.counter
-                        )
+                        row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
                     }
                     events.append(.sampled(id, tokens))
                 case .samplePatch(let id, _, let image, let patch, let condition, let guidance, let steps, let seed):
@@ -181,15 +187,7 @@ import Tokenizer
         )
         let text = try TextModel(directory: Self.directory)
         for job in try Self.textJobs() {
-            let single = try text.generate(
-                prompt: job.prompt,
-                options: GenerationOptions(
-                    maxTokens: job.maxTokens,
-                    sampling: job.sampling,
-                    seed: job.seed,
-                    mask: job.mask
-                )
-            )
+            let single = try text.generate(prompt: job.prompt, options: job.options)
             #expect(outcome.texts[job.id] == single.tokens, "job \(job.id)")
         }
         let image = try Self.imageJob()
@@ -225,10 +223,12 @@ import Tokenizer
     @Test func badInputIsRefusedByName() throws {
         var scheduler = Scheduler(configuration: Scheduler.Configuration(pipelineDepth: 2, contextLength: 8))
         #expect(throws: Scheduler.Refusal.emptyPrompt(job: 1)) {
-            try scheduler.submit(TextJob(id: 1, prompt: [], maxTokens: 1))
+            try scheduler.submit(TextJob(id: 1, prompt: [], options: GenerationOptions(maxTokens: 1)))
         }
         #expect(throws: Scheduler.Refusal.promptTooLong(job: 2, tokens: 9, context: 8)) {
-            try scheduler.submit(TextJob(id: 2, prompt: Array(repeating: .token(5), count: 9), maxTokens: 1))
+            try scheduler.submit(
+                TextJob(id: 2, prompt: Array(repeating: .token(5), count: 9), options: GenerationOptions(maxTokens: 1))
+            )
         }
         #expect(throws: Scheduler.Refusal.promptTooLong(job: 5, tokens: 3, context: 8)) {
             try scheduler.submit(
@@ -243,9 +243,11 @@ import Tokenizer
                 )
             )
         }
-        _ = try scheduler.submit(TextJob(id: 3, prompt: [.token(0), .token(5)], maxTokens: 1))
+        _ = try scheduler.submit(
+            TextJob(id: 3, prompt: [.token(0), .token(5)], options: GenerationOptions(maxTokens: 1))
+        )
         #expect(throws: Scheduler.Refusal.duplicateJob(3)) {
-            try scheduler.submit(TextJob(id: 3, prompt: [.token(0)], maxTokens: 1))
+            try scheduler.submit(TextJob(id: 3, prompt: [.token(0)], options: GenerationOptions(maxTokens: 1)))
         }
         #expect(throws: Scheduler.Refusal.unknownMicroBatch(99)) {
             try scheduler.stageOutput(microBatch: 99, lastRows: Matrix(rows: 1, columns: 4))
@@ -263,7 +265,11 @@ import Tokenizer
         )
         var forwards: [[SequenceSlice]] = []
         for id in 1...2 {
-            let job = TextJob(id: UInt64(id), prompt: Array(repeating: .token(5), count: 6), maxTokens: 2)
+            let job = TextJob(
+                id: UInt64(id),
+                prompt: Array(repeating: .token(5), count: 6),
+                options: GenerationOptions(maxTokens: 2)
+            )
             for case .forward(_, let slices, _) in try scheduler.submit(job) { forwards.append(slices) }
         }
         // Two sequences, each busy in one micro-batch: only two of the three slots fill.

@@ -19,15 +19,15 @@ import Wire
         let last = hidden.rows((hidden.rows - 1)..<hidden.rows)
         let special = SpecialTokens()
         let rows = [
-            TokenRow(sequenceID: 1, sampling: .greedy, seed: 0, counter: 0, mask: .textOnly(special)),
-            TokenRow(
+            TokenChoice(sequenceID: 1, sampling: .greedy, seed: 0, counter: 0, mask: .textOnly(special)),
+            TokenChoice(
                 sequenceID: 2,
                 sampling: SamplingParameters(temperature: 1, topK: 50),
                 seed: 5,
                 counter: 3,
                 mask: .textOnly(special)
             ),
-            TokenRow(sequenceID: 3, sampling: .greedy, seed: 0, counter: 9, mask: .forcing(special.eoi)),
+            TokenChoice(sequenceID: 3, sampling: .greedy, seed: 0, counter: 9, mask: .forcing(special.eoi)),
         ]
         var batch = Matrix(rows: 0, columns: last.columns)
         for _ in rows { batch.append(rowsOf: last) }
@@ -61,7 +61,7 @@ import Wire
         let logits = text.head.logits(last).storage
         let expected = rows.map {
             Int32(
-                Sampler.choose(logits: logits, mask: $0.mask, sampling: $0.sampling, seed: $0.seed, counter: $0.counter)
+                $0.choose(logits)
             )
         }
         #expect(tokens == expected)

@@ -1,5 +1,6 @@
 import Checkpoint
 import Engine
+import Heads
 import Model
 import Tensor
 import TestSupport
