@@ -56,7 +56,7 @@ let package = Package(
         // Head pool workers: the LM head (token requests) over the transport.
         .target(
             name: "HeadService",
-            dependencies: ["Heads", "Tensor", "Wire", "Transport", "Runtime"],
+            dependencies: ["Heads", "Tensor", "Wire", "Transport", "Runtime", "VQVAE", "ImageIO"],
             swiftSettings: strictSettings
         ),
         // The coordinator's logic: membership (a pure state machine) and, later, the scheduler.
@@ -114,7 +114,8 @@ let package = Package(
         .testTarget(
             name: "HeadServiceTests",
             dependencies: [
-                "TestSupport", "HeadService", "Heads", "Engine", "Checkpoint", "Tensor", "Transport", "Wire",
+                "TestSupport", "HeadService", "Heads", "Engine", "Checkpoint", "Tensor", "Transport", "Wire", "VQVAE",
+                "ImageIO",
             ],
             swiftSettings: strictSettings
         ),

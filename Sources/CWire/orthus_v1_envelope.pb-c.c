@@ -305,23 +305,25 @@ const ProtobufCEnumDescriptor orthus__v1__protocol_version__descriptor =
   orthus__v1__protocol_version__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue orthus__v1__dtype__enum_values_by_number[5] =
+static const ProtobufCEnumValue orthus__v1__dtype__enum_values_by_number[6] =
 {
   { "DTYPE_UNSPECIFIED", "ORTHUS__V1__DTYPE__DTYPE_UNSPECIFIED", 0 },
   { "DTYPE_F32", "ORTHUS__V1__DTYPE__DTYPE_F32", 1 },
   { "DTYPE_BF16", "ORTHUS__V1__DTYPE__DTYPE_BF16", 2 },
   { "DTYPE_F16", "ORTHUS__V1__DTYPE__DTYPE_F16", 3 },
   { "DTYPE_I32", "ORTHUS__V1__DTYPE__DTYPE_I32", 4 },
+  { "DTYPE_U8", "ORTHUS__V1__DTYPE__DTYPE_U8", 5 },
 };
 static const ProtobufCIntRange orthus__v1__dtype__value_ranges[] = {
-{0, 0},{0, 5}
+{0, 0},{0, 6}
 };
-static const ProtobufCEnumValueIndex orthus__v1__dtype__enum_values_by_name[5] =
+static const ProtobufCEnumValueIndex orthus__v1__dtype__enum_values_by_name[6] =
 {
   { "DTYPE_BF16", 2 },
   { "DTYPE_F16", 3 },
   { "DTYPE_F32", 1 },
   { "DTYPE_I32", 4 },
+  { "DTYPE_U8", 5 },
   { "DTYPE_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor orthus__v1__dtype__descriptor =
@@ -331,9 +333,9 @@ const ProtobufCEnumDescriptor orthus__v1__dtype__descriptor =
   "DType",
   "Orthus__V1__DType",
   "orthus.v1",
-  5,
+  6,
   orthus__v1__dtype__enum_values_by_number,
-  5,
+  6,
   orthus__v1__dtype__enum_values_by_name,
   1,
   orthus__v1__dtype__value_ranges,

@@ -1,8 +1,11 @@
+import Foundation
 import Heads
+import ImageIO
 import Runtime
 import Synchronization
 import Tensor
 import Transport
+import VQVAE
 import Wire
 
 /// A diffusion-head pool worker: patch requests in, latents out, on one socket (a DEALER in the coordinator's pool).
@@ -13,6 +16,8 @@ import Wire
 /// done. Row-invariant kernels make each latent independent of what it was batched with.
 public final class DiffusionWorker: Sendable {
     private let head: DiffusionHead
+    /// The VQ-VAE, for decode and encode requests (the diffusion pool also decodes and encodes images).
+    private let codec: VQCodec?
     private let socket: SocketPump
     private let thread = SerialThread(name: "diffusion")
     private let inbox = Mutex<[PatchRequest]>([])
@@ -23,8 +28,19 @@ public final class DiffusionWorker: Sendable {
     /// Head calls made so far (one per batched DDIM step).
     public var headCalls: Int { stepsRun.load(ordering: .relaxed) }
 
-    public init(head: DiffusionHead, socket: SocketPump) {
+    /// The VQ-VAE halves a diffusion worker serves.
+    public struct VQCodec: Sendable {
+        public var encoder: VQEncoder
+        public var decoder: VQDecoder
+        public init(encoder: VQEncoder, decoder: VQDecoder) {
+            self.encoder = encoder
+            self.decoder = decoder
+        }
+    }
+
+    public init(head: DiffusionHead, codec: VQCodec? = nil, socket: SocketPump) {
         self.head = head
+        self.codec = codec
         self.socket = socket
     }
 
@@ -33,7 +49,7 @@ public final class DiffusionWorker: Sendable {
         let (wake, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await frames in self.socket.inbound { self.accept(frames, wakeUp: wakeUp) }
+                for await frames in self.socket.inbound { await self.accept(frames, wakeUp: wakeUp) }
                 wakeUp.finish()
             }
             group.addTask { await self.sample(wake: wake) }
@@ -41,11 +57,17 @@ public final class DiffusionWorker: Sendable {
         thread.stop()
     }
 
-    private func accept(_ frames: [ZMQMessage], wakeUp: AsyncStream<Void>.Continuation) {
+    private func accept(_ frames: [ZMQMessage], wakeUp: AsyncStream<Void>.Continuation) async {
         var envelope: Envelope?
         do {
             let message = try WireMessage.parse(frames)
             envelope = message.envelope
+            if message.envelope.kind == HeadMessageKind.decodeImage
+                || message.envelope.kind == HeadMessageKind.encodeImage
+            {
+                socket.send(try await convert(message).frames())
+                return
+            }
             guard message.envelope.kind == HeadMessageKind.samplePatches else {
                 throw HeadRequestError.unexpectedKind(message.envelope.kind)
             }
@@ -62,6 +84,55 @@ public final class DiffusionWorker: Sendable {
             )
             if let frames = try? WireMessage(envelope: failure).frames() { socket.send(frames) }
         }
+    }
+
+    /// Decodes latents to a PNG, or encodes a PNG to latents, on the compute thread (between DDIM steps).
+    private func convert(_ message: WireMessage) async throws -> WireMessage {
+        guard let codec else { throw HeadRequestError.tensors("this worker was started without the VQ-VAE") }
+        let e = message.envelope
+        let latentDim = head.latentDim
+        guard e.tensors.count == 1 else { throw HeadRequestError.tensors("an image request carries one tensor") }
+        if e.kind == HeadMessageKind.decodeImage {
+            let patches = codec.decoder.patchCount
+            guard e.tensors[0].name == "latents", e.tensors[0].dtype == .float32,
+                e.tensors[0].shape == [patches, latentDim]
+            else {
+                throw HeadRequestError.tensors("decodeImage needs latents float32 [\(patches), \(latentDim)]")
+            }
+            let latents = Matrix(rows: patches, columns: latentDim, values: message.tensors[0].array())
+            let png: [UInt8] = try await thread.run {
+                let pixels = codec.decoder.decode(latents)
+                return Array(try PNGCodec.encode(ChameleonImage.postprocess(pixels.values, resolution: pixels.height)))
+            }
+            return WireMessage(
+                envelope: Envelope(
+                    kind: HeadMessageKind.decodedImage,
+                    jobID: e.jobID,
+                    step: e.step,
+                    tensors: [TensorDescriptor(name: "png", dtype: .uint8, shape: [png.count])]
+                ),
+                tensors: [try ZMQMessage(bytes: png)]
+            )
+        }
+        guard e.tensors[0].name == "png", e.tensors[0].dtype == .uint8 else {
+            throw HeadRequestError.tensors("encodeImage needs png uint8 [bytes]")
+        }
+        let bytes = Data(message.tensors[0].bytes)
+        let latents: Matrix = try await thread.run {
+            let picture = try PNGCodec.decode(bytes)
+            let r = codec.encoder.resolution
+            let pixels = try ChameleonImage.preprocess(picture, resolution: r)
+            return codec.encoder.encode(FeatureMap(channels: 3, height: r, width: r, values: pixels))
+        }
+        return WireMessage(
+            envelope: Envelope(
+                kind: HeadMessageKind.encodedImage,
+                jobID: e.jobID,
+                step: e.step,
+                tensors: [TensorDescriptor(name: "latents", dtype: .float32, shape: [latents.rows, latents.columns])]
+            ),
+            tensors: [try ZMQMessage(borrowing: latents.storage)]
+        )
     }
 
     /// The running requests: each patch's sampler state and where its latent goes.

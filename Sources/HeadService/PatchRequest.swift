@@ -8,6 +8,14 @@ extension HeadMessageKind {
     public static let samplePatches: UInt32 = 30
     /// Diffusion worker → coordinator: the latents of every patch of one request, in order.
     public static let sampledPatches: UInt32 = 31
+    /// Coordinator → diffusion worker: decode `latents` f32 [patches, latent] to an image.
+    public static let decodeImage: UInt32 = 32
+    /// Diffusion worker → coordinator: the decoded image as `png` u8 [bytes].
+    public static let decodedImage: UInt32 = 33
+    /// Coordinator → diffusion worker: encode an input image, `png` u8 [bytes].
+    public static let encodeImage: UInt32 = 34
+    /// Diffusion worker → coordinator: its `latents` f32 [patches, latent] in raster order.
+    public static let encodedImage: UInt32 = 35
 }
 
 /// Patches to sample, as a `WireMessage`: envelope(kind 30, step = request id, sequenceIDs = the cond sequence of

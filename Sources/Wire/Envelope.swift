@@ -39,11 +39,14 @@ public enum WireDType: UInt32, Sendable, Equatable, CaseIterable {
     case bfloat16 = 2
     case float16 = 3
     case int32 = 4
+    /// Bytes: encoded files such as PNG.
+    case uint8 = 5
 
     public var byteWidth: Int {
         switch self {
         case .float32, .int32: 4
         case .bfloat16, .float16: 2
+        case .uint8: 1
         }
     }
 }
