@@ -7,6 +7,51 @@
 #endif
 
 #include "orthus_v1_envelope.pb-c.h"
+void   orthus__v1__registration__init
+                     (Orthus__V1__Registration         *message)
+{
+  static const Orthus__V1__Registration init_value = ORTHUS__V1__REGISTRATION__INIT;
+  *message = init_value;
+}
+size_t orthus__v1__registration__get_packed_size
+                     (const Orthus__V1__Registration *message)
+{
+  assert(message->base.descriptor == &orthus__v1__registration__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orthus__v1__registration__pack
+                     (const Orthus__V1__Registration *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orthus__v1__registration__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orthus__v1__registration__pack_to_buffer
+                     (const Orthus__V1__Registration *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orthus__v1__registration__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orthus__V1__Registration *
+       orthus__v1__registration__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orthus__V1__Registration *)
+     protobuf_c_message_unpack (&orthus__v1__registration__descriptor,
+                                allocator, len, data);
+}
+void   orthus__v1__registration__free_unpacked
+                     (Orthus__V1__Registration *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orthus__v1__registration__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   orthus__v1__tensor_descriptor__init
                      (Orthus__V1__TensorDescriptor         *message)
 {
@@ -97,6 +142,122 @@ void   orthus__v1__envelope__free_unpacked
   assert(message->base.descriptor == &orthus__v1__envelope__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+static const ProtobufCFieldDescriptor orthus__v1__registration__field_descriptors[7] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Registration, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "incarnation",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Registration, incarnation),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "role",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Registration, role),
+    &orthus__v1__role__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "layer_begin",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Registration, layer_begin),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "layer_end",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Registration, layer_end),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data_endpoint",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Registration, data_endpoint),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "host",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Registration, host),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orthus__v1__registration__field_indices_by_name[] = {
+  5,   /* field[5] = data_endpoint */
+  6,   /* field[6] = host */
+  1,   /* field[1] = incarnation */
+  0,   /* field[0] = key */
+  3,   /* field[3] = layer_begin */
+  4,   /* field[4] = layer_end */
+  2,   /* field[2] = role */
+};
+static const ProtobufCIntRange orthus__v1__registration__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor orthus__v1__registration__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orthus.v1.Registration",
+  "Registration",
+  "Orthus__V1__Registration",
+  "orthus.v1",
+  sizeof(Orthus__V1__Registration),
+  7,
+  orthus__v1__registration__field_descriptors,
+  orthus__v1__registration__field_indices_by_name,
+  1,  orthus__v1__registration__number_ranges,
+  (ProtobufCMessageInit) orthus__v1__registration__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor orthus__v1__tensor_descriptor__field_descriptors[3] =
 {
   {
@@ -161,7 +322,7 @@ const ProtobufCMessageDescriptor orthus__v1__tensor_descriptor__descriptor =
   (ProtobufCMessageInit) orthus__v1__tensor_descriptor__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[7] =
+static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[10] =
 {
   {
     "version",
@@ -247,20 +408,59 @@ static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[7]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "registration",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, registration),
+    &orthus__v1__registration__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "worker_id",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, worker_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "load",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, load),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orthus__v1__envelope__field_indices_by_name[] = {
   6,   /* field[6] = error */
   2,   /* field[2] = job_id */
   1,   /* field[1] = kind */
+  9,   /* field[9] = load */
+  7,   /* field[7] = registration */
   3,   /* field[3] = sequence_ids */
   4,   /* field[4] = step */
   5,   /* field[5] = tensors */
   0,   /* field[0] = version */
+  8,   /* field[8] = worker_id */
 };
 static const ProtobufCIntRange orthus__v1__envelope__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
 {
@@ -270,7 +470,7 @@ const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
   "Orthus__V1__Envelope",
   "orthus.v1",
   sizeof(Orthus__V1__Envelope),
-  7,
+  10,
   orthus__v1__envelope__field_descriptors,
   orthus__v1__envelope__field_indices_by_name,
   1,  orthus__v1__envelope__number_ranges,
@@ -339,5 +539,37 @@ const ProtobufCEnumDescriptor orthus__v1__dtype__descriptor =
   orthus__v1__dtype__enum_values_by_name,
   1,
   orthus__v1__dtype__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue orthus__v1__role__enum_values_by_number[4] =
+{
+  { "ROLE_UNSPECIFIED", "ORTHUS__V1__ROLE__ROLE_UNSPECIFIED", 0 },
+  { "ROLE_STAGE", "ORTHUS__V1__ROLE__ROLE_STAGE", 1 },
+  { "ROLE_LM_HEAD", "ORTHUS__V1__ROLE__ROLE_LM_HEAD", 2 },
+  { "ROLE_DIFFUSION_HEAD", "ORTHUS__V1__ROLE__ROLE_DIFFUSION_HEAD", 3 },
+};
+static const ProtobufCIntRange orthus__v1__role__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex orthus__v1__role__enum_values_by_name[4] =
+{
+  { "ROLE_DIFFUSION_HEAD", 3 },
+  { "ROLE_LM_HEAD", 2 },
+  { "ROLE_STAGE", 1 },
+  { "ROLE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor orthus__v1__role__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "orthus.v1.Role",
+  "Role",
+  "Orthus__V1__Role",
+  "orthus.v1",
+  4,
+  orthus__v1__role__enum_values_by_number,
+  4,
+  orthus__v1__role__enum_values_by_name,
+  1,
+  orthus__v1__role__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -13,6 +13,10 @@ public struct Envelope: Sendable, Equatable {
     public var tensors: [TensorDescriptor]
     /// A human-readable reason, on error replies.
     public var error: String
+    /// Membership messages: a worker's registration, the worker a message concerns, and its load.
+    public var registration: Registration?
+    public var workerID: UInt64
+    public var load: UInt32
 
     public init(
         kind: UInt32,
@@ -21,6 +25,9 @@ public struct Envelope: Sendable, Equatable {
         step: UInt64 = 0,
         tensors: [TensorDescriptor] = [],
         error: String = "",
+        registration: Registration? = nil,
+        workerID: UInt64 = 0,
+        load: UInt32 = 0,
         version: UInt32 = Envelope.currentVersion
     ) {
         self.version = version
@@ -30,6 +37,46 @@ public struct Envelope: Sendable, Equatable {
         self.step = step
         self.tensors = tensors
         self.error = error
+        self.registration = registration
+        self.workerID = workerID
+        self.load = load
+    }
+}
+
+/// What a worker does in the cluster (the wire's `Role`).
+public enum WireRole: UInt32, Sendable, Equatable {
+    case stage = 1
+    case lmHead = 2
+    case diffusionHead = 3
+}
+
+/// A worker's registration with the coordinator.
+public struct Registration: Sendable, Equatable {
+    /// Stable across restarts of the same worker slot.
+    public var key: String
+    /// Bumped on every restart; a newer incarnation replaces the old member.
+    public var incarnation: UInt64
+    public var role: WireRole
+    /// Stages: the layer range.
+    public var layers: Range<Int>
+    /// Stages: where the worker receives micro-batches.
+    public var dataEndpoint: String
+    public var host: String
+
+    public init(
+        key: String,
+        incarnation: UInt64,
+        role: WireRole,
+        layers: Range<Int> = 0..<0,
+        dataEndpoint: String = "",
+        host: String = ""
+    ) {
+        self.key = key
+        self.incarnation = incarnation
+        self.role = role
+        self.layers = layers
+        self.dataEndpoint = dataEndpoint
+        self.host = host
     }
 }
 
@@ -81,6 +128,7 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
     case frameCount(expected: Int, found: Int)
     case tensorSize(tensor: String, expected: Int, found: Int)
     case shapeTooLarge(tensor: String, shape: [Int])
+    case badRegistration(String)
 
     public var description: String {
         switch self {
@@ -93,6 +141,7 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
         case .tensorSize(let tensor, let expected, let found):
             "tensor '\(tensor)' frame has \(found) bytes; its dtype and shape need \(expected)"
         case .shapeTooLarge(let tensor, let shape): "tensor '\(tensor)' has an impossible shape \(shape)"
+        case .badRegistration(let detail): "bad registration: \(detail)"
         }
     }
 }

@@ -48,14 +48,44 @@ public enum EnvelopeCodec {
                                 message.n_tensors = listBuffer.count
                                 message.tensors = listBuffer.baseAddress
                                 message.error = errorText.baseAddress
-                                var bytes = [UInt8](
-                                    repeating: 0,
-                                    count: orthus__v1__envelope__get_packed_size(&message)
-                                )
-                                _ = orthus__v1__envelope__pack(&message, &bytes)
-                                return bytes
+                                message.worker_id = envelope.workerID
+                                message.load = envelope.load
+                                return Self.packing(&message, registration: envelope.registration)
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Packs `message`, with the registration attached when there is one (its strings must outlive the call).
+    private static func packing(_ message: inout Orthus__V1__Envelope, registration: Registration?) -> [UInt8] {
+        func pack(_ message: inout Orthus__V1__Envelope) -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: orthus__v1__envelope__get_packed_size(&message))
+            _ = orthus__v1__envelope__pack(&message, &bytes)
+            return bytes
+        }
+        guard let registration else { return pack(&message) }
+        var key = Array(registration.key.utf8CString)
+        var endpoint = Array(registration.dataEndpoint.utf8CString)
+        var host = Array(registration.host.utf8CString)
+        return key.withUnsafeMutableBufferPointer { key in
+            endpoint.withUnsafeMutableBufferPointer { endpoint in
+                host.withUnsafeMutableBufferPointer { host in
+                    var r = Orthus__V1__Registration()
+                    orthus__v1__registration__init(&r)
+                    r.key = key.baseAddress
+                    r.incarnation = registration.incarnation
+                    r.role = Orthus__V1__Role(rawValue: registration.role.rawValue)
+                    r.layer_begin = UInt32(clamping: registration.layers.lowerBound)
+                    r.layer_end = UInt32(clamping: registration.layers.upperBound)
+                    r.data_endpoint = endpoint.baseAddress
+                    r.host = host.baseAddress
+                    return withUnsafeMutablePointer(to: &r) { pointer in
+                        message.registration = pointer
+                        defer { message.registration = nil }
+                        return pack(&message)
                     }
                 }
             }
@@ -85,6 +115,23 @@ public enum EnvelopeCodec {
             }
             tensors.append(TensorDescriptor(name: name, dtype: dtype, shape: shape))
         }
+        var registration: Registration?
+        if let r = m.registration?.pointee {
+            guard let role = WireRole(rawValue: r.role.rawValue) else {
+                throw .badRegistration("unknown role \(r.role.rawValue)")
+            }
+            guard r.layer_begin <= r.layer_end else {
+                throw .badRegistration("layer range \(r.layer_begin)..<\(r.layer_end)")
+            }
+            registration = Registration(
+                key: r.key.map { String(cString: $0) } ?? "",
+                incarnation: r.incarnation,
+                role: role,
+                layers: Int(r.layer_begin)..<Int(r.layer_end),
+                dataEndpoint: r.data_endpoint.map { String(cString: $0) } ?? "",
+                host: r.host.map { String(cString: $0) } ?? ""
+            )
+        }
         return Envelope(
             kind: m.kind,
             jobID: m.job_id,
@@ -92,6 +139,9 @@ public enum EnvelopeCodec {
             step: m.step,
             tensors: tensors,
             error: m.error.map { String(cString: $0) } ?? "",
+            registration: registration,
+            workerID: m.worker_id,
+            load: m.load,
             version: version
         )
     }

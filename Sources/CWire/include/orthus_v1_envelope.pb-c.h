@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 
+typedef struct Orthus__V1__Registration Orthus__V1__Registration;
 typedef struct Orthus__V1__TensorDescriptor Orthus__V1__TensorDescriptor;
 typedef struct Orthus__V1__Envelope Orthus__V1__Envelope;
 
@@ -38,8 +39,49 @@ typedef enum _Orthus__V1__DType {
   ORTHUS__V1__DTYPE__DTYPE_U8 = 5
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORTHUS__V1__DTYPE)
 } Orthus__V1__DType;
+/*
+ * What a worker does in the cluster.
+ */
+typedef enum _Orthus__V1__Role {
+  ORTHUS__V1__ROLE__ROLE_UNSPECIFIED = 0,
+  ORTHUS__V1__ROLE__ROLE_STAGE = 1,
+  ORTHUS__V1__ROLE__ROLE_LM_HEAD = 2,
+  ORTHUS__V1__ROLE__ROLE_DIFFUSION_HEAD = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORTHUS__V1__ROLE)
+} Orthus__V1__Role;
 
 /* --- messages --- */
+
+/*
+ * A worker's registration with the coordinator.
+ */
+struct  Orthus__V1__Registration
+{
+  ProtobufCMessage base;
+  /*
+   * Stable across restarts of the same worker slot (for example host/role/index).
+   */
+  char *key;
+  /*
+   * Bumped on every restart: a newer incarnation replaces the old member.
+   */
+  uint64_t incarnation;
+  Orthus__V1__Role role;
+  /*
+   * Stages: the layer range [layer_begin, layer_end).
+   */
+  uint32_t layer_begin;
+  uint32_t layer_end;
+  /*
+   * Stages: where the worker receives micro-batches.
+   */
+  char *data_endpoint;
+  char *host;
+};
+#define ORTHUS__V1__REGISTRATION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__registration__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, ORTHUS__V1__ROLE__ROLE_UNSPECIFIED, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
 
 /*
  * Describes one raw tensor frame that follows the envelope.
@@ -75,12 +117,37 @@ struct  Orthus__V1__Envelope
    * Human-readable reason on error replies.
    */
   char *error;
+  /*
+   * Membership messages: the registration, the worker it concerns, and its load.
+   */
+  Orthus__V1__Registration *registration;
+  uint64_t worker_id;
+  uint32_t load;
 };
 #define ORTHUS__V1__ENVELOPE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__envelope__descriptor) \
-    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string }
+    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, 0 }
 
 
+/* Orthus__V1__Registration methods */
+void   orthus__v1__registration__init
+                     (Orthus__V1__Registration         *message);
+size_t orthus__v1__registration__get_packed_size
+                     (const Orthus__V1__Registration   *message);
+size_t orthus__v1__registration__pack
+                     (const Orthus__V1__Registration   *message,
+                      uint8_t             *out);
+size_t orthus__v1__registration__pack_to_buffer
+                     (const Orthus__V1__Registration   *message,
+                      ProtobufCBuffer     *buffer);
+Orthus__V1__Registration *
+       orthus__v1__registration__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orthus__v1__registration__free_unpacked
+                     (Orthus__V1__Registration *message,
+                      ProtobufCAllocator *allocator);
 /* Orthus__V1__TensorDescriptor methods */
 void   orthus__v1__tensor_descriptor__init
                      (Orthus__V1__TensorDescriptor         *message);
@@ -121,6 +188,9 @@ void   orthus__v1__envelope__free_unpacked
                       ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
+typedef void (*Orthus__V1__Registration_Closure)
+                 (const Orthus__V1__Registration *message,
+                  void *closure_data);
 typedef void (*Orthus__V1__TensorDescriptor_Closure)
                  (const Orthus__V1__TensorDescriptor *message,
                   void *closure_data);
@@ -135,6 +205,8 @@ typedef void (*Orthus__V1__Envelope_Closure)
 
 extern const ProtobufCEnumDescriptor    orthus__v1__protocol_version__descriptor;
 extern const ProtobufCEnumDescriptor    orthus__v1__dtype__descriptor;
+extern const ProtobufCEnumDescriptor    orthus__v1__role__descriptor;
+extern const ProtobufCMessageDescriptor orthus__v1__registration__descriptor;
 extern const ProtobufCMessageDescriptor orthus__v1__tensor_descriptor__descriptor;
 extern const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor;
 
