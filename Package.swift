@@ -60,9 +60,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // The coordinator's logic: membership (a pure state machine) and, later, the scheduler.
+        // Worker-side membership: the control link that registers, heartbeats, drains and leaves.
+        .target(name: "Membership", dependencies: ["Transport", "Wire"], swiftSettings: strictSettings),
         .target(
             name: "Coordinator",
-            dependencies: ["Stage", "Heads", "Model", "Tensor"],
+            dependencies: ["Stage", "Heads", "Model", "Tensor", "Membership", "Transport", "Wire"],
             swiftSettings: strictSettings
         ),
         // Fixture paths and golden comparisons shared by the test targets.
@@ -123,7 +125,8 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "TestSupport", "Stage", "Heads", "Engine", "Model", "Checkpoint", "Tensor", "Tokenizer",
+                "Coordinator", "TestSupport", "Membership", "Transport", "Wire", "Stage", "Heads", "Engine", "Model",
+                "Checkpoint", "Tensor", "Tokenizer",
                 "ImageIO",
             ],
             swiftSettings: strictSettings

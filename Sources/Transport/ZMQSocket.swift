@@ -30,6 +30,9 @@ public final class ZMQSocket {
         public var lingerMilliseconds: Int32 = 0
         /// ROUTER: fail with EHOSTUNREACH on an unknown peer instead of dropping silently.
         public var routerMandatory = true
+        /// ROUTER: a new connection with a routing id already in use takes it over (a restarted worker is not locked
+        /// out by its dead predecessor's lingering connection).
+        public var routerHandover = true
         /// The identity this socket announces to a ROUTER (DEALER/REQ).
         public var routingID: [UInt8]?
 
@@ -49,6 +52,7 @@ public final class ZMQSocket {
         try set(ZMQ_SNDHWM, options.sendHighWater)
         try set(ZMQ_RCVHWM, options.receiveHighWater)
         if kind == .router, options.routerMandatory { try set(ZMQ_ROUTER_MANDATORY, Int32(1)) }
+        if kind == .router, options.routerHandover { try set(ZMQ_ROUTER_HANDOVER, Int32(1)) }
         if let id = options.routingID {
             guard id.withUnsafeBytes({ zmq_setsockopt(handle, ZMQ_ROUTING_ID, $0.baseAddress, id.count) }) == 0 else {
                 throw ZMQError.last("zmq_setsockopt(ZMQ_ROUTING_ID)")

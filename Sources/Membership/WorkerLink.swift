@@ -1,0 +1,115 @@
+import Foundation
+import Synchronization
+import Transport
+import Wire
+
+/// Membership message kinds (workers ⇄ coordinator).
+public enum MembershipKind: UInt32, Sendable {
+    /// Worker → coordinator: `Envelope.registration`.
+    case register = 40
+    /// Coordinator → worker: accepted, with `Envelope.workerID`.
+    case registered = 41
+    /// Worker → coordinator: alive, with `workerID` and `load`.
+    case heartbeat = 42
+    /// Worker → coordinator: stopping (SIGTERM); send no new work.
+    case drain = 43
+    /// Worker → coordinator: drained and gone.
+    case left = 44
+    /// Coordinator → worker: refused, with the reason in `Envelope.error`.
+    case refused = 45
+}
+
+/// Why a worker could not join.
+public enum LinkError: Error, Equatable, CustomStringConvertible {
+    case refused(String)
+    case timedOut(endpoint: String)
+
+    public var description: String {
+        switch self {
+        case .refused(let reason): "the coordinator refused this worker: \(reason)"
+        case .timedOut(let endpoint): "no answer from the coordinator at \(endpoint)"
+        }
+    }
+}
+
+/// A worker's membership link to the coordinator: register, heartbeat with its load, drain, leave.
+///
+/// It uses its own DEALER socket (routing id `<key>/control/<incarnation>`), so membership traffic never waits behind
+/// work, and a restarted worker never collides with its predecessor's connection.
+public final class WorkerLink: Sendable {
+    public let registration: Registration
+    private let pump: SocketPump
+    private let endpoint: String
+    private let assignedID = Atomic<UInt64>(0)
+
+    public init(context: ZMQContext, coordinator endpoint: String, registration: Registration) throws {
+        self.registration = registration
+        self.endpoint = endpoint
+        var options = ZMQSocket.Options()
+        options.routingID = Array("\(registration.key)/control/\(registration.incarnation)".utf8)
+        pump = try SocketPump(context: context, name: "link") { [options] context in
+            let socket = try ZMQSocket(context, kind: .dealer, options: options)
+            try socket.connect(endpoint)
+            return socket
+        }
+    }
+
+    /// The id the coordinator gave this worker (0 before registration).
+    public var workerID: UInt64 { assignedID.load(ordering: .relaxed) }
+
+    /// Registers and waits for the answer.
+    public func register(timeout: Duration = .seconds(10)) async throws -> UInt64 {
+        pump.send(
+            try WireMessage(envelope: Envelope(kind: MembershipKind.register.rawValue, registration: registration))
+                .frames()
+        )
+        let reply: Envelope? = await withTaskGroup(of: Envelope?.self) { group in
+            group.addTask {
+                for await frames in self.pump.inbound {
+                    guard let message = try? WireMessage.parse(frames) else { continue }
+                    let kind = message.envelope.kind
+                    if kind == MembershipKind.registered.rawValue || kind == MembershipKind.refused.rawValue {
+                        return message.envelope
+                    }
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let reply else { throw LinkError.timedOut(endpoint: endpoint) }
+        guard reply.kind == MembershipKind.registered.rawValue else { throw LinkError.refused(reply.error) }
+        assignedID.store(reply.workerID, ordering: .relaxed)
+        return reply.workerID
+    }
+
+    /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length.
+    public func heartbeat(every interval: Duration, load: @escaping @Sendable () -> Int) async {
+        while !Task.isCancelled {
+            send(.heartbeat, load: UInt32(clamping: load()))
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Tells the coordinator this worker is stopping: no new work.
+    public func drain() { send(.drain) }
+
+    /// Tells the coordinator this worker has finished its work and is gone.
+    public func leave() { send(.left) }
+
+    /// Closes the socket.
+    public func stop() { pump.stop() }
+
+    private func send(_ kind: MembershipKind, load: UInt32 = 0) {
+        if let frames = try? WireMessage(envelope: Envelope(kind: kind.rawValue, workerID: workerID, load: load))
+            .frames()
+        {
+            pump.send(frames)
+        }
+    }
+}

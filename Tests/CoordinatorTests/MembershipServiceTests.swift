@@ -1,0 +1,119 @@
+import Foundation
+import Membership
+import Synchronization
+import Testing
+import Transport
+import Wire
+
+@testable import Coordinator
+
+/// Worker links and the coordinator's membership service over TCP loopback, with short timeouts.
+@Suite struct MembershipServiceTests {
+    final class Recorder: Sendable {
+        let directives = Mutex<[MembershipMachine.Directive]>([])
+    }
+
+    /// Polls `condition` every 20 ms for up to `seconds`.
+    static func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
+        for _ in 0..<Int(seconds * 50) {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
+    @Test func workersRegisterHeartbeatFailRestartDrainAndLeave() async throws {
+        let context = try ZMQContext()
+        let router = try SocketPump(context: context, name: "coordinator-control") { context in
+            let socket = try ZMQSocket(context, kind: .router)
+            try socket.bind("tcp://127.0.0.1:*")
+            return socket
+        }
+        let endpoint = try #require(router.boundEndpoint)
+        let service = MembershipService(
+            pump: router,
+            machine: MembershipMachine(suspectAfter: .milliseconds(300), downAfter: .milliseconds(800))
+        )
+        let recorder = Recorder()
+        let serving = Task { await service.run(tickInterval: .milliseconds(50)) }
+        let recording = Task {
+            for await directive in service.directives { recorder.directives.withLock { $0.append(directive) } }
+        }
+
+        let stage = try WorkerLink(
+            context: context,
+            coordinator: endpoint,
+            registration: Registration(
+                key: "a/stage/0",
+                incarnation: 1,
+                role: .stage,
+                layers: 0..<2,
+                dataEndpoint: "tcp://127.0.0.1:6000"
+            )
+        )
+        let diffusion = try WorkerLink(
+            context: context,
+            coordinator: endpoint,
+            registration: Registration(key: "a/diffusion/0", incarnation: 1, role: .diffusionHead)
+        )
+        let stageID = WorkerID(try await stage.register())
+        let diffusionID = WorkerID(try await diffusion.register())
+        #expect(stageID != diffusionID)
+        #expect(
+            service.members[stageID]?.role == .stage(layers: 0..<2) && service.members[diffusionID]?.status == .alive
+        )
+
+        // The stage heartbeats; the diffusion worker goes silent: suspect, then down with its work reassigned.
+        let beating = Task { await stage.heartbeat(every: .milliseconds(50)) { 2 } }
+        #expect(await Self.eventually { recorder.directives.withLock { $0.contains(.reassignWork(of: diffusionID)) } })
+        let seen = recorder.directives.withLock { $0 }
+        #expect(
+            seen.firstIndex(of: .announce(diffusionID, .suspect))! < seen.firstIndex(of: .announce(diffusionID, .down))!
+        )
+        #expect(service.members[stageID]?.status == .alive && service.members[stageID]?.load == 2)
+
+        // A restarted diffusion worker (newer incarnation) joins; a stale one is refused with the reason.
+        let restarted = try WorkerLink(
+            context: context,
+            coordinator: endpoint,
+            registration: Registration(key: "a/diffusion/0", incarnation: 2, role: .diffusionHead)
+        )
+        let newID = WorkerID(try await restarted.register())
+        let restartedBeating = Task { await restarted.heartbeat(every: .milliseconds(50)) { 0 } }
+        #expect(newID != diffusionID && service.members[newID]?.status == .alive)
+        let stale = try WorkerLink(
+            context: context,
+            coordinator: endpoint,
+            registration: Registration(key: "a/diffusion/0", incarnation: 1, role: .diffusionHead)
+        )
+        await #expect(throws: LinkError.self) { _ = try await stale.register(timeout: .seconds(5)) }
+
+        // Drain, then leave: no reassignment for a worker that handed everything back.
+        restarted.drain()
+        #expect(await Self.eventually { service.members[newID]?.status == .draining })
+        restartedBeating.cancel()
+        try await Task.sleep(for: .milliseconds(150))  // heartbeats still in flight land before it leaves
+        restarted.leave()
+        #expect(await Self.eventually { service.members[newID]?.status == .down })
+        #expect(!recorder.directives.withLock { $0 }.contains(.reassignWork(of: newID)))
+
+        // Garbage on the control socket is counted, not fatal.
+        try await Task.sleep(for: .milliseconds(150))
+        let before = service.rejected
+        let raw = try SocketPump(context: context, name: "garbage") { context in
+            let socket = try ZMQSocket(context, kind: .dealer)
+            try socket.connect(endpoint)
+            return socket
+        }
+        raw.send([try ZMQMessage(bytes: [0xFF, 0x00, 0x13])])
+        #expect(await Self.eventually { service.rejected > before })
+        #expect(service.members[stageID]?.status == .alive)
+
+        beating.cancel()
+        for link in [stage, diffusion, restarted, stale] { link.stop() }
+        raw.stop()
+        router.stop()
+        await serving.value
+        await recording.value
+    }
+}
