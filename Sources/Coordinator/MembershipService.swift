@@ -92,8 +92,7 @@ public final class MembershipService: Sendable {
     }
 
     private func reply(to routing: [ZMQMessage], _ envelope: Envelope) {
-        guard let frames = try? WireMessage(routing: routing, envelope: envelope).frames() else { return }
-        pump.send(frames)
+        pump.send(WireMessage(routing: routing, envelope: envelope))
     }
 
     private func publish(_ directives: [MembershipMachine.Directive]) {

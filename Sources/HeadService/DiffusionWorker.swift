@@ -76,13 +76,7 @@ public final class DiffusionWorker: Sendable {
             wakeUp.yield()
         } catch {
             rejectedCount.add(1, ordering: .relaxed)
-            let failure = Envelope(
-                kind: HeadMessageKind.failure.rawValue,
-                sequenceIDs: envelope?.sequenceIDs ?? [],
-                step: envelope?.step ?? 0,
-                error: "\(error)"
-            )
-            if let frames = try? WireMessage(envelope: failure).frames() { socket.send(frames) }
+            socket.send(WireMessage(envelope: .failure(about: envelope, error: error)))
         }
     }
 
@@ -229,7 +223,7 @@ public final class DiffusionWorker: Sendable {
                     ),
                     tensors: [(try? ZMQMessage(borrowing: latents))].compactMap { $0 }
                 )
-                if let frames = try? reply.frames() { socket.send(frames) }
+                socket.send(reply)
             }
         }
     }

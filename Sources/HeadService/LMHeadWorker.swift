@@ -57,13 +57,7 @@ public final class LMHeadWorker: Sendable {
             socket.send(try reply.frames())
         } catch {
             rejectedCount.add(1, ordering: .relaxed)
-            let failure = Envelope(
-                kind: HeadMessageKind.failure.rawValue,
-                sequenceIDs: envelope?.sequenceIDs ?? [],
-                step: envelope?.step ?? 0,
-                error: "\(error)"
-            )
-            if let frames = try? WireMessage(envelope: failure).frames() { socket.send(frames) }
+            socket.send(WireMessage(envelope: .failure(about: envelope, error: error)))
         }
     }
 }

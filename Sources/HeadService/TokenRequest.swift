@@ -5,7 +5,7 @@ import Wire
 
 /// Message kinds of the LM-head pool.
 public enum HeadMessageKind: UInt32, Sendable {
-    case failure = 1
+    case failure = 1  // Envelope.failureKind
     /// Coordinator → LM-head worker: choose the next token of each row.
     case sampleTokens = 20
     /// LM-head worker → coordinator: the chosen tokens, in row order.

@@ -47,11 +47,7 @@ public final class WorkerLink: Sendable {
         self.endpoint = endpoint
         var options = ZMQSocket.Options()
         options.routingID = Array("\(registration.key)/control/\(registration.incarnation)".utf8)
-        pump = try SocketPump(context: context, name: "link") { [options] context in
-            let socket = try ZMQSocket(context, kind: .dealer, options: options)
-            try socket.connect(endpoint)
-            return socket
-        }
+        pump = try SocketPump(context: context, name: "link", kind: .dealer, options: options, connect: endpoint)
     }
 
     /// The id the coordinator gave this worker (0 before registration).
@@ -59,10 +55,7 @@ public final class WorkerLink: Sendable {
 
     /// Registers and waits for the answer.
     public func register(timeout: Duration = .seconds(10)) async throws -> UInt64 {
-        pump.send(
-            try WireMessage(envelope: Envelope(kind: MembershipKind.register.rawValue, registration: registration))
-                .frames()
-        )
+        pump.send(WireMessage(envelope: Envelope(kind: MembershipKind.register.rawValue, registration: registration)))
         let reply: Envelope? = await withTaskGroup(of: Envelope?.self) { group in
             group.addTask {
                 for await frames in self.pump.inbound {
@@ -106,10 +99,6 @@ public final class WorkerLink: Sendable {
     public func stop() { pump.stop() }
 
     private func send(_ kind: MembershipKind, load: UInt32 = 0) {
-        if let frames = try? WireMessage(envelope: Envelope(kind: kind.rawValue, workerID: workerID, load: load))
-            .frames()
-        {
-            pump.send(frames)
-        }
+        pump.send(WireMessage(envelope: Envelope(kind: kind.rawValue, workerID: workerID, load: load)))
     }
 }

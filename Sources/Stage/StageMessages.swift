@@ -6,7 +6,7 @@ import Wire
 /// Message kinds on the stage data path.
 public enum StageMessageKind: UInt32, Sendable {
     /// A refusal or failure report; `Envelope.error` says why.
-    case failure = 1
+    case failure = 1  // Envelope.failureKind
     /// A micro-batch for the next stage: inputs for the first stage, hidden rows for the others.
     case forward = 10
     /// From the last stage: the final-normed last row of each slice, for the heads.

@@ -81,14 +81,6 @@ public final class StageWorker: Sendable {
     }
 
     private func report(_ error: any Error, about envelope: Envelope?) {
-        guard let reports else { return }
-        let failure = Envelope(
-            kind: StageMessageKind.failure.rawValue,
-            jobID: envelope?.jobID ?? 0,
-            sequenceIDs: envelope?.sequenceIDs ?? [],
-            step: envelope?.step ?? 0,
-            error: "\(error)"
-        )
-        if let frames = try? WireMessage(envelope: failure).frames() { reports.send(frames) }
+        reports?.send(WireMessage(envelope: .failure(about: envelope, error: error)))
     }
 }

@@ -85,6 +85,32 @@ public final class SocketPump: Sendable {
         boundEndpoint = result.endpoint
     }
 
+    /// A pump for one socket of `kind` that binds and/or connects the given endpoints.
+    public convenience init(
+        context: ZMQContext,
+        name: String,
+        kind: ZMQSocket.Kind,
+        options: ZMQSocket.Options = ZMQSocket.Options(),
+        bind: String? = nil,
+        connect: String? = nil
+    ) throws {
+        try self.init(context: context, name: name) { context in
+            let socket = try ZMQSocket(context, kind: kind, options: options)
+            if let bind { try socket.bind(bind) }
+            if let connect { try socket.connect(connect) }
+            return socket
+        }
+    }
+
+    /// Frames and queues a cluster message; one whose tensors disagree with its descriptors is counted, not sent.
+    public func send(_ message: WireMessage) {
+        guard let frames = try? message.frames() else {
+            state.failures.add(1, ordering: .relaxed)
+            return
+        }
+        send(frames)
+    }
+
     /// Queues a message for sending; returns at once.
     public func send(_ frames: [ZMQMessage]) {
         state.outbox.withLock { $0.append(frames) }

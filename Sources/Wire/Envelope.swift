@@ -43,6 +43,22 @@ public struct Envelope: Sendable, Equatable {
     }
 }
 
+extension Envelope {
+    /// The kind of a failure report, the same in every part of the protocol.
+    public static let failureKind: UInt32 = 1
+
+    /// A failure report about `envelope` (its job, sequences and step, when it could be read), with the reason.
+    public static func failure(about envelope: Envelope?, error: any Error) -> Envelope {
+        Envelope(
+            kind: failureKind,
+            jobID: envelope?.jobID ?? 0,
+            sequenceIDs: envelope?.sequenceIDs ?? [],
+            step: envelope?.step ?? 0,
+            error: "\(error)"
+        )
+    }
+}
+
 /// What a worker does in the cluster (the wire's `Role`).
 public enum WireRole: UInt32, Sendable, Equatable {
     case stage = 1

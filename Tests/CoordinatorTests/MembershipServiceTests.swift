@@ -24,11 +24,12 @@ import Wire
 
     @Test func workersRegisterHeartbeatFailRestartDrainAndLeave() async throws {
         let context = try ZMQContext()
-        let router = try SocketPump(context: context, name: "coordinator-control") { context in
-            let socket = try ZMQSocket(context, kind: .router)
-            try socket.bind("tcp://127.0.0.1:*")
-            return socket
-        }
+        let router = try SocketPump(
+            context: context,
+            name: "coordinator-control",
+            kind: .router,
+            bind: "tcp://127.0.0.1:*"
+        )
         let endpoint = try #require(router.boundEndpoint)
         let service = MembershipService(
             pump: router,
@@ -100,11 +101,7 @@ import Wire
         // Garbage on the control socket is counted, not fatal.
         try await Task.sleep(for: .milliseconds(150))
         let before = service.rejected
-        let raw = try SocketPump(context: context, name: "garbage") { context in
-            let socket = try ZMQSocket(context, kind: .dealer)
-            try socket.connect(endpoint)
-            return socket
-        }
+        let raw = try SocketPump(context: context, name: "garbage", kind: .dealer, connect: endpoint)
         raw.send([try ZMQMessage(bytes: [0xFF, 0x00, 0x13])])
         #expect(await Self.eventually { service.rejected > before })
         #expect(service.members[stageID]?.status == .alive)

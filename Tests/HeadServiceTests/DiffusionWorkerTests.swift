@@ -34,25 +34,13 @@ import Wire
         )
         let second = PatchRequest(requestID: 2, patches: [patch(2, guidance: 3, steps: 30)])
 
-        let router = try SocketPump(context: context, name: "coordinator") { context in
-            let socket = try ZMQSocket(context, kind: .router)
-            try socket.bind("inproc://diffusion-pool")
-            return socket
-        }
-        var options = ZMQSocket.Options()
-        options.routingID = Array("d-0".utf8)
-        let dealer = try SocketPump(context: context, name: "diffusion") { [options] context in
-            let socket = try ZMQSocket(context, kind: .dealer, options: options)
-            try socket.connect("inproc://diffusion-pool")
-            return socket
-        }
-        dealer.send(try WireMessage(envelope: Envelope(kind: 99)).frames())  // stands in for registration
+        let link = try await PoolLink.open(context, name: "d-0")
+        let (router, dealer) = (link.router, link.dealer)
         var replies = router.inbound.makeAsyncIterator()
-        let peer = try #require(await replies.next())[0].bytes
 
         // Both requests wait in the socket before the worker starts, so they run side by side.
         for request in [first, second, PatchRequest(requestID: 3, patches: [patch(0, guidance: 5, steps: 0)])] {
-            router.send([try ZMQMessage(bytes: peer)] + (try request.message().frames()))
+            try link.send(try request.message())
         }
         let worker = DiffusionWorker(head: head, socket: dealer)
         let loop = Task { await worker.run() }

@@ -32,29 +32,14 @@ import Wire
         var batch = Matrix(rows: 0, columns: last.columns)
         for _ in rows { batch.append(rowsOf: last) }
 
-        let router = try SocketPump(context: context, name: "coordinator") { context in
-            let socket = try ZMQSocket(context, kind: .router)
-            try socket.bind("inproc://lm-head-pool")
-            return socket
-        }
-        var options = ZMQSocket.Options()
-        options.routingID = Array("lm-0".utf8)
-        let dealer = try SocketPump(context: context, name: "lm-head") { [options] context in
-            let socket = try ZMQSocket(context, kind: .dealer, options: options)
-            try socket.connect("inproc://lm-head-pool")
-            return socket
-        }
-        // Stands in for registration: the ROUTER learns the worker's identity from its first message.
-        dealer.send(try WireMessage(envelope: Envelope(kind: 99)).frames())
+        let link = try await PoolLink.open(context, name: "lm-0")
+        let (router, dealer) = (link.router, link.dealer)
         var replies = router.inbound.makeAsyncIterator()
-        let hello = try #require(await replies.next())
-        let peer = hello[0].bytes
-        #expect(peer == Array("lm-0".utf8))
 
         let worker = LMHeadWorker(head: try LMHead(directory: directory), socket: dealer)
         let loop = Task { await worker.run() }
         let request = try TokenRequest(requestID: 42, rows: rows, hidden: batch).message()
-        router.send([try ZMQMessage(bytes: peer)] + (try request.frames()))
+        try link.send(request)
         let reply = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
         #expect(reply.envelope.kind == HeadMessageKind.sampledTokens.rawValue && reply.envelope.step == 42)
         let tokens: [Int32] = reply.tensors[0].array()
@@ -68,11 +53,8 @@ import Wire
         #expect(tokens[2] == Int32(special.eoi))
 
         // A request without its tensors gets a failure reply that says so.
-        router.send(
-            [try ZMQMessage(bytes: peer)]
-                + (try WireMessage(
-                    envelope: Envelope(kind: HeadMessageKind.sampleTokens.rawValue, sequenceIDs: [1], step: 7)
-                ).frames())
+        try link.send(
+            WireMessage(envelope: Envelope(kind: HeadMessageKind.sampleTokens.rawValue, sequenceIDs: [1], step: 7))
         )
         let failure = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
         #expect(failure.envelope.kind == HeadMessageKind.failure.rawValue && failure.envelope.step == 7)

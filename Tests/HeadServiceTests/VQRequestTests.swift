@@ -19,21 +19,8 @@ import Wire
         _ name: String,
         codec: DiffusionWorker.VQCodec?
     ) async throws -> (SocketPump, [UInt8], DiffusionWorker, Task<Void, Never>) {
-        let router = try SocketPump(context: context, name: "coordinator") { context in
-            let socket = try ZMQSocket(context, kind: .router)
-            try socket.bind("inproc://\(name)")
-            return socket
-        }
-        var options = ZMQSocket.Options()
-        options.routingID = Array(name.utf8)
-        let dealer = try SocketPump(context: context, name: "diffusion") { [options] context in
-            let socket = try ZMQSocket(context, kind: .dealer, options: options)
-            try socket.connect("inproc://\(name)")
-            return socket
-        }
-        dealer.send(try WireMessage(envelope: Envelope(kind: 99)).frames())
-        var iterator = router.inbound.makeAsyncIterator()
-        let peer = try #require(await iterator.next())[0].bytes
+        let link = try await PoolLink.open(context, name: name)
+        let (router, dealer, peer) = (link.router, link.dealer, link.peer)
         let worker = DiffusionWorker(
             head: try DiffusionHead(directory: ModelDirectory(path: Fixtures.tinyOrthus)),
             codec: codec,

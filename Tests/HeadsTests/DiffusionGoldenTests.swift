@@ -62,7 +62,8 @@ import Testing
         let golden = try Fixtures.golden("sample-latents-\(steps)steps-cfg\(guidance)")
         // Compared in the head's scale (latents × 0.1), where the sampler works and the bound is stated.
         let error = Fixtures.maxAbsDifference(latents.flatMap { $0 }.map { $0 * 0.1 }, golden.values.map { $0 * 0.1 })
-        #expect(error <= 1e-4, "max abs error \(error)")
+        #expect(error <= 1e-4, "max abs error \(error)")  // the bound
+        #expect(error <= 1e-5, "max abs error \(error)")  // measured: 2.4e-6 (100 steps), 3.5e-6 (30 steps)
     }
 
     @Test func patchesAtDifferentStepsInOneBatchGiveTheLatentsOfEachAlone() throws {

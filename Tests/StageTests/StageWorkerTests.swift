@@ -13,12 +13,7 @@ import Wire
     let context = try! ZMQContext()
 
     func pump(_ kind: ZMQSocket.Kind, bind: String? = nil, connect: String? = nil) throws -> SocketPump {
-        try SocketPump(context: context, name: "\(kind)") { context in
-            let socket = try ZMQSocket(context, kind: kind)
-            if let bind { try socket.bind(bind) }
-            if let connect { try socket.connect(connect) }
-            return socket
-        }
+        try SocketPump(context: context, name: "\(kind)", kind: kind, bind: bind, connect: connect)
     }
 
     @Test func twoWorkersOverSocketsGiveTheRowsOfOneStageAndReportBadMessages() async throws {

@@ -25,16 +25,8 @@ import Testing
     }
 
     @Test func multipartMessagesArriveWholeAndInOrderOverInproc() async throws {
-        let pull = try SocketPump(context: context, name: "pull") { context in
-            let socket = try ZMQSocket(context, kind: .pull)
-            try socket.bind("inproc://pump-test-order")
-            return socket
-        }
-        let push = try SocketPump(context: context, name: "push") { context in
-            let socket = try ZMQSocket(context, kind: .push)
-            try socket.connect("inproc://pump-test-order")
-            return socket
-        }
+        let pull = try SocketPump(context: context, name: "pull", kind: .pull, bind: "inproc://pump-test-order")
+        let push = try SocketPump(context: context, name: "push", kind: .push, connect: "inproc://pump-test-order")
         for i in 0..<3 {
             push.send([
                 try ZMQMessage(bytes: Array("header \(i)".utf8)),
@@ -53,20 +45,18 @@ import Testing
     }
 
     @Test func aRouterRepliesToTheDealerThatAskedOverTCPLoopback() async throws {
-        let router = try SocketPump(context: context, name: "router") { context in
-            let socket = try ZMQSocket(context, kind: .router)
-            try socket.bind("tcp://127.0.0.1:*")
-            return socket
-        }
+        let router = try SocketPump(context: context, name: "router", kind: .router, bind: "tcp://127.0.0.1:*")
         let endpoint = try #require(router.boundEndpoint)
         #expect(endpoint.hasPrefix("tcp://127.0.0.1:"))
         var options = ZMQSocket.Options()
         options.routingID = Array("worker-1".utf8)
-        let dealer = try SocketPump(context: context, name: "dealer") { [options] context in
-            let socket = try ZMQSocket(context, kind: .dealer, options: options)
-            try socket.connect(endpoint)
-            return socket
-        }
+        let dealer = try SocketPump(
+            context: context,
+            name: "dealer",
+            kind: .dealer,
+            options: options,
+            connect: endpoint
+        )
         dealer.send([try ZMQMessage(bytes: Array("ping".utf8))])
         let request = try await Self.next(router)
         #expect(request.count == 2 && String(decoding: request[0].bytes, as: UTF8.self) == "worker-1")
@@ -78,16 +68,8 @@ import Testing
     }
 
     @Test func floatFramesTravelWithoutCopiesAndArriveIntact() async throws {
-        let pull = try SocketPump(context: context, name: "pull") { context in
-            let socket = try ZMQSocket(context, kind: .pull)
-            try socket.bind("inproc://pump-test-floats")
-            return socket
-        }
-        let push = try SocketPump(context: context, name: "push") { context in
-            let socket = try ZMQSocket(context, kind: .push)
-            try socket.connect("inproc://pump-test-floats")
-            return socket
-        }
+        let pull = try SocketPump(context: context, name: "pull", kind: .pull, bind: "inproc://pump-test-floats")
+        let push = try SocketPump(context: context, name: "push", kind: .push, connect: "inproc://pump-test-floats")
         let values = (0..<4096).map { Float($0) * 0.25 }
         push.send([try ZMQMessage(borrowing: values)])
         let message = try await Self.next(pull)
@@ -100,24 +82,18 @@ import Testing
     @Test func anOversizedMessageIsDroppedAndTheReceiverKeepsWorking() async throws {
         var small = ZMQSocket.Options()
         small.maxMessageBytes = 1024
-        let router = try SocketPump(context: context, name: "router") { [small] context in
-            let socket = try ZMQSocket(context, kind: .router, options: small)
-            try socket.bind("tcp://127.0.0.1:*")
-            return socket
-        }
+        let router = try SocketPump(
+            context: context,
+            name: "router",
+            kind: .router,
+            options: small,
+            bind: "tcp://127.0.0.1:*"
+        )
         let endpoint = try #require(router.boundEndpoint)
-        let big = try SocketPump(context: context, name: "big") { context in
-            let socket = try ZMQSocket(context, kind: .dealer)
-            try socket.connect(endpoint)
-            return socket
-        }
+        let big = try SocketPump(context: context, name: "big", kind: .dealer, connect: endpoint)
         big.send([try ZMQMessage(bytes: [UInt8](repeating: 7, count: 4096))])
         // libzmq disconnects the peer that exceeded ZMQ_MAXMSGSIZE; a well-behaved peer still gets through.
-        let polite = try SocketPump(context: context, name: "polite") { context in
-            let socket = try ZMQSocket(context, kind: .dealer)
-            try socket.connect(endpoint)
-            return socket
-        }
+        let polite = try SocketPump(context: context, name: "polite", kind: .dealer, connect: endpoint)
         polite.send([try ZMQMessage(bytes: Array("small".utf8))])
         let message = try await Self.next(router)
         #expect(String(decoding: message.last!.bytes, as: UTF8.self) == "small")
@@ -127,11 +103,7 @@ import Testing
     }
 
     @Test func sendingToAnUnknownRouterPeerIsCountedNotFatal() async throws {
-        let router = try SocketPump(context: context, name: "router") { context in
-            let socket = try ZMQSocket(context, kind: .router)
-            try socket.bind("inproc://pump-test-unknown")
-            return socket
-        }
+        let router = try SocketPump(context: context, name: "router", kind: .router, bind: "inproc://pump-test-unknown")
         router.send([try ZMQMessage(bytes: Array("nobody".utf8)), try ZMQMessage(bytes: [1])])
         for _ in 0..<50 where router.failedSends == 0 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(router.failedSends == 1)
@@ -140,20 +112,12 @@ import Testing
 
     @Test func aSetupErrorIsThrownFromInit() {
         #expect(throws: ZMQError.self) {
-            _ = try SocketPump(context: context, name: "bad") { context in
-                let socket = try ZMQSocket(context, kind: .pull)
-                try socket.bind("not-an-endpoint")
-                return socket
-            }
+            _ = try SocketPump(context: context, name: "bad", kind: .pull, bind: "not-an-endpoint")
         }
     }
 
     @Test func stoppingFinishesTheInboundStream() async throws {
-        let pull = try SocketPump(context: context, name: "pull") { context in
-            let socket = try ZMQSocket(context, kind: .pull)
-            try socket.bind("inproc://pump-test-stop")
-            return socket
-        }
+        let pull = try SocketPump(context: context, name: "pull", kind: .pull, bind: "inproc://pump-test-stop")
         pull.stop()
         var iterator = pull.inbound.makeAsyncIterator()
         #expect(await iterator.next() == nil)

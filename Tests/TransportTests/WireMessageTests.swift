@@ -9,16 +9,8 @@ import Wire
     let context = try! ZMQContext()
 
     func pair(_ name: String) throws -> (router: SocketPump, dealer: SocketPump) {
-        let router = try SocketPump(context: context, name: "router") { context in
-            let socket = try ZMQSocket(context, kind: .router)
-            try socket.bind("inproc://wire-\(name)")
-            return socket
-        }
-        let dealer = try SocketPump(context: context, name: "dealer") { context in
-            let socket = try ZMQSocket(context, kind: .dealer)
-            try socket.connect("inproc://wire-\(name)")
-            return socket
-        }
+        let router = try SocketPump(context: context, name: "router", kind: .router, bind: "inproc://wire-\(name)")
+        let dealer = try SocketPump(context: context, name: "dealer", kind: .dealer, connect: "inproc://wire-\(name)")
         return (router, dealer)
     }
 
