@@ -207,13 +207,8 @@ public struct Scheduler: Sendable {
                 hidden.append(rowsOf: row)
                 waiting.append(slice.sequenceID)
             case .image(let job, let latents, let cond, let uncond):
-                sequence.finalRow = row
                 sequences[slice.sequenceID] = sequence
-                if let condRow = sequences[cond]?.finalRow, let uncondRow = sequences[uncond]?.finalRow {
-                    sequences[cond]?.finalRow = nil
-                    sequences[uncond]?.finalRow = nil
-                    var condition = condRow
-                    condition.append(rowsOf: uncondRow)
+                if let condition = pairCondition(storing: row, for: slice.sequenceID, cond: cond, uncond: uncond) {
                     let request = newRequest(.patch(job: job.id))
                     directives.append(
                         .samplePatch(
@@ -259,13 +254,13 @@ public struct Scheduler: Sendable {
                     hidden.append(rowsOf: row)
                     waiting.append(slice.sequenceID)
                 case .image(let uncond):
-                    sequence.finalRow = row
                     sequences[slice.sequenceID] = sequence
-                    if let condRow = sequences[answer.cond]?.finalRow, let uncondRow = sequences[uncond]?.finalRow {
-                        sequences[answer.cond]?.finalRow = nil
-                        sequences[uncond]?.finalRow = nil
-                        var condition = condRow
-                        condition.append(rowsOf: uncondRow)
+                    if let condition = pairCondition(
+                        storing: row,
+                        for: slice.sequenceID,
+                        cond: answer.cond,
+                        uncond: uncond
+                    ) {
                         directives.append(
                             .samplePatch(
                                 requestID: newRequest(.patch(job: job.id)),
@@ -358,6 +353,18 @@ public struct Scheduler: Sendable {
             }
         }
         return directives + schedule()
+    }
+
+    /// Keeps a CFG member's final row; once both members have theirs, returns them (cond, then uncond) and clears
+    /// them. The two may arrive in different micro-batches when their prompts differ in length.
+    private mutating func pairCondition(storing row: Matrix, for id: UInt64, cond: UInt64, uncond: UInt64) -> Matrix? {
+        sequences[id]?.finalRow = row
+        guard let condRow = sequences[cond]?.finalRow, let uncondRow = sequences[uncond]?.finalRow else { return nil }
+        sequences[cond]?.finalRow = nil
+        sequences[uncond]?.finalRow = nil
+        var condition = condRow
+        condition.append(rowsOf: uncondRow)
+        return condition
     }
 
     // MARK: - Interleaved jobs
