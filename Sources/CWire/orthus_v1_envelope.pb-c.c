@@ -52,6 +52,51 @@ void   orthus__v1__registration__free_unpacked
   assert(message->base.descriptor == &orthus__v1__registration__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orthus__v1__job_spec__init
+                     (Orthus__V1__JobSpec         *message)
+{
+  static const Orthus__V1__JobSpec init_value = ORTHUS__V1__JOB_SPEC__INIT;
+  *message = init_value;
+}
+size_t orthus__v1__job_spec__get_packed_size
+                     (const Orthus__V1__JobSpec *message)
+{
+  assert(message->base.descriptor == &orthus__v1__job_spec__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orthus__v1__job_spec__pack
+                     (const Orthus__V1__JobSpec *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orthus__v1__job_spec__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orthus__v1__job_spec__pack_to_buffer
+                     (const Orthus__V1__JobSpec *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orthus__v1__job_spec__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orthus__V1__JobSpec *
+       orthus__v1__job_spec__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orthus__V1__JobSpec *)
+     protobuf_c_message_unpack (&orthus__v1__job_spec__descriptor,
+                                allocator, len, data);
+}
+void   orthus__v1__job_spec__free_unpacked
+                     (Orthus__V1__JobSpec *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orthus__v1__job_spec__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   orthus__v1__tensor_descriptor__init
                      (Orthus__V1__TensorDescriptor         *message)
 {
@@ -258,6 +303,148 @@ const ProtobufCMessageDescriptor orthus__v1__registration__descriptor =
   (ProtobufCMessageInit) orthus__v1__registration__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor orthus__v1__job_spec__field_descriptors[9] =
+{
+  {
+    "mode",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, mode),
+    &orthus__v1__job_mode__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompt",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, prompt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_tokens",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, max_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "temperature",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, temperature),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top_k",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, top_k),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top_p",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, top_p),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "seed",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, seed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "guidance",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, guidance),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "steps",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, steps),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orthus__v1__job_spec__field_indices_by_name[] = {
+  7,   /* field[7] = guidance */
+  2,   /* field[2] = max_tokens */
+  0,   /* field[0] = mode */
+  1,   /* field[1] = prompt */
+  6,   /* field[6] = seed */
+  8,   /* field[8] = steps */
+  3,   /* field[3] = temperature */
+  4,   /* field[4] = top_k */
+  5,   /* field[5] = top_p */
+};
+static const ProtobufCIntRange orthus__v1__job_spec__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor orthus__v1__job_spec__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orthus.v1.JobSpec",
+  "JobSpec",
+  "Orthus__V1__JobSpec",
+  "orthus.v1",
+  sizeof(Orthus__V1__JobSpec),
+  9,
+  orthus__v1__job_spec__field_descriptors,
+  orthus__v1__job_spec__field_indices_by_name,
+  1,  orthus__v1__job_spec__number_ranges,
+  (ProtobufCMessageInit) orthus__v1__job_spec__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor orthus__v1__tensor_descriptor__field_descriptors[3] =
 {
   {
@@ -322,7 +509,7 @@ const ProtobufCMessageDescriptor orthus__v1__tensor_descriptor__descriptor =
   (ProtobufCMessageInit) orthus__v1__tensor_descriptor__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[10] =
+static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[14] =
 {
   {
     "version",
@@ -444,9 +631,59 @@ static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[10
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "job",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, job),
+    &orthus__v1__job_spec__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "endpoint",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, endpoint),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "total",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, total),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orthus__v1__envelope__field_indices_by_name[] = {
+  12,   /* field[12] = endpoint */
   6,   /* field[6] = error */
+  10,   /* field[10] = job */
   2,   /* field[2] = job_id */
   1,   /* field[1] = kind */
   9,   /* field[9] = load */
@@ -454,13 +691,15 @@ static const unsigned orthus__v1__envelope__field_indices_by_name[] = {
   3,   /* field[3] = sequence_ids */
   4,   /* field[4] = step */
   5,   /* field[5] = tensors */
+  11,   /* field[11] = text */
+  13,   /* field[13] = total */
   0,   /* field[0] = version */
   8,   /* field[8] = worker_id */
 };
 static const ProtobufCIntRange orthus__v1__envelope__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
 {
@@ -470,7 +709,7 @@ const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
   "Orthus__V1__Envelope",
   "orthus.v1",
   sizeof(Orthus__V1__Envelope),
-  10,
+  14,
   orthus__v1__envelope__field_descriptors,
   orthus__v1__envelope__field_indices_by_name,
   1,  orthus__v1__envelope__number_ranges,
@@ -571,5 +810,39 @@ const ProtobufCEnumDescriptor orthus__v1__role__descriptor =
   orthus__v1__role__enum_values_by_name,
   1,
   orthus__v1__role__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue orthus__v1__job_mode__enum_values_by_number[5] =
+{
+  { "JOB_MODE_UNSPECIFIED", "ORTHUS__V1__JOB_MODE__JOB_MODE_UNSPECIFIED", 0 },
+  { "JOB_MODE_TEXT", "ORTHUS__V1__JOB_MODE__JOB_MODE_TEXT", 1 },
+  { "JOB_MODE_TEXT_TO_IMAGE", "ORTHUS__V1__JOB_MODE__JOB_MODE_TEXT_TO_IMAGE", 2 },
+  { "JOB_MODE_IMAGE_TO_TEXT", "ORTHUS__V1__JOB_MODE__JOB_MODE_IMAGE_TO_TEXT", 3 },
+  { "JOB_MODE_INTERLEAVED", "ORTHUS__V1__JOB_MODE__JOB_MODE_INTERLEAVED", 4 },
+};
+static const ProtobufCIntRange orthus__v1__job_mode__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex orthus__v1__job_mode__enum_values_by_name[5] =
+{
+  { "JOB_MODE_IMAGE_TO_TEXT", 3 },
+  { "JOB_MODE_INTERLEAVED", 4 },
+  { "JOB_MODE_TEXT", 1 },
+  { "JOB_MODE_TEXT_TO_IMAGE", 2 },
+  { "JOB_MODE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor orthus__v1__job_mode__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "orthus.v1.JobMode",
+  "JobMode",
+  "Orthus__V1__JobMode",
+  "orthus.v1",
+  5,
+  orthus__v1__job_mode__enum_values_by_number,
+  5,
+  orthus__v1__job_mode__enum_values_by_name,
+  1,
+  orthus__v1__job_mode__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -17,6 +17,12 @@ public struct Envelope: Sendable, Equatable {
     public var registration: Registration?
     public var workerID: UInt64
     public var load: UInt32
+    /// Client messages: the submitted job, streamed text (or a status report), and progress totals.
+    public var job: JobSpec?
+    public var text: String
+    public var total: UInt64
+    /// Coordinator → stage: where the stage sends its output (empty: to the coordinator).
+    public var endpoint: String
 
     public init(
         kind: UInt32,
@@ -28,6 +34,10 @@ public struct Envelope: Sendable, Equatable {
         registration: Registration? = nil,
         workerID: UInt64 = 0,
         load: UInt32 = 0,
+        job: JobSpec? = nil,
+        text: String = "",
+        total: UInt64 = 0,
+        endpoint: String = "",
         version: UInt32 = Envelope.currentVersion
     ) {
         self.version = version
@@ -40,6 +50,10 @@ public struct Envelope: Sendable, Equatable {
         self.registration = registration
         self.workerID = workerID
         self.load = load
+        self.job = job
+        self.text = text
+        self.total = total
+        self.endpoint = endpoint
     }
 }
 
@@ -96,6 +110,52 @@ public struct Registration: Sendable, Equatable {
     }
 }
 
+/// What a client asks for (the wire's `JobMode`).
+public enum JobMode: UInt32, Sendable, Equatable, CaseIterable {
+    case text = 1
+    case textToImage = 2
+    /// The image travels as a tensor frame named "image" (PNG bytes).
+    case imageToText = 3
+    case interleaved = 4
+}
+
+/// A job as a client submits it; every value explicit (the client resolves the mode's defaults).
+public struct JobSpec: Sendable, Equatable {
+    public var mode: JobMode
+    public var prompt: String
+    /// Text modes: tokens at most; interleaved: generated positions at most (patches included).
+    public var maxTokens: Int
+    public var temperature: Float
+    public var topK: Int
+    public var topP: Float
+    public var seed: UInt64
+    /// Image modes: the classifier-free guidance scale and DDIM steps.
+    public var guidance: Float
+    public var steps: Int
+
+    public init(
+        mode: JobMode,
+        prompt: String,
+        maxTokens: Int,
+        temperature: Float = 0,
+        topK: Int = 0,
+        topP: Float = 1,
+        seed: UInt64 = 0,
+        guidance: Float = 5,
+        steps: Int = 100
+    ) {
+        self.mode = mode
+        self.prompt = prompt
+        self.maxTokens = maxTokens
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.seed = seed
+        self.guidance = guidance
+        self.steps = steps
+    }
+}
+
 /// Element types a tensor frame may carry (little-endian).
 public enum WireDType: UInt32, Sendable, Equatable, CaseIterable {
     case float32 = 1
@@ -145,6 +205,7 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
     case tensorSize(tensor: String, expected: Int, found: Int)
     case shapeTooLarge(tensor: String, shape: [Int])
     case badRegistration(String)
+    case badJob(String)
 
     public var description: String {
         switch self {
@@ -158,6 +219,7 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
             "tensor '\(tensor)' frame has \(found) bytes; its dtype and shape need \(expected)"
         case .shapeTooLarge(let tensor, let shape): "tensor '\(tensor)' has an impossible shape \(shape)"
         case .badRegistration(let detail): "bad registration: \(detail)"
+        case .badJob(let detail): "bad job: \(detail)"
         }
     }
 }

@@ -1,57 +1,82 @@
 internal import CWire
+import Foundation
 
 /// Envelope ⇄ bytes through the protobuf-c code generated from Protos/ (the C types stay in this file).
 public enum EnvelopeCodec {
     /// The protobuf encoding of `envelope`. The corresponding C function is `orthus__v1__envelope__pack`.
     public static func encode(_ envelope: Envelope) -> [UInt8] {
-        // The C structs point into these buffers, which outlive the pack call: every name in one NUL-separated
-        // buffer, every shape in one flat buffer.
-        var names: [CChar] = []
-        var nameOffsets: [Int] = []
-        var shapes: [UInt64] = []
-        var shapeOffsets: [Int] = []
-        for tensor in envelope.tensors {
-            nameOffsets.append(names.count)
-            names += tensor.name.utf8CString
-            shapeOffsets.append(shapes.count)
-            shapes += tensor.shape.map { UInt64(max(0, $0)) }
+        // The C structs point into memory that must outlive the pack call: strings are duplicated into `strings`
+        // and freed afterwards, and the arrays stay pinned inside the nested closures.
+        var strings: [UnsafeMutablePointer<CChar>] = []
+        defer { strings.forEach { free($0) } }
+        func cString(_ text: String) -> UnsafeMutablePointer<CChar> {
+            let pointer = strdup(text)!
+            strings.append(pointer)
+            return pointer
         }
-        var sequenceIDs = envelope.sequenceIDs
-        var error = Array(envelope.error.utf8CString)
+        var shapes = envelope.tensors.map { $0.shape.map { UInt64(max(0, $0)) } }
         var descriptors = [Orthus__V1__TensorDescriptor](
             repeating: Orthus__V1__TensorDescriptor(),
             count: envelope.tensors.count
         )
-        return names.withUnsafeMutableBufferPointer { nameBuffer in
-            shapes.withUnsafeMutableBufferPointer { shapeBuffer in
-                descriptors.withUnsafeMutableBufferPointer { descriptorBuffer in
-                    for (i, tensor) in envelope.tensors.enumerated() {
-                        orthus__v1__tensor_descriptor__init(&descriptorBuffer[i])
-                        descriptorBuffer[i].name = nameBuffer.baseAddress! + nameOffsets[i]
-                        descriptorBuffer[i].dtype = Orthus__V1__DType(rawValue: tensor.dtype.rawValue)
-                        descriptorBuffer[i].n_shape = tensor.shape.count
-                        descriptorBuffer[i].shape =
-                            tensor.shape.isEmpty ? nil : shapeBuffer.baseAddress! + shapeOffsets[i]
-                    }
-                    var list = (0..<descriptorBuffer.count).map { Optional(descriptorBuffer.baseAddress! + $0) }
-                    return list.withUnsafeMutableBufferPointer { listBuffer in
-                        sequenceIDs.withUnsafeMutableBufferPointer { ids in
-                            error.withUnsafeMutableBufferPointer { errorText in
-                                var message = Orthus__V1__Envelope()
-                                orthus__v1__envelope__init(&message)
-                                message.version = Orthus__V1__ProtocolVersion(rawValue: envelope.version)
-                                message.kind = envelope.kind
-                                message.job_id = envelope.jobID
-                                message.n_sequence_ids = ids.count
-                                message.sequence_ids = ids.baseAddress
-                                message.step = envelope.step
-                                message.n_tensors = listBuffer.count
-                                message.tensors = listBuffer.baseAddress
-                                message.error = errorText.baseAddress
-                                message.worker_id = envelope.workerID
-                                message.load = envelope.load
-                                return Self.packing(&message, registration: envelope.registration)
-                            }
+        for (i, tensor) in envelope.tensors.enumerated() {
+            orthus__v1__tensor_descriptor__init(&descriptors[i])
+            descriptors[i].name = cString(tensor.name)
+            descriptors[i].dtype = Orthus__V1__DType(rawValue: tensor.dtype.rawValue)
+            descriptors[i].n_shape = tensor.shape.count
+        }
+        var sequenceIDs = envelope.sequenceIDs
+        var message = Orthus__V1__Envelope()
+        orthus__v1__envelope__init(&message)
+        message.version = Orthus__V1__ProtocolVersion(rawValue: envelope.version)
+        message.kind = envelope.kind
+        message.job_id = envelope.jobID
+        message.step = envelope.step
+        message.error = cString(envelope.error)
+        message.worker_id = envelope.workerID
+        message.load = envelope.load
+        message.text = cString(envelope.text)
+        message.total = envelope.total
+        message.endpoint = cString(envelope.endpoint)
+        var registration = Orthus__V1__Registration()
+        if let r = envelope.registration {
+            orthus__v1__registration__init(&registration)
+            registration.key = cString(r.key)
+            registration.incarnation = r.incarnation
+            registration.role = Orthus__V1__Role(rawValue: r.role.rawValue)
+            registration.layer_begin = UInt32(clamping: r.layers.lowerBound)
+            registration.layer_end = UInt32(clamping: r.layers.upperBound)
+            registration.data_endpoint = cString(r.dataEndpoint)
+            registration.host = cString(r.host)
+        }
+        var job = Orthus__V1__JobSpec()
+        if let spec = envelope.job {
+            orthus__v1__job_spec__init(&job)
+            job.mode = Orthus__V1__JobMode(rawValue: spec.mode.rawValue)
+            job.prompt = cString(spec.prompt)
+            job.max_tokens = UInt32(clamping: spec.maxTokens)
+            job.temperature = spec.temperature
+            job.top_k = UInt32(clamping: spec.topK)
+            job.top_p = spec.topP
+            job.seed = spec.seed
+            job.guidance = spec.guidance
+            job.steps = UInt32(clamping: spec.steps)
+        }
+        return withUnsafeMutablePointer(to: &registration) { registrationPointer in
+            withUnsafeMutablePointer(to: &job) { jobPointer in
+                sequenceIDs.withUnsafeMutableBufferPointer { ids in
+                    message.n_sequence_ids = ids.count
+                    message.sequence_ids = ids.baseAddress
+                    message.registration = envelope.registration == nil ? nil : registrationPointer
+                    message.job = envelope.job == nil ? nil : jobPointer
+                    return withPinned(&shapes, into: &descriptors) { descriptorBuffer in
+                        var list = (0..<descriptorBuffer.count).map { Optional(descriptorBuffer.baseAddress! + $0) }
+                        return list.withUnsafeMutableBufferPointer { listBuffer in
+                            message.n_tensors = listBuffer.count
+                            message.tensors = listBuffer.baseAddress
+                            var bytes = [UInt8](repeating: 0, count: orthus__v1__envelope__get_packed_size(&message))
+                            _ = orthus__v1__envelope__pack(&message, &bytes)
+                            return bytes
                         }
                     }
                 }
@@ -59,35 +84,20 @@ public enum EnvelopeCodec {
         }
     }
 
-    /// Packs `message`, with the registration attached when there is one (its strings must outlive the call).
-    private static func packing(_ message: inout Orthus__V1__Envelope, registration: Registration?) -> [UInt8] {
-        func pack(_ message: inout Orthus__V1__Envelope) -> [UInt8] {
-            var bytes = [UInt8](repeating: 0, count: orthus__v1__envelope__get_packed_size(&message))
-            _ = orthus__v1__envelope__pack(&message, &bytes)
-            return bytes
-        }
-        guard let registration else { return pack(&message) }
-        var key = Array(registration.key.utf8CString)
-        var endpoint = Array(registration.dataEndpoint.utf8CString)
-        var host = Array(registration.host.utf8CString)
-        return key.withUnsafeMutableBufferPointer { key in
-            endpoint.withUnsafeMutableBufferPointer { endpoint in
-                host.withUnsafeMutableBufferPointer { host in
-                    var r = Orthus__V1__Registration()
-                    orthus__v1__registration__init(&r)
-                    r.key = key.baseAddress
-                    r.incarnation = registration.incarnation
-                    r.role = Orthus__V1__Role(rawValue: registration.role.rawValue)
-                    r.layer_begin = UInt32(clamping: registration.layers.lowerBound)
-                    r.layer_end = UInt32(clamping: registration.layers.upperBound)
-                    r.data_endpoint = endpoint.baseAddress
-                    r.host = host.baseAddress
-                    return withUnsafeMutablePointer(to: &r) { pointer in
-                        message.registration = pointer
-                        defer { message.registration = nil }
-                        return pack(&message)
-                    }
+    /// Points each descriptor at its shape while `body` runs (the shapes stay pinned for the call).
+    private static func withPinned<R>(
+        _ shapes: inout [[UInt64]],
+        into descriptors: inout [Orthus__V1__TensorDescriptor],
+        _ body: (UnsafeMutableBufferPointer<Orthus__V1__TensorDescriptor>) -> R
+    ) -> R {
+        var flat = shapes.flatMap { $0 }
+        let offsets = shapes.reduce(into: [0]) { $0.append($0.last! + $1.count) }
+        return flat.withUnsafeMutableBufferPointer { flatBuffer in
+            descriptors.withUnsafeMutableBufferPointer { buffer in
+                for i in 0..<buffer.count where buffer[i].n_shape > 0 {
+                    buffer[i].shape = flatBuffer.baseAddress! + offsets[i]
                 }
+                return body(buffer)
             }
         }
     }
@@ -132,6 +142,23 @@ public enum EnvelopeCodec {
                 host: r.host.map { String(cString: $0) } ?? ""
             )
         }
+        var job: JobSpec?
+        if let j = m.job?.pointee {
+            guard let mode = JobMode(rawValue: j.mode.rawValue) else {
+                throw .badJob("unknown mode \(j.mode.rawValue)")
+            }
+            job = JobSpec(
+                mode: mode,
+                prompt: j.prompt.map { String(cString: $0) } ?? "",
+                maxTokens: Int(j.max_tokens),
+                temperature: j.temperature,
+                topK: Int(j.top_k),
+                topP: j.top_p,
+                seed: j.seed,
+                guidance: j.guidance,
+                steps: Int(j.steps)
+            )
+        }
         return Envelope(
             kind: m.kind,
             jobID: m.job_id,
@@ -142,6 +169,10 @@ public enum EnvelopeCodec {
             registration: registration,
             workerID: m.worker_id,
             load: m.load,
+            job: job,
+            text: m.text.map { String(cString: $0) } ?? "",
+            total: m.total,
+            endpoint: m.endpoint.map { String(cString: $0) } ?? "",
             version: version
         )
     }

@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Orthus__V1__Registration Orthus__V1__Registration;
+typedef struct Orthus__V1__JobSpec Orthus__V1__JobSpec;
 typedef struct Orthus__V1__TensorDescriptor Orthus__V1__TensorDescriptor;
 typedef struct Orthus__V1__Envelope Orthus__V1__Envelope;
 
@@ -49,6 +50,20 @@ typedef enum _Orthus__V1__Role {
   ORTHUS__V1__ROLE__ROLE_DIFFUSION_HEAD = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORTHUS__V1__ROLE)
 } Orthus__V1__Role;
+/*
+ * What a client asks the coordinator for.
+ */
+typedef enum _Orthus__V1__JobMode {
+  ORTHUS__V1__JOB_MODE__JOB_MODE_UNSPECIFIED = 0,
+  ORTHUS__V1__JOB_MODE__JOB_MODE_TEXT = 1,
+  ORTHUS__V1__JOB_MODE__JOB_MODE_TEXT_TO_IMAGE = 2,
+  /*
+   * The image travels as a tensor frame named "image" (PNG bytes).
+   */
+  ORTHUS__V1__JOB_MODE__JOB_MODE_IMAGE_TO_TEXT = 3,
+  ORTHUS__V1__JOB_MODE__JOB_MODE_INTERLEAVED = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORTHUS__V1__JOB_MODE)
+} Orthus__V1__JobMode;
 
 /* --- messages --- */
 
@@ -81,6 +96,33 @@ struct  Orthus__V1__Registration
 #define ORTHUS__V1__REGISTRATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__registration__descriptor) \
     , (char *)protobuf_c_empty_string, 0, ORTHUS__V1__ROLE__ROLE_UNSPECIFIED, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A job as a client submits it. Every value is explicit: the client resolves the mode's defaults.
+ */
+struct  Orthus__V1__JobSpec
+{
+  ProtobufCMessage base;
+  Orthus__V1__JobMode mode;
+  char *prompt;
+  /*
+   * Text modes: tokens at most; interleaved: generated positions at most (patches included).
+   */
+  uint32_t max_tokens;
+  float temperature;
+  uint32_t top_k;
+  float top_p;
+  uint64_t seed;
+  /*
+   * Image modes: classifier-free guidance scale and DDIM steps.
+   */
+  float guidance;
+  uint32_t steps;
+};
+#define ORTHUS__V1__JOB_SPEC__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__job_spec__descriptor) \
+    , ORTHUS__V1__JOB_MODE__JOB_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -123,10 +165,20 @@ struct  Orthus__V1__Envelope
   Orthus__V1__Registration *registration;
   uint64_t worker_id;
   uint32_t load;
+  /*
+   * Client messages: the submitted job, streamed text (or a status report), and progress totals.
+   */
+  Orthus__V1__JobSpec *job;
+  char *text;
+  uint64_t total;
+  /*
+   * Coordinator to stage: where this stage sends its output (empty: to the coordinator).
+   */
+  char *endpoint;
 };
 #define ORTHUS__V1__ENVELOPE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__envelope__descriptor) \
-    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, 0 }
+    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, 0, NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /* Orthus__V1__Registration methods */
@@ -147,6 +199,25 @@ Orthus__V1__Registration *
                       const uint8_t       *data);
 void   orthus__v1__registration__free_unpacked
                      (Orthus__V1__Registration *message,
+                      ProtobufCAllocator *allocator);
+/* Orthus__V1__JobSpec methods */
+void   orthus__v1__job_spec__init
+                     (Orthus__V1__JobSpec         *message);
+size_t orthus__v1__job_spec__get_packed_size
+                     (const Orthus__V1__JobSpec   *message);
+size_t orthus__v1__job_spec__pack
+                     (const Orthus__V1__JobSpec   *message,
+                      uint8_t             *out);
+size_t orthus__v1__job_spec__pack_to_buffer
+                     (const Orthus__V1__JobSpec   *message,
+                      ProtobufCBuffer     *buffer);
+Orthus__V1__JobSpec *
+       orthus__v1__job_spec__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orthus__v1__job_spec__free_unpacked
+                     (Orthus__V1__JobSpec *message,
                       ProtobufCAllocator *allocator);
 /* Orthus__V1__TensorDescriptor methods */
 void   orthus__v1__tensor_descriptor__init
@@ -191,6 +262,9 @@ void   orthus__v1__envelope__free_unpacked
 typedef void (*Orthus__V1__Registration_Closure)
                  (const Orthus__V1__Registration *message,
                   void *closure_data);
+typedef void (*Orthus__V1__JobSpec_Closure)
+                 (const Orthus__V1__JobSpec *message,
+                  void *closure_data);
 typedef void (*Orthus__V1__TensorDescriptor_Closure)
                  (const Orthus__V1__TensorDescriptor *message,
                   void *closure_data);
@@ -206,7 +280,9 @@ typedef void (*Orthus__V1__Envelope_Closure)
 extern const ProtobufCEnumDescriptor    orthus__v1__protocol_version__descriptor;
 extern const ProtobufCEnumDescriptor    orthus__v1__dtype__descriptor;
 extern const ProtobufCEnumDescriptor    orthus__v1__role__descriptor;
+extern const ProtobufCEnumDescriptor    orthus__v1__job_mode__descriptor;
 extern const ProtobufCMessageDescriptor orthus__v1__registration__descriptor;
+extern const ProtobufCMessageDescriptor orthus__v1__job_spec__descriptor;
 extern const ProtobufCMessageDescriptor orthus__v1__tensor_descriptor__descriptor;
 extern const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor;
 
