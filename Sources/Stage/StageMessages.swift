@@ -13,6 +13,11 @@ public enum StageMessageKind: UInt32, Sendable {
     case output = 11
     /// Drop the KV caches of `Envelope.sequenceIDs` (finished or cancelled sequences).
     case release = 12
+    /// Coordinator → stage, on the stage's coordinator link: send output to `Envelope.endpoint` (the next stage's
+    /// inbound), or to the coordinator when it is empty (the last stage).
+    case route = 13
+    /// Stage → coordinator: the route is in place (`Envelope.endpoint` echoes it).
+    case routed = 14
 }
 
 /// A micro-batch crossing a stage boundary, as a `WireMessage`:
@@ -131,12 +136,14 @@ public enum StageMessageError: Error, Equatable, CustomStringConvertible {
     case missingTensor(String)
     case badTensor(String, String)
     case unexpectedKind(UInt32)
+    case notRouted
 
     public var description: String {
         switch self {
         case .missingTensor(let name): "the message lacks its '\(name)' tensor"
         case .badTensor(let name, let detail): "tensor '\(name)': \(detail)"
         case .unexpectedKind(let kind): "message kind \(kind) is not for a stage"
+        case .notRouted: "this stage has no route for its output yet (the coordinator sends one when the pipeline forms)"
         }
     }
 }

@@ -4,11 +4,13 @@ import Tensor
 import Transport
 import Wire
 
-/// A stage worker's message loop: micro-batches in, hidden rows out to the next stage, or from the last stage the
-/// final row of each slice (kind `output`) toward the heads.
+/// A stage worker's message loops: micro-batches in on `inbound`, hidden rows out to the next stage, or from the last
+/// stage the final row of each slice (kind `output`) to the coordinator.
 ///
-/// Compute runs on the worker's own `SerialThread`, never on the cooperative pool. A message that cannot be read or
-/// run is counted and reported (kind `failure`, with the reason) on `reports`; the loop carries on with the next.
+/// The coordinator link carries everything else: `route` (where to send output; answered with `routed`), `release`
+/// sent straight to this stage, and failure reports. Compute runs on the worker's own `SerialThread`, never on the
+/// cooperative pool. A message that cannot be read or run is counted and reported (kind `failure`, with the reason);
+/// the loop carries on with the next.
 public final class StageWorker: Sendable {
     /// The compute state, touched only on `thread`.
     private final class ComputeBox: @unchecked Sendable {
@@ -16,33 +18,86 @@ public final class StageWorker: Sendable {
         init(_ compute: StageCompute) { self.compute = compute }
     }
 
+    /// Where output goes: a PUSH to the next stage, or the coordinator link (`nil`). Unset until routed.
+    private enum Route: Sendable {
+        case unset
+        case next(SocketPump)
+        case coordinator
+    }
+
     private let box: ComputeBox
-    private let isLast: Bool
     private let thread: SerialThread
     private let inbound: SocketPump
-    private let downstream: SocketPump
-    private let reports: SocketPump?
+    private let coordinator: SocketPump
+    private let connect: @Sendable (String) throws -> SocketPump
+    private let route = Mutex<Route>(.unset)
     private let processedCount = Atomic<Int>(0)
     private let rejectedCount = Atomic<Int>(0)
 
     /// Micro-batches run so far.
     public var processed: Int { processedCount.load(ordering: .relaxed) }
-    /// Messages refused (malformed, out of order, wrong kind).
+    /// Messages refused (malformed, out of order, wrong kind, or arriving before a route).
     public var rejected: Int { rejectedCount.load(ordering: .relaxed) }
 
-    public init(compute: StageCompute, inbound: SocketPump, downstream: SocketPump, reports: SocketPump? = nil) {
+    /// `connect` opens the PUSH socket toward a next stage's endpoint when a route names one.
+    public init(
+        compute: StageCompute,
+        inbound: SocketPump,
+        coordinator: SocketPump,
+        connect: @escaping @Sendable (String) throws -> SocketPump
+    ) {
         box = ComputeBox(compute)
-        isLast = compute.isLast
         thread = SerialThread(name: "stage-\(compute.layers.lowerBound)-\(compute.layers.upperBound)")
         self.inbound = inbound
-        self.downstream = downstream
-        self.reports = reports
+        self.coordinator = coordinator
+        self.connect = connect
     }
 
     /// Handles messages until the inbound socket stops.
     public func run() async {
-        for await frames in inbound.inbound { await handle(frames) }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for await frames in self.coordinator.inbound { await self.control(frames) } }
+            for await frames in inbound.inbound { await handle(frames) }
+            group.cancelAll()
+        }
+        if case .next(let pump) = route.withLock({ $0 }) { pump.stop() }
         thread.stop()
+    }
+
+    /// Sends output to `endpoint`, or to the coordinator when it is nil; replaces any earlier route.
+    public func route(to endpoint: String?) throws {
+        let new: Route = try endpoint.map { .next(try connect($0)) } ?? .coordinator
+        let old = route.withLock { current in
+            defer { current = new }
+            return current
+        }
+        if case .next(let pump) = old { pump.stop() }
+    }
+
+    /// Messages from the coordinator link: route, release.
+    func control(_ frames: [ZMQMessage]) async {
+        var envelope: Envelope?
+        do {
+            let message = try WireMessage.parse(frames)
+            envelope = message.envelope
+            switch StageMessageKind(rawValue: message.envelope.kind) {
+            case .route:
+                let endpoint = message.envelope.endpoint
+                try route(to: endpoint.isEmpty ? nil : endpoint)
+                coordinator.send(
+                    WireMessage(envelope: Envelope(kind: StageMessageKind.routed.rawValue, endpoint: endpoint))
+                )
+            case .release:
+                let box = self.box
+                let ids = message.envelope.sequenceIDs
+                try await thread.run { box.compute.release(ids) }
+            default:
+                throw StageMessageError.unexpectedKind(message.envelope.kind)
+            }
+        } catch {
+            rejectedCount.add(1, ordering: .relaxed)
+            coordinator.send(WireMessage(envelope: .failure(about: envelope, error: error)))
+        }
     }
 
     func handle(_ frames: [ZMQMessage]) async {
@@ -50,37 +105,41 @@ public final class StageWorker: Sendable {
         do {
             let message = try WireMessage.parse(frames)
             envelope = message.envelope
+            let destination = route.withLock { $0 }
             switch StageMessageKind(rawValue: message.envelope.kind) {
             case .forward:
                 let batch = try StageBatch.parse(message)
                 let box = self.box
+                if case .unset = destination { throw StageMessageError.notRouted }
                 let output = try await thread.run { try box.compute.run(batch.slices, input: batch.input) }
-                let next =
-                    isLast
-                    ? StageBatch(
+                let frames: [ZMQMessage]
+                let downstream: SocketPump
+                switch destination {
+                case .next(let pump):
+                    frames = try StageBatch(microBatch: batch.microBatch, slices: batch.slices, input: .hidden(output))
+                        .message().frames()
+                    downstream = pump
+                default:
+                    frames = try StageBatch(
                         microBatch: batch.microBatch,
                         slices: batch.slices,
                         input: .hidden(StageCompute.lastRows(output, slices: batch.slices))
-                    )
-                    : StageBatch(microBatch: batch.microBatch, slices: batch.slices, input: .hidden(output))
-                let frames = try next.message(kind: isLast ? .output : .forward).frames()
+                    ).message(kind: .output).frames()
+                    downstream = coordinator
+                }
                 processedCount.add(1, ordering: .relaxed)  // before sending: whoever receives the output sees the count
                 downstream.send(frames)
             case .release:
                 let box = self.box
                 let ids = message.envelope.sequenceIDs
                 try await thread.run { box.compute.release(ids) }
-                if !isLast { downstream.send(try message.frames()) }
+                if case .next(let pump) = destination { pump.send(try message.frames()) }
             default:
                 throw StageMessageError.unexpectedKind(message.envelope.kind)
             }
         } catch {
             rejectedCount.add(1, ordering: .relaxed)
-            report(error, about: envelope)
+            coordinator.send(WireMessage(envelope: .failure(about: envelope, error: error)))
         }
-    }
-
-    private func report(_ error: any Error, about envelope: Envelope?) {
-        reports?.send(WireMessage(envelope: .failure(about: envelope, error: error)))
     }
 }

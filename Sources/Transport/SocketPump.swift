@@ -23,6 +23,8 @@ public final class SocketPump: Sendable {
         let outbox = Mutex<[[ZMQMessage]]>([])
         let stopping = Atomic<Bool>(false)
         let failures = Atomic<Int>(0)
+        /// Messages queued by `send` and not yet handed to libzmq (or dropped).
+        let unsent = Atomic<Int>(0)
         let finished = DispatchSemaphore(value: 0)
     }
 
@@ -113,8 +115,20 @@ public final class SocketPump: Sendable {
 
     /// Queues a message for sending; returns at once.
     public func send(_ frames: [ZMQMessage]) {
+        state.unsent.add(1, ordering: .relaxed)
         state.outbox.withLock { $0.append(frames) }
         wake()
+    }
+
+    /// Waits until every queued message has been handed to libzmq (or dropped), for up to `timeout`; returns whether
+    /// the queue emptied. Call it before `stop` when the last replies matter (linger is 0).
+    public func flush(timeout: Duration = .seconds(5)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while state.unsent.load(ordering: .relaxed) > 0 {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
     }
 
     /// Stops the thread (pending outbound messages are dropped, as linger 0 says) and waits for it to exit.
@@ -164,12 +178,14 @@ public final class SocketPump: Sendable {
                 do {
                     try socket.send(message)
                     pending.removeFirst()
+                    state.unsent.subtract(1, ordering: .relaxed)
                 } catch let error where error.wouldBlock {
                     break  // backpressure: keep it queued, poll for POLLOUT
                 } catch let error where error.terminated {
                     return
                 } catch {
                     pending.removeFirst()
+                    state.unsent.subtract(1, ordering: .relaxed)
                     state.failures.add(1, ordering: .relaxed)
                 }
             }

@@ -12,6 +12,7 @@ import Wire
 @Suite struct StageWorkerTests {
     let context = try! ZMQContext()
 
+
     func pump(_ kind: ZMQSocket.Kind, bind: String? = nil, connect: String? = nil) throws -> SocketPump {
         try SocketPump(context: context, name: "\(kind)", kind: kind, bind: bind, connect: connect)
     }
@@ -21,22 +22,41 @@ import Wire
         let tag = "stage-workers"
         let in0 = try pump(.pull, bind: "inproc://\(tag)-0")
         let in1 = try pump(.pull, bind: "inproc://\(tag)-1")
-        let collector = try pump(.pull, bind: "inproc://\(tag)-out")
-        let reportsIn = try pump(.pull, bind: "inproc://\(tag)-reports")
+        // Each worker's coordinator link is a PAIR whose other end the test holds: worker 1's carries the output.
         let feeder = try pump(.push, connect: "inproc://\(tag)-0")
+        let link0 = try pump(.pair, bind: "inproc://\(tag)-c0")
+        let collector = try pump(.pair, bind: "inproc://\(tag)-c1")
+        let context = self.context
+        let connect: @Sendable (String) throws -> SocketPump = { endpoint in
+            try SocketPump(context: context, name: "next", kind: .push, connect: endpoint)
+        }
         let worker0 = StageWorker(
             compute: try StageCompute(directory: directory, layers: 0..<2),
             inbound: in0,
-            downstream: try pump(.push, connect: "inproc://\(tag)-1"),
-            reports: try pump(.push, connect: "inproc://\(tag)-reports")
+            coordinator: try pump(.pair, connect: "inproc://\(tag)-c0"),
+            connect: connect
         )
         let worker1 = StageWorker(
             compute: try StageCompute(directory: directory, layers: 2..<4),
             inbound: in1,
-            downstream: try pump(.push, connect: "inproc://\(tag)-out"),
-            reports: try pump(.push, connect: "inproc://\(tag)-reports")
+            coordinator: try pump(.pair, connect: "inproc://\(tag)-c1"),
+            connect: connect
         )
         let loops = [Task { await worker0.run() }, Task { await worker1.run() }]
+        // Before a route, a micro-batch is refused with a reason; the route message is answered with `routed`.
+        let early = StageBatch(
+            microBatch: 9,
+            slices: [SequenceSlice(sequenceID: 5, start: 0, count: 1)],
+            input: .inputs([.token(3)])
+        )
+        feeder.send(try early.message().frames())
+        var reports = link0.inbound.makeAsyncIterator()
+        let unrouted = try WireMessage.parse(try #require(await reports.next()))
+        #expect(unrouted.envelope.error.contains("no route") && unrouted.envelope.step == 9)
+        link0.send(WireMessage(envelope: Envelope(kind: StageMessageKind.route.rawValue, endpoint: "inproc://\(tag)-1")))
+        let routed = try WireMessage.parse(try #require(await reports.next()))
+        #expect(routed.envelope.kind == StageMessageKind.routed.rawValue && routed.envelope.endpoint.hasSuffix("-1"))
+        try worker1.route(to: nil)
 
         let ids = try PromptGolden.ids("p64")
         let latent = (0..<8).map { Float($0) * 0.3 - 1 }
@@ -81,7 +101,6 @@ import Wire
                 input: .inputs([.token(5)])
             ).message().frames()
         )
-        var reports = reportsIn.inbound.makeAsyncIterator()
         let garbage = try WireMessage.parse(try #require(await reports.next()))
         #expect(
             garbage.envelope.kind == StageMessageKind.failure.rawValue && garbage.envelope.error.contains("not a valid")
@@ -97,9 +116,9 @@ import Wire
         )
         let after = try WireMessage.parse(try #require(await results.next()))
         #expect(after.envelope.step == 4)
-        #expect(worker0.rejected == 2 && worker0.processed == 3 && worker1.processed == 3)
+        #expect(worker0.rejected == 3 && worker0.processed == 3 && worker1.processed == 3)
 
-        for pump in [feeder, in0, in1, collector, reportsIn] { pump.stop() }
+        for pump in [feeder, in0, in1, collector, link0] { pump.stop() }
         for loop in loops { await loop.value }
     }
 }
