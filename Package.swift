@@ -53,18 +53,21 @@ let package = Package(
             dependencies: ["Model", "Checkpoint", "Tensor", "Wire", "Transport", "Runtime"],
             swiftSettings: strictSettings
         ),
-        // Head pool workers: the LM head (token requests) over the transport.
+        // Head pool workers over the transport: the LM head (token requests) and the diffusion head (patches, VQ).
         .target(
             name: "HeadService",
-            dependencies: ["Heads", "Tensor", "Wire", "Transport", "Runtime", "VQVAE", "ImageIO"],
+            dependencies: ["Heads", "Tensor", "Wire", "Transport", "Runtime", "VQVAE", "ImageIO", "Membership"],
             swiftSettings: strictSettings
         ),
-        // The coordinator's logic: membership (a pure state machine) and, later, the scheduler.
         // Worker-side membership: the control link that registers, heartbeats, drains and leaves.
         .target(name: "Membership", dependencies: ["Transport", "Wire"], swiftSettings: strictSettings),
+        // The coordinator: membership and the scheduler as pure state machines, and the service around them.
         .target(
             name: "Coordinator",
-            dependencies: ["Stage", "Heads", "Model", "Tensor", "Membership", "Transport", "Wire"],
+            dependencies: [
+                "Stage", "Heads", "HeadService", "Model", "Tensor", "Membership", "Transport", "Wire", "Engine",
+                "Tokenizer", "Checkpoint", "Runtime",
+            ],
             swiftSettings: strictSettings
         ),
         // Fixture paths and golden comparisons shared by the test targets.

@@ -1,5 +1,6 @@
 import Foundation
 import Heads
+import Membership
 import ImageIO
 import Runtime
 import Synchronization
@@ -44,12 +45,16 @@ public final class DiffusionWorker: Sendable {
         self.socket = socket
     }
 
-    /// Receives and samples until the socket stops; requests still running when it stops are finished first.
+    /// Receives and samples until the socket stops or the coordinator accepts this worker's drain; requests already
+    /// received are finished first.
     public func run() async {
         let (wake, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await frames in self.socket.inbound { await self.accept(frames, wakeUp: wakeUp) }
+                for await frames in self.socket.inbound {
+                    if LMHeadWorker.isDrainAccepted(frames) { break }
+                    await self.accept(frames, wakeUp: wakeUp)
+                }
                 wakeUp.finish()
             }
             group.addTask { await self.sample(wake: wake) }

@@ -1,4 +1,5 @@
 import Heads
+import Membership
 import Runtime
 import Synchronization
 import Tensor
@@ -22,9 +23,18 @@ public final class LMHeadWorker: Sendable {
         self.socket = socket
     }
 
+    /// Answers requests until the socket stops, or until the coordinator accepts this worker's drain (every request
+    /// sent before that acceptance has been answered by then).
     public func run() async {
-        for await frames in socket.inbound { await handle(frames) }
+        for await frames in socket.inbound {
+            if Self.isDrainAccepted(frames) { break }
+            await handle(frames)
+        }
         thread.stop()
+    }
+
+    static func isDrainAccepted(_ frames: [ZMQMessage]) -> Bool {
+        (try? WireMessage.parse(frames))?.envelope.kind == MembershipKind.drainAccepted.rawValue
     }
 
     func handle(_ frames: [ZMQMessage]) async {

@@ -17,6 +17,12 @@ public enum MembershipKind: UInt32, Sendable {
     case left = 44
     /// Coordinator → worker: refused, with the reason in `Envelope.error`.
     case refused = 45
+    /// Worker → coordinator, on the worker's data socket: this socket belongs to `workerID` (a ROUTER can address a
+    /// peer only after hearing from it).
+    case hello = 46
+    /// Coordinator → worker, on the data socket, after a drain: nothing more will come on this socket, so once what
+    /// arrived before is done the worker may leave.
+    case drainAccepted = 47
 }
 
 /// Why a worker could not join.

@@ -7,8 +7,8 @@ import Wire
 
 @testable import Coordinator
 
-/// Worker links and the coordinator's membership service over TCP loopback, with short timeouts.
-@Suite struct MembershipServiceTests {
+/// Worker links and the coordinator's membership desk over TCP loopback, with short timeouts.
+@Suite struct MembershipDeskTests {
     final class Recorder: Sendable {
         let directives = Mutex<[MembershipMachine.Directive]>([])
     }
@@ -31,15 +31,14 @@ import Wire
             bind: "tcp://127.0.0.1:*"
         )
         let endpoint = try #require(router.boundEndpoint)
-        let service = MembershipService(
-            pump: router,
-            machine: MembershipMachine(suspectAfter: .milliseconds(300), downAfter: .milliseconds(800))
+        let service = DeskHarness(
+            router: router,
+            desk: MembershipDesk(
+                machine: MembershipMachine(suspectAfter: .milliseconds(300), downAfter: .milliseconds(800))
+            )
         )
-        let recorder = Recorder()
+        let recorder = service.recorder
         let serving = Task { await service.run(tickInterval: .milliseconds(50)) }
-        let recording = Task {
-            for await directive in service.directives { recorder.directives.withLock { $0.append(directive) } }
-        }
 
         let stage = try WorkerLink(
             context: context,
@@ -111,6 +110,46 @@ import Wire
         raw.stop()
         router.stop()
         await serving.value
-        await recording.value
+    }
+}
+
+/// Serves a `MembershipDesk` on a ROUTER as the coordinator's loop does: control messages in, replies out, a clock
+/// tick, and every directive recorded.
+final class DeskHarness: Sendable {
+    let router: SocketPump
+    let desk: Mutex<MembershipDesk>
+    let recorder = MembershipDeskTests.Recorder()
+
+    init(router: SocketPump, desk: MembershipDesk) {
+        self.router = router
+        self.desk = Mutex(desk)
+    }
+
+    var members: [WorkerID: Member] { desk.withLock { $0.members } }
+    var rejected: Int { desk.withLock { $0.rejected } }
+
+    func run(tickInterval: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await frames in self.router.inbound {
+                    guard let message = try? WireMessage.parse(frames, routingFrames: 1) else {
+                        self.desk.withLock { $0.countMalformed() }
+                        continue
+                    }
+                    let outcome = self.desk.withLock { $0.handle(message, at: .now) }
+                    if let reply = outcome.reply { self.router.send(reply) }
+                    self.recorder.directives.withLock { $0 += outcome.directives }
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: tickInterval)
+                    let directives = self.desk.withLock { $0.tick(at: .now) }
+                    self.recorder.directives.withLock { $0 += directives }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
     }
 }

@@ -1,0 +1,97 @@
+import Membership
+import Transport
+import Wire
+
+/// The coordinator's side of the membership protocol: control messages in, replies and membership directives out,
+/// around the pure `MembershipMachine`. No sockets or clocks inside: the coordinator's loop feeds it messages read
+/// from its worker ROUTER and the current instant.
+public struct MembershipDesk: Sendable {
+    /// What one control message led to.
+    public struct Outcome: Sendable {
+        /// The answer to send back to the sender (registered or refused), if any.
+        public var reply: WireMessage?
+        public var directives: [MembershipMachine.Directive] = []
+        /// A worker that just joined, with what it registered.
+        public var joined: (id: WorkerID, registration: Registration)?
+    }
+
+    public private(set) var machine: MembershipMachine
+    /// Control messages that could not be read or were refused.
+    public private(set) var rejected = 0
+
+    public init(machine: MembershipMachine) { self.machine = machine }
+
+    /// The current members, by id.
+    public var members: [WorkerID: Member] { machine.members }
+
+    /// Handles one control message (kinds 40-45) read from the worker ROUTER.
+    public mutating func handle(_ message: WireMessage, at now: ContinuousClock.Instant) -> Outcome {
+        var outcome = Outcome()
+        let e = message.envelope
+        do {
+            switch MembershipKind(rawValue: e.kind) {
+            case .register:
+                guard let registration = e.registration else { throw MembershipError.missingRegistration }
+                let role: WorkerRole =
+                    switch registration.role {
+                    case .stage: .stage(layers: registration.layers)
+                    case .lmHead: .lmHead
+                    case .diffusionHead: .diffusionHead
+                    }
+                if case .stage(let layers) = role, layers.isEmpty || registration.dataEndpoint.isEmpty {
+                    throw MembershipError.stageWithoutLayersOrEndpoint
+                }
+                let (id, directives) = try machine.register(
+                    role: role,
+                    key: registration.key,
+                    incarnation: registration.incarnation,
+                    at: now
+                )
+                outcome.reply = WireMessage(
+                    routing: message.routing,
+                    envelope: Envelope(kind: MembershipKind.registered.rawValue, workerID: id.value)
+                )
+                outcome.directives = directives
+                if directives.contains(.announce(id, .alive)) { outcome.joined = (id, registration) }
+            case .heartbeat:
+                outcome.directives = try machine.heartbeat(from: WorkerID(e.workerID), load: Int(e.load), at: now)
+            case .drain:
+                outcome.directives = try machine.drain(WorkerID(e.workerID))
+            case .left:
+                outcome.directives = try machine.left(WorkerID(e.workerID))
+            default:
+                throw MembershipError.notAControlMessage(e.kind)
+            }
+        } catch {
+            rejected += 1
+            outcome.reply = WireMessage(
+                routing: message.routing,
+                envelope: Envelope(kind: MembershipKind.refused.rawValue, error: "\(error)", workerID: e.workerID)
+            )
+        }
+        return outcome
+    }
+
+    /// Counts a control message that could not even be parsed.
+    public mutating func countMalformed() { rejected += 1 }
+
+    /// Advances the membership clock.
+    public mutating func tick(at now: ContinuousClock.Instant) -> [MembershipMachine.Directive] {
+        machine.tick(at: now)
+    }
+}
+
+/// Why a control message was refused (beyond the machine's own refusals).
+public enum MembershipError: Error, Equatable, CustomStringConvertible {
+    case missingRegistration
+    case stageWithoutLayersOrEndpoint
+    case notAControlMessage(UInt32)
+
+    public var description: String {
+        switch self {
+        case .missingRegistration: "a register message carries no registration"
+        case .stageWithoutLayersOrEndpoint: "a stage must register a non-empty layer range and its data endpoint"
+        case .notAControlMessage(let kind): "message kind \(kind) is not a membership message a worker sends"
+        }
+    }
+}
