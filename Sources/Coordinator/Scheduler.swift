@@ -127,7 +127,7 @@ public struct Scheduler: Sendable {
         case patch(job: UInt64)
     }
 
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     private var jobs: [UInt64: Work] = [:]
     private var sequences: [UInt64: Sequence] = [:]
     private var inFlight: [UInt64: [SequenceSlice]] = [:]
@@ -144,7 +144,42 @@ public struct Scheduler: Sendable {
     /// Micro-batches between the first stage and the heads.
     public var microBatchesInFlight: Int { inFlight.count }
 
+    /// The job a sequence belongs to, while it runs.
+    public func job(ofSequence id: UInt64) -> UInt64? { sequences[id]?.job }
+
     // MARK: - Inputs
+
+    /// Keeps `depth` micro-batches in flight (the coordinator matches it to the pipeline it has) and schedules.
+    public mutating func setPipelineDepth(_ depth: Int) -> [Directive] {
+        configuration.pipelineDepth = max(1, depth)
+        return schedule()
+    }
+
+    /// Stops a job wherever it is: its sequences are forgotten (results still on their way are ignored) and the
+    /// stages are told to drop their caches.
+    public mutating func cancel(job: UInt64) -> [Directive] {
+        guard jobs.removeValue(forKey: job) != nil else { return [] }
+        let ids = sequences.filter { $0.value.job == job }.map(\.key).sorted()
+        for id in ids { sequences[id] = nil }
+        outstanding = outstanding.filter { _, kind in
+            if case .patch(let owner) = kind { return owner != job }
+            return true
+        }
+        return (ids.isEmpty ? [] : [.release(sequences: ids)]) + schedule()
+    }
+
+    /// A micro-batch that will not come back (a stage refused it, or the pipeline broke): it leaves the pipeline,
+    /// and the jobs it carried are returned, since their sequences cannot continue; cancel them.
+    public mutating func abandon(microBatch: UInt64) -> [UInt64] {
+        guard let slices = inFlight.removeValue(forKey: microBatch) else { return [] }
+        return Set(slices.compactMap { sequences[$0.sequenceID]?.job }).sorted()
+    }
+
+    /// Every micro-batch in flight, abandoned at once (a stage was lost); returns every running job.
+    public mutating func abandonAll() -> [UInt64] {
+        inFlight = [:]
+        return jobs.keys.sorted()
+    }
 
     /// Accepts a text job and schedules what can run.
     public mutating func submit(_ job: TextJob) throws(Refusal) -> [Directive] {

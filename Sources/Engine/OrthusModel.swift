@@ -150,6 +150,17 @@ public struct OrthusModel: Sendable {
         let latents = encoder.encode(
             FeatureMap(channels: 3, height: encoder.resolution, width: encoder.resolution, values: pixels)
         )
+        return try Self.imageQuestionInputs(latents: latents, question: question, tokenizer: tokenizer, special: special)
+    }
+
+    /// The image-to-text prompt around already encoded latents (one row per patch, raster order); the cluster's
+    /// coordinator builds it from the diffusion pool's encoding.
+    public static func imageQuestionInputs(
+        latents: Matrix,
+        question: String,
+        tokenizer: Tokenizer,
+        special: SpecialTokens
+    ) throws -> [StageInput] {
         var inputs: [StageInput] = [.token(special.bos), .token(special.boi)]
         for row in 0..<latents.rows {
             inputs.append(.latent(Array(latents.storage[(row * latents.columns)..<((row + 1) * latents.columns)])))

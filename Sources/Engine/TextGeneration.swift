@@ -1,3 +1,4 @@
+import Checkpoint
 import Heads
 import Model
 import Tensor
@@ -25,6 +26,15 @@ extension TextModel {
     /// The mask for text-only decoding: no image codes, BOI or EOI, and no id past the tokenizer's last one (a
     /// checkpoint's vocab_size may exceed what its tokenizer can spell).
     public func textOnlyMask(_ special: SpecialTokens, tokenizer: Tokenizer) -> LogitMask {
+        Self.textOnlyMask(configuration: configuration, special: special, tokenizer: tokenizer)
+    }
+
+    /// The text-only mask from the configuration alone (the coordinator holds no weights).
+    public static func textOnlyMask(
+        configuration: OrthusConfiguration,
+        special: SpecialTokens,
+        tokenizer: Tokenizer
+    ) -> LogitMask {
         var mask = LogitMask.textOnly(special)
         if tokenizer.idCount < configuration.vocabSize {
             mask.banned.append(tokenizer.idCount..<configuration.vocabSize)
