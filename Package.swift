@@ -81,7 +81,9 @@ let package = Package(
         .executableTarget(
             name: "OrthusCLI",
             dependencies: [
-                "Engine", "Checkpoint", "Tensor", "ImageIO", "Heads", "Tokenizer",
+                "Engine", "Checkpoint", "Tensor", "ImageIO", "Heads", "Tokenizer", "Model", "VQVAE", "Wire",
+                "Transport",
+                "Membership", "Stage", "HeadService", "Coordinator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -40,9 +40,15 @@ public struct ModelCard: Sendable {
         SamplingParameters(temperature: spec.temperature, topK: spec.topK, topP: spec.topP)
     }
 
+    /// The token budget: the spec's, or the mode's default as `generate` has it (256 for text, the context for
+    /// interleaved answers).
+    func maxTokens(_ spec: JobSpec) -> Int {
+        spec.maxTokens > 0 ? spec.maxTokens : spec.mode == .interleaved ? contextLength : 256
+    }
+
     func options(_ spec: JobSpec) -> GenerationOptions {
         GenerationOptions(
-            maxTokens: spec.maxTokens,
+            maxTokens: maxTokens(spec),
             sampling: sampling(spec),
             seed: spec.seed,
             mask: textMask,
@@ -96,7 +102,7 @@ public struct ModelCard: Sendable {
             nullPrompt: try TextModel.promptIDs(Self.interleavedNullPrompt, tokenizer: tokenizer, special: special) + [
                 special.boi
             ],
-            maxTokens: spec.maxTokens,
+            maxTokens: maxTokens(spec),
             sampling: sampling(spec),
             seed: spec.seed,
             mask: textMask,
@@ -111,7 +117,7 @@ public struct ModelCard: Sendable {
 
     /// Checks a submitted job's values; the reason names the field.
     public func validate(_ spec: JobSpec) throws(JobRefusal) {
-        guard spec.maxTokens > 0 else { throw .invalid("max_tokens must be positive") }
+        guard spec.maxTokens >= 0 else { throw .invalid("max_tokens must not be negative") }
         guard spec.temperature >= 0, spec.temperature.isFinite else { throw .invalid("temperature must be >= 0") }
         guard spec.topP > 0, spec.topP <= 1 else { throw .invalid("top_p must be in (0, 1]") }
         if spec.mode == .textToImage || spec.mode == .interleaved {

@@ -150,7 +150,12 @@ public struct OrthusModel: Sendable {
         let latents = encoder.encode(
             FeatureMap(channels: 3, height: encoder.resolution, width: encoder.resolution, values: pixels)
         )
-        return try Self.imageQuestionInputs(latents: latents, question: question, tokenizer: tokenizer, special: special)
+        return try Self.imageQuestionInputs(
+            latents: latents,
+            question: question,
+            tokenizer: tokenizer,
+            special: special
+        )
     }
 
     /// The image-to-text prompt around already encoded latents (one row per patch, raster order); the cluster's

@@ -1,7 +1,7 @@
 import Foundation
 import Heads
-import Membership
 import ImageIO
+import Membership
 import Runtime
 import Synchronization
 import Tensor

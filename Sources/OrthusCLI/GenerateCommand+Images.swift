@@ -10,26 +10,31 @@ import Tokenizer
 extension GenerateCommand {
     func runImageMode(directory: ModelDirectory, tokenizer: Tokenizer) throws {
         let model = try OrthusModel(directory: directory, tokenizer: tokenizer)
-        if let image {
+        if let image = request.image {
             try runImageToText(model, imagePath: image)
             return
         }
-        let noise = try noiseIn.map { try Self.readNoise($0, latent: model.head.latentDim) }
-        let options = ImageOptions(guidance: cfg ?? (interleaved ? 3 : 5), steps: steps, seed: seed, noise: noise)
+        let noise = try request.noiseIn.map { try Self.readNoise($0, latent: model.head.latentDim) }
+        let options = ImageOptions(
+            guidance: request.cfg ?? (request.interleaved ? 3 : 5),
+            steps: request.steps,
+            seed: request.seed,
+            noise: noise
+        )
         let progress = ProgressBar(unit: "patches")
-        if let imageOut {
-            let latents = try model.textToImage(prompt: prompt, options: options) { event in
+        if let imageOut = request.imageOut {
+            let latents = try model.textToImage(prompt: request.prompt, options: options) { event in
                 if case .patch(_, let done, let total) = event { progress.update(done: done, total: total) }
             }
             progress.finish()
-            try writeLatents([latents])
+            try RequestOutputs(request: request).writeLatents([latents])
             try PNGCodec.write(model.decodeImage(latents), to: imageOut)
             StandardStreams.err("wrote \(imageOut)\n")
-        } else if let outDir {
+        } else if let outDir = request.outDir {
             let pieces = try model.interleaved(
-                prompt: prompt,
-                maxTokens: maxTokens ?? model.text.configuration.contextLength,
-                sampling: sampling,
+                prompt: request.prompt,
+                maxTokens: request.maxTokens ?? model.text.configuration.contextLength,
+                sampling: request.sampling,
                 image: options
             ) { event in
                 if case .patch(let image, let done, let total) = event {
@@ -46,64 +51,25 @@ extension GenerateCommand {
         var detokenizer = StreamingDetokenizer(tokenizer: model.tokenizer)
         _ = try model.imageToText(
             picture,
-            question: prompt,
-            maxTokens: maxTokens ?? 256,
-            sampling: sampling,
-            seed: seed
+            question: request.prompt,
+            maxTokens: request.maxTokens ?? 256,
+            sampling: request.sampling,
+            seed: request.seed
         ) {
             StandardStreams.out(try detokenizer.push($0))
         }
         StandardStreams.out(detokenizer.finish() + "\n")
     }
 
-    func writeLatents(_ images: [[[Float]]]) throws {
-        guard let latentsOut else { return }
-        let patches = images.first?.count ?? 0
-        let width = images.first?.first?.count ?? 0
-        try NumpyFile.write(
-            images.flatMap { $0.flatMap { $0 } },
-            shape: [images.count, patches, width],
-            to: latentsOut
-        )
-    }
-
-    /// Writes image-N.png for each image and index.html with the text and images in order.
+    /// Writes image-N.png for each image and index.html with the text and images in order, as `submit` does.
     func writeInterleaved(_ pieces: [InterleavedPiece], model: OrthusModel, folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        var html = """
-            <!doctype html>
-            <html><head><meta charset="utf-8"><title>Orthus</title>
-            <style>body{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}
-            img{display:block;margin:1em 0;image-rendering:pixelated;width:256px}</style></head><body>
-            <p><b>Prompt:</b> \(Self.escape(prompt))</p>
-
-            """
-        var images: [[[Float]]] = []
-        var text = ""
-        for piece in pieces {
+        let outputs = try pieces.map { piece -> RequestOutputs.Piece in
             switch piece {
-            case .text(let ids):
-                let part = try model.tokenizer.decode(ids)
-                text += part
-                html += "<p>" + Self.escape(part).replacingOccurrences(of: "\n", with: "<br>") + "</p>\n"
-            case .image(let latents):
-                images.append(latents)
-                let name = "image-\(images.count).png"
-                try PNGCodec.write(model.decodeImage(latents), to: folder + "/" + name)
-                html += "<img src=\"\(name)\" alt=\"generated image \(images.count)\">\n"
-                text += "\n[\(name)]\n"
+            case .text(let ids): .text(try model.tokenizer.decode(ids))
+            case .image(let latents): .image(png: try PNGCodec.encode(model.decodeImage(latents)), latents: latents)
             }
         }
-        html += "</body></html>\n"
-        try html.write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
-        try writeLatents(images)
-        StandardStreams.out(text + "\n")
-        StandardStreams.err("wrote \(folder)/index.html and \(images.count) image(s)\n")
-    }
-
-    static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        try RequestOutputs(request: request).writeInterleaved(outputs, folder: folder)
     }
 
     /// Noise `[images][patches][latent]` from a float32 `.npy` of shape [images, patches, latent].

@@ -2,11 +2,14 @@ import ArgumentParser
 
 /// `orthus`: serve and inspect Orthus/Chameleon checkpoints.
 @main
-struct Orthus: ParsableCommand {
+struct Orthus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orthus",
-        abstract: "Orthus (Chameleon backbone + diffusion head) inference.",
-        subcommands: [GenerateCommand.self, LogitsCommand.self, InspectCommand.self]
+        abstract: "Orthus (Chameleon backbone + diffusion head) inference, in one process or as a cluster.",
+        subcommands: [
+            GenerateCommand.self, LogitsCommand.self, InspectCommand.self, CoordinatorCommand.self, StageCommand.self,
+            LMHeadCommand.self, DiffusionHeadCommand.self, SubmitCommand.self, StatusCommand.self, UpCommand.self,
+        ]
     )
 }
 

@@ -143,7 +143,8 @@ public enum StageMessageError: Error, Equatable, CustomStringConvertible {
         case .missingTensor(let name): "the message lacks its '\(name)' tensor"
         case .badTensor(let name, let detail): "tensor '\(name)': \(detail)"
         case .unexpectedKind(let kind): "message kind \(kind) is not for a stage"
-        case .notRouted: "this stage has no route for its output yet (the coordinator sends one when the pipeline forms)"
+        case .notRouted:
+            "this stage has no route for its output yet (the coordinator sends one when the pipeline forms)"
         }
     }
 }

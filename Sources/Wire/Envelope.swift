@@ -119,7 +119,8 @@ public enum JobMode: UInt32, Sendable, Equatable, CaseIterable {
     case interleaved = 4
 }
 
-/// A job as a client submits it; every value explicit (the client resolves the mode's defaults).
+/// A job as a client submits it; every value explicit except `maxTokens` 0, the mode's default (256 tokens for text,
+/// the model's context for interleaved answers).
 public struct JobSpec: Sendable, Equatable {
     public var mode: JobMode
     public var prompt: String

@@ -12,7 +12,6 @@ import Wire
 @Suite struct StageWorkerTests {
     let context = try! ZMQContext()
 
-
     func pump(_ kind: ZMQSocket.Kind, bind: String? = nil, connect: String? = nil) throws -> SocketPump {
         try SocketPump(context: context, name: "\(kind)", kind: kind, bind: bind, connect: connect)
     }
@@ -53,7 +52,9 @@ import Wire
         var reports = link0.inbound.makeAsyncIterator()
         let unrouted = try WireMessage.parse(try #require(await reports.next()))
         #expect(unrouted.envelope.error.contains("no route") && unrouted.envelope.step == 9)
-        link0.send(WireMessage(envelope: Envelope(kind: StageMessageKind.route.rawValue, endpoint: "inproc://\(tag)-1")))
+        link0.send(
+            WireMessage(envelope: Envelope(kind: StageMessageKind.route.rawValue, endpoint: "inproc://\(tag)-1"))
+        )
         let routed = try WireMessage.parse(try #require(await reports.next()))
         #expect(routed.envelope.kind == StageMessageKind.routed.rawValue && routed.envelope.endpoint.hasSuffix("-1"))
         try worker1.route(to: nil)

@@ -99,7 +99,8 @@ struct  Orthus__V1__Registration
 
 
 /*
- * A job as a client submits it. Every value is explicit: the client resolves the mode's defaults.
+ * A job as a client submits it. Every value is explicit except max_tokens 0, the mode's default (256 tokens for
+ * text, the model's context for interleaved answers).
  */
 struct  Orthus__V1__JobSpec
 {

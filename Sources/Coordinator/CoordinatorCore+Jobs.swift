@@ -1,0 +1,423 @@
+import Foundation
+import HeadService
+import Heads
+import Membership
+import Stage
+import Tensor
+import Tokenizer
+import Transport
+import Wire
+
+/// A job the coordinator has accepted, with what its client is owed.
+struct JobRecord {
+    enum Phase: String {
+        /// Waiting for a pipeline.
+        case queued
+        /// Image to text: the diffusion pool is encoding the picture.
+        case encoding
+        case running
+        /// The diffusion pool is decoding the finished images.
+        case decoding
+    }
+
+    enum Prepared {
+        case text(TextJob)
+        case image(ImageJob)
+        case interleaved(InterleavedJob)
+    }
+
+    let id: UInt64
+    let client: [UInt8]
+    let spec: JobSpec
+    let accepted = ContinuousClock.now
+    var phase: Phase
+    var prepared: Prepared?
+    var detokenizer: StreamingDetokenizer
+    /// Noise the client supplied, `[image][patch][latent]`.
+    var noise: [[[Float]]]?
+    var tokens = 0
+    var patches = 0
+    /// Interleaved answers: the pieces, until their images are decoded.
+    var pieces: [AnswerPiece] = []
+    var imagesExpected = 0
+    var decodedImages: [Int: (png: [UInt8], latents: [[Float]])] = [:]
+}
+
+extension CoordinatorCore {
+    // MARK: - Client messages
+
+    func client(_ frames: [ZMQMessage]) {
+        let message: WireMessage
+        do {
+            message = try WireMessage.parse(frames, routingFrames: 1)
+        } catch {
+            rejectedClient += 1
+            if frames.count > 1, let routing = frames.first?.bytes {
+                reply(to: routing, .failure(about: nil, error: error))
+            }
+            return
+        }
+        let routing = message.routing.first?.bytes ?? []
+        let e = message.envelope
+        switch ClientKind(rawValue: e.kind) {
+        case .submit:
+            submit(message, from: routing)
+        case .status:
+            let json = (try? JSONEncoder().encode(status())).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            reply(to: routing, Envelope(kind: ClientKind.statusReport.rawValue, text: json))
+        case .cancel:
+            guard let record = jobs[e.jobID], record.client == routing else {
+                refuseClient(routing, e, JobRefusal.unknownJob(e.jobID))
+                return
+            }
+            fail(e.jobID, "job \(e.jobID) was cancelled by its client")
+        default:
+            refuseClient(routing, e, WorkerMessageError.unexpected(e.kind))
+        }
+    }
+
+    private func refuseClient(_ routing: [UInt8], _ envelope: Envelope?, _ error: any Error) {
+        rejectedClient += 1
+        reply(to: routing, .failure(about: envelope, error: error))
+    }
+
+    func reply(to routing: [UInt8], _ envelope: Envelope, tensors: [ZMQMessage] = []) {
+        guard let peer = try? ZMQMessage(bytes: routing) else { return }
+        clients.send(WireMessage(routing: [peer], envelope: envelope, tensors: tensors))
+    }
+
+    private func submit(_ message: WireMessage, from routing: [UInt8]) {
+        let e = message.envelope
+        do {
+            guard let spec = e.job else { throw JobRefusal.invalid("a submit message carries no job") }
+            try card.validate(spec)
+            guard jobs.count < options.maxJobs else { throw JobRefusal.full(limit: options.maxJobs) }
+            let named = Dictionary(zip(e.tensors.map(\.name), message.tensors), uniquingKeysWith: { a, _ in a })
+            let png = named["image"]?.bytes
+            if spec.mode == .imageToText, png == nil || e.tensors.first(where: { $0.name == "image" })?.dtype != .uint8
+            {
+                throw JobRefusal.invalid("an image-to-text job carries its PNG as a uint8 tensor named 'image'")
+            }
+            let noise = try readNoise(e, named["noise"])
+            let id = nextJob
+            nextJob += 1
+            var record = JobRecord(
+                id: id,
+                client: routing,
+                spec: spec,
+                phase: .queued,
+                detokenizer: StreamingDetokenizer(tokenizer: card.tokenizer),
+                noise: noise
+            )
+            switch spec.mode {
+            case .text: record.prepared = .text(try card.textJob(id: id, spec: spec))
+            case .textToImage: record.prepared = .image(try card.imageJob(id: id, spec: spec))
+            case .interleaved: record.prepared = .interleaved(try card.interleavedJob(id: id, spec: spec))
+            case .imageToText: record.phase = .encoding
+            }
+            jobs[id] = record
+            reply(to: routing, Envelope(kind: ClientKind.accepted.rawValue, jobID: id, total: UInt64(waiting.count)))
+            if let png {
+                diffusionPool.add(nextConversion, .encode(job: id, png: png))
+                nextConversion += 1
+                dispatch()
+            } else {
+                waiting.append(id)
+                startWaitingJobs()
+            }
+        } catch {
+            refuseClient(routing, e, error)
+        }
+    }
+
+    /// The client's noise, `[images, patches, latent]` float32, checked against the model.
+    private func readNoise(_ e: Envelope, _ frame: ZMQMessage?) throws -> [[[Float]]]? {
+        guard let frame, let descriptor = e.tensors.first(where: { $0.name == "noise" }) else { return nil }
+        let shape = descriptor.shape
+        guard descriptor.dtype == .float32, shape.count == 3, shape[1] == card.patches, shape[2] == card.latentDim
+        else {
+            throw JobRefusal.invalid("noise must be float32 [images, \(card.patches), \(card.latentDim)], not \(shape)")
+        }
+        let values: [Float] = frame.array()
+        let (patches, width) = (shape[1], shape[2])
+        return (0..<shape[0]).map { k in
+            (0..<patches).map { i in Array(values[((k * patches + i) * width)..<((k * patches + i + 1) * width)]) }
+        }
+    }
+
+    /// The diffusion pool encoded an image-to-text job's picture: the job can start.
+    func encoded(job id: UInt64, latents: Matrix) {
+        guard var record = jobs[id] else { return }
+        do {
+            record.prepared = .text(try card.imageQuestionJob(id: id, spec: record.spec, latents: latents))
+            record.phase = .queued
+            jobs[id] = record
+            waiting.append(id)
+            startWaitingJobs()
+        } catch {
+            fail(id, "\(error)")
+        }
+    }
+
+    /// Hands queued jobs to the scheduler once a pipeline is ready.
+    func startWaitingJobs() {
+        guard pipeline.isReady else { return }
+        let ready = waiting
+        waiting = []
+        for id in ready {
+            guard var record = jobs[id], let prepared = record.prepared else { continue }
+            record.phase = .running
+            jobs[id] = record
+            do {
+                switch prepared {
+                case .text(let job): apply(try scheduler.submit(job))
+                case .image(let job): apply(try scheduler.submit(job))
+                case .interleaved(let job): apply(try scheduler.submit(job))
+                }
+            } catch {
+                fail(id, error.description)
+            }
+        }
+    }
+
+    // MARK: - Scheduler directives
+
+    func apply(_ directives: [Scheduler.Directive]) {
+        for directive in directives {
+            switch directive {
+            case .forward(let microBatch, let slices, let inputs):
+                guard let entry = pipeline.entry,
+                    let message = try? StageBatch(microBatch: microBatch, slices: slices, input: .inputs(inputs))
+                        .message()
+                else {
+                    for job in scheduler.abandon(microBatch: microBatch) { fail(job, "no pipeline to run it on") }
+                    continue
+                }
+                entry.send(message)
+            case .sampleTokens(let id, let rows, let hidden):
+                lmPool.add(id, .tokens(TokenRequest(requestID: id, rows: rows, hidden: hidden)))
+            case .samplePatch(let id, let job, let image, let patch, let condition, let guidance, let steps, let seed):
+                samplePatch(
+                    id,
+                    job: job,
+                    image: image,
+                    patch: patch,
+                    condition: condition,
+                    guidance: guidance,
+                    steps: steps,
+                    seed: seed
+                )
+            case .token(let job, let token):
+                guard var record = jobs[job] else { continue }
+                record.tokens += 1
+                // Interleaved text is decoded run by run at the end, as `generate` prints it; progress only here.
+                let piece =
+                    record.spec.mode == .interleaved ? "" : ((try? record.detokenizer.push(token)) ?? "")
+                jobs[job] = record
+                reply(
+                    to: record.client,
+                    Envelope(kind: ClientKind.text.rawValue, jobID: job, step: UInt64(record.tokens), text: piece)
+                )
+            case .patchDone(let job, let done, let total):
+                guard var record = jobs[job] else { continue }
+                record.patches += 1
+                jobs[job] = record
+                reply(
+                    to: record.client,
+                    Envelope(kind: ClientKind.patches.rawValue, jobID: job, step: UInt64(done), total: UInt64(total))
+                )
+            case .finished(let job, _, _):
+                guard var record = jobs[job] else { continue }
+                let rest = record.detokenizer.finish()
+                reply(to: record.client, Envelope(kind: ClientKind.finished.rawValue, jobID: job, text: rest))
+                finish(job)
+            case .finishedImage(let job, let latents):
+                decode(job, pieces: [.image(latents)])
+            case .finishedInterleaved(let job, let pieces):
+                decode(job, pieces: pieces)
+            case .release(let sequences):
+                let message = WireMessage(
+                    envelope: Envelope(kind: StageMessageKind.release.rawValue, sequenceIDs: sequences)
+                )
+                if let entry = pipeline.entry {
+                    entry.send(message)
+                } else {
+                    // No pipeline to carry it in order: tell every stage directly.
+                    for (id, worker) in info where worker.registration.role == .stage { sendToWorker(id, message) }
+                }
+            }
+        }
+        dispatch()
+    }
+
+    private func samplePatch(
+        _ id: UInt64,
+        job: UInt64,
+        image: Int,
+        patch: Int,
+        condition: Matrix,
+        guidance: Float,
+        steps: Int,
+        seed: UInt64
+    ) {
+        guard let record = jobs[job] else { return }
+        let noise: [Float]
+        if let given = record.noise {
+            guard image < given.count else {
+                fail(job, "the job's noise covers \(given.count) image(s); image \(image + 1) needs more")
+                return
+            }
+            noise = given[image][patch]
+        } else {
+            noise = PatchNoise.gaussian(seed: seed, image: image, patch: patch, count: card.latentDim)
+        }
+        let width = condition.columns
+        let request = PatchRequest(
+            requestID: id,
+            patches: [
+                PatchRequest.Patch(
+                    sequenceID: job,
+                    condition: Array(condition.storage[0..<width]),
+                    unconditional: Array(condition.storage[width..<(2 * width)]),
+                    noise: noise,
+                    guidance: guidance,
+                    steps: steps
+                )
+            ]
+        )
+        diffusionPool.add(id, .patch(request, job: job))
+    }
+
+    /// Sends a finished job's images to the diffusion pool for decoding; the result goes out once all are back.
+    private func decode(_ job: UInt64, pieces: [AnswerPiece]) {
+        guard var record = jobs[job] else { return }
+        record.phase = .decoding
+        record.pieces = pieces
+        var images = 0
+        for piece in pieces {
+            guard case .image(let latents) = piece else { continue }
+            diffusionPool.add(nextConversion, .decode(job: job, image: images, latents: latents))
+            nextConversion += 1
+            images += 1
+        }
+        record.imagesExpected = images
+        jobs[job] = record
+        if images == 0 { deliver(job) }
+    }
+
+    func decoded(job: UInt64, image: Int, latents: [[Float]], png: [UInt8]) {
+        guard var record = jobs[job] else { return }
+        record.decodedImages[image] = (png, latents)
+        jobs[job] = record
+        if record.decodedImages.count == record.imagesExpected { deliver(job) }
+    }
+
+    /// Sends an image or interleaved job's results in order (text runs and images), then `finished`.
+    private func deliver(_ job: UInt64) {
+        guard let record = jobs[job] else { return }
+        var image = 0
+        for piece in record.pieces {
+            switch piece {
+            case .text(let ids):
+                let text = (try? card.tokenizer.decode(ids)) ?? ""
+                reply(to: record.client, Envelope(kind: ClientKind.piece.rawValue, jobID: job, text: text))
+            case .image:
+                guard let decoded = record.decodedImages[image],
+                    let png = try? ZMQMessage(bytes: decoded.png),
+                    let latents = try? ZMQMessage(borrowing: decoded.latents.flatMap { $0 })
+                else { continue }
+                reply(
+                    to: record.client,
+                    Envelope(
+                        kind: ClientKind.image.rawValue,
+                        jobID: job,
+                        step: UInt64(image),
+                        tensors: [
+                            TensorDescriptor(name: "png", dtype: .uint8, shape: [decoded.png.count]),
+                            TensorDescriptor(
+                                name: "latents",
+                                dtype: .float32,
+                                shape: [decoded.latents.count, card.latentDim]
+                            ),
+                        ]
+                    ),
+                    tensors: [png, latents]
+                )
+                image += 1
+            }
+        }
+        reply(to: record.client, Envelope(kind: ClientKind.finished.rawValue, jobID: job))
+        finish(job)
+    }
+
+    private func finish(_ job: UInt64) {
+        jobs[job] = nil
+        completed += 1
+    }
+
+    /// Fails a job: the client gets the reason, the scheduler forgets it and the stages drop its caches.
+    func fail(_ job: UInt64, _ reason: String) {
+        guard let record = jobs.removeValue(forKey: job) else { return }
+        waiting.removeAll { $0 == job }
+        failed += 1
+        reply(to: record.client, Envelope(kind: Envelope.failureKind, jobID: job, error: reason))
+        apply(scheduler.cancel(job: job))
+    }
+
+    // MARK: - Status
+
+    func status() -> StatusReport {
+        let members = desk.members.values.sorted { $0.id < $1.id }.map { member -> StatusReport.MemberRow in
+            let registration = info[member.id]?.registration
+            var role = "diffusion-head"
+            var layers: String?
+            switch member.role {
+            case .stage(let range):
+                role = "stage"
+                layers = "\(range.lowerBound)..<\(range.upperBound)"
+            case .lmHead: role = "lm-head"
+            case .diffusionHead: break
+            }
+            return StatusReport.MemberRow(
+                id: member.id.value,
+                role: role,
+                layers: layers,
+                key: member.key,
+                host: registration?.host ?? "",
+                endpoint: registration.flatMap { $0.dataEndpoint.isEmpty ? nil : $0.dataEndpoint },
+                state: "\(member.status)",
+                reportedLoad: member.load,
+                outstanding: lmPool.load(of: member.id) + diffusionPool.load(of: member.id)
+            )
+        }
+        let now = ContinuousClock.now
+        let rows = jobs.values.sorted { $0.id < $1.id }.map { record in
+            StatusReport.JobRow(
+                id: record.id,
+                mode: "\(record.spec.mode)",
+                phase: record.phase.rawValue,
+                tokens: record.tokens,
+                patches: record.patches,
+                seconds: (now - record.accepted).secondsValue
+            )
+        }
+        return StatusReport(
+            ready: pipeline.isReady && !desk.machine.available(.lmHead).isEmpty
+                && !desk.machine.available(.diffusionHead).isEmpty,
+            pipeline: pipeline.isReady ? pipeline.chain.map(\.value) : [],
+            members: members,
+            jobs: rows,
+            queued: waiting.count,
+            lmBacklog: lmPool.backlog.count,
+            diffusionBacklog: diffusionPool.backlog.count,
+            completedJobs: completed,
+            failedJobs: failed,
+            rejectedClientMessages: rejectedClient,
+            rejectedWorkerMessages: rejectedWorker
+        )
+    }
+}
+
+extension Duration {
+    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

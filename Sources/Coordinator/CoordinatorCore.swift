@@ -1,0 +1,399 @@
+import Foundation
+import HeadService
+import Heads
+import Membership
+import Stage
+import Tensor
+import Transport
+import Wire
+
+/// Work the coordinator sends to a head pool, kept until answered so it can be re-sent if its worker is lost.
+enum HeadWork: Sendable {
+    case tokens(TokenRequest)
+    case patch(PatchRequest, job: UInt64)
+    case decode(job: UInt64, image: Int, latents: [[Float]])
+    case encode(job: UInt64, png: [UInt8])
+
+    func message(id: UInt64) throws -> WireMessage {
+        switch self {
+        case .tokens(let request): return try request.message()
+        case .patch(let request, _): return try request.message()
+        case .decode(let job, _, let latents):
+            let flat = latents.flatMap { $0 }
+            return WireMessage(
+                envelope: Envelope(
+                    kind: HeadMessageKind.decodeImage,
+                    jobID: job,
+                    step: id,
+                    tensors: [
+                        TensorDescriptor(
+                            name: "latents",
+                            dtype: .float32,
+                            shape: [latents.count, latents.first?.count ?? 0]
+                        )
+                    ]
+                ),
+                tensors: [try ZMQMessage(borrowing: flat)]
+            )
+        case .encode(let job, let png):
+            return WireMessage(
+                envelope: Envelope(
+                    kind: HeadMessageKind.encodeImage,
+                    jobID: job,
+                    step: id,
+                    tensors: [TensorDescriptor(name: "png", dtype: .uint8, shape: [png.count])]
+                ),
+                tensors: [try ZMQMessage(bytes: png)]
+            )
+        }
+    }
+}
+
+/// A registered worker as the coordinator addresses it.
+struct WorkerInfo {
+    var registration: Registration
+    /// The routing id of its data socket, once it said hello.
+    var peer: [UInt8]?
+}
+
+/// The pipeline being formed or in use.
+struct PipelineState {
+    var chain: [WorkerID] = []
+    /// Stages that have not yet confirmed their route.
+    var awaitingRoute: Set<WorkerID> = []
+    /// The PUSH socket to the first stage.
+    var entry: SocketPump?
+
+    var isReady: Bool { !chain.isEmpty && awaitingRoute.isEmpty && entry != nil }
+}
+
+/// All coordinator state and the handlers of its events. Used by one task only (`CoordinatorService.run`).
+final class CoordinatorCore {
+    let card: ModelCard
+    let context: ZMQContext
+    let clients: SocketPump
+    let workers: SocketPump
+    let options: CoordinatorService.Options
+    var desk: MembershipDesk
+    var scheduler: Scheduler
+    var info: [WorkerID: WorkerInfo] = [:]
+    var peers: [[UInt8]: WorkerID] = [:]
+    var pipeline = PipelineState()
+    var lmPool = HeadPool<HeadWork>()
+    var diffusionPool = HeadPool<HeadWork>()
+    var jobs: [UInt64: JobRecord] = [:]
+    /// Jobs ready to start, waiting for a pipeline, in arrival order.
+    var waiting: [UInt64] = []
+    var nextJob: UInt64 = 1
+    /// VQ requests share the head request id space with the scheduler's, from the top half.
+    var nextConversion: UInt64 = 1 << 62
+    var completed = 0
+    var failed = 0
+    var rejectedClient = 0
+    var rejectedWorker = 0
+
+    init(
+        card: ModelCard,
+        context: ZMQContext,
+        clients: SocketPump,
+        workers: SocketPump,
+        options: CoordinatorService.Options
+    ) {
+        self.card = card
+        self.context = context
+        self.clients = clients
+        self.workers = workers
+        self.options = options
+        desk = MembershipDesk(
+            machine: MembershipMachine(suspectAfter: options.suspectAfter, downAfter: options.downAfter)
+        )
+        scheduler = Scheduler(
+            configuration: Scheduler.Configuration(
+                pipelineDepth: 1,
+                maxRows: options.maxRows,
+                prefillChunk: options.prefillChunk,
+                contextLength: card.contextLength
+            )
+        )
+    }
+
+    func stop() { pipeline.entry?.stop() }
+
+    // MARK: - Worker messages
+
+    func worker(_ frames: [ZMQMessage]) {
+        let message: WireMessage
+        do {
+            message = try WireMessage.parse(frames, routingFrames: 1)
+        } catch {
+            rejectedWorker += 1
+            if frames.count > 1 {
+                workers.send(WireMessage(routing: [frames[0]], envelope: .failure(about: nil, error: error)))
+            }
+            return
+        }
+        let kind = message.envelope.kind
+        if (MembershipKind.register.rawValue...MembershipKind.refused.rawValue).contains(kind) {
+            let outcome = desk.handle(message, at: .now)
+            if let reply = outcome.reply { workers.send(reply) }
+            if let joined = outcome.joined { info[joined.id] = WorkerInfo(registration: joined.registration) }
+            apply(outcome.directives)
+            return
+        }
+        let routing = message.routing.first?.bytes ?? []
+        if kind == MembershipKind.hello.rawValue {
+            hello(from: routing, message: message)
+            return
+        }
+        guard let sender = peers[routing] else {
+            refuseWorker(message, WorkerMessageError.unknownPeer)
+            return
+        }
+        do {
+            try handleData(message, from: sender)
+        } catch {
+            refuseWorker(message, error)
+        }
+    }
+
+    private func refuseWorker(_ message: WireMessage, _ error: any Error) {
+        rejectedWorker += 1
+        // Failure reports are never answered with failure reports.
+        guard message.envelope.kind != Envelope.failureKind else { return }
+        workers.send(WireMessage(routing: message.routing, envelope: .failure(about: message.envelope, error: error)))
+    }
+
+    private func hello(from routing: [UInt8], message: WireMessage) {
+        let id = WorkerID(message.envelope.workerID)
+        guard let member = desk.members[id], member.status != .down, info[id] != nil else {
+            refuseWorker(message, MembershipMachine.Refusal.unknownWorker(id))
+            return
+        }
+        if let old = info[id]?.peer { peers[old] = nil }
+        peers[routing] = id
+        info[id]?.peer = routing
+        membershipChanged()
+    }
+
+    private func handleData(_ message: WireMessage, from sender: WorkerID) throws {
+        let e = message.envelope
+        switch e.kind {
+        case StageMessageKind.output.rawValue:
+            let batch = try StageBatch.parse(message)
+            guard case .hidden(let rows) = batch.input else { throw WorkerMessageError.unexpected(e.kind) }
+            apply(try scheduler.stageOutput(microBatch: batch.microBatch, lastRows: rows))
+        case StageMessageKind.routed.rawValue:
+            pipeline.awaitingRoute.remove(sender)
+            openPipelineIfRouted()
+        case HeadMessageKind.sampledTokens.rawValue:
+            guard lmPool.complete(e.step) != nil else { throw Scheduler.Refusal.unknownRequest(e.step) }
+            guard e.tensors.count == 1, e.tensors[0].dtype == .int32, e.tensors[0].shape.count == 1 else {
+                throw WorkerMessageError.badReply("sampled tokens need one int32 [rows] tensor")
+            }
+            let tokens: [Int32] = message.tensors[0].array()
+            apply(try scheduler.sampled(requestID: e.step, tokens: tokens.map(Int.init)))
+            dispatch()
+        case HeadMessageKind.sampledPatches:
+            guard case .patch(_, let job) = diffusionPool.complete(e.step) else {
+                throw Scheduler.Refusal.unknownRequest(e.step)
+            }
+            guard e.tensors.count == 1, e.tensors[0].dtype == .float32, e.tensors[0].shape == [1, card.latentDim] else {
+                throw WorkerMessageError.badReply("sampled patches need one float32 [1, \(card.latentDim)] tensor")
+            }
+            // A job cancelled meanwhile is no longer known to the scheduler; its patch is dropped.
+            if jobs[job] != nil {
+                apply(try scheduler.patchSampled(requestID: e.step, latent: message.tensors[0].array()))
+            }
+            dispatch()
+        case HeadMessageKind.decodedImage:
+            guard case .decode(let job, let image, let latents) = diffusionPool.complete(e.step) else {
+                throw Scheduler.Refusal.unknownRequest(e.step)
+            }
+            guard e.tensors.count == 1, e.tensors[0].dtype == .uint8 else {
+                throw WorkerMessageError.badReply("a decoded image is one uint8 png tensor")
+            }
+            decoded(job: job, image: image, latents: latents, png: message.tensors[0].bytes)
+            dispatch()
+        case HeadMessageKind.encodedImage:
+            guard case .encode(let job, _) = diffusionPool.complete(e.step) else {
+                throw Scheduler.Refusal.unknownRequest(e.step)
+            }
+            guard e.tensors.count == 1, e.tensors[0].dtype == .float32,
+                e.tensors[0].shape == [card.patches, card.latentDim]
+            else {
+                throw WorkerMessageError.badReply("encoded latents need float32 [\(card.patches), \(card.latentDim)]")
+            }
+            encoded(
+                job: job,
+                latents: Matrix(rows: card.patches, columns: card.latentDim, values: message.tensors[0].array())
+            )
+            dispatch()
+        case Envelope.failureKind:
+            workerFailure(e, from: sender)
+        default:
+            throw WorkerMessageError.unexpected(e.kind)
+        }
+    }
+
+    /// A worker could not serve a request: the jobs that depended on it fail with the worker's reason.
+    private func workerFailure(_ e: Envelope, from sender: WorkerID) {
+        rejectedWorker += 1
+        let role = desk.members[sender]?.role
+        let reason = "\(describe(sender)) failed: \(e.error)"
+        var affected: [UInt64] = []
+        switch role {
+        case .stage:
+            affected = scheduler.abandon(microBatch: e.step)
+        case .lmHead:
+            if case .tokens(let request) = lmPool.complete(e.step) {
+                affected = Set(request.rows.compactMap { scheduler.job(ofSequence: $0.sequenceID) }).sorted()
+            }
+        case .diffusionHead:
+            switch diffusionPool.complete(e.step) {
+            case .patch(_, let job), .decode(let job, _, _), .encode(let job, _): affected = [job]
+            case .tokens, nil: break
+            }
+        case nil: break
+        }
+        for job in affected { fail(job, reason) }
+        apply(scheduler.setPipelineDepth(depth))
+    }
+
+    // MARK: - Membership
+
+    func tick() {
+        apply(desk.tick(at: .now))
+    }
+
+    func apply(_ directives: [MembershipMachine.Directive]) {
+        for directive in directives {
+            guard case .announce(let id, let status) = directive else { continue }
+            switch status {
+            case .alive, .suspect: break
+            case .draining:
+                // Sent on the data socket, after any request already sent to it: once the worker reads this, it has
+                // everything it will get.
+                // A stage leaves at once instead (its caches cannot be handed over).
+                if desk.members[id]?.role == .lmHead || desk.members[id]?.role == .diffusionHead {
+                    sendToWorker(id, Envelope(kind: MembershipKind.drainAccepted.rawValue, workerID: id.value))
+                }
+            case .down:
+                lost(id)
+            }
+        }
+        membershipChanged()
+    }
+
+    /// A worker is gone: its head requests are re-sent elsewhere; a stage in the pipeline takes the pipeline down.
+    private func lost(_ id: WorkerID) {
+        lmPool.reclaim(from: id)
+        diffusionPool.reclaim(from: id)
+        if pipeline.chain.contains(id) {
+            let reason =
+                "\(describe(id)) left the pipeline; its KV caches are lost and this job cannot continue"
+            breakPipeline(reason)
+        }
+        if let peer = info[id]?.peer { peers[peer] = nil }
+        info[id] = nil
+    }
+
+    private func breakPipeline(_ reason: String) {
+        let running = scheduler.abandonAll()
+        pipeline.entry?.stop()
+        pipeline = PipelineState()
+        for job in running { fail(job, reason) }
+    }
+
+    /// Forms a pipeline when none is in use, and hands queued head work to the pools.
+    func membershipChanged() {
+        if pipeline.chain.isEmpty {
+            let stages = desk.machine.members.values.compactMap { member -> (id: WorkerID, layers: Range<Int>)? in
+                guard case .stage(let layers) = member.role, member.status == .alive, info[member.id]?.peer != nil
+                else { return nil }
+                return (member.id, layers)
+            }
+            if let chain = PipelineChain.find(stages, layerCount: card.layerCount) {
+                pipeline.chain = chain
+                pipeline.awaitingRoute = Set(chain)
+                for (index, id) in chain.enumerated() {
+                    let next = index + 1 < chain.count ? info[chain[index + 1]]!.registration.dataEndpoint : ""
+                    sendToWorker(id, Envelope(kind: StageMessageKind.route.rawValue, endpoint: next))
+                }
+            }
+        }
+        dispatch()
+    }
+
+    private func openPipelineIfRouted() {
+        guard !pipeline.chain.isEmpty, pipeline.awaitingRoute.isEmpty, pipeline.entry == nil,
+            let first = info[pipeline.chain[0]]
+        else { return }
+        do {
+            pipeline.entry = try SocketPump(
+                context: context,
+                name: "pipeline-entry",
+                kind: .push,
+                connect: first.registration.dataEndpoint
+            )
+        } catch {
+            breakPipeline("cannot connect to the first stage at \(first.registration.dataEndpoint): \(error)")
+            return
+        }
+        apply(scheduler.setPipelineDepth(depth))
+        startWaitingJobs()
+    }
+
+    var depth: Int {
+        options.pipelineDepth > 0 ? max(options.pipelineDepth, pipeline.chain.count) : 2 * max(1, pipeline.chain.count)
+    }
+
+    /// Sends queued head work to the workers that may take it.
+    func dispatch() {
+        for (pool, role) in [(\CoordinatorCore.lmPool, WorkerRole.lmHead), (\.diffusionPool, .diffusionHead)] {
+            let eligible = desk.machine.available(role).map(\.id).filter { info[$0]?.peer != nil }
+            for send in self[keyPath: pool].dispatch(to: eligible) {
+                do {
+                    sendToWorker(send.worker, try send.payload.message(id: send.request))
+                } catch {
+                    rejectedWorker += 1
+                }
+            }
+        }
+    }
+
+    func sendToWorker(_ id: WorkerID, _ envelope: Envelope) {
+        sendToWorker(id, WireMessage(envelope: envelope))
+    }
+
+    func sendToWorker(_ id: WorkerID, _ message: WireMessage) {
+        guard let peer = info[id]?.peer, let routing = try? ZMQMessage(bytes: peer) else { return }
+        var message = message
+        message.routing = [routing]
+        workers.send(message)
+    }
+
+    func describe(_ id: WorkerID) -> String {
+        guard let member = desk.members[id] else { return "worker \(id)" }
+        switch member.role {
+        case .stage(let layers):
+            return "stage \(id) (layers \(layers.lowerBound)..<\(layers.upperBound), \(member.key))"
+        case .lmHead: return "LM-head worker \(id) (\(member.key))"
+        case .diffusionHead: return "diffusion worker \(id) (\(member.key))"
+        }
+    }
+}
+
+/// Why a worker's message was refused.
+enum WorkerMessageError: Error, CustomStringConvertible {
+    case unknownPeer
+    case unexpected(UInt32)
+    case badReply(String)
+
+    var description: String {
+        switch self {
+        case .unknownPeer: "this socket has not said hello with a registered worker id"
+        case .unexpected(let kind): "message kind \(kind) is not expected from a worker"
+        case .badReply(let detail): "bad reply: \(detail)"
+        }
+    }
+}

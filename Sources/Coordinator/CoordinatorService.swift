@@ -1,0 +1,80 @@
+import Foundation
+import Membership
+import Transport
+import Wire
+
+/// The coordinator process's shell: a ROUTER for clients, a ROUTER for workers (membership, head traffic, the last
+/// stage's output, failure reports) and a clock, merged into one stream of events that a single task applies to
+/// `CoordinatorCore`. All coordinator state is touched by that task alone, so it needs no locks; sockets live on
+/// their own threads.
+public final class CoordinatorService: Sendable {
+    public struct Options: Sendable {
+        /// Jobs running or queued at most; more are refused with a clear message.
+        public var maxJobs = 64
+        /// Micro-batches in flight; 0 means twice the number of stages (at least one per stage is required).
+        public var pipelineDepth = 0
+        public var maxRows = 256
+        public var prefillChunk = 64
+        public var tickInterval: Duration = .milliseconds(200)
+        public var suspectAfter: Duration = .seconds(3)
+        public var downAfter: Duration = .seconds(10)
+        public init() {}
+    }
+
+    enum Event: Sendable {
+        case client([ZMQMessage])
+        case worker([ZMQMessage])
+        case tick
+    }
+
+    private let card: ModelCard
+    private let context: ZMQContext
+    private let clients: SocketPump
+    private let workers: SocketPump
+    private let options: Options
+
+    public init(card: ModelCard, context: ZMQContext, clients: SocketPump, workers: SocketPump, options: Options) {
+        self.card = card
+        self.context = context
+        self.clients = clients
+        self.workers = workers
+        self.options = options
+    }
+
+    /// Serves until either socket stops.
+    public func run() async {
+        let (events, sink) = AsyncStream.makeStream(of: Event.self)
+        let core = CoordinatorCore(
+            card: card,
+            context: context,
+            clients: clients,
+            workers: workers,
+            options: options
+        )
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await frames in self.clients.inbound { sink.yield(.client(frames)) }
+                sink.finish()
+            }
+            group.addTask {
+                for await frames in self.workers.inbound { sink.yield(.worker(frames)) }
+                sink.finish()
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.options.tickInterval)
+                    sink.yield(.tick)
+                }
+            }
+            for await event in events {
+                switch event {
+                case .client(let frames): core.client(frames)
+                case .worker(let frames): core.worker(frames)
+                case .tick: core.tick()
+                }
+            }
+            group.cancelAll()
+        }
+        core.stop()
+    }
+}

@@ -1,0 +1,44 @@
+/// What `orthus status` shows: the coordinator's members, pipeline, jobs and counters, sent as JSON.
+public struct StatusReport: Codable, Sendable, Equatable {
+    public struct MemberRow: Codable, Sendable, Equatable {
+        public var id: UInt64
+        public var role: String
+        /// Stages: "a..<b".
+        public var layers: String?
+        public var key: String
+        public var host: String
+        public var endpoint: String?
+        /// alive, suspect, draining or down.
+        public var state: String
+        /// The worker's own report (queue length) and the requests the coordinator has outstanding with it.
+        public var reportedLoad: Int
+        public var outstanding: Int
+    }
+
+    public struct JobRow: Codable, Sendable, Equatable {
+        public var id: UInt64
+        public var mode: String
+        /// queued, encoding, running or decoding.
+        public var phase: String
+        public var tokens: Int
+        public var patches: Int
+        public var seconds: Double
+    }
+
+    /// Whether a job of every mode can run now: a complete, routed pipeline and at least one worker in each pool.
+    public var ready: Bool
+    /// The stage chain, as member ids in layer order (empty until one is complete).
+    public var pipeline: [UInt64]
+    public var members: [MemberRow]
+    public var jobs: [JobRow]
+    /// Jobs accepted but waiting for a pipeline.
+    public var queued: Int
+    /// Head requests waiting for a worker, per pool.
+    public var lmBacklog: Int
+    public var diffusionBacklog: Int
+    public var completedJobs: Int
+    public var failedJobs: Int
+    /// Messages refused (malformed, unknown ids, wrong kind), from clients and from workers.
+    public var rejectedClientMessages: Int
+    public var rejectedWorkerMessages: Int
+}

@@ -1,0 +1,57 @@
+import Coordinator
+import Foundation
+import Synchronization
+import Transport
+import Wire
+
+/// A client's connection to the coordinator's client endpoint: one DEALER, replies as a stream, and a watchdog that
+/// gives up when the coordinator does not answer in time.
+final class ClusterClient: Sendable {
+    let endpoint: String
+    let pump: SocketPump
+    private let answered = Atomic<Bool>(false)
+    private let gaveUp = Atomic<Bool>(false)
+
+    init(endpoint: String) throws {
+        self.endpoint = endpoint
+        pump = try SocketPump(context: try ZMQContext(), name: "client", kind: .dealer, connect: endpoint)
+    }
+
+    /// Sends a request; if nothing comes back within `timeout`, the reply stream ends and `timedOut` is set.
+    func send(_ message: WireMessage, timeout: Duration) {
+        pump.send(message)
+        Task { [self] in
+            try? await Task.sleep(for: timeout)
+            if !answered.load(ordering: .relaxed) {
+                gaveUp.store(true, ordering: .relaxed)
+                pump.stop()
+            }
+        }
+    }
+
+    /// Replies, parsed; unreadable ones are skipped.
+    func replies() -> AsyncCompactMapSequence<AsyncStream<[ZMQMessage]>, WireMessage> {
+        pump.inbound.compactMap { frames in
+            self.answered.store(true, ordering: .relaxed)
+            return try? WireMessage.parse(frames)
+        }
+    }
+
+    var timedOut: Bool { gaveUp.load(ordering: .relaxed) }
+
+    var noAnswer: String { "no answer from the coordinator at \(endpoint)" }
+
+    /// Asks for the coordinator's status report.
+    func status(timeout: Duration) async throws -> StatusReport {
+        send(WireMessage(envelope: Envelope(kind: ClientKind.status.rawValue)), timeout: timeout)
+        for await reply in replies() where reply.envelope.kind == ClientKind.statusReport.rawValue {
+            return try JSONDecoder().decode(StatusReport.self, from: Data(reply.envelope.text.utf8))
+        }
+        throw ClientError(noAnswer)
+    }
+}
+
+struct ClientError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Checkpoint
+import Coordinator
+import Foundation
+import Transport
+
+/// `orthus coordinator`: the job API, the worker registry and the scheduler.
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Accept jobs, register workers and schedule micro-batches through the stages and head pools.",
+        discussion: """
+            Reads only config.json and tokenizer.json from --model (no weights). Clients (submit, status) connect \
+            to --listen; stage, lm-head and diffusion-head workers connect to --workers.
+            """
+    )
+
+    @Option(help: "Model folder (config.json and tokenizer.json are read).")
+    var model: String
+
+    @Option(help: "Endpoint for clients (submit, status).")
+    var listen = "tcp://127.0.0.1:5555"
+
+    @Option(help: "Endpoint for workers.")
+    var workers = "tcp://127.0.0.1:5556"
+
+    @Option(help: "Jobs running or queued at most; more are refused.")
+    var maxJobs = 64
+
+    @Option(help: "Micro-batches in flight (default: twice the number of stages).")
+    var depth = 0
+
+    @Option(help: "Prompt positions per sequence per micro-batch (chunked prefill).")
+    var prefillChunk = 64
+
+    func run() async throws {
+        let card = try ModelCard(directory: try ModelDirectory(path: model))
+        let context = try ZMQContext()
+        let clientPump = try SocketPump(context: context, name: "clients", kind: .router, bind: listen)
+        let workerPump = try SocketPump(context: context, name: "workers", kind: .router, bind: workers)
+        var options = CoordinatorService.Options()
+        options.maxJobs = maxJobs
+        options.pipelineDepth = depth
+        options.prefillChunk = prefillChunk
+        let service = CoordinatorService(
+            card: card,
+            context: context,
+            clients: clientPump,
+            workers: workerPump,
+            options: options
+        )
+        StandardStreams.err(
+            "coordinator: clients on \(clientPump.boundEndpoint ?? listen), workers on \(workerPump.boundEndpoint ?? workers)\n"
+        )
+        let serving = Task { await service.run() }
+        for await _ in TerminationSignals.stream() { break }
+        clientPump.stop()
+        workerPump.stop()
+        await serving.value
+        StandardStreams.err("coordinator stopped\n")
+    }
+}

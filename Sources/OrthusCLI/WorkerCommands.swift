@@ -1,0 +1,162 @@
+import ArgumentParser
+import Checkpoint
+import Foundation
+import HeadService
+import Heads
+import Membership
+import Model
+import Stage
+import Transport
+import VQVAE
+import Wire
+
+/// `orthus stage`: one contiguous range of transformer layers, their KV caches, and a socket for micro-batches.
+struct StageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stage",
+        abstract: "Serve a range of transformer layers as a pipeline stage.",
+        discussion: """
+            Binds --listen for micro-batches from the previous stage (or the coordinator), registers with the \
+            coordinator, and sends its output where the coordinator routes it. Only this range's tensors are mapped \
+            (stage 0 also the embeddings, the last stage the final norm).
+            """
+    )
+
+    @OptionGroup var worker: WorkerOptions
+
+    @Option(help: "The layer range, A..<B (for example 0..<16).")
+    var layers: String
+
+    @Option(help: "Where to receive micro-batches, e.g. tcp://*:5601 (default: a free loopback port).")
+    var listen = "tcp://127.0.0.1:*"
+
+    @Option(help: "The address other processes use to reach --listen (default: it, with this host's name for *).")
+    var advertise: String?
+
+    @Flag(help: "Print the name of every tensor this stage mapped.")
+    var listTensors = false
+
+    func run() async throws {
+        guard let range = LayerRange.parse(layers) else {
+            throw ValidationError("--layers \(layers) is not a range like 0..<16")
+        }
+        let directory = try ModelDirectory(path: worker.model)
+        let compute = try StageCompute(directory: directory, layers: range)
+        let names = directory.namesLoaded
+        StandardStreams.err("stage \(range.lowerBound)..<\(range.upperBound): mapped \(names.count) tensors\n")
+        if listTensors { StandardStreams.err(names.map { "  \($0)\n" }.joined()) }
+        let context = try ZMQContext()
+        let inbound = try SocketPump(context: context, name: "stage-in", kind: .pull, bind: listen)
+        let endpoint = advertise ?? Self.reachable(inbound.boundEndpoint ?? listen)
+        let session = try await worker.join(
+            context: context,
+            registration: Registration(
+                key: WorkerSession.key(worker.key, role: "stage-\(range.lowerBound)-\(range.upperBound)"),
+                incarnation: WorkerSession.incarnation,
+                role: .stage,
+                layers: range,
+                dataEndpoint: endpoint,
+                host: ProcessInfo.processInfo.hostName
+            )
+        )
+        StandardStreams.err("stage registered as w\(session.workerID), receiving on \(endpoint)\n")
+        let stage = StageWorker(compute: compute, inbound: inbound, coordinator: session.data) { next in
+            try SocketPump(context: context, name: "stage-out", kind: .push, connect: next)
+        }
+        let serving = Task { await stage.run() }
+        let beating = Task { await session.link.heartbeat(every: .seconds(1)) { 0 } }
+        // A stage's caches cannot be handed over, so on SIGTERM it leaves at once; the coordinator fails or
+        // replays the sequences it held.
+        for await _ in TerminationSignals.stream() { break }
+        beating.cancel()
+        await session.leave()
+        inbound.stop()
+        await serving.value
+        StandardStreams.err("stage stopped after \(stage.processed) micro-batches\n")
+    }
+
+    /// A bound endpoint other hosts can dial: a wildcard address becomes this host's name.
+    static func reachable(_ endpoint: String) -> String {
+        endpoint.replacingOccurrences(of: "0.0.0.0", with: ProcessInfo.processInfo.hostName)
+            .replacingOccurrences(of: "://*:", with: "://\(ProcessInfo.processInfo.hostName):")
+    }
+}
+
+/// `orthus lm-head`: one worker of the LM-head pool.
+struct LMHeadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lm-head",
+        abstract: "Serve the LM head (logits, masks, seeded sampling) as one worker of the pool."
+    )
+
+    @OptionGroup var worker: WorkerOptions
+
+    func run() async throws {
+        let head = try LMHead(directory: try ModelDirectory(path: worker.model))
+        let context = try ZMQContext()
+        let session = try await worker.join(
+            context: context,
+            registration: Registration(
+                key: WorkerSession.key(worker.key, role: "lm-head"),
+                incarnation: WorkerSession.incarnation,
+                role: .lmHead,
+                host: ProcessInfo.processInfo.hostName
+            )
+        )
+        StandardStreams.err("lm-head registered as w\(session.workerID)\n")
+        let pool = LMHeadWorker(head: head, socket: session.data)
+        try await serveUntilDrained(session: session) { await pool.run() }
+    }
+}
+
+/// `orthus diffusion-head`: one worker of the diffusion pool (DDIM with CFG, VQ encode and decode).
+struct DiffusionHeadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diffusion-head",
+        abstract: "Serve the diffusion head and the VQ-VAE as one worker of the diffusion pool.",
+        discussion: "Start more at any time to raise image throughput; SIGTERM drains one without losing work."
+    )
+
+    @OptionGroup var worker: WorkerOptions
+
+    func run() async throws {
+        let directory = try ModelDirectory(path: worker.model)
+        let head = try DiffusionHead(directory: directory)
+        let codec = DiffusionWorker.VQCodec(
+            encoder: try VQEncoder(directory: directory),
+            decoder: try VQDecoder(directory: directory)
+        )
+        let context = try ZMQContext()
+        let session = try await worker.join(
+            context: context,
+            registration: Registration(
+                key: WorkerSession.key(worker.key, role: "diffusion-head"),
+                incarnation: WorkerSession.incarnation,
+                role: .diffusionHead,
+                host: ProcessInfo.processInfo.hostName
+            )
+        )
+        StandardStreams.err("diffusion-head registered as w\(session.workerID)\n")
+        let pool = DiffusionWorker(head: head, codec: codec, socket: session.data)
+        try await serveUntilDrained(session: session) { await pool.run() }
+        StandardStreams.err("diffusion-head stopped after \(pool.headCalls) head calls\n")
+    }
+}
+
+/// Runs a head worker's loop with heartbeats. On SIGTERM or SIGINT it drains: the coordinator stops sending work
+/// and confirms on the data socket, the worker finishes and answers everything it received, then leaves.
+func serveUntilDrained(session: WorkerSession, serve: @escaping @Sendable () async -> Void) async throws {
+    let serving = Task { await serve() }
+    let beating = Task { await session.link.heartbeat(every: .seconds(1)) { 0 } }
+    let signals = Task {
+        for await _ in TerminationSignals.stream() {
+            StandardStreams.err("draining: finishing the work already received\n")
+            session.link.drain()
+            break
+        }
+    }
+    await serving.value
+    signals.cancel()
+    beating.cancel()
+    await session.leave()
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import Membership
+import Transport
+import Wire
+
+/// A worker process's place in the cluster: its control link (register, heartbeat, drain, leave) and its data socket
+/// (a DEALER to the coordinator's worker ROUTER), joined and greeted.
+struct WorkerSession {
+    let context: ZMQContext
+    let link: WorkerLink
+    let data: SocketPump
+    let workerID: UInt64
+
+    /// Registers, retrying until `timeout` (the coordinator may start later), then says hello on the data socket.
+    static func join(
+        context: ZMQContext,
+        coordinator: String,
+        registration: Registration,
+        timeout: Duration
+    ) async throws -> WorkerSession {
+        var options = ZMQSocket.Options()
+        options.routingID = Array("\(registration.key)/data/\(registration.incarnation)".utf8)
+        let data = try SocketPump(context: context, name: "data", kind: .dealer, options: options, connect: coordinator)
+        let link = try WorkerLink(context: context, coordinator: coordinator, registration: registration)
+        let deadline = ContinuousClock.now + timeout
+        var id: UInt64?
+        while id == nil {
+            do {
+                id = try await link.register(timeout: min(.seconds(5), max(.milliseconds(100), deadline - .now)))
+            } catch LinkError.timedOut(let endpoint) {
+                guard ContinuousClock.now < deadline else { throw LinkError.timedOut(endpoint: endpoint) }
+                StandardStreams.err("waiting for the coordinator at \(endpoint)...\n")
+            }
+        }
+        data.send(WireMessage(envelope: Envelope(kind: MembershipKind.hello.rawValue, workerID: id!)))
+        return WorkerSession(context: context, link: link, data: data, workerID: id!)
+    }
+
+    /// A key that tells this worker apart: `host/role/pid` unless the operator gave one.
+    static func key(_ given: String?, role: String) -> String {
+        given ?? "\(ProcessInfo.processInfo.hostName)/\(role)/\(getpid())"
+    }
+
+    /// Incarnations only grow: a restarted worker (same key) replaces its predecessor.
+    static var incarnation: UInt64 { UInt64(Date().timeIntervalSince1970 * 1_000_000) }
+
+    /// Tells the coordinator this worker is gone, lets the last messages out, and closes the sockets.
+    func leave() async {
+        link.leave()
+        _ = await data.flush(timeout: .seconds(2))
+        try? await Task.sleep(for: .milliseconds(50))
+        link.stop()
+        data.stop()
+    }
+}
+
+/// SIGTERM and SIGINT as an async stream (the default handlers are replaced, so the process can drain first).
+enum TerminationSignals {
+    /// The dispatch sources must stay alive for the process's life; a process asks for this stream once.
+    private nonisolated(unsafe) static var sources: [any DispatchSourceSignal] = []
+
+    static func stream() -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(number) }
+            source.resume()
+            return source
+        }
+        return stream
+    }
+}
+
+/// Options every worker process shares.
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "The coordinator's worker endpoint, e.g. tcp://10.0.0.1:5556.")
+    var coordinator: String
+
+    @Option(help: "Model folder (config.json, tokenizer.json, safetensors); only this worker's tensors are mapped.")
+    var model: String
+
+    @Option(help: "A stable name for this worker slot; a restart with the same key replaces the old worker.")
+    var key: String?
+
+    @Option(help: "Seconds to keep trying to register with the coordinator.")
+    var joinTimeout: Double = 120
+
+    func join(context: ZMQContext, registration: Registration) async throws -> WorkerSession {
+        try await WorkerSession.join(
+            context: context,
+            coordinator: coordinator,
+            registration: registration,
+            timeout: .milliseconds(Int(joinTimeout * 1000))
+        )
+    }
+}
