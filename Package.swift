@@ -143,6 +143,12 @@ let package = Package(
             dependencies: ["TestSupport", "Heads", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings
         ),
+        // Multi-process clusters on loopback: real coordinator, stage and head processes, real sockets.
+        .testTarget(
+            name: "ClusterTests",
+            dependencies: ["TestSupport", "Coordinator", "Transport", "Wire", "Checkpoint"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "CLITests",
             dependencies: ["TestSupport", "Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor", "ImageIO"],

@@ -1,13 +1,17 @@
 import Membership
 
 /// One head pool as the coordinator dispatches to it: which worker holds which request, and the requests waiting for
-/// a worker. A request goes to the eligible worker holding the fewest; when a worker is lost its requests go back to
-/// the front of the queue and are re-sent elsewhere (heads are stateless and seeded, so the answer is the same).
+/// a worker. A request goes to the eligible worker holding the fewest, ties to the one that least recently got work
+/// (so a lone job's sequential requests still spread over the pool); when a worker is lost its requests go back to the
+/// front of the queue and are re-sent elsewhere (heads are stateless and seeded, so the answer is the same).
 struct HeadPool<Payload>: Sendable where Payload: Sendable {
     private(set) var holder: [UInt64: WorkerID] = [:]
     private(set) var payloads: [UInt64: Payload] = [:]
     /// Requests waiting for a worker, oldest first.
     private(set) var backlog: [UInt64] = []
+    /// When each worker last got a request (a dispatch counter).
+    private var lastAssigned: [WorkerID: UInt64] = [:]
+    private var assignments: UInt64 = 0
 
     /// Queues a request; `dispatch` sends it.
     mutating func add(_ id: UInt64, _ payload: Payload) {
@@ -18,16 +22,20 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
     /// Requests a worker holds now.
     func load(of worker: WorkerID) -> Int { holder.values.filter { $0 == worker }.count }
 
-    /// Assigns queued requests to `workers` (those that may take new work), least loaded first, ties to the lower
-    /// id; returns what to send where.
+    /// Assigns queued requests to `workers` (those that may take new work): least loaded first, then least recently
+    /// assigned, then lower id; returns what to send where.
     mutating func dispatch(to workers: [WorkerID]) -> [(request: UInt64, worker: WorkerID, payload: Payload)] {
         guard !workers.isEmpty else { return [] }
         var loads = Dictionary(uniqueKeysWithValues: workers.map { ($0, load(of: $0)) })
         var sends: [(UInt64, WorkerID, Payload)] = []
         for id in backlog {
             guard let payload = payloads[id] else { continue }
-            let worker = loads.min { ($0.value, $0.key) < ($1.value, $1.key) }!.key
+            let worker = loads.min {
+                ($0.value, lastAssigned[$0.key] ?? 0, $0.key) < ($1.value, lastAssigned[$1.key] ?? 0, $1.key)
+            }!.key
             loads[worker]! += 1
+            assignments += 1
+            lastAssigned[worker] = assignments
             holder[id] = worker
             sends.append((id, worker, payload))
         }

@@ -33,11 +33,28 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Prompt positions per sequence per micro-batch (chunked prefill).")
     var prefillChunk = 64
 
+    @Option(help: "Largest message accepted from a client or worker, in MiB (larger ones are dropped and counted).")
+    var maxMessageMb = 256
+
     func run() async throws {
         let card = try ModelCard(directory: try ModelDirectory(path: model))
         let context = try ZMQContext()
-        let clientPump = try SocketPump(context: context, name: "clients", kind: .router, bind: listen)
-        let workerPump = try SocketPump(context: context, name: "workers", kind: .router, bind: workers)
+        var socketOptions = ZMQSocket.Options()
+        socketOptions.maxMessageBytes = Int64(maxMessageMb) << 20
+        let clientPump = try SocketPump(
+            context: context,
+            name: "clients",
+            kind: .router,
+            options: socketOptions,
+            bind: listen
+        )
+        let workerPump = try SocketPump(
+            context: context,
+            name: "workers",
+            kind: .router,
+            options: socketOptions,
+            bind: workers
+        )
         var options = CoordinatorService.Options()
         options.maxJobs = maxJobs
         options.pipelineDepth = depth

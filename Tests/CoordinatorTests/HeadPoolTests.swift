@@ -28,6 +28,18 @@ import Testing
         #expect(resent.map(\.payload) == ["r1", "r3", "r4"] && pool.pending == 3)
     }
 
+    @Test func oneRequestAtATimeAlternatesBetweenIdleWorkers() {
+        var pool = HeadPool<Int>()
+        var served: [WorkerID] = []
+        for id in 1...4 {
+            pool.add(UInt64(id), id)
+            let send = pool.dispatch(to: [a, b])
+            served += send.map(\.worker)
+            #expect(pool.complete(UInt64(id)) == id)
+        }
+        #expect(served == [a, b, a, b])
+    }
+
     @Test func aChainCoversEveryLayerOrThereIsNone() {
         let stages: [(id: WorkerID, layers: Range<Int>)] = [
             (WorkerID(5), 2..<4), (WorkerID(3), 0..<1), (WorkerID(4), 0..<2), (WorkerID(6), 1..<3),

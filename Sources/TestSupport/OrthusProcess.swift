@@ -1,18 +1,18 @@
 import Foundation
 
 /// Runs the built `orthus` executable as a child process.
-enum OrthusProcess {
-    struct Output {
-        let status: Int32
-        let stdout: String
-        let stderr: String
+public enum OrthusProcess {
+    public struct Output: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
     }
 
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
     /// The executable sits beside the test bundle in the build products folder.
-    static var executable: String {
+    public static var executable: String {
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("orthus").path
         if FileManager.default.isExecutableFile(atPath: beside) { return beside }
@@ -21,7 +21,7 @@ enum OrthusProcess {
 
     /// Output goes to temporary files, not pipes: nothing can block on a full pipe, and reading a file is not
     /// interrupted by the child's exit signal.
-    static func run(_ arguments: [String]) throws -> Output {
+    public static func run(_ arguments: [String]) throws -> Output {
         let base = NSTemporaryDirectory() + "orthus-cli-" + UUID().uuidString
         let (outPath, errPath) = (base + ".out", base + ".err")
         defer { for path in [outPath, errPath] { try? FileManager.default.removeItem(atPath: path) } }
@@ -40,5 +40,20 @@ enum OrthusProcess {
             stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: outPath)), as: UTF8.self),
             stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self)
         )
+    }
+
+    /// Starts a long-running child (a cluster process) with stdout and stderr going to `log`.
+    public static func start(_ arguments: [String], log: String) throws -> Process {
+        guard FileManager.default.createFile(atPath: log, contents: nil) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: log])
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
     }
 }

@@ -1,0 +1,114 @@
+import Coordinator
+import Foundation
+import TestSupport
+
+/// A cluster of real `orthus` processes on loopback, each logging to its own file in a temporary folder.
+/// The coordinator binds free ports and prints them; every worker finds it through that line.
+final class LocalCluster: @unchecked Sendable {  // used from one test at a time
+    let folder: String
+    let model = Fixtures.tinyOrthus
+    private(set) var clients = ""
+    private(set) var workers = ""
+    private var processes: [String: Process] = [:]
+
+    init(coordinatorArguments: [String] = []) throws {
+        folder = NSTemporaryDirectory() + "orthus-cluster-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try start(
+            "coordinator",
+            ["coordinator", "--model", model, "--listen", "tcp://127.0.0.1:*", "--workers", "tcp://127.0.0.1:*"]
+                + coordinatorArguments
+        )
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            let line = log("coordinator").split(separator: "\n").first { $0.hasPrefix("coordinator: clients on") }
+            if let line {
+                let words = line.split(separator: " ")
+                clients = String(words[3]).trimmingCharacters(in: CharacterSet(charactersIn: ","))
+                workers = String(words[6])
+                return
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw ClusterError("the coordinator did not start: \(log("coordinator"))")
+    }
+
+    deinit { stop() }
+
+    @discardableResult
+    func start(_ name: String, _ arguments: [String]) throws -> Process {
+        let process = try OrthusProcess.start(arguments, log: logPath(name))
+        processes[name] = process
+        return process
+    }
+
+    func stage(_ name: String, layers: Range<Int>, extra: [String] = []) throws {
+        try start(
+            name,
+            [
+                "stage", "--coordinator", workers, "--model", model, "--layers",
+                "\(layers.lowerBound)..<\(layers.upperBound)",
+            ]
+                + extra
+        )
+    }
+
+    func lmHead(_ name: String) throws { try start(name, ["lm-head", "--coordinator", workers, "--model", model]) }
+
+    @discardableResult
+    func diffusionHead(_ name: String) throws -> Process {
+        try start(name, ["diffusion-head", "--coordinator", workers, "--model", model])
+    }
+
+    func process(_ name: String) -> Process? { processes[name] }
+
+    func logPath(_ name: String) -> String { folder + "/\(name).log" }
+
+    func log(_ name: String) -> String {
+        (try? String(contentsOfFile: logPath(name), encoding: .utf8)) ?? ""
+    }
+
+    /// `orthus status --json`, decoded.
+    func status() throws -> StatusReport {
+        let result = try OrthusProcess.run(["status", "--coordinator", clients, "--json"])
+        guard result.status == 0 else { throw ClusterError("status failed: \(result.stderr)") }
+        return try JSONDecoder().decode(StatusReport.self, from: Data(result.stdout.utf8))
+    }
+
+    /// Polls status until `condition` holds, for up to `seconds`.
+    func waitFor(_ what: String, seconds: Double = 30, _ condition: (StatusReport) -> Bool) throws -> StatusReport {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last = try status()
+        while !condition(last) {
+            guard Date() < deadline else { throw ClusterError("timed out waiting for \(what); last status: \(last)") }
+            Thread.sleep(forTimeInterval: 0.05)
+            last = try status()
+        }
+        return last
+    }
+
+    /// Runs `orthus submit` with `arguments` in a child process, off the calling task's thread.
+    func submit(_ arguments: [String]) async throws -> OrthusProcess.Output {
+        let all = ["submit", "--coordinator", clients] + arguments
+        return try await Task.detached { try OrthusProcess.run(all) }.value
+    }
+
+    /// SIGTERM to the workers, then the coordinator; SIGKILL for anything still running after 10 s.
+    func stop() {
+        let workers = processes.filter { $0.key != "coordinator" }.map(\.value)
+        let coordinator = processes.filter { $0.key == "coordinator" }.map(\.value)
+        for group in [workers, coordinator] {
+            for process in group where process.isRunning { process.terminate() }
+            let deadline = Date().addingTimeInterval(10)
+            while group.contains(where: \.isRunning), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+            for process in group where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        processes = [:]
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
+
+struct ClusterError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
