@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs the built `orthus` executable as a child process.
 public enum OrthusProcess {
@@ -22,24 +23,69 @@ public enum OrthusProcess {
     /// Output goes to temporary files, not pipes: nothing can block on a full pipe, and reading a file is not
     /// interrupted by the child's exit signal.
     public static func run(_ arguments: [String]) throws -> Output {
-        let base = NSTemporaryDirectory() + "orthus-cli-" + UUID().uuidString
-        let (outPath, errPath) = (base + ".out", base + ".err")
-        defer { for path in [outPath, errPath] { try? FileManager.default.removeItem(atPath: path) } }
-        for path in [outPath, errPath] where !FileManager.default.createFile(atPath: path, contents: nil) {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        let (process, files) = try launch(arguments)
+        process.waitUntilExit()
+        return try files.output(process)
+    }
+
+    /// `run` without blocking a thread of the cooperative pool while the child runs (tests that run several children
+    /// at once on a 2-core machine would otherwise serialize them).
+    public static func output(_ arguments: [String]) async throws -> Output {
+        let (process, files) = try launch(arguments, waitable: true)
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            files.exited.withLock { state in
+                if state.exited { done.resume() } else { state.waiter = done }
+            }
         }
+        return try files.output(process)
+    }
+
+    final class CapturedFiles: Sendable {
+        struct ExitState {
+            var exited = false
+            var waiter: CheckedContinuation<Void, Never>?
+        }
+        let out: String
+        let err: String
+        let exited = Mutex(ExitState())
+
+        init() throws {
+            let base = NSTemporaryDirectory() + "orthus-cli-" + UUID().uuidString
+            (out, err) = (base + ".out", base + ".err")
+            for path in [out, err] where !FileManager.default.createFile(atPath: path, contents: nil) {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+            }
+        }
+
+        func output(_ process: Process) throws -> Output {
+            defer { for path in [out, err] { try? FileManager.default.removeItem(atPath: path) } }
+            return Output(
+                status: process.terminationStatus,
+                stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: out)), as: UTF8.self),
+                stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: err)), as: UTF8.self)
+            )
+        }
+    }
+
+    private static func launch(_ arguments: [String], waitable: Bool = false) throws -> (Process, CapturedFiles) {
+        let files = try CapturedFiles()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: files.out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: files.err))
+        if waitable {
+            process.terminationHandler = { _ in
+                let waiter = files.exited.withLock { state in
+                    state.exited = true
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume()
+            }
+        }
         try process.run()
-        process.waitUntilExit()
-        return Output(
-            status: process.terminationStatus,
-            stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: outPath)), as: UTF8.self),
-            stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self)
-        )
+        return (process, files)
     }
 
     /// Starts a long-running child (a cluster process) with stdout and stderr going to `log`.

@@ -30,7 +30,7 @@ import Testing
         }
         for index in 0..<topology.lmHeads { try cluster.lmHead("lm-\(index)") }
         for index in 0..<topology.diffusionHeads { try cluster.diffusionHead("diffusion-\(index)") }
-        let ready = try cluster.waitFor("a ready cluster") { $0.ready }
+        let ready = try await cluster.waitFor("a ready cluster") { $0.ready }
         #expect(ready.pipeline.count == topology.stages.count)
         #expect(ready.members.filter { $0.role == "diffusion-head" }.count == topology.diffusionHeads)
 
@@ -50,7 +50,7 @@ import Testing
             let outcome = ReferenceJob.Outcome(job: job, folder: out, stdout: result.stdout)
             #expect(outcome == expected[name], "\(name) on \(topology) differs from generate")
         }
-        let report = try cluster.status()
+        let report = try await cluster.status()
         #expect(report.completedJobs == ReferenceJob.all.count && report.failedJobs == 0 && report.jobs.isEmpty)
 
         // Each stage mapped exactly its own layers' tensors (plus the embeddings on the first and the final norm

@@ -69,28 +69,33 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
     }
 
     /// `orthus status --json`, decoded.
-    func status() throws -> StatusReport {
-        let result = try OrthusProcess.run(["status", "--coordinator", clients, "--json"])
+    func status() async throws -> StatusReport {
+        let result = try await OrthusProcess.output(["status", "--coordinator", clients, "--json"])
         guard result.status == 0 else { throw ClusterError("status failed: \(result.stderr)") }
         return try JSONDecoder().decode(StatusReport.self, from: Data(result.stdout.utf8))
     }
 
     /// Polls status until `condition` holds, for up to `seconds`.
-    func waitFor(_ what: String, seconds: Double = 30, _ condition: (StatusReport) -> Bool) throws -> StatusReport {
-        let deadline = Date().addingTimeInterval(seconds)
-        var last = try status()
+    func waitFor(
+        _ what: String,
+        seconds: Double = 30,
+        _ condition: (StatusReport) -> Bool
+    ) async throws -> StatusReport {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        var last = try await status()
         while !condition(last) {
-            guard Date() < deadline else { throw ClusterError("timed out waiting for \(what); last status: \(last)") }
-            Thread.sleep(forTimeInterval: 0.05)
-            last = try status()
+            guard ContinuousClock.now < deadline else {
+                throw ClusterError("timed out waiting for \(what); last status: \(last)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            last = try await status()
         }
         return last
     }
 
-    /// Runs `orthus submit` with `arguments` in a child process, off the calling task's thread.
+    /// Runs `orthus submit` with `arguments` in a child process.
     func submit(_ arguments: [String]) async throws -> OrthusProcess.Output {
-        let all = ["submit", "--coordinator", clients] + arguments
-        return try await Task.detached { try OrthusProcess.run(all) }.value
+        try await OrthusProcess.output(["submit", "--coordinator", clients] + arguments)
     }
 
     /// SIGTERM to the workers, then the coordinator; SIGKILL for anything still running after 10 s.

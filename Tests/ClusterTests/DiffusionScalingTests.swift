@@ -1,0 +1,80 @@
+import Coordinator
+import Foundation
+import TestSupport
+import Testing
+
+/// Scaling the diffusion pool at run time: a worker added while image jobs run starts receiving patches; one stopped
+/// with SIGTERM drains (finishes what it received, takes nothing new, leaves) and no work is lost.
+@Suite struct DiffusionScalingTests {
+    /// Long enough (1000 DDIM steps per patch) that the jobs are still running while workers come and go.
+    static func imageJob(_ seed: Int) -> ReferenceJob {
+        ReferenceJob(
+            name: "image-\(seed)",
+            options: [
+                "--prompt", "A blue sphere number \(seed)", "--image-out", "{out}/image.png", "--latents-out",
+                "{out}/latents.npy", "--steps", "1000", "--seed", "\(seed)",
+            ],
+            files: ["image.png", "latents.npy"]
+        )
+    }
+
+    @Test func anAddedWorkerGetsWorkAndADrainedOneLosesNothing() async throws {
+        let jobs = (1...4).map(Self.imageJob)
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        try cluster.stage("stage", layers: 0..<4)
+        try cluster.lmHead("lm")
+        let first = try cluster.diffusionHead("diffusion-1")
+        _ = try await cluster.waitFor("a ready cluster") { $0.ready }
+
+        let submissions = Task {
+            try await withThrowingTaskGroup(of: (ReferenceJob, OrthusProcess.Output, String).self) { group in
+                for job in jobs {
+                    let out = cluster.folder + "/" + job.name
+                    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                    group.addTask { (job, try await cluster.submit(job.arguments(out: out)), out) }
+                }
+                var all: [(ReferenceJob, OrthusProcess.Output, String)] = []
+                for try await outcome in group { all.append(outcome) }
+                return all
+            }
+        }
+        _ = try await cluster.waitFor("image jobs under way") { report in report.jobs.contains { $0.patches > 0 } }
+
+        // A second worker joins mid-run and is handed patches.
+        try cluster.diffusionHead("diffusion-2")
+        let busy = try await cluster.waitFor("the new worker to hold work") { report in
+            let workers = report.members.filter { $0.role == "diffusion-head" }.sorted { $0.id < $1.id }
+            return workers.count == 2 && workers[1].outstanding > 0
+        }
+        #expect(busy.jobs.count == jobs.count, "every job should still be running when the new worker takes work")
+
+        // The first worker is asked to stop: it drains and exits cleanly while the jobs carry on.
+        first.terminate()
+        let deadline = Date().addingTimeInterval(60)
+        while first.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!first.isRunning && first.terminationStatus == 0)
+        #expect(cluster.log("diffusion-1").contains("draining"))
+
+        let outcomes = try await submissions.value
+        for (job, result, out) in outcomes {
+            #expect(result.status == 0, "\(job.name): \(result.stderr)")
+            let reference = cluster.folder + "/reference-" + job.name
+            try FileManager.default.createDirectory(atPath: reference, withIntermediateDirectories: true)
+            let single = try await OrthusProcess.output(
+                ["generate", "--model", Fixtures.tinyOrthus] + job.arguments(out: reference)
+            )
+            #expect(single.status == 0)
+            #expect(
+                ReferenceJob.Outcome(job: job, folder: out, stdout: result.stdout)
+                    == ReferenceJob.Outcome(job: job, folder: reference, stdout: single.stdout),
+                "\(job.name) differs from generate"
+            )
+        }
+        let report = try await cluster.status()
+        let states = report.members.filter { $0.role == "diffusion-head" }.sorted { $0.id < $1.id }.map(\.state)
+        #expect(states == ["down", "alive"])
+        #expect(report.completedJobs == jobs.count && report.failedJobs == 0)
+        #expect(cluster.log("diffusion-2").contains("diffusion-head registered"))
+    }
+}
