@@ -30,7 +30,8 @@ import Testing
         }
         for index in 0..<topology.lmHeads { try cluster.lmHead("lm-\(index)") }
         for index in 0..<topology.diffusionHeads { try cluster.diffusionHead("diffusion-\(index)") }
-        let ready = try await cluster.waitFor("a ready cluster") { $0.ready }
+        let members = topology.stages.count + topology.lmHeads + topology.diffusionHeads
+        let ready = try await cluster.waitFor("every worker") { $0.ready && $0.members.count == members }
         #expect(ready.pipeline.count == topology.stages.count)
         #expect(ready.members.filter { $0.role == "diffusion-head" }.count == topology.diffusionHeads)
 
