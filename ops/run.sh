@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# The main job on the bundled model: installs what is missing, builds, and writes real outputs to out/ (or $1).
+# The main job on the bundled model: installs what is missing, builds, starts a local cluster (cluster/local.json:
+# a coordinator, two stages, an LM-head worker and two diffusion-head workers), submits one job of every mode to it at
+# once, and writes real outputs to out/ (or $1):
 #   inspect.txt   the checkpoint's components and per-stage memory for a two-stage split
+#   status.txt    the cluster's members and pipeline, as `orthus status` shows them
 #   generated.txt text generated from a prompt (greedy, KV cache)
 #   image.png     text-to-image (CFG 5, 100 DDIM steps), latents.npy its latents
 #   answer.txt    image-to-text: a question about Tests/Fixtures/images/landscape-37x23.png
-#   interleaved/  interleaved text and images: image-N.png and index.html
-#   logits.npy / hidden.npy   float32 logits and final hidden states of the golden prompt "p7"; compare with
-#                             Tests/Fixtures/goldens/tiny-orthus-p7-{logits,hidden}.npy (computed by transformers)
+#   interleaved/  interleaved text and images: image-N.png and index.html (interleaved.txt: its text)
+#   cluster-logs/ one log per cluster process
+#   logits.npy / hidden.npy   float32 logits and final hidden states of the golden prompt "p7" (single process);
+#                             compare with Tests/Fixtures/goldens/tiny-orthus-p7-{logits,hidden}.npy (transformers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${MODEL:-Tests/Fixtures/tiny-orthus}
@@ -19,14 +23,28 @@ orthus=.build/release/orthus
 mkdir -p "$out"
 
 "$orthus" inspect "$model" | tee "$out/inspect.txt"
-echo
+
+"$orthus" up cluster/local.json --logs "$out/cluster-logs" &
+cluster=$!
+trap 'kill -TERM $cluster 2>/dev/null; wait $cluster 2>/dev/null || true' EXIT
+"$orthus" status --wait 120 | tee "$out/status.txt"
+
 echo "prompt: $prompt"
-"$orthus" generate --model "$model" --prompt "$prompt" --max-tokens 48 --stats | tee "$out/generated.txt"
-"$orthus" generate --model "$model" --prompt "$prompt" --image-out "$out/image.png" --latents-out "$out/latents.npy" --seed 1
-"$orthus" generate --model "$model" --image Tests/Fixtures/images/landscape-37x23.png --prompt "What is in the picture?" \
-    --max-tokens 24 | tee "$out/answer.txt"
-"$orthus" generate --model "$model" --interleaved --out-dir "$out/interleaved" --prompt "Draw picture number 0 and tell me about it." \
-    --max-tokens 120 --seed 1
+submit=("$orthus" submit --coordinator tcp://127.0.0.1:5555)
+"${submit[@]}" --prompt "$prompt" --max-tokens 48 > "$out/generated.txt" &
+text=$!
+"${submit[@]}" --prompt "$prompt" --image-out "$out/image.png" --latents-out "$out/latents.npy" --seed 1 &
+image=$!
+"${submit[@]}" --image Tests/Fixtures/images/landscape-37x23.png --prompt "What is in the picture?" \
+    --max-tokens 24 > "$out/answer.txt" &
+answer=$!
+"${submit[@]}" --interleaved --out-dir "$out/interleaved" --prompt "Draw picture number 0 and tell me about it." \
+    --max-tokens 120 --seed 1 > "$out/interleaved.txt" &
+interleaved=$!
+for job in $text $image $answer $interleaved; do wait "$job"; done
+echo "generated: $(cat "$out/generated.txt")"
+echo "answer:    $(cat "$out/answer.txt")"
+
 "$orthus" logits --model "$model" --ids 0,8781,9289,9375,9127,8985,9351 --out "$out/logits.npy" --hidden-out "$out/hidden.npy"
 echo
 echo "wrote $(ls "$out" | tr '\n' ' ')to $out/ (open $out/interleaved/index.html in a browser)"

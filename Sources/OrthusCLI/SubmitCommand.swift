@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coordinator
 import Foundation
+import Synchronization
 import Tensor
 import Transport
 import Wire
@@ -26,12 +27,22 @@ struct SubmitCommand: AsyncParsableCommand {
         let client = try ClusterClient(endpoint: coordinator)
         client.send(try submission(), timeout: .milliseconds(Int(timeout * 1000)))
         let progress = ProgressBar(unit: request.imageOut != nil ? "patches" : "tokens")
+        let job = AcceptedJob()
+        // Ctrl-C or SIGTERM cancels the job on the cluster instead of leaving it running there.
+        let cancelling = Task {
+            for await _ in TerminationSignals.stream() {
+                guard let id = job.id else { Foundation.exit(130) }
+                client.pump.send(WireMessage(envelope: Envelope(kind: ClientKind.cancel.rawValue, jobID: id)))
+            }
+        }
+        defer { cancelling.cancel() }
         var pieces: [RequestOutputs.Piece] = []
         var images: [[[Float]]] = []
         for await reply in client.replies() {
             let e = reply.envelope
             switch ClientKind(rawValue: e.kind) {
             case .accepted:
+                job.id = e.jobID
                 if e.total > 0 { StandardStreams.err("job \(e.jobID) queued behind \(e.total) job(s)\n") }
             case .text:
                 if request.outDir == nil && request.imageOut == nil {
@@ -118,6 +129,15 @@ struct SubmitCommand: AsyncParsableCommand {
             envelope: Envelope(kind: ClientKind.submit.rawValue, tensors: tensors, job: spec),
             tensors: frames
         )
+    }
+
+    /// The id the coordinator gave the job, shared with the signal handler.
+    final class AcceptedJob: Sendable {
+        private let value = Mutex<UInt64?>(nil)
+        var id: UInt64? {
+            get { value.withLock { $0 } }
+            set { value.withLock { $0 = newValue } }
+        }
     }
 
     /// An image message's latents, `[patch][latent]`.

@@ -120,6 +120,23 @@ import Wire
         let long = String(repeating: "word ", count: 3000)
         let result = try await cluster.submit(["--prompt", long, "--max-tokens", "4"])
         #expect(result.status != 0 && result.stderr.contains("error: job") && result.stderr.contains("context"))
+        // Ctrl-C on a running submit cancels its job on the cluster.
+        let log = cluster.folder + "/cancelled.log"
+        let running = try OrthusProcess.start(
+            [
+                "submit", "--coordinator", cluster.clients, "--prompt", "a long image", "--image-out",
+                cluster.folder + "/never.png", "--steps", "1000",
+            ],
+            log: log
+        )
+        _ = try await cluster.waitFor("the job under way") { report in report.jobs.contains { $0.patches > 0 } }
+        kill(running.processIdentifier, SIGINT)
+        while running.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        let said = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(running.terminationStatus != 0 && said.contains("cancelled by its client"))
+        let after = try await cluster.waitFor("the job to be gone") { $0.jobs.isEmpty }
+        #expect(after.failedJobs == 2 && !FileManager.default.fileExists(atPath: cluster.folder + "/never.png"))
+
         let unreachable = try await OrthusProcess.output(
             ["submit", "--coordinator", "tcp://127.0.0.1:1", "--prompt", "hi", "--timeout", "0.5"]
         )
