@@ -89,6 +89,8 @@ final class CoordinatorCore {
     var nextConversion: UInt64 = 1 << 62
     var completed = 0
     var failed = 0
+    /// Since when the pipeline has been broken by a lost stage, and why (its jobs wait for a replacement).
+    var broken: (since: ContinuousClock.Instant, reason: String)?
     var rejectedClient = 0
     var rejectedWorker = 0
 
@@ -136,7 +138,10 @@ final class CoordinatorCore {
         if (MembershipKind.register.rawValue...MembershipKind.refused.rawValue).contains(kind) {
             let outcome = desk.handle(message, at: .now)
             if let reply = outcome.reply { workers.send(reply) }
-            if let joined = outcome.joined { info[joined.id] = WorkerInfo(registration: joined.registration) }
+            if let joined = outcome.joined {
+                info[joined.id] = WorkerInfo(registration: joined.registration)
+                note("\(describe(joined.id)) joined from \(joined.registration.host)")
+            }
             apply(outcome.directives)
             return
         }
@@ -263,6 +268,17 @@ final class CoordinatorCore {
 
     func tick() {
         apply(desk.tick(at: .now))
+        // Jobs wait for a replacement stage only so long.
+        if let broken, ContinuousClock.now - broken.since > options.replayTimeout {
+            let running = jobs.values.filter { $0.phase == .running }.map(\.id).sorted()
+            if !running.isEmpty {
+                note("no replacement stage within \(options.replayTimeout); failing \(running.count) job(s)")
+            }
+            for job in running {
+                fail(job, "\(broken.reason), and no replacement joined within \(options.replayTimeout)")
+            }
+            self.broken = (.now, broken.reason)
+        }
     }
 
     func apply(_ directives: [MembershipMachine.Directive]) {
@@ -284,24 +300,23 @@ final class CoordinatorCore {
         membershipChanged()
     }
 
-    /// A worker is gone: its head requests are re-sent elsewhere; a stage in the pipeline takes the pipeline down.
+    /// A worker is gone: its head requests are re-sent elsewhere; a stage in the pipeline takes the pipeline down
+    /// until a replacement joins, and then every sequence is replayed onto the new pipeline.
     private func lost(_ id: WorkerID) {
+        note("\(describe(id)) is down")
         lmPool.reclaim(from: id)
         diffusionPool.reclaim(from: id)
-        if pipeline.chain.contains(id) {
-            let reason =
-                "\(describe(id)) left the pipeline; its KV caches are lost and this job cannot continue"
-            breakPipeline(reason)
-        }
+        if pipeline.chain.contains(id) { breakPipeline("\(describe(id)) left the pipeline") }
         if let peer = info[id]?.peer { peers[peer] = nil }
         info[id] = nil
     }
 
     private func breakPipeline(_ reason: String) {
-        let running = scheduler.abandonAll()
+        scheduler.suspend()
         pipeline.entry?.stop()
         pipeline = PipelineState()
-        for job in running { fail(job, reason) }
+        broken = (.now, reason)
+        note("\(reason); \(jobs.count) job(s) wait for a replacement to replay onto")
     }
 
     /// Forms a pipeline when none is in use, and hands queued head work to the pools.
@@ -339,8 +354,19 @@ final class CoordinatorCore {
             breakPipeline("cannot connect to the first stage at \(first.registration.dataEndpoint): \(error)")
             return
         }
+        note("pipeline ready: " + pipeline.chain.map(describe).joined(separator: " -> "))
+        if scheduler.paused {
+            note("replaying \(scheduler.activeJobs) job(s) onto the new pipeline")
+            apply(scheduler.replay())
+        }
+        broken = nil
         apply(scheduler.setPipelineDepth(depth))
         startWaitingJobs()
+    }
+
+    /// A line for the operator's log (stderr).
+    func note(_ text: String) {
+        FileHandle.standardError.write(Data("coordinator: \(text)\n".utf8))
     }
 
     var depth: Int {

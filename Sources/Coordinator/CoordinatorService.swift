@@ -18,6 +18,8 @@ public final class CoordinatorService: Sendable {
         public var tickInterval: Duration = .milliseconds(200)
         public var suspectAfter: Duration = .seconds(3)
         public var downAfter: Duration = .seconds(10)
+        /// How long jobs wait for a replacement of a lost stage before they fail.
+        public var replayTimeout: Duration = .seconds(120)
         public init() {}
     }
 

@@ -112,14 +112,26 @@ public struct Scheduler: Sendable {
 
     private struct Sequence {
         let job: UInt64
+        /// Inputs not yet sent to the stages; a sequence's next input is appended once its head answers.
         var pending: [StageInput]
+        /// Inputs the stages have been given, in order: what a replay sends again.
+        var history: [StageInput] = []
         var position = 0
-        var busy = false
+        /// In a micro-batch that has not come back.
+        var inBatch = false
+        /// Its last row went to a head (or waits for its CFG partner's); its next input comes from that answer.
+        var awaitingHead = false
+        /// During a replay, the position whose output was already answered before the stage was lost.
+        var suppressAt: Int?
         var lastScheduled: UInt64 = 0
         /// The other member of a CFG pair.
         var partner: UInt64?
         /// An image sequence's final row, kept until its partner's arrives.
         var finalRow: Matrix?
+
+        /// Whether it can join a micro-batch: inputs waiting, not in flight, and not waiting on a head, except to
+        /// replay inputs whose answer it already has.
+        var isReady: Bool { !inBatch && !pending.isEmpty && (!awaitingHead || suppressAt != nil) }
     }
 
     private enum Outstanding {
@@ -175,11 +187,34 @@ public struct Scheduler: Sendable {
         return Set(slices.compactMap { sequences[$0.sequenceID]?.job }).sorted()
     }
 
-    /// Every micro-batch in flight, abandoned at once (a stage was lost); returns every running job.
-    public mutating func abandonAll() -> [UInt64] {
+    /// The pipeline lost a stage: every micro-batch in flight is gone, and nothing is scheduled until `replay()`.
+    /// Head answers still arriving are kept.
+    public mutating func suspend() {
         inFlight = [:]
-        return jobs.keys.sorted()
+        paused = true
+        for id in sequences.keys { sequences[id]?.inBatch = false }
     }
+
+    /// A new pipeline is in place whose stages hold none of the sequences' caches (or stale ones): every sequence
+    /// replays its inputs from position 0, the stages first drop what they hold, and an output that was already
+    /// answered before the loss is not used twice. The outputs are the same as an undisturbed run's.
+    public mutating func replay() -> [Directive] {
+        paused = false
+        for id in sequences.keys {
+            guard var sequence = sequences[id] else { continue }
+            if sequence.awaitingHead { sequence.suppressAt = sequence.history.count }
+            sequence.pending = sequence.history + sequence.pending
+            sequence.history = []
+            sequence.position = 0
+            sequence.inBatch = false
+            sequences[id] = sequence
+        }
+        let ids = sequences.keys.sorted()
+        return (ids.isEmpty ? [] : [.release(sequences: ids)]) + schedule()
+    }
+
+    /// Whether scheduling waits for a replay.
+    public private(set) var paused = false
 
     /// Accepts a text job and schedules what can run.
     public mutating func submit(_ job: TextJob) throws(Refusal) -> [Directive] {
@@ -222,11 +257,22 @@ public struct Scheduler: Sendable {
         var directives: [Directive] = []
         for (index, slice) in slices.enumerated() {
             guard var sequence = sequences[slice.sequenceID], let work = jobs[sequence.job] else { continue }
+            sequence.inBatch = false
+            if let end = sequence.suppressAt, sequence.position >= end {
+                // A replay reached the position whose output was answered before the stage was lost: not again.
+                sequence.suppressAt = nil
+                if sequence.position == end {
+                    sequences[slice.sequenceID] = sequence
+                    continue
+                }
+            }
+            // Mid-prompt (or mid-replay) rows only fill the caches.
             guard sequence.pending.isEmpty else {
-                sequence.busy = false
                 sequences[slice.sequenceID] = sequence
                 continue
             }
+            sequence.awaitingHead = true
+            sequences[slice.sequenceID] = sequence
             let row = lastRows.rows(index..<(index + 1))
             switch work {
             case .text(let job, let generated):
@@ -314,8 +360,8 @@ public struct Scheduler: Sendable {
                     answer.generated += 1
                     answer.phase = .text
                     directives.append(.token(job: job.id, token: job.eoi))
-                    sequence.pending = [.token(job.eoi)]
-                    sequence.busy = false
+                    sequence.pending.append(.token(job.eoi))
+                    sequence.awaitingHead = false
                     sequences[slice.sequenceID] = sequence
                     jobs[job.id] = .interleaved(job, answer)
                 }
@@ -354,8 +400,8 @@ public struct Scheduler: Sendable {
                 directives += [.finished(job: job.id, tokens: generated, reason: reason), .release(sequences: [id])]
             } else {
                 jobs[job.id] = .text(job, generated: generated)
-                sequence.pending = [.token(token)]
-                sequence.busy = false
+                sequence.pending.append(.token(token))
+                sequence.awaitingHead = false
                 sequences[id] = sequence
             }
         }
@@ -383,8 +429,8 @@ public struct Scheduler: Sendable {
         } else {
             jobs[jobID] = .image(job, latents: latents, cond: cond, uncond: uncond)
             for id in [cond, uncond] {
-                sequences[id]?.pending = [.latent(latent)]
-                sequences[id]?.busy = false
+                sequences[id]?.pending.append(.latent(latent))
+                sequences[id]?.awaitingHead = false
             }
         }
         return directives + schedule()
@@ -432,8 +478,8 @@ public struct Scheduler: Sendable {
         } else {
             answer.textRun.append(token)
         }
-        sequences[cond]?.pending = [.token(token)]
-        sequences[cond]?.busy = false
+        sequences[cond]?.pending.append(.token(token))
+        sequences[cond]?.awaitingHead = false
         jobs[job.id] = .interleaved(job, answer)
         return [.token(job: job.id, token: token)]
     }
@@ -445,15 +491,15 @@ public struct Scheduler: Sendable {
         var directives: [Directive] = [.patchDone(job: job.id, done: answer.latents.count, total: job.patches)]
         if answer.latents.count < job.patches {
             for id in [answer.cond, uncond] {
-                sequences[id]?.pending = [.latent(latent)]
-                sequences[id]?.busy = false
+                sequences[id]?.pending.append(.latent(latent))
+                sequences[id]?.awaitingHead = false
             }
         } else {
             // The last latent goes to the cond sequence only; this image's uncond sequence is done.
             sequences[uncond] = nil
             sequences[answer.cond]?.partner = nil
-            sequences[answer.cond]?.pending = [.latent(latent)]
-            sequences[answer.cond]?.busy = false
+            sequences[answer.cond]?.pending.append(.latent(latent))
+            sequences[answer.cond]?.awaitingHead = false
             directives.append(.release(sequences: [uncond]))
             answer.pieces.append(.image(answer.latents))
             answer.latents = []
@@ -495,8 +541,9 @@ public struct Scheduler: Sendable {
     /// slice (its next input, or its next prompt chunk); a ready CFG partner joins the same micro-batch.
     private mutating func schedule() -> [Directive] {
         var directives: [Directive] = []
+        guard !paused else { return [] }
         while inFlight.count < configuration.pipelineDepth {
-            let ready = sequences.filter { !$0.value.busy && !$0.value.pending.isEmpty }
+            let ready = sequences.filter { $0.value.isReady }
                 .sorted { ($0.value.lastScheduled, $0.key) < ($1.value.lastScheduled, $1.key) }.map(\.key)
             guard !ready.isEmpty else { break }
             var slices: [SequenceSlice] = []
@@ -522,9 +569,10 @@ public struct Scheduler: Sendable {
                     let rows = min(count, configuration.maxRows - inputs.count)
                     slices.append(SequenceSlice(sequenceID: member, start: sequence.position, count: rows))
                     inputs += sequence.pending.prefix(rows)
+                    sequence.history += sequence.pending.prefix(rows)
                     sequence.pending.removeFirst(rows)
                     sequence.position += rows
-                    sequence.busy = true
+                    sequence.inBatch = true
                     sequence.lastScheduled = tick
                     sequences[member] = sequence
                     taken.insert(member)

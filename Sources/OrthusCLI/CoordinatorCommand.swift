@@ -33,6 +33,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Prompt positions per sequence per micro-batch (chunked prefill).")
     var prefillChunk = 64
 
+    @Option(help: "Seconds jobs wait for a replacement of a lost stage (then they fail).")
+    var replayTimeout: Double = 120
+
     @Option(help: "Largest message accepted from a client or worker, in MiB (larger ones are dropped and counted).")
     var maxMessageMb = 256
 
@@ -59,6 +62,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.maxJobs = maxJobs
         options.pipelineDepth = depth
         options.prefillChunk = prefillChunk
+        options.replayTimeout = .milliseconds(Int(replayTimeout * 1000))
         let service = CoordinatorService(
             card: card,
             context: context,

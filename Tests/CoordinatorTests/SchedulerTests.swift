@@ -108,7 +108,13 @@ import Tokenizer
 
     /// Carries out the directives: forwards run through the stage chain, token requests through the LM head, patch
     /// requests through the guided sampler; results come back in the order they were produced.
-    static func runCluster(split: [Range<Int>], configuration: Scheduler.Configuration) throws -> Outcome {
+    /// With `losingAStageAt`, a stage is lost after each of those event counts (stages in turn): its caches and the
+    /// outputs in flight are gone, a fresh stage takes its place, and the scheduler replays onto it.
+    static func runCluster(
+        split: [Range<Int>],
+        configuration: Scheduler.Configuration,
+        losingAStageAt losses: Set<Int> = []
+    ) throws -> Outcome {
         var stages = try split.map { try StageCompute(directory: directory, layers: $0) }
         let head = try LMHead(directory: directory)
         let diffusion = try DiffusionHead(directory: directory)
@@ -154,27 +160,44 @@ import Tokenizer
         for job in try textJobs() + [try imageQuestionJob()] { try carryOut(try scheduler.submit(job)) }
         try carryOut(try scheduler.submit(try imageJob()))
         try carryOut(try scheduler.submit(try interleavedJob()))
+        var handled = 0
+        var lost = 0
         while !events.isEmpty {
+            handled += 1
+            if losses.contains(handled) {
+                let index = lost % stages.count
+                lost += 1
+                stages[index] = try StageCompute(directory: directory, layers: split[index])
+                events.removeAll { if case .output = $0 { true } else { false } }
+                scheduler.suspend()
+                try carryOut(scheduler.replay())
+                if events.isEmpty { break }
+            }
             switch events.removeFirst() {
             case .output(let id, let rows): try carryOut(try scheduler.stageOutput(microBatch: id, lastRows: rows))
             case .sampled(let id, let tokens): try carryOut(try scheduler.sampled(requestID: id, tokens: tokens))
             case .patch(let id, let latent): try carryOut(try scheduler.patchSampled(requestID: id, latent: latent))
             }
         }
+        #expect(lost == losses.count, "only \(lost) of \(losses.count) stage losses happened in \(handled) events")
         #expect(outcome.texts.allSatisfy { streamed[$0.key] == $0.value })
         #expect(scheduler.activeJobs == 0 && stages.allSatisfy { $0.sequenceCount == 0 })
         return outcome
     }
 
     @Test(arguments: [
-        ([0..<4], 1, 64, 256), ([0..<2, 2..<4], 2, 16, 24), ([0..<1, 1..<3, 3..<4], 3, 16, 24),
-        ([0..<1, 1..<3, 3..<4], 3, 5, 7),
+        ([0..<4], 1, 64, 256, []), ([0..<2, 2..<4], 2, 16, 24, []), ([0..<1, 1..<3, 3..<4], 3, 16, 24, []),
+        ([0..<1, 1..<3, 3..<4], 3, 5, 7, []),
+        // Stages lost at many points (mid-prompt, awaiting tokens or patches, pairs split) and replayed.
+        ([0..<2, 2..<4], 2, 16, 24, [3, 10, 25, 60, 61, 140, 230]),
+        ([0..<1, 1..<3, 3..<4], 3, 5, 7, [1, 7, 8, 30, 99, 200, 201, 202]),
     ])
     func concurrentTextAndImageJobsGiveTheSingleProcessOutputsOnAnyPipeline(
         split: [Range<Int>],
         depth: Int,
         chunk: Int,
-        rows: Int
+        rows: Int,
+        losses: [Int]
     ) throws {
         let outcome = try Self.runCluster(
             split: split,
@@ -183,7 +206,8 @@ import Tokenizer
                 maxRows: rows,
                 prefillChunk: chunk,
                 contextLength: 512
-            )
+            ),
+            losingAStageAt: Set(losses)
         )
         let text = try TextModel(directory: Self.directory)
         for job in try Self.textJobs() {
