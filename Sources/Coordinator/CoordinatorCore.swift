@@ -348,6 +348,7 @@ final class CoordinatorCore {
                 context: context,
                 name: "pipeline-entry",
                 kind: .push,
+                options: options.entrySocket,
                 connect: first.registration.dataEndpoint
             )
         } catch {

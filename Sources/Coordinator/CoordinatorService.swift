@@ -16,6 +16,8 @@ public final class CoordinatorService: Sendable {
         public var maxRows = 256
         public var prefillChunk = 64
         public var tickInterval: Duration = .milliseconds(200)
+        /// Settings of the socket that feeds the first stage (Curve keys, for one).
+        public var entrySocket = ZMQSocket.Options()
         public var suspectAfter: Duration = .seconds(3)
         public var downAfter: Duration = .seconds(10)
         /// How long jobs wait for a replacement of a lost stage before they fail.

@@ -48,10 +48,16 @@ public final class WorkerLink: Sendable {
     private let endpoint: String
     private let assignedID = Atomic<UInt64>(0)
 
-    public init(context: ZMQContext, coordinator endpoint: String, registration: Registration) throws {
+    /// `options` carries the socket settings (Curve keys, for one); the routing id is set here.
+    public init(
+        context: ZMQContext,
+        coordinator endpoint: String,
+        registration: Registration,
+        options: ZMQSocket.Options = ZMQSocket.Options()
+    ) throws {
         self.registration = registration
         self.endpoint = endpoint
-        var options = ZMQSocket.Options()
+        var options = options
         options.routingID = Array("\(registration.key)/control/\(registration.incarnation)".utf8)
         pump = try SocketPump(context: context, name: "link", kind: .dealer, options: options, connect: endpoint)
     }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Coordinator
 import Foundation
 import Synchronization
@@ -12,9 +13,15 @@ final class ClusterClient: Sendable {
     private let answered = Atomic<Bool>(false)
     private let gaveUp = Atomic<Bool>(false)
 
-    init(endpoint: String) throws {
+    init(endpoint: String, options: ZMQSocket.Options = ZMQSocket.Options()) throws {
         self.endpoint = endpoint
-        pump = try SocketPump(context: try ZMQContext(), name: "client", kind: .dealer, connect: endpoint)
+        pump = try SocketPump(
+            context: try ZMQContext(),
+            name: "client",
+            kind: .dealer,
+            options: options,
+            connect: endpoint
+        )
     }
 
     /// Sends a request; if nothing comes back within `timeout`, the reply stream ends and `timedOut` is set.
@@ -54,4 +61,21 @@ final class ClusterClient: Sendable {
 struct ClientError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// How a client reaches the coordinator: its endpoint and, for a Curve cluster, the keys.
+struct ClientConnection: ParsableArguments {
+    @Option(help: "The coordinator's client endpoint.")
+    var coordinator = "tcp://127.0.0.1:5555"
+
+    @Option(help: "CurveZMQ key folder: cluster.pub and this client's NAME.key (see orthus keys).")
+    var curveDir: String?
+
+    @Option(help: "The client key's name in --curve-dir.")
+    var keyName = "client"
+
+    func open() throws -> ClusterClient {
+        let keys = try curveDir.map { try ClusterKeys.client($0, name: keyName) }
+        return try ClusterClient(endpoint: coordinator, options: keys?.client() ?? ZMQSocket.Options())
+    }
 }

@@ -24,6 +24,8 @@ struct ClusterSpec: Codable {
     }
 
     var model: String
+    /// A CurveZMQ key folder (`orthus keys`); when set, every link is authenticated and encrypted.
+    var curveDir: String?
     var coordinator: Coordinator
     var stages: [Stage]
     var lmHeads: [Head]

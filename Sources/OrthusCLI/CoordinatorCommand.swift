@@ -33,6 +33,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Prompt positions per sequence per micro-batch (chunked prefill).")
     var prefillChunk = 64
 
+    @Option(help: "CurveZMQ key folder (made by orthus keys): only admitted keys may connect, and links are encrypted.")
+    var curveDir: String?
+
     @Option(help: "Seconds jobs wait for a replacement of a lost stage (then they fail).")
     var replayTimeout: Double = 120
 
@@ -42,7 +45,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
     func run() async throws {
         let card = try ModelCard(directory: try ModelDirectory(path: model))
         let context = try ZMQContext()
-        var socketOptions = ZMQSocket.Options()
+        let keys = try curveDir.map(ClusterKeys.cluster)
+        let authenticator = try keys?.authenticator(context)
+        defer { authenticator?.stop() }
+        var socketOptions = keys?.server() ?? ZMQSocket.Options()
         socketOptions.maxMessageBytes = Int64(maxMessageMb) << 20
         let clientPump = try SocketPump(
             context: context,
@@ -62,6 +68,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.maxJobs = maxJobs
         options.pipelineDepth = depth
         options.prefillChunk = prefillChunk
+        options.entrySocket = keys?.client() ?? ZMQSocket.Options()
         options.replayTimeout = .milliseconds(Int(replayTimeout * 1000))
         let service = CoordinatorService(
             card: card,

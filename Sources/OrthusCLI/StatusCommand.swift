@@ -9,8 +9,7 @@ struct StatusCommand: AsyncParsableCommand {
         abstract: "Show the cluster's members (role, layers, host, state, load), pipeline, jobs and queue."
     )
 
-    @Option(help: "The coordinator's client endpoint.")
-    var coordinator = "tcp://127.0.0.1:5555"
+    @OptionGroup var connection: ClientConnection
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -25,10 +24,10 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let deadline = ContinuousClock.now + .milliseconds(Int((wait ?? 0) * 1000))
-        var report = try await ClusterClient(endpoint: coordinator).status(timeout: .milliseconds(Int(timeout * 1000)))
+        var report = try await connection.open().status(timeout: .milliseconds(Int(timeout * 1000)))
         while wait != nil, !report.ready, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(250))
-            report = try await ClusterClient(endpoint: coordinator).status(timeout: .milliseconds(Int(timeout * 1000)))
+            report = try await connection.open().status(timeout: .milliseconds(Int(timeout * 1000)))
         }
         if json {
             let encoder = JSONEncoder()

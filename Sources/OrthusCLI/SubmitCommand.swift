@@ -15,8 +15,7 @@ struct SubmitCommand: AsyncParsableCommand {
             "Progress (tokens, patches, ETA) is drawn on stderr; on failure the coordinator's reason is printed."
     )
 
-    @Option(help: "The coordinator's client endpoint.")
-    var coordinator = "tcp://127.0.0.1:5555"
+    @OptionGroup var connection: ClientConnection
 
     @OptionGroup var request: RequestOptions
 
@@ -24,7 +23,7 @@ struct SubmitCommand: AsyncParsableCommand {
     var timeout: Double = 30
 
     func run() async throws {
-        let client = try ClusterClient(endpoint: coordinator)
+        let client = try connection.open()
         client.send(try submission(), timeout: .milliseconds(Int(timeout * 1000)))
         let progress = ProgressBar(unit: request.imageOut != nil ? "patches" : "tokens")
         let job = AcceptedJob()

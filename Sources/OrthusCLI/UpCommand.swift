@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Transport
 
 /// `orthus up`: starts a whole cluster on this machine from a spec, waits until it is ready, and stops it cleanly on
 /// SIGINT or SIGTERM (head workers drain first, the coordinator goes last).
@@ -24,8 +25,10 @@ struct UpCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let signals = TerminationSignals.stream()
         var children: [(name: String, process: Process)] = []
+        let security = spec.curveDir.map { ["--curve-dir", $0] } ?? []
         func start(_ name: String, _ arguments: [String], threads: Int?) throws {
-            children.append((name, try Self.launch(arguments, threads: threads ?? 1, log: "\(logs)/\(name).log")))
+            let all = arguments + security
+            children.append((name, try Self.launch(all, threads: threads ?? 1, log: "\(logs)/\(name).log")))
         }
         let workerEndpoint = spec.coordinator.workers
         try start(
@@ -58,7 +61,8 @@ struct UpCommand: AsyncParsableCommand {
             )
         }
         StandardStreams.err("started \(children.count) processes; logs in \(logs)/\n")
-        let ready = await waitUntilReady(spec.coordinator.listen, children: children)
+        let keys = try spec.curveDir.map(ClusterKeys.cluster)
+        let ready = await waitUntilReady(spec.coordinator.listen, keys: keys, children: children)
         if ready {
             StandardStreams.err(
                 "cluster ready: orthus submit --coordinator \(spec.coordinator.listen) --prompt ...   (Ctrl-C stops it)\n"
@@ -70,7 +74,11 @@ struct UpCommand: AsyncParsableCommand {
         if !ready { throw ExitCode(1) }
     }
 
-    private func waitUntilReady(_ endpoint: String, children: [(name: String, process: Process)]) async -> Bool {
+    private func waitUntilReady(
+        _ endpoint: String,
+        keys: ClusterKeys?,
+        children: [(name: String, process: Process)]
+    ) async -> Bool {
         let deadline = ContinuousClock.now + .milliseconds(Int(readyTimeout * 1000))
         while ContinuousClock.now < deadline {
             if let dead = children.first(where: { !$0.process.isRunning }) {
@@ -79,7 +87,8 @@ struct UpCommand: AsyncParsableCommand {
                 )
                 return false
             }
-            if let report = try? await ClusterClient(endpoint: endpoint).status(timeout: .seconds(2)), report.ready {
+            let client = try? ClusterClient(endpoint: endpoint, options: keys?.client() ?? ZMQSocket.Options())
+            if let report = try? await client?.status(timeout: .seconds(2)), report.ready {
                 return true
             }
             try? await Task.sleep(for: .milliseconds(200))

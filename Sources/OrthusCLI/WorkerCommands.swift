@@ -46,7 +46,16 @@ struct StageCommand: AsyncParsableCommand {
         StandardStreams.err("stage \(range.lowerBound)..<\(range.upperBound): mapped \(names.count) tensors\n")
         if listTensors { StandardStreams.err(names.map { "  \($0)\n" }.joined()) }
         let context = try ZMQContext()
-        let inbound = try SocketPump(context: context, name: "stage-in", kind: .pull, bind: listen)
+        let keys = try worker.keys()
+        let authenticator = try keys?.authenticator(context)
+        defer { authenticator?.stop() }
+        let inbound = try SocketPump(
+            context: context,
+            name: "stage-in",
+            kind: .pull,
+            options: keys?.server() ?? ZMQSocket.Options(),
+            bind: listen
+        )
         let endpoint = advertise ?? Self.reachable(inbound.boundEndpoint ?? listen)
         let session = try await worker.join(
             context: context,
@@ -60,8 +69,9 @@ struct StageCommand: AsyncParsableCommand {
             )
         )
         StandardStreams.err("stage registered as w\(session.workerID), receiving on \(endpoint)\n")
+        let outbound = keys?.client() ?? ZMQSocket.Options()
         let stage = StageWorker(compute: compute, inbound: inbound, coordinator: session.data) { next in
-            try SocketPump(context: context, name: "stage-out", kind: .push, connect: next)
+            try SocketPump(context: context, name: "stage-out", kind: .push, options: outbound, connect: next)
         }
         let serving = Task { await stage.run() }
         let beating = Task { await session.link.heartbeat(every: .seconds(1)) { 0 } }

@@ -17,12 +17,18 @@ struct WorkerSession {
         context: ZMQContext,
         coordinator: String,
         registration: Registration,
-        timeout: Duration
+        timeout: Duration,
+        socketOptions: ZMQSocket.Options
     ) async throws -> WorkerSession {
-        var options = ZMQSocket.Options()
+        var options = socketOptions
         options.routingID = Array("\(registration.key)/data/\(registration.incarnation)".utf8)
         let data = try SocketPump(context: context, name: "data", kind: .dealer, options: options, connect: coordinator)
-        let link = try WorkerLink(context: context, coordinator: coordinator, registration: registration)
+        let link = try WorkerLink(
+            context: context,
+            coordinator: coordinator,
+            registration: registration,
+            options: socketOptions
+        )
         let deadline = ContinuousClock.now + timeout
         var id: UInt64?
         while id == nil {
@@ -87,12 +93,19 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "Seconds to keep trying to register with the coordinator.")
     var joinTimeout: Double = 120
 
+    @Option(help: "CurveZMQ key folder (made by orthus keys): authenticate and encrypt every link.")
+    var curveDir: String?
+
+    /// The cluster keys, when the cluster runs with Curve.
+    func keys() throws -> ClusterKeys? { try curveDir.map(ClusterKeys.cluster) }
+
     func join(context: ZMQContext, registration: Registration) async throws -> WorkerSession {
         try await WorkerSession.join(
             context: context,
             coordinator: coordinator,
             registration: registration,
-            timeout: .milliseconds(Int(joinTimeout * 1000))
+            timeout: .milliseconds(Int(joinTimeout * 1000)),
+            socketOptions: try keys()?.client() ?? ZMQSocket.Options()
         )
     }
 }

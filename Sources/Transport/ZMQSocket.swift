@@ -35,6 +35,8 @@ public final class ZMQSocket {
         public var routerHandover = true
         /// The identity this socket announces to a ROUTER (DEALER/REQ).
         public var routingID: [UInt8]?
+        /// CurveZMQ authentication and encryption; nil is plain TCP.
+        public var curve: CurveSecurity?
 
         public init() {}
     }
@@ -53,6 +55,7 @@ public final class ZMQSocket {
         try set(ZMQ_RCVHWM, options.receiveHighWater)
         if kind == .router, options.routerMandatory { try set(ZMQ_ROUTER_MANDATORY, Int32(1)) }
         if kind == .router, options.routerHandover { try set(ZMQ_ROUTER_HANDOVER, Int32(1)) }
+        if let curve = options.curve { try apply(curve) }
         if let id = options.routingID {
             guard id.withUnsafeBytes({ zmq_setsockopt(handle, ZMQ_ROUTING_ID, $0.baseAddress, id.count) }) == 0 else {
                 throw ZMQError.last("zmq_setsockopt(ZMQ_ROUTING_ID)")

@@ -10,8 +10,13 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
     private(set) var clients = ""
     private(set) var workers = ""
     private var processes: [String: Process] = [:]
+    /// Appended to every worker's and every client's command line (Curve keys, for one).
+    let workerArguments: [String]
+    let clientArguments: [String]
 
-    init(coordinatorArguments: [String] = []) throws {
+    init(coordinatorArguments: [String] = [], workerArguments: [String] = [], clientArguments: [String] = []) throws {
+        self.workerArguments = workerArguments
+        self.clientArguments = clientArguments
         folder = NSTemporaryDirectory() + "orthus-cluster-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try start(
@@ -49,15 +54,17 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
                 "stage", "--coordinator", workers, "--model", model, "--layers",
                 "\(layers.lowerBound)..<\(layers.upperBound)",
             ]
-                + extra
+                + extra + workerArguments
         )
     }
 
-    func lmHead(_ name: String) throws { try start(name, ["lm-head", "--coordinator", workers, "--model", model]) }
+    func lmHead(_ name: String) throws {
+        try start(name, ["lm-head", "--coordinator", workers, "--model", model] + workerArguments)
+    }
 
     @discardableResult
     func diffusionHead(_ name: String) throws -> Process {
-        try start(name, ["diffusion-head", "--coordinator", workers, "--model", model])
+        try start(name, ["diffusion-head", "--coordinator", workers, "--model", model] + workerArguments)
     }
 
     func process(_ name: String) -> Process? { processes[name] }
@@ -70,7 +77,7 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
 
     /// `orthus status --json`, decoded.
     func status() async throws -> StatusReport {
-        let result = try await OrthusProcess.output(["status", "--coordinator", clients, "--json"])
+        let result = try await OrthusProcess.output(["status", "--coordinator", clients, "--json"] + clientArguments)
         guard result.status == 0 else { throw ClusterError("status failed: \(result.stderr)") }
         return try JSONDecoder().decode(StatusReport.self, from: Data(result.stdout.utf8))
     }
@@ -95,7 +102,7 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
 
     /// Runs `orthus submit` with `arguments` in a child process.
     func submit(_ arguments: [String]) async throws -> OrthusProcess.Output {
-        try await OrthusProcess.output(["submit", "--coordinator", clients] + arguments)
+        try await OrthusProcess.output(["submit", "--coordinator", clients] + clientArguments + arguments)
     }
 
     /// SIGTERM to the workers, then the coordinator; SIGKILL for anything still running after 10 s.
