@@ -10,7 +10,8 @@ public enum ClientKind: UInt32, Sendable {
     /// Client → coordinator: `Envelope.job`, with tensor frames `image` u8 [bytes] (image to text, a PNG) and
     /// optionally `noise` f32 [images, patches, latent] (replaces the seeded DDIM noise).
     case submit = 50
-    /// The job is accepted under `jobID`; `total` is how many jobs were ahead of it in the queue.
+    /// The job is accepted under `jobID`; `text` repeats its prompt, `total` is how many jobs were ahead of it in
+    /// the queue.
     case accepted = 51
     /// Streamed text: `text` is the next decoded piece, `step` the tokens generated so far.
     case text = 52
@@ -28,4 +29,7 @@ public enum ClientKind: UInt32, Sendable {
     case statusReport = 58
     /// Client → coordinator: stop job `jobID`; answered with `failure` naming the cancellation.
     case cancel = 59
+    /// Client → coordinator: the results of job `jobID`: replayed from the journal when it has ended, or streamed
+    /// from now on (with the text so far) when it is still running.
+    case fetch = 60
 }

@@ -27,7 +27,8 @@ struct JobRecord {
     }
 
     let id: UInt64
-    let client: [UInt8]
+    /// The client's routing id; empty for a job restarted from the journal until a client fetches it.
+    var client: [UInt8]
     let spec: JobSpec
     let accepted = ContinuousClock.now
     var phase: Phase
@@ -35,6 +36,8 @@ struct JobRecord {
     var detokenizer: StreamingDetokenizer
     /// Noise the client supplied, `[image][patch][latent]`.
     var noise: [[[Float]]]?
+    /// Text streamed so far (text modes), for a client that attaches later with `fetch`.
+    var streamed = ""
     var tokens = 0
     var patches = 0
     /// Interleaved answers: the pieces, until their images are decoded.
@@ -65,6 +68,8 @@ extension CoordinatorCore {
         case .status:
             let json = (try? JSONEncoder().encode(status())).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
             reply(to: routing, Envelope(kind: ClientKind.statusReport.rawValue, text: json))
+        case .fetch:
+            fetch(e.jobID, for: routing)
         case .cancel:
             guard let record = jobs[e.jobID], record.client == routing else {
                 refuseClient(routing, e, JobRefusal.unknownJob(e.jobID))
@@ -81,8 +86,9 @@ extension CoordinatorCore {
         reply(to: routing, .failure(about: envelope, error: error))
     }
 
+    /// Sends to a client; a job restarted from the journal has none until `fetch` attaches one.
     func reply(to routing: [UInt8], _ envelope: Envelope, tensors: [ZMQMessage] = []) {
-        guard let peer = try? ZMQMessage(bytes: routing) else { return }
+        guard !routing.isEmpty, let peer = try? ZMQMessage(bytes: routing) else { return }
         clients.send(WireMessage(routing: [peer], envelope: envelope, tensors: tensors))
     }
 
@@ -100,45 +106,70 @@ extension CoordinatorCore {
             }
             let noise = try readNoise(e, named["noise"])
             let id = nextJob
+            let record = try makeRecord(id: id, spec: spec, noise: noise, client: routing)
+            // Journaled before it is acknowledged: an accepted job survives a coordinator restart.
+            try journal?.accepted(id, spec: spec, png: spec.mode == .imageToText ? png : nil, noise: noise)
             nextJob += 1
-            var record = JobRecord(
-                id: id,
-                client: routing,
-                spec: spec,
-                phase: .queued,
-                detokenizer: StreamingDetokenizer(tokenizer: card.tokenizer),
-                noise: noise
-            )
-            switch spec.mode {
-            case .text: record.prepared = .text(try card.textJob(id: id, spec: spec))
-            case .textToImage: record.prepared = .image(try card.imageJob(id: id, spec: spec))
-            case .interleaved: record.prepared = .interleaved(try card.interleavedJob(id: id, spec: spec))
-            case .imageToText: record.phase = .encoding
-            }
             jobs[id] = record
-            reply(to: routing, Envelope(kind: ClientKind.accepted.rawValue, jobID: id, total: UInt64(waiting.count)))
-            if let png {
-                diffusionPool.add(nextConversion, .encode(job: id, png: png))
-                nextConversion += 1
-                dispatch()
-            } else {
-                waiting.append(id)
-                startWaitingJobs()
-            }
+            reply(
+                to: routing,
+                Envelope(kind: ClientKind.accepted.rawValue, jobID: id, text: spec.prompt, total: UInt64(waiting.count))
+            )
+            start(id, png: spec.mode == .imageToText ? png : nil)
         } catch {
             refuseClient(routing, e, error)
         }
     }
 
-    /// The client's noise, `[images, patches, latent]` float32, checked against the model.
-    private func readNoise(_ e: Envelope, _ frame: ZMQMessage?) throws -> [[[Float]]]? {
+    /// A job's record, with the scheduler's job prepared (image to text: once its picture is encoded).
+    func makeRecord(
+        id: UInt64,
+        spec: JobSpec,
+        noise: (shape: [Int], values: [Float])?,
+        client: [UInt8]
+    ) throws -> JobRecord {
+        var record = JobRecord(
+            id: id,
+            client: client,
+            spec: spec,
+            phase: .queued,
+            detokenizer: StreamingDetokenizer(tokenizer: card.tokenizer),
+            noise: noise.map { Self.nested($0.shape, $0.values) }
+        )
+        switch spec.mode {
+        case .text: record.prepared = .text(try card.textJob(id: id, spec: spec))
+        case .textToImage: record.prepared = .image(try card.imageJob(id: id, spec: spec))
+        case .interleaved: record.prepared = .interleaved(try card.interleavedJob(id: id, spec: spec))
+        case .imageToText: record.phase = .encoding
+        }
+        return record
+    }
+
+    /// Starts an accepted job: its picture to the diffusion pool for encoding, or the job to the queue.
+    func start(_ id: UInt64, png: [UInt8]?) {
+        if let png {
+            diffusionPool.add(nextConversion, .encode(job: id, png: png))
+            nextConversion += 1
+            dispatch()
+        } else {
+            waiting.append(id)
+            startWaitingJobs()
+        }
+    }
+
+    /// The client's noise, float32 [images, patches, latent], checked against the model.
+    private func readNoise(_ e: Envelope, _ frame: ZMQMessage?) throws -> (shape: [Int], values: [Float])? {
         guard let frame, let descriptor = e.tensors.first(where: { $0.name == "noise" }) else { return nil }
         let shape = descriptor.shape
         guard descriptor.dtype == .float32, shape.count == 3, shape[1] == card.patches, shape[2] == card.latentDim
         else {
             throw JobRefusal.invalid("noise must be float32 [images, \(card.patches), \(card.latentDim)], not \(shape)")
         }
-        let values: [Float] = frame.array()
+        return (shape, frame.array())
+    }
+
+    /// `[image][patch][latent]` from a flat [images, patches, latent] array.
+    static func nested(_ shape: [Int], _ values: [Float]) -> [[[Float]]] {
         let (patches, width) = (shape[1], shape[2])
         return (0..<shape[0]).map { k in
             (0..<patches).map { i in Array(values[((k * patches + i) * width)..<((k * patches + i + 1) * width)]) }
@@ -213,6 +244,7 @@ extension CoordinatorCore {
                 // Interleaved text is decoded run by run at the end, as `generate` prints it; progress only here.
                 let piece =
                     record.spec.mode == .interleaved ? "" : ((try? record.detokenizer.push(token)) ?? "")
+                record.streamed += piece
                 jobs[job] = record
                 reply(
                     to: record.client,
@@ -229,7 +261,10 @@ extension CoordinatorCore {
             case .finished(let job, _, _):
                 guard var record = jobs[job] else { continue }
                 let rest = record.detokenizer.finish()
+                record.streamed += rest
+                jobs[job] = record
                 reply(to: record.client, Envelope(kind: ClientKind.finished.rawValue, jobID: job, text: rest))
+                journalEnd(job) { try $0.finished(job, text: record.streamed, pieces: [], images: []) }
                 finish(job)
             case .finishedImage(let job, let latents):
                 decode(job, pieces: [.image(latents)])
@@ -347,6 +382,18 @@ extension CoordinatorCore {
             }
         }
         reply(to: record.client, Envelope(kind: ClientKind.finished.rawValue, jobID: job))
+        var journaled: [JobJournal.Result.Piece] = []
+        var index = 0
+        for piece in record.pieces {
+            switch piece {
+            case .text(let ids): journaled.append(.text((try? card.tokenizer.decode(ids)) ?? ""))
+            case .image:
+                journaled.append(.image(index))
+                index += 1
+            }
+        }
+        let images = (0..<index).compactMap { record.decodedImages[$0] }
+        journalEnd(job) { try $0.finished(job, text: "", pieces: journaled, images: images) }
         finish(job)
     }
 
@@ -361,6 +408,7 @@ extension CoordinatorCore {
         waiting.removeAll { $0 == job }
         failed += 1
         reply(to: record.client, Envelope(kind: Envelope.failureKind, jobID: job, error: reason))
+        journalEnd(job) { try $0.failed(job, reason: reason) }
         apply(scheduler.cancel(job: job))
     }
 

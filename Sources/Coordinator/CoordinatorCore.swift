@@ -82,6 +82,7 @@ final class CoordinatorCore {
     var lmPool = HeadPool<HeadWork>()
     var diffusionPool = HeadPool<HeadWork>()
     var jobs: [UInt64: JobRecord] = [:]
+    let journal: JobJournal?
     /// Jobs ready to start, waiting for a pipeline, in arrival order.
     var waiting: [UInt64] = []
     var nextJob: UInt64 = 1
@@ -100,12 +101,13 @@ final class CoordinatorCore {
         clients: SocketPump,
         workers: SocketPump,
         options: CoordinatorService.Options
-    ) {
+    ) throws {
         self.card = card
         self.context = context
         self.clients = clients
         self.workers = workers
         self.options = options
+        journal = try options.journal.map(JobJournal.init)
         desk = MembershipDesk(
             machine: MembershipMachine(suspectAfter: options.suspectAfter, downAfter: options.downAfter)
         )

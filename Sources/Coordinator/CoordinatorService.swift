@@ -16,6 +16,8 @@ public final class CoordinatorService: Sendable {
         public var maxRows = 256
         public var prefillChunk = 64
         public var tickInterval: Duration = .milliseconds(200)
+        /// The job journal's folder; nil keeps no journal (accepted jobs are lost with the coordinator).
+        public var journal: String?
         /// Settings of the socket that feeds the first stage (Curve keys, for one).
         public var entrySocket = ZMQSocket.Options()
         public var suspectAfter: Duration = .seconds(3)
@@ -45,16 +47,17 @@ public final class CoordinatorService: Sendable {
         self.options = options
     }
 
-    /// Serves until either socket stops.
-    public func run() async {
+    /// Serves until either socket stops; throws only if the journal folder cannot be used.
+    public func run() async throws {
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
-        let core = CoordinatorCore(
+        let core = try CoordinatorCore(
             card: card,
             context: context,
             clients: clients,
             workers: workers,
             options: options
         )
+        core.restoreJournal()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await frames in self.clients.inbound { sink.yield(.client(frames)) }

@@ -41,12 +41,21 @@ public enum LinkError: Error, Equatable, CustomStringConvertible {
 /// A worker's membership link to the coordinator: register, heartbeat with its load, drain, leave.
 ///
 /// It uses its own DEALER socket (routing id `<key>/control/<incarnation>`), so membership traffic never waits behind
-/// work, and a restarted worker never collides with its predecessor's connection.
+/// work, and a restarted worker never collides with its predecessor's connection. One reader task owns the socket's
+/// inbound stream: it hands registration answers to `register` and reports later refusals (a heartbeat the
+/// coordinator does not know, as after a coordinator restart) on `refusals`, so the worker can register again.
 public final class WorkerLink: Sendable {
     public let registration: Registration
+    /// Refusals that arrive while no registration is pending, with the coordinator's reason.
+    public let refusals: AsyncStream<String>
     private let pump: SocketPump
     private let endpoint: String
     private let assignedID = Atomic<UInt64>(0)
+    /// The answer to a pending registration, and whether one is pending (shared with the reader task).
+    private final class Mailbox: Sendable {
+        let state = Mutex<(waiting: Bool, answer: Envelope?)>((false, nil))
+    }
+    private let mailbox = Mailbox()
 
     /// `options` carries the socket settings (Curve keys, for one); the routing id is set here.
     public init(
@@ -59,38 +68,46 @@ public final class WorkerLink: Sendable {
         self.endpoint = endpoint
         var options = options
         options.routingID = Array("\(registration.key)/control/\(registration.incarnation)".utf8)
-        pump = try SocketPump(context: context, name: "link", kind: .dealer, options: options, connect: endpoint)
+        let pump = try SocketPump(context: context, name: "link", kind: .dealer, options: options, connect: endpoint)
+        self.pump = pump
+        let (refusals, refused) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(8))
+        self.refusals = refusals
+        let mailbox = self.mailbox
+        Task {
+            for await frames in pump.inbound {
+                guard let envelope = try? WireMessage.parse(frames).envelope,
+                    envelope.kind == MembershipKind.registered.rawValue
+                        || envelope.kind == MembershipKind.refused.rawValue
+                else { continue }
+                let delivered = mailbox.state.withLock { box in
+                    guard box.waiting else { return false }
+                    box.answer = envelope
+                    return true
+                }
+                if !delivered, envelope.kind == MembershipKind.refused.rawValue { refused.yield(envelope.error) }
+            }
+            refused.finish()
+        }
     }
 
     /// The id the coordinator gave this worker (0 before registration).
     public var workerID: UInt64 { assignedID.load(ordering: .relaxed) }
 
-    /// Registers and waits for the answer.
+    /// Registers (or registers again) and waits for the answer.
     public func register(timeout: Duration = .seconds(10)) async throws -> UInt64 {
+        mailbox.state.withLock { $0 = (true, nil) }
+        defer { mailbox.state.withLock { $0 = (false, nil) } }
         pump.send(WireMessage(envelope: Envelope(kind: MembershipKind.register.rawValue, registration: registration)))
-        let reply: Envelope? = await withTaskGroup(of: Envelope?.self) { group in
-            group.addTask {
-                for await frames in self.pump.inbound {
-                    guard let message = try? WireMessage.parse(frames) else { continue }
-                    let kind = message.envelope.kind
-                    if kind == MembershipKind.registered.rawValue || kind == MembershipKind.refused.rawValue {
-                        return message.envelope
-                    }
-                }
-                return nil
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let reply = mailbox.state.withLock({ $0.answer }) {
+                guard reply.kind == MembershipKind.registered.rawValue else { throw LinkError.refused(reply.error) }
+                assignedID.store(reply.workerID, ordering: .relaxed)
+                return reply.workerID
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+            try await Task.sleep(for: .milliseconds(10))
         }
-        guard let reply else { throw LinkError.timedOut(endpoint: endpoint) }
-        guard reply.kind == MembershipKind.registered.rawValue else { throw LinkError.refused(reply.error) }
-        assignedID.store(reply.workerID, ordering: .relaxed)
-        return reply.workerID
+        throw LinkError.timedOut(endpoint: endpoint)
     }
 
     /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length.

@@ -33,6 +33,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Prompt positions per sequence per micro-batch (chunked prefill).")
     var prefillChunk = 64
 
+    @Option(help: "Journal folder: accepted jobs survive a restart, finished results stay fetchable (orthus fetch).")
+    var journal: String?
+
     @Option(help: "CurveZMQ key folder (made by orthus keys): only admitted keys may connect, and links are encrypted.")
     var curveDir: String?
 
@@ -68,6 +71,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.maxJobs = maxJobs
         options.pipelineDepth = depth
         options.prefillChunk = prefillChunk
+        options.journal = journal
         options.entrySocket = keys?.client() ?? ZMQSocket.Options()
         options.replayTimeout = .milliseconds(Int(replayTimeout * 1000))
         let service = CoordinatorService(
@@ -80,11 +84,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
         StandardStreams.err(
             "coordinator: clients on \(clientPump.boundEndpoint ?? listen), workers on \(workerPump.boundEndpoint ?? workers)\n"
         )
-        let serving = Task { await service.run() }
+        let serving = Task { try await service.run() }
         for await _ in TerminationSignals.stream() { break }
         clientPump.stop()
         workerPump.stop()
-        await serving.value
+        try await serving.value
         StandardStreams.err("coordinator stopped\n")
     }
 }

@@ -27,7 +27,7 @@ extension GenerateCommand {
                 if case .patch(_, let done, let total) = event { progress.update(done: done, total: total) }
             }
             progress.finish()
-            try RequestOutputs(request: request).writeLatents([latents])
+            try RequestOutputs(prompt: request.prompt, latentsOut: request.latentsOut).writeLatents([latents])
             try PNGCodec.write(model.decodeImage(latents), to: imageOut)
             StandardStreams.err("wrote \(imageOut)\n")
         } else if let outDir = request.outDir {
@@ -69,7 +69,10 @@ extension GenerateCommand {
             case .image(let latents): .image(png: try PNGCodec.encode(model.decodeImage(latents)), latents: latents)
             }
         }
-        try RequestOutputs(request: request).writeInterleaved(outputs, folder: folder)
+        try RequestOutputs(prompt: request.prompt, latentsOut: request.latentsOut).writeInterleaved(
+            outputs,
+            folder: folder
+        )
     }
 
     /// Noise `[images][patches][latent]` from a float32 `.npy` of shape [images, patches, latent].

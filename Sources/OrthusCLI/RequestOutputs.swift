@@ -9,11 +9,13 @@ struct RequestOutputs {
         case image(png: Data, latents: [[Float]])
     }
 
-    let request: RequestOptions
+    /// Shown at the top of index.html.
+    let prompt: String
+    let latentsOut: String?
 
     /// Writes `--latents-out`, float32 [images, patches, latent], when it was asked for.
     func writeLatents(_ images: [[[Float]]]) throws {
-        guard let latentsOut = request.latentsOut else { return }
+        guard let latentsOut else { return }
         let patches = images.first?.count ?? 0
         let width = images.first?.first?.count ?? 0
         try NumpyFile.write(
@@ -32,7 +34,7 @@ struct RequestOutputs {
             <html><head><meta charset="utf-8"><title>Orthus</title>
             <style>body{font-family:sans-serif;max-width:48em;margin:2em auto;line-height:1.5}
             img{display:block;margin:1em 0;image-rendering:pixelated;width:256px}</style></head><body>
-            <p><b>Prompt:</b> \(Self.escape(request.prompt))</p>
+            <p><b>Prompt:</b> \(Self.escape(prompt))</p>
 
             """
         var images: [[[Float]]] = []

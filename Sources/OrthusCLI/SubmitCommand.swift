@@ -25,71 +25,12 @@ struct SubmitCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try connection.open()
         client.send(try submission(), timeout: .milliseconds(Int(timeout * 1000)))
-        let progress = ProgressBar(unit: request.imageOut != nil ? "patches" : "tokens")
-        let job = AcceptedJob()
-        // Ctrl-C or SIGTERM cancels the job on the cluster instead of leaving it running there.
-        let cancelling = Task {
-            for await _ in TerminationSignals.stream() {
-                guard let id = job.id else { Foundation.exit(130) }
-                client.pump.send(WireMessage(envelope: Envelope(kind: ClientKind.cancel.rawValue, jobID: id)))
-            }
-        }
-        defer { cancelling.cancel() }
-        var pieces: [RequestOutputs.Piece] = []
-        var images: [[[Float]]] = []
-        for await reply in client.replies() {
-            let e = reply.envelope
-            switch ClientKind(rawValue: e.kind) {
-            case .accepted:
-                job.id = e.jobID
-                if e.total > 0 { StandardStreams.err("job \(e.jobID) queued behind \(e.total) job(s)\n") }
-            case .text:
-                if request.outDir == nil && request.imageOut == nil {
-                    StandardStreams.out(e.text)
-                } else {
-                    progress.update(done: Int(e.step), total: max(Int(e.step), request.maxTokens ?? Int(e.step)))
-                }
-            case .patches:
-                progress.update(done: Int(e.step), total: Int(e.total))
-            case .piece:
-                pieces.append(.text(e.text))
-            case .image:
-                let latents = Self.rows(reply)
-                images.append(latents)
-                pieces.append(.image(png: Data(reply.tensors[0].bytes), latents: latents))
-            case .finished:
-                progress.finish()
-                try finish(text: e.text, pieces: pieces, images: images)
-                return
-            case .failure:
-                progress.finish()
-                StandardStreams.err("error: \(e.error)\n")
-                throw ExitCode(1)
-            default:
-                continue
-            }
-        }
-        progress.finish()
-        StandardStreams.err(
-            "error: \(client.timedOut ? client.noAnswer : "the connection to the coordinator closed")\n"
-        )
-        throw ExitCode(1)
-    }
-
-    private func finish(text: String, pieces: [RequestOutputs.Piece], images: [[[Float]]]) throws {
-        let outputs = RequestOutputs(request: request)
-        if let imageOut = request.imageOut {
-            guard case .image(let png, _) = pieces.first(where: { if case .image = $0 { true } else { false } }) else {
-                throw ClientError("the coordinator finished the job without an image")
-            }
-            try outputs.writeLatents(images)
-            try png.write(to: URL(fileURLWithPath: imageOut))
-            StandardStreams.err("wrote \(imageOut)\n")
-        } else if let outDir = request.outDir {
-            try outputs.writeInterleaved(pieces, folder: outDir)
-        } else {
-            StandardStreams.out(text + "\n")
-        }
+        try await JobResults(
+            imageOut: request.imageOut,
+            outDir: request.outDir,
+            latentsOut: request.latentsOut,
+            maxTokens: request.maxTokens
+        ).receive(from: client)
     }
 
     /// The job and its tensors: the picture for image-to-text, the noise when given.
@@ -130,20 +71,4 @@ struct SubmitCommand: AsyncParsableCommand {
         )
     }
 
-    /// The id the coordinator gave the job, shared with the signal handler.
-    final class AcceptedJob: Sendable {
-        private let value = Mutex<UInt64?>(nil)
-        var id: UInt64? {
-            get { value.withLock { $0 } }
-            set { value.withLock { $0 = newValue } }
-        }
-    }
-
-    /// An image message's latents, `[patch][latent]`.
-    static func rows(_ message: WireMessage) -> [[Float]] {
-        guard message.envelope.tensors.count == 2, message.envelope.tensors[1].shape.count == 2 else { return [] }
-        let shape = message.envelope.tensors[1].shape
-        let values: [Float] = message.tensors[1].array()
-        return (0..<shape[0]).map { Array(values[($0 * shape[1])..<(($0 + 1) * shape[1])]) }
-    }
 }

@@ -75,6 +75,8 @@ struct StageCommand: AsyncParsableCommand {
         }
         let serving = Task { await stage.run() }
         let beating = Task { await session.link.heartbeat(every: .seconds(1)) { 0 } }
+        let rejoining = Task { await session.stayRegistered { await stage.releaseAll() } }
+        defer { rejoining.cancel() }
         // A stage's caches cannot be handed over, so on SIGTERM it leaves at once; the coordinator fails or
         // replays the sequences it held.
         for await _ in TerminationSignals.stream() { break }
@@ -158,6 +160,8 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
 func serveUntilDrained(session: WorkerSession, serve: @escaping @Sendable () async -> Void) async throws {
     let serving = Task { await serve() }
     let beating = Task { await session.link.heartbeat(every: .seconds(1)) { 0 } }
+    let rejoining = Task { await session.stayRegistered() }
+    defer { rejoining.cancel() }
     let signals = Task {
         for await _ in TerminationSignals.stream() {
             StandardStreams.err("draining: finishing the work already received\n")

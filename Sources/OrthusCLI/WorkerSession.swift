@@ -10,7 +10,6 @@ struct WorkerSession {
     let context: ZMQContext
     let link: WorkerLink
     let data: SocketPump
-    let workerID: UInt64
 
     /// Registers, retrying until `timeout` (the coordinator may start later), then says hello on the data socket.
     static func join(
@@ -39,8 +38,32 @@ struct WorkerSession {
                 StandardStreams.err("waiting for the coordinator at \(endpoint)...\n")
             }
         }
-        data.send(WireMessage(envelope: Envelope(kind: MembershipKind.hello.rawValue, workerID: id!)))
-        return WorkerSession(context: context, link: link, data: data, workerID: id!)
+        let session = WorkerSession(context: context, link: link, data: data)
+        session.hello()
+        return session
+    }
+
+    /// The id the coordinator gave this worker (it changes if the worker registers again).
+    var workerID: UInt64 { link.workerID }
+
+    /// Tells the coordinator which worker this data socket belongs to.
+    func hello() {
+        data.send(WireMessage(envelope: Envelope(kind: MembershipKind.hello.rawValue, workerID: workerID)))
+    }
+
+    /// Registers again whenever the coordinator no longer knows this worker (it restarted, or declared this worker
+    /// down), then greets it on the data socket and calls `rejoined`. Runs until cancelled.
+    func stayRegistered(rejoined: @escaping @Sendable () async -> Void = {}) async {
+        for await reason in link.refusals {
+            StandardStreams.err("the coordinator no longer knows this worker (\(reason)); registering again\n")
+            while !Task.isCancelled {
+                if (try? await link.register(timeout: .seconds(5))) != nil { break }
+            }
+            guard !Task.isCancelled else { return }
+            hello()
+            await rejoined()
+            StandardStreams.err("registered again as w\(workerID)\n")
+        }
     }
 
     /// A key that tells this worker apart: `host/role/pid` unless the operator gave one.

@@ -115,6 +115,9 @@ public struct StageCompute: Sendable {
         return x
     }
 
+    /// Drops every cache (the coordinator that knew these sequences is gone).
+    public mutating func releaseAll() { caches = [:] }
+
     /// Drops the caches of finished sequences.
     public mutating func release(_ sequences: [UInt64]) {
         for id in sequences { caches[id] = nil }

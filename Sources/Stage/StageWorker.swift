@@ -74,6 +74,12 @@ public final class StageWorker: Sendable {
         if case .next(let pump) = old { pump.stop() }
     }
 
+    /// Drops every sequence's cache, after registering with a new coordinator that does not know them.
+    public func releaseAll() async {
+        let box = self.box
+        try? await thread.run { box.compute.releaseAll() }
+    }
+
     /// Messages from the coordinator link: route, release.
     func control(_ frames: [ZMQMessage]) async {
         var envelope: Envelope?

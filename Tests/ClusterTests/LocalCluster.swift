@@ -40,9 +40,27 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
 
     deinit { stop() }
 
+    /// Kills the coordinator (SIGKILL, as a crash) and starts a new one on the same endpoints.
+    func restartCoordinator(_ arguments: [String], name: String) throws {
+        if let old = processes["coordinator"] {
+            kill(old.processIdentifier, SIGKILL)
+            old.waitUntilExit()
+        }
+        try start(
+            "coordinator",
+            ["coordinator", "--model", model, "--listen", clients, "--workers", workers] + arguments,
+            log: name
+        )
+        let deadline = Date().addingTimeInterval(30)
+        while !log(name).contains("coordinator: clients on") {
+            guard Date() < deadline else { throw ClusterError("the coordinator did not restart: \(log(name))") }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
     @discardableResult
-    func start(_ name: String, _ arguments: [String]) throws -> Process {
-        let process = try OrthusProcess.start(arguments, log: logPath(name))
+    func start(_ name: String, _ arguments: [String], log: String? = nil) throws -> Process {
+        let process = try OrthusProcess.start(arguments, log: logPath(log ?? name))
         processes[name] = process
         return process
     }

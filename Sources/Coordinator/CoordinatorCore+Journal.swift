@@ -1,0 +1,88 @@
+import Foundation
+import Transport
+import Wire
+
+extension CoordinatorCore {
+    /// Runs the journal's unfinished jobs again (no client yet: `fetch` attaches one) and continues its job ids.
+    func restoreJournal() {
+        guard let journal else { return }
+        do {
+            let (ids, unfinished) = try journal.load()
+            nextJob = (ids.max() ?? 0) + 1
+            for job in unfinished {
+                jobs[job.id] = try makeRecord(id: job.id, spec: job.spec, noise: job.noise, client: [])
+                start(job.id, png: job.png)
+            }
+            if !ids.isEmpty { note("journal: \(ids.count) job(s), \(unfinished.count) restarted") }
+        } catch {
+            note("journal \(journal.folder) could not be read: \(error)")
+        }
+    }
+
+    /// Records how a job ended; a journal that cannot be written is reported, not fatal to the job.
+    func journalEnd(_ job: UInt64, _ write: (JobJournal) throws -> Void) {
+        guard let journal else { return }
+        do { try write(journal) } catch { note("journal: job \(job): \(error)") }
+    }
+
+    /// A client asks for a job's results: a running job streams to it from now on (after the text so far); an
+    /// ended one is replayed from the journal.
+    func fetch(_ id: UInt64, for client: [UInt8]) {
+        if var record = jobs[id] {
+            record.client = client
+            jobs[id] = record
+            reply(to: client, Envelope(kind: ClientKind.accepted.rawValue, jobID: id, text: record.spec.prompt))
+            if !record.streamed.isEmpty {
+                reply(
+                    to: client,
+                    Envelope(
+                        kind: ClientKind.text.rawValue,
+                        jobID: id,
+                        step: UInt64(record.tokens),
+                        text: record.streamed
+                    )
+                )
+            }
+            return
+        }
+        guard let journal, let result = journal.result(id) else {
+            reply(to: client, .failure(about: Envelope(kind: 0, jobID: id), error: JobRefusal.unknownJob(id)))
+            rejectedClient += 1
+            return
+        }
+        if let reason = result.failed {
+            reply(to: client, Envelope(kind: Envelope.failureKind, jobID: id, error: reason))
+            return
+        }
+        reply(to: client, Envelope(kind: ClientKind.accepted.rawValue, jobID: id, text: journal.spec(id)?.prompt ?? ""))
+        if !result.text.isEmpty {
+            reply(to: client, Envelope(kind: ClientKind.text.rawValue, jobID: id, text: result.text))
+        }
+        do {
+            for piece in result.pieces {
+                switch piece {
+                case .text(let text):
+                    reply(to: client, Envelope(kind: ClientKind.piece.rawValue, jobID: id, text: text))
+                case .image(let index):
+                    let image = try journal.image(id, index)
+                    reply(
+                        to: client,
+                        Envelope(
+                            kind: ClientKind.image.rawValue,
+                            jobID: id,
+                            step: UInt64(index),
+                            tensors: [
+                                TensorDescriptor(name: "png", dtype: .uint8, shape: [image.png.count]),
+                                TensorDescriptor(name: "latents", dtype: .float32, shape: image.latents.shape),
+                            ]
+                        ),
+                        tensors: [try ZMQMessage(bytes: image.png), try ZMQMessage(borrowing: image.latents.values)]
+                    )
+                }
+            }
+            reply(to: client, Envelope(kind: ClientKind.finished.rawValue, jobID: id))
+        } catch {
+            reply(to: client, Envelope(kind: Envelope.failureKind, jobID: id, error: "\(error)"))
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Tensor
+import Wire
+
+/// The coordinator's job journal (`--journal DIR`): every accepted job is written down before it is acknowledged,
+/// and its result when it ends, so a restarted coordinator runs unfinished jobs again (same seed, same output) and
+/// still serves finished results to `orthus fetch`.
+///
+///     DIR/<id>/spec.json     the job as submitted
+///     DIR/<id>/input.png     image to text: the picture
+///     DIR/<id>/noise.npy     the client's noise, when given
+///     DIR/<id>/result.json   written when the job ends: finished (text, pieces) or failed (reason)
+///     DIR/<id>/image-K.png, latents-K.npy   its images
+struct JobJournal {
+    let folder: String
+
+    /// A job's outcome as the journal keeps it.
+    struct Result: Codable {
+        enum Piece: Codable {
+            case text(String)
+            case image(Int)
+        }
+        var failed: String?
+        /// Text jobs: everything streamed; image jobs: nothing.
+        var text: String
+        var pieces: [Piece]
+    }
+
+    /// A journaled job that had not ended.
+    struct Unfinished {
+        var id: UInt64
+        var spec: JobSpec
+        var png: [UInt8]?
+        var noise: (shape: [Int], values: [Float])?
+    }
+
+    init(folder: String) throws {
+        self.folder = folder
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    private func path(_ id: UInt64, _ name: String) -> String { folder + "/\(id)/" + name }
+
+    func accepted(_ id: UInt64, spec: JobSpec, png: [UInt8]?, noise: (shape: [Int], values: [Float])?) throws {
+        try FileManager.default.createDirectory(atPath: folder + "/\(id)", withIntermediateDirectories: true)
+        if let png { try write(Data(png), to: path(id, "input.png")) }
+        if let noise { try write(NumpyFile.encode(noise.values, shape: noise.shape), to: path(id, "noise.npy")) }
+        // The spec goes last: a job folder without one was never acknowledged and is ignored.
+        try write(try JSONEncoder().encode(StoredSpec(spec)), to: path(id, "spec.json"))
+    }
+
+    func finished(
+        _ id: UInt64,
+        text: String,
+        pieces: [Result.Piece],
+        images: [(png: [UInt8], latents: [[Float]])]
+    )
+        throws
+    {
+        for (index, image) in images.enumerated() {
+            try write(Data(image.png), to: path(id, "image-\(index).png"))
+            let width = image.latents.first?.count ?? 0
+            try write(
+                NumpyFile.encode(image.latents.flatMap { $0 }, shape: [image.latents.count, width]),
+                to: path(id, "latents-\(index).npy")
+            )
+        }
+        try write(try JSONEncoder().encode(Result(text: text, pieces: pieces)), to: path(id, "result.json"))
+    }
+
+    func failed(_ id: UInt64, reason: String) throws {
+        try write(
+            try JSONEncoder().encode(Result(failed: reason, text: "", pieces: [])),
+            to: path(id, "result.json")
+        )
+    }
+
+    /// A job's spec, as submitted.
+    func spec(_ id: UInt64) -> JobSpec? {
+        guard let data = FileManager.default.contents(atPath: path(id, "spec.json")) else { return nil }
+        return (try? JSONDecoder().decode(StoredSpec.self, from: data))?.spec
+    }
+
+    /// A job's result, if it has ended.
+    func result(_ id: UInt64) -> Result? {
+        guard let data = FileManager.default.contents(atPath: path(id, "result.json")) else { return nil }
+        return try? JSONDecoder().decode(Result.self, from: data)
+    }
+
+    /// Image `index` of a finished job.
+    func image(_ id: UInt64, _ index: Int) throws -> (png: [UInt8], latents: (shape: [Int], values: [Float])) {
+        guard let png = FileManager.default.contents(atPath: path(id, "image-\(index).png")) else {
+            throw JobRefusal.failed("the journal has lost image \(index) of job \(id)")
+        }
+        return (Array(png), try NumpyFile.read(path(id, "latents-\(index).npy")))
+    }
+
+    /// Every journaled job id, and those not yet ended with what is needed to run them again.
+    func load() throws -> (ids: [UInt64], unfinished: [Unfinished]) {
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder)
+        var ids: [UInt64] = []
+        var unfinished: [Unfinished] = []
+        for id in names.compactMap(UInt64.init).sorted() {
+            guard let spec = spec(id) else { continue }
+            ids.append(id)
+            guard result(id) == nil else { continue }
+            let png = FileManager.default.contents(atPath: path(id, "input.png")).map(Array.init)
+            let noise =
+                FileManager.default.fileExists(atPath: path(id, "noise.npy"))
+                ? try NumpyFile.read(path(id, "noise.npy")) : nil
+            unfinished.append(Unfinished(id: id, spec: spec, png: png, noise: noise))
+        }
+        return (ids, unfinished)
+    }
+
+    /// Writes through a temporary file and a rename, so a crash never leaves half a file.
+    private func write(_ data: Data, to path: String) throws {
+        let temporary = path + ".partial"
+        try data.write(to: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else {
+            throw JobRefusal.failed("cannot write the journal file \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// `JobSpec` as JSON in the journal.
+private struct StoredSpec: Codable {
+    var mode: UInt32
+    var prompt: String
+    var maxTokens: Int
+    var temperature: Float
+    var topK: Int
+    var topP: Float
+    var seed: UInt64
+    var guidance: Float
+    var steps: Int
+
+    init(_ spec: JobSpec) {
+        mode = spec.mode.rawValue
+        prompt = spec.prompt
+        maxTokens = spec.maxTokens
+        temperature = spec.temperature
+        topK = spec.topK
+        topP = spec.topP
+        seed = spec.seed
+        guidance = spec.guidance
+        steps = spec.steps
+    }
+
+    var spec: JobSpec? {
+        JobMode(rawValue: mode).map {
+            JobSpec(
+                mode: $0,
+                prompt: prompt,
+                maxTokens: maxTokens,
+                temperature: temperature,
+                topK: topK,
+                topP: topP,
+                seed: seed,
+                guidance: guidance,
+                steps: steps
+            )
+        }
+    }
+}
