@@ -106,16 +106,7 @@ struct LMHeadCommand: AsyncParsableCommand {
     func run() async throws {
         let head = try LMHead(directory: try ModelDirectory(path: worker.model))
         let context = try ZMQContext()
-        let session = try await worker.join(
-            context: context,
-            registration: Registration(
-                key: WorkerSession.key(worker.key, role: "lm-head"),
-                incarnation: WorkerSession.incarnation,
-                role: .lmHead,
-                host: ProcessInfo.processInfo.hostName
-            )
-        )
-        StandardStreams.err("lm-head registered as w\(session.workerID)\n")
+        let session = try await worker.joinPool(.lmHead, name: "lm-head", context: context)
         let pool = LMHeadWorker(head: head, socket: session.data)
         try await serveUntilDrained(session: session) { await pool.run() }
     }
@@ -139,19 +130,27 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
             decoder: try VQDecoder(directory: directory)
         )
         let context = try ZMQContext()
-        let session = try await worker.join(
-            context: context,
-            registration: Registration(
-                key: WorkerSession.key(worker.key, role: "diffusion-head"),
-                incarnation: WorkerSession.incarnation,
-                role: .diffusionHead,
-                host: ProcessInfo.processInfo.hostName
-            )
-        )
-        StandardStreams.err("diffusion-head registered as w\(session.workerID)\n")
+        let session = try await worker.joinPool(.diffusionHead, name: "diffusion-head", context: context)
         let pool = DiffusionWorker(head: head, codec: codec, socket: session.data)
         try await serveUntilDrained(session: session) { await pool.run() }
         StandardStreams.err("diffusion-head stopped after \(pool.headCalls) head calls\n")
+    }
+}
+
+extension WorkerOptions {
+    /// Registers a head-pool worker and greets the coordinator on its data socket.
+    func joinPool(_ role: WireRole, name: String, context: ZMQContext) async throws -> WorkerSession {
+        let session = try await join(
+            context: context,
+            registration: Registration(
+                key: WorkerSession.key(key, role: name),
+                incarnation: WorkerSession.incarnation,
+                role: role,
+                host: ProcessInfo.processInfo.hostName
+            )
+        )
+        StandardStreams.err("\(name) registered as w\(session.workerID)\n")
+        return session
     }
 }
 

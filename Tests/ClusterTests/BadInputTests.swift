@@ -99,10 +99,7 @@ import Wire
         #expect(report.members.isEmpty && report.jobs.isEmpty)
 
         // Still serving: a real cluster runs a job to generate's output.
-        try cluster.stage("stage", layers: 0..<4)
-        try cluster.lmHead("lm")
-        try cluster.diffusionHead("diffusion")
-        _ = try await cluster.waitFor("a ready cluster") { $0.ready }
+        try await cluster.startWorkers(stages: [0..<4])
         let text = ReferenceJob.all[0]
         let result = try await cluster.submit(text.arguments(out: cluster.folder))
         #expect(result.status == 0 && result.stdout == ReferenceJob.expected[text.name]?.stdout)
@@ -112,10 +109,7 @@ import Wire
     @Test func aJobRefusedByTheClusterExitsNonZeroWithTheReason() async throws {
         let cluster = try LocalCluster()
         defer { cluster.stop() }
-        try cluster.stage("stage", layers: 0..<4)
-        try cluster.lmHead("lm")
-        try cluster.diffusionHead("diffusion")
-        _ = try await cluster.waitFor("a ready cluster") { $0.ready }
+        try await cluster.startWorkers(stages: [0..<4])
         // The fixture's context is shorter than this prompt.
         let long = String(repeating: "word ", count: 3000)
         let result = try await cluster.submit(["--prompt", long, "--max-tokens", "4"])

@@ -23,11 +23,7 @@ import Testing
             clientArguments: secure + ["--key-name", "alice"]
         )
         defer { cluster.stop() }
-        try cluster.stage("stage-0", layers: 0..<2)
-        try cluster.stage("stage-1", layers: 2..<4)
-        try cluster.lmHead("lm")
-        try cluster.diffusionHead("diffusion")
-        _ = try await cluster.waitFor("a ready cluster") { $0.ready && $0.members.count == 4 }
+        try await cluster.startWorkers(stages: [0..<2, 2..<4])
         let text = ReferenceJob.all[0]
         let result = try await cluster.submit(text.arguments(out: cluster.folder))
         #expect(result.status == 0 && result.stdout == ReferenceJob.expected[text.name]?.stdout)

@@ -11,11 +11,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: journal) }
         let cluster = try LocalCluster(coordinatorArguments: ["--journal", journal])
         defer { cluster.stop() }
-        try cluster.stage("stage-0", layers: 0..<2)
-        try cluster.stage("stage-1", layers: 2..<4)
-        try cluster.lmHead("lm")
-        try cluster.diffusionHead("diffusion")
-        _ = try await cluster.waitFor("a ready cluster") { $0.ready }
+        try await cluster.startWorkers(stages: [0..<2, 2..<4])
 
         let text = ReferenceJob.all[0]
         let first = try await cluster.submit(text.arguments(out: cluster.folder))

@@ -85,6 +85,16 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
         try start(name, ["diffusion-head", "--coordinator", workers, "--model", model] + workerArguments)
     }
 
+    /// Starts stages named stage-0, stage-1, … over `stages`, an LM-head worker "lm" and a diffusion worker
+    /// "diffusion", and waits until all have joined and the cluster is ready.
+    @discardableResult
+    func startWorkers(stages: [Range<Int>]) async throws -> StatusReport {
+        for (index, layers) in stages.enumerated() { try stage("stage-\(index)", layers: layers) }
+        try lmHead("lm")
+        try diffusionHead("diffusion")
+        return try await waitFor("a ready cluster") { $0.ready && $0.members.count == stages.count + 2 }
+    }
+
     func process(_ name: String) -> Process? { processes[name] }
 
     func logPath(_ name: String) -> String { folder + "/\(name).log" }

@@ -18,11 +18,7 @@ import Testing
 
     func twoStageCluster(_ arguments: [String] = []) async throws -> LocalCluster {
         let cluster = try LocalCluster(coordinatorArguments: arguments)
-        try cluster.stage("stage-0", layers: 0..<2)
-        try cluster.stage("stage-1", layers: 2..<4)
-        try cluster.lmHead("lm")
-        try cluster.diffusionHead("diffusion")
-        _ = try await cluster.waitFor("a ready cluster") { $0.ready && $0.pipeline.count == 2 }
+        try await cluster.startWorkers(stages: [0..<2, 2..<4])
         return cluster
     }
 
