@@ -172,7 +172,9 @@ final class CoordinatorCore {
 
     private func hello(from routing: [UInt8], message: WireMessage) {
         let id = WorkerID(message.envelope.workerID)
-        guard let member = desk.members[id], member.status != .down, info[id] != nil else {
+        guard let member = desk.members[id], member.status != .down, info[id] != nil,
+            routing == WorkerLink.dataRoutingID(key: member.key, incarnation: member.incarnation)
+        else {
             refuseWorker(message, MembershipMachine.Refusal.unknownWorker(id))
             return
         }

@@ -54,10 +54,13 @@ public struct MembershipDesk: Sendable {
                 outcome.directives = directives
                 if directives.contains(.announce(id, .alive)) { outcome.joined = (id, registration) }
             case .heartbeat:
+                try checkSender(message)
                 outcome.directives = try machine.heartbeat(from: WorkerID(e.workerID), load: Int(e.load), at: now)
             case .drain:
+                try checkSender(message)
                 outcome.directives = try machine.drain(WorkerID(e.workerID))
             case .left:
+                try checkSender(message)
                 outcome.directives = try machine.left(WorkerID(e.workerID))
             default:
                 throw MembershipError.notAControlMessage(e.kind)
@@ -70,6 +73,17 @@ public struct MembershipDesk: Sendable {
             )
         }
         return outcome
+    }
+
+    /// A worker id names a member only on that member's own control link: ids are not unique across coordinator
+    /// restarts, so a worker still using an id from the last coordinator is refused (and registers again) instead of
+    /// being taken for whoever holds that id now.
+    private func checkSender(_ message: WireMessage) throws(MembershipMachine.Refusal) {
+        let id = WorkerID(message.envelope.workerID)
+        guard let member = machine.members[id],
+            message.routing.first?.bytes
+                == WorkerLink.controlRoutingID(key: member.key, incarnation: member.incarnation)
+        else { throw .unknownWorker(id) }
     }
 
     /// Counts a control message that could not even be parsed.

@@ -46,8 +46,9 @@ public enum LinkError: Error, Equatable, CustomStringConvertible {
 /// coordinator does not know, as after a coordinator restart) on `refusals`, so the worker can register again.
 public final class WorkerLink: Sendable {
     public let registration: Registration
-    /// Refusals that arrive while no registration is pending, with the coordinator's reason.
-    public let refusals: AsyncStream<String>
+    /// Refusals that arrive while no registration is pending: the coordinator's reason, and the worker id the
+    /// refused message carried (a refusal of an id this link no longer uses is stale).
+    public let refusals: AsyncStream<(reason: String, workerID: UInt64)>
     private let pump: SocketPump
     private let endpoint: String
     private let assignedID = Atomic<UInt64>(0)
@@ -67,10 +68,13 @@ public final class WorkerLink: Sendable {
         self.registration = registration
         self.endpoint = endpoint
         var options = options
-        options.routingID = Array("\(registration.key)/control/\(registration.incarnation)".utf8)
+        options.routingID = Self.controlRoutingID(key: registration.key, incarnation: registration.incarnation)
         let pump = try SocketPump(context: context, name: "link", kind: .dealer, options: options, connect: endpoint)
         self.pump = pump
-        let (refusals, refused) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(8))
+        let (refusals, refused) = AsyncStream.makeStream(
+            of: (reason: String, workerID: UInt64).self,
+            bufferingPolicy: .bufferingNewest(8)
+        )
         self.refusals = refusals
         let mailbox = self.mailbox
         Task {
@@ -84,10 +88,22 @@ public final class WorkerLink: Sendable {
                     box.answer = envelope
                     return true
                 }
-                if !delivered, envelope.kind == MembershipKind.refused.rawValue { refused.yield(envelope.error) }
+                if !delivered, envelope.kind == MembershipKind.refused.rawValue {
+                    refused.yield((envelope.error, envelope.workerID))
+                }
             }
             refused.finish()
         }
+    }
+
+    /// The routing id of a worker's control link, and of its data socket: the coordinator checks that a message
+    /// naming a worker id comes from that worker's own socket.
+    public static func controlRoutingID(key: String, incarnation: UInt64) -> [UInt8] {
+        Array("\(key)/control/\(incarnation)".utf8)
+    }
+
+    public static func dataRoutingID(key: String, incarnation: UInt64) -> [UInt8] {
+        Array("\(key)/data/\(incarnation)".utf8)
     }
 
     /// The id the coordinator gave this worker (0 before registration).

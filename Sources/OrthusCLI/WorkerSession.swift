@@ -20,7 +20,7 @@ struct WorkerSession {
         socketOptions: ZMQSocket.Options
     ) async throws -> WorkerSession {
         var options = socketOptions
-        options.routingID = Array("\(registration.key)/data/\(registration.incarnation)".utf8)
+        options.routingID = WorkerLink.dataRoutingID(key: registration.key, incarnation: registration.incarnation)
         let data = try SocketPump(context: context, name: "data", kind: .dealer, options: options, connect: coordinator)
         let link = try WorkerLink(
             context: context,
@@ -54,7 +54,7 @@ struct WorkerSession {
     /// Registers again whenever the coordinator no longer knows this worker (it restarted, or declared this worker
     /// down), then greets it on the data socket and calls `rejoined`. Runs until cancelled.
     func stayRegistered(rejoined: @escaping @Sendable () async -> Void = {}) async {
-        for await reason in link.refusals {
+        for await (reason, refusedID) in link.refusals where refusedID == workerID {
             StandardStreams.err("the coordinator no longer knows this worker (\(reason)); registering again\n")
             while !Task.isCancelled {
                 if (try? await link.register(timeout: .seconds(5))) != nil { break }

@@ -105,6 +105,14 @@ import Wire
         #expect(await Self.eventually { service.rejected > before })
         #expect(service.members[stageID]?.status == .alive)
 
+        // A worker id names a member only on that member's own link (ids repeat across coordinator restarts).
+        let impostor = try SocketPump(context: context, name: "impostor", kind: .dealer, connect: endpoint)
+        impostor.send(WireMessage(envelope: Envelope(kind: MembershipKind.heartbeat.rawValue, workerID: stageID.value)))
+        var answers = impostor.inbound.makeAsyncIterator()
+        let answer = try WireMessage.parse(try #require(await answers.next()))
+        #expect(answer.envelope.kind == MembershipKind.refused.rawValue && answer.envelope.error.contains("unknown"))
+        impostor.stop()
+
         beating.cancel()
         for link in [stage, diffusion, restarted, stale] { link.stop() }
         raw.stop()
