@@ -1,12 +1,13 @@
 import Foundation
 import Membership
+import Runtime
 import Transport
 import Wire
 
 /// The coordinator process's shell: a ROUTER for clients, a ROUTER for workers (membership, head traffic, the last
-/// stage's output, failure reports) and a clock, merged into one stream of events that a single task applies to
-/// `CoordinatorCore`. All coordinator state is touched by that task alone, so it needs no locks; sockets live on
-/// their own threads.
+/// stage's output, failure reports) and a clock, merged into one stream of events that are applied one at a time to
+/// `CoordinatorCore` on the coordinator's own thread (tokenizing, JSON and journal writes never run on the cooperative
+/// pool). All coordinator state is touched there alone, so it needs no locks; sockets live on their own threads.
 public final class CoordinatorService: Sendable {
     public struct Options: Sendable {
         /// Jobs running or queued at most; more are refused with a clear message.
@@ -50,14 +51,15 @@ public final class CoordinatorService: Sendable {
     /// Serves until either socket stops; throws only if the journal folder cannot be used.
     public func run() async throws {
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
-        let core = try CoordinatorCore(
-            card: card,
-            context: context,
-            clients: clients,
-            workers: workers,
-            options: options
-        )
-        core.restoreJournal()
+        let thread = SerialThread(name: "coordinator")
+        defer { thread.stop() }
+        let (card, context, clients, workers, options) = (card, context, clients, workers, options)
+        let confined = try await thread.run {
+            Confined(
+                try CoordinatorCore(card: card, context: context, clients: clients, workers: workers, options: options)
+            )
+        }
+        try await thread.run { confined.core.restoreJournal() }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await frames in self.clients.inbound { sink.yield(.client(frames)) }
@@ -74,14 +76,22 @@ public final class CoordinatorService: Sendable {
                 }
             }
             for await event in events {
-                switch event {
-                case .client(let frames): core.client(frames)
-                case .worker(let frames): core.worker(frames)
-                case .tick: core.tick()
+                _ = try? await thread.run {
+                    switch event {
+                    case .client(let frames): confined.core.client(frames)
+                    case .worker(let frames): confined.core.worker(frames)
+                    case .tick: confined.core.tick()
+                    }
                 }
             }
             group.cancelAll()
         }
-        core.stop()
+        _ = try? await thread.run { confined.core.stop() }
+    }
+
+    /// Hands the core to the coordinator thread; it is used there only, one event at a time.
+    private final class Confined: @unchecked Sendable {
+        let core: CoordinatorCore
+        init(_ core: CoordinatorCore) { self.core = core }
     }
 }
