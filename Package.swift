@@ -70,6 +70,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `orthus bench`: a generated random checkpoint, the machine's limits, and single-process figures.
+        .target(
+            name: "Benchmark",
+            dependencies: ["Checkpoint", "Tensor", "Model", "Heads", "VQVAE", "Engine", "Tokenizer"],
+            swiftSettings: strictSettings
+        ),
         // Fixture paths and golden comparisons shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Tensor"], swiftSettings: strictSettings),
         // Single-process generation loops shared by the CLI and, later, the cluster.
@@ -83,7 +89,7 @@ let package = Package(
             dependencies: [
                 "Engine", "Checkpoint", "Tensor", "ImageIO", "Heads", "Tokenizer", "Model", "VQVAE", "Wire",
                 "Transport",
-                "Membership", "Stage", "HeadService", "Coordinator",
+                "Membership", "Stage", "HeadService", "Coordinator", "Benchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -104,3 +104,13 @@ void ck_weighted_rows(const float *p, size_t ldp, size_t m, const float *v, size
         }
     }
 }
+
+float ck_stream_sum(const float *p, size_t n) {
+    v16 acc[4] = {{0}, {0}, {0}, {0}};
+    size_t n64 = n & ~(size_t)63;
+    for (size_t i = 0; i < n64; i += 64)
+        for (int j = 0; j < 4; j++) acc[j] += load16(p + i + 16 * j);
+    float tail = 0;
+    for (size_t i = n64; i < n; i++) tail += p[i];
+    return reduce16(acc[0] + acc[1] + acc[2] + acc[3]) + tail;
+}

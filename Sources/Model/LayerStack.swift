@@ -47,6 +47,10 @@ public struct LayerStack: Sendable {
             ? try directory.load(TensorManifest.finalNorm, shape: manifest.finalNormShape).values : nil
     }
 
+    /// Bytes each weight of the matrix products occupies in memory (what a decode step reads per parameter). Weights
+    /// are widened to float32 at load.
+    public var residentBytesPerWeight: Int { 4 }
+
     /// An empty cache for one sequence over this stack's layers.
     public func makeCache() -> KVCache {
         KVCache(layers: layers, width: configuration.keyValueHeads * configuration.headDim)

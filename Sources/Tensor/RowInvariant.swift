@@ -92,3 +92,11 @@ public enum RowInvariant {
         return y
     }
 }
+
+/// Memory probes for benchmarks.
+public enum MemoryProbe {
+    /// Reads `values` once front to back and returns their sum (so the read cannot be optimized away).
+    public static func streamSum(_ values: [Float]) -> Float {
+        values.withUnsafeBufferPointer { ck_stream_sum($0.baseAddress!, $0.count) }
+    }
+}

@@ -20,4 +20,8 @@ void ck_dot_rows(const float *a, size_t lda, size_t m, const float *b, size_t ld
 void ck_weighted_rows(const float *p, size_t ldp, size_t m, const float *v, size_t ldv, size_t t, size_t d,
                       float *out, size_t ldo);
 
+/// The sum of n floats, read once front to back with four independent vector accumulators: a STREAM-like read
+/// of memory, used to measure the machine's read bandwidth.
+float ck_stream_sum(const float *p, size_t n);
+
 #endif

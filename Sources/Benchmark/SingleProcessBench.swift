@@ -1,0 +1,180 @@
+import Checkpoint
+import Engine
+import Foundation
+import Heads
+import Model
+import Tensor
+import Tokenizer
+import VQVAE
+
+/// The single-process figures: decode at several batch sizes, prefill, the diffusion head at several row counts, VQ
+/// decode and text-to-image per patch, each with its ratio to the machine's limit.
+public struct SingleProcessBench {
+    public let model: BenchModel
+    public let limits: MachineLimits
+    public let quick: Bool
+
+    public init(model: BenchModel, limits: MachineLimits, quick: Bool) {
+        self.model = model
+        self.limits = limits
+        self.quick = quick
+    }
+
+    public func run(progress: (String) -> Void) throws -> [Figure] {
+        let directory = try ModelDirectory(path: model.folder)
+        let text = try TextModel(directory: directory)
+        var figures: [Figure] = []
+        progress("decode")
+        figures += try decode(text)
+        progress("prefill")
+        figures.append(try prefill(text))
+        progress("diffusion head")
+        let head = try DiffusionHead(directory: directory)
+        figures += diffusion(head)
+        progress("VQ decode and text-to-image")
+        figures += try images(directory: directory)
+        return figures
+    }
+
+    /// Bytes of weights one decode step reads: every layer and the LM head, as resident in memory.
+    func decodeWeightBytes(_ text: TextModel) -> Double {
+        let c = text.configuration
+        let perLayer = 4 * c.hiddenSize * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize
+        let parameters = Double(c.layerCount * perLayer + c.vocabSize * c.hiddenSize)
+        return parameters * Double(text.stack.residentBytesPerWeight)
+    }
+
+    func decode(_ text: TextModel) throws -> [Figure] {
+        let steps = quick ? 8 : 32
+        let prompt = 16
+        var figures: [Figure] = []
+        for batch in [1, 4, 16] {
+            var caches = (0..<batch).map { _ in text.stack.makeCache() }
+            var x = try text.stack.embed((0..<(batch * prompt)).map { 4 + $0 % 4000 })
+            try text.stack.forward(&x, rowCounts: Array(repeating: prompt, count: batch), caches: &caches)
+            let start = caches.map(\.count)
+            let seconds = try Stopwatch.best(repeats: 1) {
+                for step in 0..<steps {
+                    var h = try text.stack.embed((0..<batch).map { 9000 - step - $0 })
+                    try text.stack.forward(&h, rowCounts: Array(repeating: 1, count: batch), caches: &caches)
+                    _ = text.head.logits(h)
+                }
+            }
+            precondition(caches.map(\.count) == start.map { $0 + steps })
+            let bytesPerSecond = decodeWeightBytes(text) * Double(steps) / seconds
+            figures += [
+                Figure(
+                    section: "single process",
+                    name: "decode tokens/s, batch \(batch)",
+                    value: Double(batch * steps) / seconds,
+                    unit: "tok/s"
+                ),
+                Figure(
+                    section: "single process",
+                    name: "decode weight bytes/s, batch \(batch)",
+                    value: bytesPerSecond / 1e9,
+                    unit: "GB/s",
+                    ratio: bytesPerSecond / limits.readBytesPerSecond,
+                    against: "read bandwidth"
+                ),
+            ]
+        }
+        return figures
+    }
+
+    func prefill(_ text: TextModel) throws -> Figure {
+        let tokens = quick ? 128 : 512
+        let c = text.configuration
+        let seconds = try Stopwatch.best(repeats: 2) {
+            var caches = [text.stack.makeCache()]
+            var x = try text.stack.embed((0..<tokens).map { 4 + $0 % 4000 })
+            try text.stack.forward(&x, rowCounts: [tokens], caches: &caches)
+        }
+        let perLayer = 4 * c.hiddenSize * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize
+        // Matrix products, plus causal attention's two products (about t²·hidden each over the layer).
+        let flops =
+            Double(c.layerCount) * (2 * Double(tokens) * Double(perLayer) + 2 * Double(tokens * tokens * c.hiddenSize))
+        return Figure(
+            section: "single process",
+            name: "prefill, \(tokens) tokens",
+            value: flops / seconds / 1e9,
+            unit: "GFLOP/s",
+            ratio: flops / seconds / limits.sgemmFlopsPerSecond,
+            against: "sgemm"
+        )
+    }
+
+    func diffusion(_ head: DiffusionHead) -> [Figure] {
+        let steps = quick ? 4 : 16
+        let sampler = GuidedSampler(head: head, steps: 100)
+        let w = model.size.headWidth
+        let latent = head.latentDim
+        // Per row and step: input projection, three residual blocks (two w×w layers and the 3w adaLN), and the final
+        // layer's 2w adaLN and projection back to the latent.
+        let flopsPerRow = 2 * Double(w * latent + 3 * (2 * w * w + 3 * w * w) + 2 * w * w + w * latent)
+        var figures: [Figure] = []
+        for rows in [2, 16, 64, 256] {
+            let condition = [Float](repeating: 0.1, count: model.size.hidden)
+            var patches = (0..<(rows / 2)).map { i in
+                sampler.start(
+                    noise: PatchNoise.gaussian(seed: 1, image: 0, patch: i, count: latent),
+                    condition: condition,
+                    unconditional: condition,
+                    guidance: 5
+                )
+            }
+            let seconds = Stopwatch.best(repeats: 1) {
+                for _ in 0..<steps { sampler.advance(&patches) }
+            }
+            let rowSteps = Double(rows * steps)
+            figures += [
+                Figure(
+                    section: "single process",
+                    name: "diffusion head rows x steps/s, \(rows) rows",
+                    value: rowSteps / seconds,
+                    unit: "rows/s"
+                ),
+                Figure(
+                    section: "single process",
+                    name: "diffusion head, \(rows) rows",
+                    value: rowSteps * flopsPerRow / seconds / 1e9,
+                    unit: "GFLOP/s",
+                    ratio: rowSteps * flopsPerRow / seconds / limits.sgemmFlopsPerSecond,
+                    against: "sgemm"
+                ),
+            ]
+        }
+        return figures
+    }
+
+    func images(directory: ModelDirectory) throws -> [Figure] {
+        let tokenizer = try Tokenizer(path: directory.tokenizerPath)
+        let orthus = try OrthusModel(directory: directory, tokenizer: tokenizer)
+        let latents = Matrix(
+            rows: orthus.decoder.patchCount,
+            columns: orthus.head.latentDim,
+            values: [Float](repeating: 0.01, count: orthus.decoder.patchCount * orthus.head.latentDim)
+        )
+        let decodeSeconds = Stopwatch.best(repeats: 3) { _ = orthus.decoder.decode(latents) }
+        let steps = quick ? 10 : 100
+        var patches = 0
+        let imageSeconds = try Stopwatch.best(repeats: 1) {
+            let image = try orthus.textToImage(prompt: "a red circle", options: ImageOptions(guidance: 5, steps: steps))
+            patches = image.count
+        }
+        return [
+            Figure(
+                section: "single process",
+                name: "VQ decode (\(orthus.decoder.patchCount) patches, template VQ)",
+                value: decodeSeconds * 1000,
+                unit: "ms"
+            ),
+            Figure(
+                section: "single process",
+                name: "text-to-image per patch, \(steps) DDIM steps",
+                value: imageSeconds / Double(patches) * 1000,
+                unit: "ms"
+            ),
+        ]
+    }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Benchmark
+import Foundation
+
+/// `orthus bench`: measures the machine's limits and the engine against them in one run, on a random checkpoint in
+/// the published layout generated for the run.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure read bandwidth and sgemm, then decode, prefill, diffusion head, VQ and text-to-image speed.",
+        discussion: """
+            Prints a table (each figure with its ratio to the machine limit it is bound by) and writes JSON. The \
+            model is generated at the size given (random weights; the tokenizer and VQ-VAE come from --template). \
+            --quick uses a smaller model and fewer repetitions.
+            """
+    )
+
+    @Flag(help: "A smaller model and fewer repetitions (about a minute).")
+    var quick = false
+
+    @Option(help: "Hidden size (default 2048; 1024 with --quick).")
+    var hidden: Int?
+
+    @Option(help: "Decoder layers (default 16; 4 with --quick).")
+    var layers: Int?
+
+    @Option(help: "Attention heads (default hidden / 128).")
+    var heads: Int?
+
+    @Option(help: "MLP width (default 11/4 of hidden, rounded to 16).")
+    var intermediate: Int?
+
+    @Option(help: "Diffusion-head width (Orthus-7B: 1536).")
+    var headWidth = 1536
+
+    @Option(help: "Stored dtype of the generated weights: BF16, F16 or F32.")
+    var dtype = "BF16"
+
+    @Option(help: "Template checkpoint for the tokenizer, vocabulary and VQ-VAE.")
+    var template = "Tests/Fixtures/tiny-orthus"
+
+    @Option(help: "Where to generate the model.")
+    var modelDir = "out/bench-model"
+
+    @Option(help: "Write the figures as JSON here.")
+    var json = "out/bench.json"
+
+    func run() throws {
+        let hidden = self.hidden ?? (quick ? 1024 : 2048)
+        let size = BenchModel.Size(
+            hidden: hidden,
+            layers: layers ?? (quick ? 4 : 16),
+            heads: heads ?? max(1, hidden / 128),
+            intermediate: intermediate ?? (hidden * 11 / 4 + 15) / 16 * 16,
+            headWidth: headWidth,
+            dtype: dtype
+        )
+        StandardStreams.err(
+            "generating a \(size.layers)-layer, hidden \(size.hidden) \(size.dtype) model in \(modelDir)\n"
+        )
+        let model = try BenchModel.generate(size, template: template, folder: modelDir)
+        StandardStreams.err("measuring the machine\n")
+        let limits = MachineLimits.measure(quick: quick)
+        var figures = [
+            Figure(
+                section: "machine",
+                name: "read bandwidth, 1 thread",
+                value: limits.readBytesPerSecond / 1e9,
+                unit: "GB/s"
+            ),
+            Figure(section: "machine", name: "sgemm", value: limits.sgemmFlopsPerSecond / 1e9, unit: "GFLOP/s"),
+        ]
+        figures += try SingleProcessBench(model: model, limits: limits, quick: quick).run {
+            StandardStreams.err("measuring \($0)\n")
+        }
+        StandardStreams.out(BenchTable.render(figures, size: size))
+        let report = BenchReport(size: size, quick: quick, figures: figures)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileManager.default.createDirectory(
+            atPath: (json as NSString).deletingLastPathComponent.isEmpty
+                ? "." : (json as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
+        try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+        StandardStreams.err("wrote \(json)\n")
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `orthus bench --quick` at a tiny size keeps the command working: every figure is measured, finite and positive,
+/// and the generated checkpoint loads in the published layout.
+@Suite struct BenchCommandTests {
+    struct Report: Decodable {
+        struct Figure: Decodable {
+            let section: String
+            let name: String
+            let value: Double
+            let ratio: Double?
+        }
+        let figures: [Figure]
+    }
+
+    @Test func aQuickBenchAtATinySizeMeasuresEveryFigure() async throws {
+        let folder = NSTemporaryDirectory() + "orthus-bench-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = try await OrthusProcess.output([
+            "bench", "--quick", "--hidden", "64", "--layers", "2", "--heads", "4", "--head-width", "64",
+            "--template", Fixtures.tinyOrthus, "--model-dir", folder + "/model", "--json", folder + "/bench.json",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try JSONDecoder().decode(
+            Report.self,
+            from: try Data(contentsOf: URL(fileURLWithPath: folder + "/bench.json"))
+        )
+        let names = Set(report.figures.map(\.name))
+        for expected in [
+            "read bandwidth, 1 thread", "sgemm", "decode weight bytes/s, batch 1", "decode weight bytes/s, batch 16",
+            "prefill, 128 tokens", "diffusion head, 2 rows", "diffusion head, 256 rows",
+            "text-to-image per patch, 10 DDIM steps",
+        ] {
+            #expect(names.contains(expected), "missing \(expected)")
+        }
+        #expect(report.figures.allSatisfy { $0.value.isFinite && $0.value > 0 })
+        #expect(report.figures.compactMap(\.ratio).allSatisfy { $0.isFinite && $0 > 0 })
+        #expect(result.stdout.contains("decode tokens/s, batch 4"))
+    }
+}
