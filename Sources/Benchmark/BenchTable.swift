@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// The bench run as JSON.
 public struct BenchReport: Codable, Sendable {
@@ -18,7 +19,8 @@ public enum BenchTable {
     public static func render(_ figures: [Figure], size: BenchModel.Size) -> String {
         var lines = [
             "model: \(size.layers) layers, hidden \(size.hidden), \(size.heads) heads, MLP \(size.intermediate), "
-                + "diffusion head \(size.headWidth), \(size.dtype) (random weights)",
+                + "diffusion head \(size.headWidth), \(size.dtype) (random weights), "
+                + "\(ComputeThreads.count) compute thread(s)",
             "",
         ]
         var section = ""

@@ -1,23 +1,38 @@
+import Dispatch
 import Foundation
 import Tensor
 
-/// The machine's own limits, measured in the same run as everything they are compared with.
+/// The machine's own limits, measured in the same run as everything they are compared with, with the same number
+/// of threads as the engine computes with.
 public struct MachineLimits: Codable, Sendable {
-    /// Single-thread read bandwidth over a buffer far larger than the caches, bytes per second.
+    public var threads: Int
+    /// Read bandwidth over a buffer far larger than the caches, bytes per second: with one thread, and with
+    /// `threads` threads each reading its own part (the figure the engine is compared with).
+    public var readBytesPerSecondOneThread: Double
     public var readBytesPerSecond: Double
-    /// OpenBLAS sgemm on square matrices, floating-point operations per second (with its configured threads).
+    /// OpenBLAS sgemm on square matrices with `threads` threads, floating-point operations per second.
     public var sgemmFlopsPerSecond: Double
 
     public static func measure(quick: Bool) -> MachineLimits {
+        let threads = ComputeThreads.count
         let count = (quick ? 64 : 256) << 20  // floats: 256 MiB or 1 GiB
         let buffer = [Float](repeating: 1, count: count)
-        var sink: Float = 0
-        let readTime = Stopwatch.best(repeats: quick ? 3 : 5) { sink += MemoryProbe.streamSum(buffer) }
-        precondition(sink > 0)
+        let repeats = quick ? 3 : 5
+        let one = Stopwatch.best(repeats: repeats) { precondition(MemoryProbe.streamSum(buffer) > 0) }
+        let parts = count / threads
+        let all = Stopwatch.best(repeats: repeats) {
+            buffer.withUnsafeBufferPointer { whole in
+                let base = Pointer(whole.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: threads) { part in
+                    let slice = UnsafeBufferPointer(start: base.value + part * parts, count: parts)
+                    precondition(MemoryProbe.streamSum(slice) > 0)
+                }
+            }
+        }
         let n = quick ? 1024 : 2048
         let a = [Float](repeating: 0.5, count: n * n)
         var c = [Float](repeating: 0, count: n * n)
-        let gemmTime = Stopwatch.best(repeats: 3) {
+        let gemm = Stopwatch.best(repeats: 3) {
             a.withUnsafeBufferPointer { ap in
                 c.withUnsafeMutableBufferPointer { cp in
                     BLAS.linear(
@@ -32,8 +47,16 @@ public struct MachineLimits: Codable, Sendable {
             }
         }
         return MachineLimits(
-            readBytesPerSecond: Double(count * 4) / readTime,
-            sgemmFlopsPerSecond: 2 * Double(n) * Double(n) * Double(n) / gemmTime
+            threads: threads,
+            readBytesPerSecondOneThread: Double(count * 4) / one,
+            readBytesPerSecond: Double(parts * threads * 4) / all,
+            sgemmFlopsPerSecond: 2 * Double(n) * Double(n) * Double(n) / gemm
         )
     }
+}
+
+/// A buffer address handed to the reading threads.
+struct Pointer: @unchecked Sendable {
+    let value: UnsafePointer<Float>
+    init(_ value: UnsafePointer<Float>) { self.value = value }
 }

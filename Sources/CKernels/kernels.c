@@ -23,68 +23,99 @@ static inline float reduce16(v16 v) {
     return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
-static inline float finish(v16 acc, const float *a, const float *b, size_t k16, size_t k) {
-    float tail = 0;
-    for (size_t p = k16; p < k; p++) tail = fmaf(a[p], b[p], tail);
-    return reduce16(acc) + tail;
-}
-
 static inline void store(float *c, float value, float alpha, int accumulate) {
     value *= alpha;
     *c = accumulate ? *c + value : value;
 }
 
-/// A 4x4 block of outputs: each weight row is read once for four activation rows.
-static inline __attribute__((always_inline)) void block4x4(const float *a, size_t lda, const float *b, size_t ldb,
-                                                           size_t k, float *c, size_t ldc, float alpha,
-                                                           int accumulate) {
-    v16 acc[4][4];
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) acc[i][j] = (v16){0};
-    size_t k16 = k & ~(size_t)15;
-    for (size_t p = 0; p < k16; p += 16) {
-        v16 bv[4];
-        for (int j = 0; j < 4; j++) bv[j] = load16(b + j * ldb + p);
-        for (int i = 0; i < 4; i++) {
-            v16 av = load16(a + i * lda + p);
-            for (int j = 0; j < 4; j++) acc[i][j] = fma16(av, bv[j], acc[i][j]);
-        }
-    }
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++)
-            store(c + i * ldc + j, finish(acc[i][j], a + i * lda, b + j * ldb, k16, k), alpha, accumulate);
+/// bf16 weights are widened in registers: a bf16 value is the high half of the float32 with the same bits, so the
+/// products below see exactly the values a float32 copy would hold, and give bit-identical results.
+typedef unsigned short u16x16 __attribute__((vector_size(32)));
+typedef unsigned int u32x16 __attribute__((vector_size(64)));
+
+static inline v16 load16_f32(const float *p) { return load16(p); }
+
+static inline v16 load16_bf16(const unsigned short *p) {
+    u16x16 h;
+    memcpy(&h, p, sizeof h);
+    u32x16 w = __builtin_convertvector(h, u32x16) << 16;
+    v16 v;
+    memcpy(&v, &w, sizeof v);
+    return v;
 }
 
-/// One row against up to four weight rows (decode shapes and row tails): same arithmetic per element.
-static inline void block1xN(const float *a, const float *b, size_t ldb, size_t n, size_t k, float *c, float alpha,
-                            int accumulate) {
-    v16 acc[4] = {{0}, {0}, {0}, {0}};
-    size_t k16 = k & ~(size_t)15;
-    if (n == 4) {
-        for (size_t p = 0; p < k16; p += 16) {
-            v16 av = load16(a + p);
-            for (int j = 0; j < 4; j++) acc[j] = fma16(av, load16(b + j * ldb + p), acc[j]);
-        }
-    } else {
-        for (size_t p = 0; p < k16; p += 16) {
-            v16 av = load16(a + p);
-            for (size_t j = 0; j < n; j++) acc[j] = fma16(av, load16(b + j * ldb + p), acc[j]);
-        }
-    }
-    for (size_t j = 0; j < n; j++) store(c + j, finish(acc[j], a, b + j * ldb, k16, k), alpha, accumulate);
+static inline float scalar_f32(const float *p) { return *p; }
+
+static inline float scalar_bf16(const unsigned short *p) {
+    unsigned int w = (unsigned int)*p << 16;
+    float f;
+    memcpy(&f, &w, sizeof f);
+    return f;
 }
 
-void ck_dot_rows(const float *a, size_t lda, size_t m, const float *b, size_t ldb, size_t n, size_t k, float *c,
-                 size_t ldc, float alpha, int accumulate) {
-    size_t m4 = m & ~(size_t)3, n4 = n & ~(size_t)3;
-    for (size_t j = 0; j < n4; j += 4) {
-        size_t i = 0;
-        for (; i < m4; i += 4) block4x4(a + i * lda, lda, b + j * ldb, ldb, k, c + i * ldc + j, ldc, alpha, accumulate);
-        for (; i < m; i++) block1xN(a + i * lda, b + j * ldb, ldb, 4, k, c + i * ldc + j, alpha, accumulate);
+/// The kernels for one weight element type: the same operations in the same order for every element type.
+#define DEFINE_DOT_ROWS(NAME, BTYPE, LOADB, SCALARB)                                                                  \
+    static inline float NAME##_finish(v16 acc, const float *a, const BTYPE *b, size_t k16, size_t k) {              \
+        float tail = 0;                                                                                              \
+        for (size_t p = k16; p < k; p++) tail = fmaf(a[p], SCALARB(b + p), tail);                                    \
+        return reduce16(acc) + tail;                                                                                 \
+    }                                                                                                                \
+    /* A 4x4 block of outputs: each weight row is read once for four activation rows. */                            \
+    static inline __attribute__((always_inline)) void NAME##_block4x4(const float *a, size_t lda, const BTYPE *b,   \
+                                                                      size_t ldb, size_t k, float *c, size_t ldc,  \
+                                                                      float alpha, int accumulate) {               \
+        v16 acc[4][4];                                                                                               \
+        for (int i = 0; i < 4; i++)                                                                                  \
+            for (int j = 0; j < 4; j++) acc[i][j] = (v16){0};                                                        \
+        size_t k16 = k & ~(size_t)15;                                                                                \
+        for (size_t p = 0; p < k16; p += 16) {                                                                       \
+            v16 bv[4];                                                                                               \
+            for (int j = 0; j < 4; j++) bv[j] = LOADB(b + j * ldb + p);                                              \
+            for (int i = 0; i < 4; i++) {                                                                            \
+                v16 av = load16(a + i * lda + p);                                                                    \
+                for (int j = 0; j < 4; j++) acc[i][j] = fma16(av, bv[j], acc[i][j]);                                 \
+            }                                                                                                        \
+        }                                                                                                            \
+        for (int i = 0; i < 4; i++)                                                                                  \
+            for (int j = 0; j < 4; j++)                                                                              \
+                store(c + i * ldc + j, NAME##_finish(acc[i][j], a + i * lda, b + j * ldb, k16, k), alpha,          \
+                      accumulate);                                                                                   \
+    }                                                                                                                \
+    /* One row against up to four weight rows (decode shapes and row tails): same arithmetic per element. */        \
+    static inline void NAME##_block1xN(const float *a, const BTYPE *b, size_t ldb, size_t n, size_t k, float *c,    \
+                                       float alpha, int accumulate) {                                                \
+        v16 acc[4] = {{0}, {0}, {0}, {0}};                                                                           \
+        size_t k16 = k & ~(size_t)15;                                                                                \
+        if (n == 4) {                                                                                                \
+            for (size_t p = 0; p < k16; p += 16) {                                                                   \
+                v16 av = load16(a + p);                                                                              \
+                for (int j = 0; j < 4; j++) acc[j] = fma16(av, LOADB(b + j * ldb + p), acc[j]);                      \
+            }                                                                                                        \
+        } else {                                                                                                     \
+            for (size_t p = 0; p < k16; p += 16) {                                                                   \
+                v16 av = load16(a + p);                                                                              \
+                for (size_t j = 0; j < n; j++) acc[j] = fma16(av, LOADB(b + j * ldb + p), acc[j]);                   \
+            }                                                                                                        \
+        }                                                                                                            \
+        for (size_t j = 0; j < n; j++)                                                                               \
+            store(c + j, NAME##_finish(acc[j], a, b + j * ldb, k16, k), alpha, accumulate);                         \
+    }                                                                                                                \
+    void NAME(const float *a, size_t lda, size_t m, const BTYPE *b, size_t ldb, size_t n, size_t k, float *c,       \
+              size_t ldc, float alpha, int accumulate) {                                                             \
+        size_t m4 = m & ~(size_t)3, n4 = n & ~(size_t)3;                                                             \
+        for (size_t j = 0; j < n4; j += 4) {                                                                         \
+            size_t i = 0;                                                                                            \
+            for (; i < m4; i += 4)                                                                                   \
+                NAME##_block4x4(a + i * lda, lda, b + j * ldb, ldb, k, c + i * ldc + j, ldc, alpha, accumulate);    \
+            for (; i < m; i++) NAME##_block1xN(a + i * lda, b + j * ldb, ldb, 4, k, c + i * ldc + j, alpha, accumulate); \
+        }                                                                                                            \
+        if (n4 < n)                                                                                                  \
+            for (size_t i = 0; i < m; i++)                                                                           \
+                NAME##_block1xN(a + i * lda, b + n4 * ldb, ldb, n - n4, k, c + i * ldc + n4, alpha, accumulate);    \
     }
-    if (n4 < n)
-        for (size_t i = 0; i < m; i++) block1xN(a + i * lda, b + n4 * ldb, ldb, n - n4, k, c + i * ldc + n4, alpha, accumulate);
-}
+
+DEFINE_DOT_ROWS(ck_dot_rows, float, load16_f32, scalar_f32)
+DEFINE_DOT_ROWS(ck_dot_rows_bf16, unsigned short, load16_bf16, scalar_bf16)
 
 void ck_weighted_rows(const float *p, size_t ldp, size_t m, const float *v, size_t ldv, size_t t, size_t d, float *out,
                       size_t ldo) {

@@ -82,6 +82,22 @@ public final class ModelDirectory: Sendable {
         return tensor
     }
 
+    /// Loads a weight matrix `[outputs, inputs]`, checking its shape: bf16 stays bf16 in memory (the kernels widen
+    /// it in registers); other types are widened to float32.
+    public func loadWeights(_ name: String, shape: [Int]) throws -> Weights {
+        precondition(shape.count == 2, "weights are matrices")
+        let file = try shard(holding: name)
+        guard let entry = file.entries[name] else { throw CheckpointError.missingTensor(name: name) }
+        guard entry.shape == shape else {
+            throw CheckpointError.shapeMismatch(name: name, expected: shape, found: entry.shape)
+        }
+        loadedNames.withLock { _ = $0.insert(name) }
+        if let bits = try file.bfloat16Bits(name) {
+            return Weights(outputs: shape[0], inputs: shape[1], storage: .bfloat16(bits))
+        }
+        return Weights(outputs: shape[0], inputs: shape[1], values: try file.floats(name))
+    }
+
     private func shard(holding name: String) throws -> SafetensorsFile {
         guard let fileName = weightMap[name] else { throw CheckpointError.missingTensor(name: name) }
         return try openShards.withLock { shards in

@@ -116,6 +116,16 @@ public final class SafetensorsFile: Sendable {
         self.dataStart = 8 + headerLength
     }
 
+    /// Tensor `name`'s raw bfloat16 bits, or nil when it is stored as another type.
+    public func bfloat16Bits(_ name: String) throws -> [UInt16]? {
+        guard let entry = entries[name] else { throw CheckpointError.missingTensor(name: name) }
+        guard entry.dtype == .bfloat16 else { return nil }
+        let source = UnsafeRawPointer(file.base + dataStart + entry.byteRange.lowerBound)
+        return (0..<entry.elementCount).map {
+            UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))
+        }
+    }
+
     /// Reads tensor `name`, widened to float32.
     public func floats(_ name: String) throws -> [Float] {
         guard let entry = entries[name] else { throw CheckpointError.missingTensor(name: name) }

@@ -5,19 +5,19 @@ import Tensor
 public struct LMHead: Sendable {
     public let vocabSize: Int
     public let hiddenSize: Int
-    let weight: [Float]
+    let weights: Weights
 
     /// Loads `lm_head.weight` from `directory`.
     public init(directory: ModelDirectory) throws {
         let c = directory.configuration
         vocabSize = c.vocabSize
         hiddenSize = c.hiddenSize
-        weight = try directory.load(TensorManifest.lmHead, shape: TensorManifest(c).lmHeadShape).values
+        weights = try directory.loadWeights(TensorManifest.lmHead, shape: TensorManifest(c).lmHeadShape)
     }
 
     /// Logits `[rows, vocab]` for hidden states `[rows, hidden]`.
     public func logits(_ hidden: Matrix) -> Matrix {
         precondition(hidden.columns == hiddenSize, "hidden width \(hidden.columns) ≠ \(hiddenSize)")
-        return RowInvariant.linear(hidden, weight: weight, outputs: vocabSize)
+        return RowInvariant.linear(hidden, weights: weights)
     }
 }

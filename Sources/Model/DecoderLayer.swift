@@ -14,11 +14,11 @@ public struct DecoderLayer: Sendable {
     let dims: Dimensions
     let inputNorm: [Float]
     let postNorm: [Float]
-    let qkv: [Float]  // [(H + 2·kv), H]
-    let output: [Float]  // [H, H]
+    let qkv: Weights  // [(H + 2·kv), H]
+    let output: Weights  // [H, H]
     let qNormWeight, qNormBias, kNormWeight, kNormBias: [Float]
-    let gateUp: [Float]  // [2·I, H]
-    let down: [Float]  // [H, I]
+    let gateUp: Weights  // [2·I, H]
+    let down: Weights  // [H, I]
 
     /// Sizes shared by every layer.
     struct Dimensions: Sendable {
@@ -33,7 +33,10 @@ public struct DecoderLayer: Sendable {
         let c = directory.configuration
         let manifest = TensorManifest(c)
         let names = manifest.layerNames(index)
-        let t = try directory.load(manifest.layer(index))
+        let shapes = manifest.layer(index)
+        let matrices: Set = [names.q, names.k, names.v, names.o, names.gate, names.up, names.down]
+        let t = try directory.load(shapes.filter { !matrices.contains($0.key) })
+        func weights(_ name: String) throws -> Weights { try directory.loadWeights(name, shape: shapes[name]!) }
         self.index = index
         dims = Dimensions(
             hidden: c.hiddenSize,
@@ -45,14 +48,14 @@ public struct DecoderLayer: Sendable {
         )
         inputNorm = t[names.inputNorm]!.values
         postNorm = t[names.postNorm]!.values
-        qkv = t[names.q]!.values + t[names.k]!.values + t[names.v]!.values
-        output = t[names.o]!.values
+        qkv = Weights.stacking([try weights(names.q), try weights(names.k), try weights(names.v)])
+        output = try weights(names.o)
         qNormWeight = t[names.qNormWeight]!.values
         qNormBias = t[names.qNormBias]!.values
         kNormWeight = t[names.kNormWeight]!.values
         kNormBias = t[names.kNormBias]!.values
-        gateUp = t[names.gate]!.values + t[names.up]!.values
-        down = t[names.down]!.values
+        gateUp = Weights.stacking([try weights(names.gate), try weights(names.up)])
+        down = try weights(names.down)
     }
 
     /// Runs the layer over `x` (one row per input position), in place.
@@ -74,7 +77,7 @@ public struct DecoderLayer: Sendable {
 
         // q | k | v for every row in one product.
         var qkvOut = Matrix(rows: rows, columns: d.qkvWidth)
-        RowInvariant.linear(h, weight: qkv, into: &qkvOut)
+        RowInvariant.linear(h, weights: qkv, into: &qkvOut)
         qkvOut.storage.withUnsafeMutableBufferPointer { buffer in
             var row = 0
             for (segment, count) in rowCounts.enumerated() {
@@ -98,14 +101,14 @@ public struct DecoderLayer: Sendable {
             attend(qkvOut, rows: row..<(row + count), cache: caches[segment], into: &attended)
             row += count
         }
-        RowInvariant.linear(attended, weight: output, into: &x, accumulate: true)
+        RowInvariant.linear(attended, weights: output, into: &x, accumulate: true)
 
         h = x
         h.storage.withUnsafeMutableBufferPointer {
             RowKernels.rmsNorm($0.baseAddress!, rows: rows, width: d.hidden, weight: postNorm, eps: d.eps)
         }
         var gu = Matrix(rows: rows, columns: 2 * d.intermediate)
-        RowInvariant.linear(h, weight: gateUp, into: &gu)
+        RowInvariant.linear(h, weights: gateUp, into: &gu)
         var activated = Matrix(rows: rows, columns: d.intermediate)
         gu.storage.withUnsafeBufferPointer { g in
             activated.storage.withUnsafeMutableBufferPointer { a in
@@ -117,7 +120,7 @@ public struct DecoderLayer: Sendable {
                 }
             }
         }
-        RowInvariant.linear(activated, weight: down, into: &x, accumulate: true)
+        RowInvariant.linear(activated, weights: down, into: &x, accumulate: true)
     }
 
     /// Per-head LayerNorm over `headDim` values (eps 1e-5, fixed in Chameleon), then the per-head affine.

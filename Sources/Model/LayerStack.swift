@@ -47,9 +47,9 @@ public struct LayerStack: Sendable {
             ? try directory.load(TensorManifest.finalNorm, shape: manifest.finalNormShape).values : nil
     }
 
-    /// Bytes each weight of the matrix products occupies in memory (what a decode step reads per parameter). Weights
-    /// are widened to float32 at load.
-    public var residentBytesPerWeight: Int { 4 }
+    /// Bytes each weight of the matrix products occupies in memory (what a decode step reads per parameter): 2 for a
+    /// bf16 checkpoint, whose weights stay bf16, else 4.
+    public var residentBytesPerWeight: Int { blocks.first?.qkv.bytesPerWeight ?? 4 }
 
     /// An empty cache for one sequence over this stack's layers.
     public func makeCache() -> KVCache {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmark
 import Foundation
+import Tensor
 
 /// `orthus bench`: measures the machine's limits and the engine against them in one run, on a random checkpoint in
 /// the published layout generated for the run.
@@ -45,7 +46,11 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Write the figures as JSON here.")
     var json = "out/bench.json"
 
+    @Option(help: "Compute threads (default: ORTHUS_THREADS, OPENBLAS_NUM_THREADS, or every core).")
+    var threads: Int?
+
     func run() throws {
+        if let threads { ComputeThreads.set(threads) }
         let hidden = self.hidden ?? (quick ? 1024 : 2048)
         let size = BenchModel.Size(
             hidden: hidden,
@@ -65,11 +70,24 @@ struct BenchCommand: ParsableCommand {
             Figure(
                 section: "machine",
                 name: "read bandwidth, 1 thread",
+                value: limits.readBytesPerSecondOneThread / 1e9,
+                unit: "GB/s"
+            ),
+            Figure(
+                section: "machine",
+                name: "read bandwidth, \(limits.threads) threads",
                 value: limits.readBytesPerSecond / 1e9,
                 unit: "GB/s"
             ),
-            Figure(section: "machine", name: "sgemm", value: limits.sgemmFlopsPerSecond / 1e9, unit: "GFLOP/s"),
+            Figure(
+                section: "machine",
+                name: "sgemm, \(limits.threads) threads",
+                value: limits.sgemmFlopsPerSecond / 1e9,
+                unit: "GFLOP/s"
+            ),
         ]
+        StandardStreams.err("measuring the decode kernels\n")
+        figures += KernelBench(limits: limits, quick: quick).run()
         figures += try SingleProcessBench(model: model, limits: limits, quick: quick).run {
             StandardStreams.err("measuring \($0)\n")
         }

@@ -21,7 +21,23 @@ public enum RowInvariant {
         accumulate: Bool = false
     ) {
         guard m > 0, n > 0 else { return }
-        ck_dot_rows(a, lda, m, b, ldb, n, k, c, ldc, alpha, accumulate ? 1 : 0)
+        let (ap, bp, cp) = (Pointer(a), Pointer(b), MutablePointer(c))
+        let flag: Int32 = accumulate ? 1 : 0
+        ComputeThreads.split(columns: n, work: m * n * k) { columns in
+            ck_dot_rows(
+                ap.value,
+                lda,
+                m,
+                bp.value + columns.lowerBound * ldb,
+                ldb,
+                columns.count,
+                k,
+                cp.value + columns.lowerBound,
+                ldc,
+                alpha,
+                flag
+            )
+        }
     }
 
     /// `y = x · wᵀ` (or `y += x · wᵀ`) for `x` `[m, k]` and a weight stored `[n, k]`.
@@ -98,5 +114,9 @@ public enum MemoryProbe {
     /// Reads `values` once front to back and returns their sum (so the read cannot be optimized away).
     public static func streamSum(_ values: [Float]) -> Float {
         values.withUnsafeBufferPointer { ck_stream_sum($0.baseAddress!, $0.count) }
+    }
+
+    public static func streamSum(_ values: UnsafeBufferPointer<Float>) -> Float {
+        ck_stream_sum(values.baseAddress!, values.count)
     }
 }

@@ -29,7 +29,7 @@ import Testing
         )
         let names = Set(report.figures.map(\.name))
         for expected in [
-            "read bandwidth, 1 thread", "sgemm", "decode weight bytes/s, batch 1", "decode weight bytes/s, batch 16",
+            "read bandwidth, 1 thread", "decode weight bytes/s, batch 1", "decode weight bytes/s, batch 16",
             "prefill, 128 tokens", "diffusion head, 2 rows", "diffusion head, 256 rows",
             "text-to-image per patch, 10 DDIM steps",
         ] {

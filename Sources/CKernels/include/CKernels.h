@@ -15,6 +15,11 @@
 void ck_dot_rows(const float *a, size_t lda, size_t m, const float *b, size_t ldb, size_t n, size_t k,
                  float *c, size_t ldc, float alpha, int accumulate);
 
+/// The same for weights stored as bfloat16 (raw bits), widened in registers: results are bit-identical to
+/// ck_dot_rows on the float32 widening of the same weights, with half the bytes read.
+void ck_dot_rows_bf16(const float *a, size_t lda, size_t m, const unsigned short *b, size_t ldb, size_t n, size_t k,
+                      float *c, size_t ldc, float alpha, int accumulate);
+
 /// out[i*ldo + e] = sum over j < t, in order, of p[i*ldp + j] * v[j*ldv + e], for i < m and e < d.
 /// (Attention: probabilities times values.)
 void ck_weighted_rows(const float *p, size_t ldp, size_t m, const float *v, size_t ldv, size_t t, size_t d,

@@ -1,0 +1,47 @@
+import Tensor
+
+/// The decode kernels alone: a weight matrix far larger than the caches times 1, 4 or 16 rows, in float32 and in
+/// bf16, as weight bytes read per second against the read bandwidth.
+public struct KernelBench {
+    public let limits: MachineLimits
+    public let quick: Bool
+
+    public init(limits: MachineLimits, quick: Bool) {
+        self.limits = limits
+        self.quick = quick
+    }
+
+    public func run() -> [Figure] {
+        let n = 4096
+        let k = 4096
+        var random = SplitMix(seed: 7)
+        let values = random.uniform(n * k, bound: 0.05)
+        let bits = values.map { UInt16($0.bitPattern >> 16) }
+        var figures: [Figure] = []
+        for (label, weights) in [
+            ("f32", Weights(outputs: n, inputs: k, values: values)),
+            ("bf16", Weights(outputs: n, inputs: k, storage: .bfloat16(bits))),
+        ] {
+            for rows in [1, 4, 16] {
+                let x = Matrix(rows: rows, columns: k, values: random.uniform(rows * k, bound: 1))
+                var y = Matrix(rows: rows, columns: n)
+                let calls = quick ? 4 : 16
+                let seconds = Stopwatch.best(repeats: 3) {
+                    for _ in 0..<calls { RowInvariant.linear(x, weights: weights, into: &y) }
+                }
+                let bytes = Double(n * k * weights.bytesPerWeight * calls)
+                figures.append(
+                    Figure(
+                        section: "kernels",
+                        name: "\(label) weights \(n)x\(k), \(rows) row(s)",
+                        value: bytes / seconds / 1e9,
+                        unit: "GB/s",
+                        ratio: bytes / seconds / limits.readBytesPerSecond,
+                        against: "read bandwidth"
+                    )
+                )
+            }
+        }
+        return figures
+    }
+}
