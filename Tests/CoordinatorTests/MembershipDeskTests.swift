@@ -14,7 +14,7 @@ import Wire
     }
 
     /// Polls `condition` every 20 ms for up to `seconds`.
-    static func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
+    static func eventually(_ seconds: Double = 20, _ condition: () -> Bool) async -> Bool {
         for _ in 0..<Int(seconds * 50) {
             if condition() { return true }
             try? await Task.sleep(for: .milliseconds(20))
@@ -34,7 +34,7 @@ import Wire
         let service = DeskHarness(
             router: router,
             desk: MembershipDesk(
-                machine: MembershipMachine(suspectAfter: .milliseconds(300), downAfter: .milliseconds(800))
+                machine: MembershipMachine(suspectAfter: .seconds(1), downAfter: .seconds(2))
             )
         )
         let recorder = service.recorder
@@ -56,8 +56,8 @@ import Wire
             coordinator: endpoint,
             registration: Registration(key: "a/diffusion/0", incarnation: 1, role: .diffusionHead)
         )
-        let stageID = WorkerID(try await stage.register())
-        let diffusionID = WorkerID(try await diffusion.register())
+        let stageID = WorkerID(try await stage.register(timeout: .seconds(60)))
+        let diffusionID = WorkerID(try await diffusion.register(timeout: .seconds(60)))
         #expect(stageID != diffusionID)
         #expect(
             service.members[stageID]?.role == .stage(layers: 0..<2) && service.members[diffusionID]?.status == .alive
@@ -78,7 +78,7 @@ import Wire
             coordinator: endpoint,
             registration: Registration(key: "a/diffusion/0", incarnation: 2, role: .diffusionHead)
         )
-        let newID = WorkerID(try await restarted.register())
+        let newID = WorkerID(try await restarted.register(timeout: .seconds(60)))
         let restartedBeating = Task { await restarted.heartbeat(every: .milliseconds(50)) { 0 } }
         #expect(newID != diffusionID && service.members[newID]?.status == .alive)
         let stale = try WorkerLink(
