@@ -70,10 +70,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // `orthus bench`: a generated random checkpoint, the machine's limits, and single-process figures.
+        // `orthus bench`: a generated random checkpoint, the machine's limits, single-process and cluster figures.
         .target(
             name: "Benchmark",
-            dependencies: ["Checkpoint", "Tensor", "Model", "Heads", "VQVAE", "Engine", "Tokenizer"],
+            dependencies: [
+                "Checkpoint", "Tensor", "Model", "Heads", "VQVAE", "Engine", "Tokenizer", "Coordinator", "Stage",
+                "Transport", "Wire",
+            ],
             swiftSettings: strictSettings
         ),
         // Fixture paths and golden comparisons shared by the test targets.

@@ -435,7 +435,8 @@ extension CoordinatorCore {
                 endpoint: registration.flatMap { $0.dataEndpoint.isEmpty ? nil : $0.dataEndpoint },
                 state: "\(member.status)",
                 reportedLoad: member.load,
-                outstanding: lmPool.load(of: member.id) + diffusionPool.load(of: member.id)
+                outstanding: lmPool.load(of: member.id) + diffusionPool.load(of: member.id),
+                busySeconds: member.busy.secondsValue
             )
         }
         let now = ContinuousClock.now

@@ -55,7 +55,12 @@ public struct MembershipDesk: Sendable {
                 if directives.contains(.announce(id, .alive)) { outcome.joined = (id, registration) }
             case .heartbeat:
                 try checkSender(message)
-                outcome.directives = try machine.heartbeat(from: WorkerID(e.workerID), load: Int(e.load), at: now)
+                outcome.directives = try machine.heartbeat(
+                    from: WorkerID(e.workerID),
+                    load: Int(e.load),
+                    busy: .microseconds(Int64(clamping: e.total)),
+                    at: now
+                )
             case .drain:
                 try checkSender(message)
                 outcome.directives = try machine.drain(WorkerID(e.workerID))

@@ -35,6 +35,8 @@ public struct Member: Equatable, Sendable {
     public internal(set) var status: MemberStatus
     public internal(set) var lastHeard: ContinuousClock.Instant
     public internal(set) var load: Int
+    /// The compute time the worker has spent so far, as its last heartbeat reported (stages: running micro-batches).
+    public internal(set) var busy: Duration = .zero
 }
 
 /// Cluster membership as a pure state machine: inputs are registrations, heartbeats, drains and clock ticks; outputs
@@ -110,12 +112,14 @@ public struct MembershipMachine: Sendable {
     public mutating func heartbeat(
         from id: WorkerID,
         load: Int,
+        busy: Duration = .zero,
         at now: ContinuousClock.Instant
     ) throws(Refusal) -> [Directive] {
         guard var member = members[id] else { throw .unknownWorker(id) }
         guard member.status != .down else { throw .alreadyDown(id) }
         member.lastHeard = now
         member.load = load
+        member.busy = busy
         var directives: [Directive] = []
         if member.status == .suspect {
             member.status = .alive

@@ -13,6 +13,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         /// The worker's own report (queue length) and the requests the coordinator has outstanding with it.
         public var reportedLoad: Int
         public var outstanding: Int
+        /// Compute time so far, as the worker last reported it (stages: running micro-batches), in seconds.
+        public var busySeconds: Double
     }
 
     public struct JobRow: Codable, Sendable, Equatable {

@@ -126,10 +126,26 @@ public final class WorkerLink: Sendable {
         throw LinkError.timedOut(endpoint: endpoint)
     }
 
-    /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length.
-    public func heartbeat(every interval: Duration, load: @escaping @Sendable () -> Int) async {
+    /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length and `busy` the
+    /// compute time it has spent so far (in the envelope's `total`, microseconds).
+    public func heartbeat(
+        every interval: Duration,
+        busy: @escaping @Sendable () -> Duration = { .zero },
+        load: @escaping @Sendable () -> Int
+    ) async {
         while !Task.isCancelled {
-            send(.heartbeat, load: UInt32(clamping: load()))
+            let spent = busy()
+            let microseconds = spent.components.seconds * 1_000_000 + spent.components.attoseconds / 1_000_000_000_000
+            pump.send(
+                WireMessage(
+                    envelope: Envelope(
+                        kind: MembershipKind.heartbeat.rawValue,
+                        workerID: workerID,
+                        load: UInt32(clamping: load()),
+                        total: UInt64(clamping: microseconds)
+                    )
+                )
+            )
             try? await Task.sleep(for: interval)
         }
     }

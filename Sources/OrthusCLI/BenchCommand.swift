@@ -5,7 +5,7 @@ import Tensor
 
 /// `orthus bench`: measures the machine's limits and the engine against them in one run, on a random checkpoint in
 /// the published layout generated for the run.
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure read bandwidth and sgemm, then decode, prefill, diffusion head, VQ and text-to-image speed.",
@@ -46,10 +46,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Write the figures as JSON here.")
     var json = "out/bench.json"
 
+    @Flag(help: "Skip the cluster figures.")
+    var singleOnly = false
+
     @Option(help: "Compute threads (default: ORTHUS_THREADS, OPENBLAS_NUM_THREADS, or every core).")
     var threads: Int?
 
-    func run() throws {
+    func run() async throws {
         if let threads { ComputeThreads.set(threads) }
         let hidden = self.hidden ?? (quick ? 1024 : 2048)
         let size = BenchModel.Size(
@@ -90,6 +93,11 @@ struct BenchCommand: ParsableCommand {
         figures += KernelBench(limits: limits, quick: quick).run()
         figures += try SingleProcessBench(model: model, limits: limits, quick: quick).run {
             StandardStreams.err("measuring \($0)\n")
+        }
+        if !singleOnly {
+            figures += try await ClusterBench(model: model, executable: UpCommand.executablePath, quick: quick).run {
+                StandardStreams.err("measuring \($0)\n")
+            }
         }
         StandardStreams.out(BenchTable.render(figures, size: size))
         let report = BenchReport(size: size, quick: quick, figures: figures)

@@ -74,7 +74,9 @@ struct StageCommand: AsyncParsableCommand {
             try SocketPump(context: context, name: "stage-out", kind: .push, options: outbound, connect: next)
         }
         let serving = Task { await stage.run() }
-        let beating = Task { await session.link.heartbeat(every: .seconds(1)) { 0 } }
+        let beating = Task {
+            await session.link.heartbeat(every: .seconds(1), busy: { stage.busy }) { 0 }
+        }
         let rejoining = Task { await session.stayRegistered { await stage.releaseAll() } }
         defer { rejoining.cancel() }
         // A stage's caches cannot be handed over, so on SIGTERM it leaves at once; the coordinator fails or

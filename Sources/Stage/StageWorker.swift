@@ -32,6 +32,10 @@ public final class StageWorker: Sendable {
     private let connect: @Sendable (String) throws -> SocketPump
     private let route = Mutex<Route>(.unset)
     private let processedCount = Atomic<Int>(0)
+    private let busyNanoseconds = Atomic<Int>(0)
+
+    /// Time spent running micro-batches so far.
+    public var busy: Duration { .nanoseconds(busyNanoseconds.load(ordering: .relaxed)) }
     private let rejectedCount = Atomic<Int>(0)
 
     /// Micro-batches run so far.
@@ -117,7 +121,13 @@ public final class StageWorker: Sendable {
                 let batch = try StageBatch.parse(message)
                 let box = self.box
                 if case .unset = destination { throw StageMessageError.notRouted }
+                let started = ContinuousClock.now
                 let output = try await thread.run { try box.compute.run(batch.slices, input: batch.input) }
+                let spent = (ContinuousClock.now - started).components
+                busyNanoseconds.add(
+                    Int(spent.seconds) * 1_000_000_000 + Int(spent.attoseconds / 1_000_000_000),
+                    ordering: .relaxed
+                )
                 let frames: [ZMQMessage]
                 let downstream: SocketPump
                 switch destination {

@@ -1,0 +1,189 @@
+import Checkpoint
+import Coordinator
+import Foundation
+import Heads
+import Model
+import Stage
+import Tensor
+import Transport
+import Wire
+
+/// The cluster on this machine: a coordinator, two stages (half the layers each), an LM-head and a diffusion-head
+/// worker as separate processes, each with its share of the cores. It measures time to first token, time per output
+/// token, time per image, each stage's busy fraction, pipeline efficiency (throughput of many text jobs against the
+/// single process's on the same cores and jobs) and overlap (text time per token while images run, against alone).
+public struct ClusterBench: Sendable {
+    public let model: BenchModel
+    /// The `orthus` executable to start the processes from.
+    public let executable: String
+    public let quick: Bool
+
+    public init(model: BenchModel, executable: String, quick: Bool) {
+        self.model = model
+        self.executable = executable
+        self.quick = quick
+    }
+
+    var tokens: Int { quick ? 16 : 32 }
+    var steps: Int { quick ? 10 : 50 }
+
+    func textJob(_ index: Int) -> JobSpec {
+        JobSpec(
+            mode: .text,
+            prompt: "Bench prompt number \(index): tell me something.",
+            maxTokens: tokens,
+            seed: UInt64(index)
+        )
+    }
+
+    func imageJob(_ index: Int) -> JobSpec {
+        JobSpec(
+            mode: .textToImage,
+            prompt: "a picture, number \(index)",
+            maxTokens: 0,
+            seed: UInt64(index),
+            guidance: 5,
+            steps: steps
+        )
+    }
+
+    public func run(progress: (String) -> Void) async throws -> [Figure] {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cluster = try LocalProcesses.start(model: model, executable: executable, threadsEach: max(1, cores / 4))
+        defer { cluster.stop() }
+        let client = BenchClient(endpoint: cluster.clients, context: try ZMQContext())
+        try await cluster.waitReady(client)
+
+        progress("cluster: text alone")
+        _ = try await client.run(textJob(99))  // warm-up: first-touch of every process's weights
+        let alone = try await client.run(textJob(0))
+        progress("cluster: one image")
+        let image = try await client.run(imageJob(0))
+        progress("cluster: text while two images run")
+        let imageJobs = [imageJob(1), imageJob(2)]
+        async let images = client.runAll(imageJobs)
+        try await Task.sleep(for: .milliseconds(200))
+        let during = try await client.run(textJob(0))
+        _ = try await images
+
+        progress("cluster: throughput of 8 text jobs")
+        let jobs = (1...8).map(textJob)
+        try await Task.sleep(for: .milliseconds(1100))  // the next heartbeats carry the busy time so far
+        let before = try await client.status()
+        let start = ContinuousClock.now
+        let timings = try await client.runAll(jobs)
+        let wall = (ContinuousClock.now - start).seconds
+        try await Task.sleep(for: .milliseconds(1100))
+        let after = try await client.status()
+        let produced = timings.reduce(0) { $0 + $1.tokens.count }
+
+        progress("single process: the same 8 text jobs on every core")
+        let single = try SingleProcessThroughput(model: model).run(jobs)
+        let clusterRate = Double(produced) / wall
+
+        var figures = [
+            Figure(
+                section: "cluster",
+                name: "time to first token",
+                value: (alone.firstToken ?? .zero).seconds * 1000,
+                unit: "ms"
+            ),
+            Figure(
+                section: "cluster",
+                name: "time per output token",
+                value: (alone.timePerToken ?? .zero).seconds * 1000,
+                unit: "ms"
+            ),
+            Figure(
+                section: "cluster",
+                name: "time per image (\(steps) DDIM steps)",
+                value: (image.total ?? .zero).seconds,
+                unit: "s"
+            ),
+            Figure(section: "cluster", name: "throughput, 8 text jobs", value: clusterRate, unit: "tok/s"),
+            Figure(
+                section: "cluster",
+                name: "single-process throughput, same jobs",
+                value: Double(single.tokens) / single.seconds,
+                unit: "tok/s"
+            ),
+            Figure(
+                section: "cluster",
+                name: "pipeline efficiency",
+                value: clusterRate / (Double(single.tokens) / single.seconds),
+                unit: "x",
+                ratio: clusterRate / (Double(single.tokens) / single.seconds),
+                against: "single process"
+            ),
+        ]
+        if let overlapped = during.timePerToken, let quiet = alone.timePerToken {
+            figures.append(
+                Figure(
+                    section: "cluster",
+                    name: "overlap: time/token with images / alone",
+                    value: overlapped.seconds / quiet.seconds,
+                    unit: "x"
+                )
+            )
+        }
+        for member in after.members where member.role == "stage" {
+            let earlier = before.members.first { $0.id == member.id }?.busySeconds ?? 0
+            figures.append(
+                Figure(
+                    section: "cluster",
+                    name: "stage \(member.layers ?? "") busy fraction",
+                    value: (member.busySeconds - earlier) / wall,
+                    unit: "of wall"
+                )
+            )
+        }
+        precondition(
+            produced == single.tokens,
+            "the cluster made \(produced) tokens, the single process \(single.tokens)"
+        )
+        return figures
+    }
+}
+
+/// The same text jobs in one process: the coordinator's scheduler over one stage holding every layer and the LM head,
+/// with every core (continuous batching, as the cluster does).
+struct SingleProcessThroughput {
+    let model: BenchModel
+
+    func run(_ specs: [JobSpec]) throws -> (tokens: Int, seconds: Double) {
+        let directory = try ModelDirectory(path: model.folder)
+        let card = try ModelCard(directory: directory)
+        var stage = try StageCompute(directory: directory, layers: 0..<card.layerCount)
+        let head = try LMHead(directory: directory)
+        var scheduler = Scheduler(
+            configuration: Scheduler.Configuration(pipelineDepth: 1, contextLength: card.contextLength)
+        )
+        var tokens = 0
+        var pending: [Scheduler.Directive] = []
+        let start = ContinuousClock.now
+        for (index, spec) in specs.enumerated() {
+            pending += try scheduler.submit(try card.textJob(id: UInt64(index + 1), spec: spec))
+        }
+        while !pending.isEmpty {
+            let directive = pending.removeFirst()
+            switch directive {
+            case .forward(let id, let slices, let inputs):
+                let output = try stage.run(slices, input: .inputs(inputs))
+                pending += try scheduler.stageOutput(
+                    microBatch: id,
+                    lastRows: StageCompute.lastRows(output, slices: slices)
+                )
+            case .sampleTokens(let id, let rows, let hidden):
+                let logits = head.logits(hidden)
+                let chosen = rows.enumerated().map { index, row in
+                    row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
+                }
+                pending += try scheduler.sampled(requestID: id, tokens: chosen)
+            case .token: tokens += 1
+            case .release(let ids): stage.release(ids)
+            default: break
+            }
+        }
+        return (tokens, (ContinuousClock.now - start).seconds)
+    }
+}

@@ -1,0 +1,84 @@
+import Coordinator
+import Foundation
+
+/// The bench's cluster processes, logging to a temporary folder; the coordinator binds free ports and prints them.
+final class LocalProcesses: @unchecked Sendable {  // used by the bench's one task
+    let folder: String
+    private(set) var clients = ""
+    private var processes: [Process] = []
+
+    private init(folder: String) { self.folder = folder }
+
+    static func start(model: BenchModel, executable: String, threadsEach: Int) throws -> LocalProcesses {
+        let folder = NSTemporaryDirectory() + "orthus-bench-cluster-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let cluster = LocalProcesses(folder: folder)
+        func launch(_ name: String, _ arguments: [String]) throws {
+            let log = folder + "/\(name).log"
+            guard FileManager.default.createFile(atPath: log, contents: nil) else {
+                throw BenchError("cannot write \(log)")
+            }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["ORTHUS_THREADS"] = "\(threadsEach)"
+            environment["OPENBLAS_NUM_THREADS"] = "\(threadsEach)"
+            process.environment = environment
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+            cluster.processes.append(process)
+        }
+        try launch(
+            "coordinator",
+            ["coordinator", "--model", model.folder, "--listen", "tcp://127.0.0.1:*", "--workers", "tcp://127.0.0.1:*"]
+        )
+        let deadline = Date().addingTimeInterval(30)
+        var workers = ""
+        while workers.isEmpty {
+            let log = (try? String(contentsOfFile: folder + "/coordinator.log", encoding: .utf8)) ?? ""
+            if let line = log.split(separator: "\n").first(where: { $0.hasPrefix("coordinator: clients on") }) {
+                let words = line.split(separator: " ")
+                cluster.clients = String(words[3]).trimmingCharacters(in: CharacterSet(charactersIn: ","))
+                workers = String(words[6])
+            } else if Date() > deadline {
+                cluster.stop()
+                throw BenchError("the bench coordinator did not start: \(log)")
+            } else {
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        let half = model.size.layers / 2
+        let ranges = half > 0 ? ["0..<\(half)", "\(half)..<\(model.size.layers)"] : ["0..<\(model.size.layers)"]
+        for (index, range) in ranges.enumerated() {
+            try launch(
+                "stage-\(index)",
+                ["stage", "--coordinator", workers, "--model", model.folder, "--layers", range]
+            )
+        }
+        try launch("lm-head", ["lm-head", "--coordinator", workers, "--model", model.folder])
+        try launch("diffusion-head", ["diffusion-head", "--coordinator", workers, "--model", model.folder])
+        return cluster
+    }
+
+    func waitReady(_ client: BenchClient) async throws {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            if let report = try? await client.status(), report.ready, report.members.count == processes.count - 1 {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw BenchError("the bench cluster was not ready within 120 s; logs in \(folder)")
+    }
+
+    func stop() {
+        for process in processes.reversed() where process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(10)
+        while processes.contains(where: \.isRunning), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+}
