@@ -30,7 +30,7 @@ public enum BenchTable {
                 lines.append("\(section)")
             }
             let value = String(format: "%10.2f %-8@", figure.value, figure.unit)
-            let ratio = figure.ratio.map { String(format: "  %5.2f of %@", $0, figure.against ?? "") } ?? ""
+            let ratio = figure.ratio.map { String(format: "  %5.2f %@", $0, figure.against ?? "") } ?? ""
             lines.append("  " + figure.name.padding(toLength: 48, withPad: " ", startingAt: 0) + value + ratio)
         }
         return lines.joined(separator: "\n") + "\n"

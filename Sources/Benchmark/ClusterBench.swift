@@ -113,7 +113,7 @@ public struct ClusterBench: Sendable {
                 value: clusterRate / (Double(single.tokens) / single.seconds),
                 unit: "x",
                 ratio: clusterRate / (Double(single.tokens) / single.seconds),
-                against: "single process"
+                against: "of single process"
             ),
         ]
         if let overlapped = during.timePerToken, let quiet = alone.timePerToken {

@@ -5,15 +5,18 @@ import Tensor
 public struct KernelBench {
     public let limits: MachineLimits
     public let quick: Bool
+    /// The weight matrix is size × size.
+    public let size: Int
 
-    public init(limits: MachineLimits, quick: Bool) {
+    public init(limits: MachineLimits, quick: Bool, size: Int = 4096) {
         self.limits = limits
         self.quick = quick
+        self.size = size
     }
 
     public func run() -> [Figure] {
-        let n = 4096
-        let k = 4096
+        let n = size
+        let k = size
         var random = SplitMix(seed: 7)
         let values = random.uniform(n * k, bound: 0.05)
         let bits = values.map { UInt16($0.bitPattern >> 16) }
@@ -37,7 +40,7 @@ public struct KernelBench {
                         value: bytes / seconds / 1e9,
                         unit: "GB/s",
                         ratio: bytes / seconds / limits.readBytesPerSecond,
-                        against: "read bandwidth"
+                        against: "of read bandwidth"
                     )
                 )
             }

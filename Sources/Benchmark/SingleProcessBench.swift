@@ -75,7 +75,7 @@ public struct SingleProcessBench {
                     value: bytesPerSecond / 1e9,
                     unit: "GB/s",
                     ratio: bytesPerSecond / limits.readBytesPerSecond,
-                    against: "read bandwidth"
+                    against: "of read bandwidth"
                 ),
             ]
         }
@@ -100,7 +100,7 @@ public struct SingleProcessBench {
             value: flops / seconds / 1e9,
             unit: "GFLOP/s",
             ratio: flops / seconds / limits.sgemmFlopsPerSecond,
-            against: "sgemm"
+            against: "of sgemm"
         )
     }
 
@@ -140,7 +140,7 @@ public struct SingleProcessBench {
                     value: rowSteps * flopsPerRow / seconds / 1e9,
                     unit: "GFLOP/s",
                     ratio: rowSteps * flopsPerRow / seconds / limits.sgemmFlopsPerSecond,
-                    against: "sgemm"
+                    against: "of sgemm"
                 ),
             ]
         }

@@ -46,6 +46,14 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Write the figures as JSON here.")
     var json = "out/bench.json"
 
+    @Option(help: "The PyTorch peer's script (needs python3 with torch and transformers); --peer none skips it.")
+    var peerScript = "ops/bench/peer.py"
+
+    var peer: String? { peerScript == "none" ? nil : peerScript }
+
+    @Option(help: "Side of the square weight matrix of the kernel figures (far larger than the caches by default).")
+    var kernelSize = 4096
+
     @Flag(help: "Skip the cluster figures.")
     var singleOnly = false
 
@@ -90,9 +98,24 @@ struct BenchCommand: AsyncParsableCommand {
             ),
         ]
         StandardStreams.err("measuring the decode kernels\n")
-        figures += KernelBench(limits: limits, quick: quick).run()
+        figures += KernelBench(limits: limits, quick: quick, size: kernelSize).run()
         figures += try SingleProcessBench(model: model, limits: limits, quick: quick).run {
             StandardStreams.err("measuring \($0)\n")
+        }
+        if let script = peer {
+            StandardStreams.err("measuring the PyTorch peer\n")
+            let ours = { (name: String) in figures.first { $0.name.hasPrefix(name) }?.value ?? 0 }
+            let steps = quick ? 10 : 100
+            switch PeerBench(
+                script: script,
+                model: model,
+                threads: ComputeThreads.count,
+                tokens: quick ? 8 : 32,
+                steps: steps
+            ).run(oursDecode: ours("decode tokens/s, batch 1"), oursImage: ours("text-to-image per patch")) {
+            case .measured(let peerFigures): figures += peerFigures
+            case .unavailable(let reason): StandardStreams.err("peer not measured: \(reason)\n")
+            }
         }
         if !singleOnly {
             figures += try await ClusterBench(model: model, executable: UpCommand.executablePath, quick: quick).run {

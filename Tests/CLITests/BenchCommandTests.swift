@@ -21,6 +21,7 @@ import Testing
         let result = try await OrthusProcess.output([
             "bench", "--quick", "--hidden", "64", "--layers", "2", "--heads", "4", "--head-width", "64",
             "--template", Fixtures.tinyOrthus, "--model-dir", folder + "/model", "--json", folder + "/bench.json",
+            "--peer-script", "none", "--kernel-size", "256",
         ])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try JSONDecoder().decode(
@@ -31,7 +32,10 @@ import Testing
         for expected in [
             "read bandwidth, 1 thread", "decode weight bytes/s, batch 1", "decode weight bytes/s, batch 16",
             "prefill, 128 tokens", "diffusion head, 2 rows", "diffusion head, 256 rows",
-            "text-to-image per patch, 10 DDIM steps",
+            "text-to-image per patch, 10 DDIM steps", "f32 weights 256x256, 1 row(s)",
+            "bf16 weights 256x256, 16 row(s)",
+            "time to first token", "time per output token", "time per image (10 DDIM steps)", "pipeline efficiency",
+            "overlap: time/token with images / alone", "stage 0..<1 busy fraction", "stage 1..<2 busy fraction",
         ] {
             #expect(names.contains(expected), "missing \(expected)")
         }
