@@ -52,7 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
     var peer: String? { peerScript == "none" ? nil : peerScript }
 
     @Option(help: "Side of the square weight matrix of the kernel figures (far larger than the caches by default).")
-    var kernelSize = 4096
+    var kernelSize = 8192
 
     @Flag(help: "Skip the cluster figures.")
     var singleOnly = false
