@@ -44,15 +44,18 @@ public enum SafetensorsWriter {
         try encode(items).write(to: URL(fileURLWithPath: path))
     }
 
+    /// Little-endian bytes of `values` stored as `dtype`, converted in bulk (bench models have billions of values).
     static func bytes(_ values: [Float], as dtype: DType) -> Data {
-        var data = Data(capacity: values.count * dtype.byteWidth)
-        for value in values {
-            switch dtype {
-            case .float32: withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
-            case .bfloat16: withUnsafeBytes(of: Widen.bfloat16Bits(value).littleEndian) { data.append(contentsOf: $0) }
-            case .float16: withUnsafeBytes(of: Float16(value).bitPattern.littleEndian) { data.append(contentsOf: $0) }
-            }
+        switch dtype {
+        case .float32:
+            let bits = values.map { $0.bitPattern.littleEndian }
+            return bits.withUnsafeBytes { Data($0) }
+        case .bfloat16:
+            let bits = values.map { Widen.bfloat16Bits($0).littleEndian }
+            return bits.withUnsafeBytes { Data($0) }
+        case .float16:
+            let bits = values.map { Float16($0).bitPattern.littleEndian }
+            return bits.withUnsafeBytes { Data($0) }
         }
-        return data
     }
 }
