@@ -86,8 +86,8 @@ final class CoordinatorCore {
     /// Jobs ready to start, waiting for a pipeline, in arrival order.
     var waiting: [UInt64] = []
     var nextJob: UInt64 = 1
-    /// VQ requests share the head request id space with the scheduler's, from the top half.
-    var nextConversion: UInt64 = 1 << 62
+    /// VQ requests share the head request id space with the scheduler's, from 2^62 up (above this start's base too).
+    var nextConversion: UInt64
     var completed = 0
     var failed = 0
     /// Since when the pipeline has been broken by a lost stage, and why (its jobs wait for a replacement).
@@ -111,13 +111,18 @@ final class CoordinatorCore {
         desk = MembershipDesk(
             machine: MembershipMachine(suspectAfter: options.suspectAfter, downAfter: options.downAfter)
         )
+        // Ids above any earlier coordinator's (milliseconds since 1970, times 2^20): a restart on the same stages never
+        // mistakes the old coordinator's sequences, micro-batches or head answers for its own.
+        let firstID = UInt64(Date().timeIntervalSince1970 * 1000) << 20
+        nextConversion = (1 << 62) + firstID
         scheduler = Scheduler(
             configuration: Scheduler.Configuration(
                 pipelineDepth: 1,
                 maxRows: options.maxRows,
                 prefillChunk: options.prefillChunk,
                 contextLength: card.contextLength
-            )
+            ),
+            firstID: firstID
         )
     }
 

@@ -149,7 +149,14 @@ public struct Scheduler: Sendable {
     private var nextRequest: UInt64 = 1
     private var tick: UInt64 = 0
 
-    public init(configuration: Configuration) { self.configuration = configuration }
+    /// `firstID` starts the sequence, micro-batch and head-request numbering: a restarted coordinator starts above its
+    /// predecessor's, so work of the old one still in flight (a stage's cache, a late output) never passes for its own.
+    public init(configuration: Configuration, firstID: UInt64 = 1) {
+        self.configuration = configuration
+        nextSequence = firstID
+        nextMicroBatch = firstID
+        nextRequest = firstID
+    }
 
     /// Jobs still running.
     public var activeJobs: Int { jobs.count }
