@@ -17,11 +17,14 @@ public struct ClusterBench: Sendable {
     /// The `orthus` executable to start the processes from.
     public let executable: String
     public let quick: Bool
+    /// Micro-batches in flight (the coordinator's `--depth`; 0 is its default).
+    public let depth: Int
 
-    public init(model: BenchModel, executable: String, quick: Bool) {
+    public init(model: BenchModel, executable: String, quick: Bool, depth: Int = 0) {
         self.model = model
         self.executable = executable
         self.quick = quick
+        self.depth = depth
     }
 
     var tokens: Int { quick ? 16 : 32 }
@@ -49,7 +52,12 @@ public struct ClusterBench: Sendable {
 
     public func run(progress: (String) -> Void) async throws -> [Figure] {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let cluster = try LocalProcesses.start(model: model, executable: executable, threadsEach: max(1, cores / 4))
+        let cluster = try LocalProcesses.start(
+            model: model,
+            executable: executable,
+            threadsEach: max(1, cores / 4),
+            depth: depth
+        )
         defer { cluster.stop() }
         let client = BenchClient(endpoint: cluster.clients, context: try ZMQContext())
         try await cluster.waitReady(client)

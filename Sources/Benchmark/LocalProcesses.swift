@@ -9,7 +9,7 @@ final class LocalProcesses: @unchecked Sendable {  // used by the bench's one ta
 
     private init(folder: String) { self.folder = folder }
 
-    static func start(model: BenchModel, executable: String, threadsEach: Int) throws -> LocalProcesses {
+    static func start(model: BenchModel, executable: String, threadsEach: Int, depth: Int) throws -> LocalProcesses {
         let folder = NSTemporaryDirectory() + "orthus-bench-cluster-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let cluster = LocalProcesses(folder: folder)
@@ -33,7 +33,11 @@ final class LocalProcesses: @unchecked Sendable {  // used by the bench's one ta
         }
         try launch(
             "coordinator",
-            ["coordinator", "--model", model.folder, "--listen", "tcp://127.0.0.1:*", "--workers", "tcp://127.0.0.1:*"]
+            [
+                "coordinator", "--model", model.folder, "--listen", "tcp://127.0.0.1:*", "--workers",
+                "tcp://127.0.0.1:*",
+                "--depth", "\(depth)",
+            ]
         )
         let deadline = Date().addingTimeInterval(30)
         var workers = ""

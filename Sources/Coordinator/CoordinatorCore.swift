@@ -380,7 +380,7 @@ final class CoordinatorCore {
     }
 
     var depth: Int {
-        options.pipelineDepth > 0 ? max(options.pipelineDepth, pipeline.chain.count) : 2 * max(1, pipeline.chain.count)
+        max(options.pipelineDepth, pipeline.chain.count, 1)
     }
 
     /// Sends queued head work to the workers that may take it.

@@ -12,7 +12,9 @@ public final class CoordinatorService: Sendable {
     public struct Options: Sendable {
         /// Jobs running or queued at most; more are refused with a clear message.
         public var maxJobs = 64
-        /// Micro-batches in flight; 0 means twice the number of stages (at least one per stage is required).
+        /// Micro-batches in flight, at least one per stage (0: one per stage). More keeps stages busy across head
+        /// round trips but splits the running sequences into smaller batches, so each reads the weights for fewer
+        /// tokens; on the bench machine one per stage gave the most throughput (`orthus bench --depth`).
         public var pipelineDepth = 0
         public var maxRows = 256
         public var prefillChunk = 64

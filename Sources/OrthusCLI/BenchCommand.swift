@@ -54,6 +54,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Side of the square weight matrix of the kernel figures (far larger than the caches by default).")
     var kernelSize = 8192
 
+    @Option(help: "The cluster's micro-batches in flight (0: the coordinator's default).")
+    var depth = 0
+
     @Flag(help: "Skip the cluster figures.")
     var singleOnly = false
 
@@ -118,7 +121,12 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         if !singleOnly {
-            figures += try await ClusterBench(model: model, executable: UpCommand.executablePath, quick: quick).run {
+            figures += try await ClusterBench(
+                model: model,
+                executable: UpCommand.executablePath,
+                quick: quick,
+                depth: depth
+            ).run {
                 StandardStreams.err("measuring \($0)\n")
             }
         }

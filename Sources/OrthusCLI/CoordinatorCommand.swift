@@ -27,7 +27,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Jobs running or queued at most; more are refused.")
     var maxJobs = 64
 
-    @Option(help: "Micro-batches in flight (default: twice the number of stages).")
+    @Option(help: "Micro-batches in flight; at least, and by default, one per stage.")
     var depth = 0
 
     @Option(help: "Prompt positions per sequence per micro-batch (chunked prefill).")
