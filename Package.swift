@@ -75,12 +75,12 @@ let package = Package(
             name: "Benchmark",
             dependencies: [
                 "Checkpoint", "Tensor", "Model", "Heads", "VQVAE", "Engine", "Tokenizer", "Coordinator", "Stage",
-                "Transport", "Wire",
+                "Transport", "Wire", "Runtime",
             ],
             swiftSettings: strictSettings
         ),
         // Fixture paths and golden comparisons shared by the test targets.
-        .target(name: "TestSupport", dependencies: ["Tensor"], swiftSettings: strictSettings),
+        .target(name: "TestSupport", dependencies: ["Tensor", "Runtime"], swiftSettings: strictSettings),
         // Single-process generation loops shared by the CLI and, later, the cluster.
         .target(
             name: "Engine",
@@ -92,7 +92,7 @@ let package = Package(
             dependencies: [
                 "Engine", "Checkpoint", "Tensor", "ImageIO", "Heads", "Tokenizer", "Model", "VQVAE", "Wire",
                 "Transport",
-                "Membership", "Stage", "HeadService", "Coordinator", "Benchmark",
+                "Membership", "Stage", "HeadService", "Coordinator", "Benchmark", "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

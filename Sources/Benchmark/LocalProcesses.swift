@@ -1,5 +1,6 @@
 import Coordinator
 import Foundation
+import Runtime
 
 /// The bench's cluster processes, logging to a temporary folder; the coordinator binds free ports and prints them.
 final class LocalProcesses: @unchecked Sendable {  // used by the bench's one task
@@ -14,22 +15,14 @@ final class LocalProcesses: @unchecked Sendable {  // used by the bench's one ta
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let cluster = LocalProcesses(folder: folder)
         func launch(_ name: String, _ arguments: [String]) throws {
-            let log = folder + "/\(name).log"
-            guard FileManager.default.createFile(atPath: log, contents: nil) else {
-                throw BenchError("cannot write \(log)")
-            }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            var environment = ProcessInfo.processInfo.environment
-            environment["ORTHUS_THREADS"] = "\(threadsEach)"
-            environment["OPENBLAS_NUM_THREADS"] = "\(threadsEach)"
-            process.environment = environment
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-            cluster.processes.append(process)
+            cluster.processes.append(
+                try ChildProcess.start(
+                    executable: executable,
+                    arguments: arguments,
+                    threads: threadsEach,
+                    log: folder + "/\(name).log"
+                )
+            )
         }
         try launch(
             "coordinator",

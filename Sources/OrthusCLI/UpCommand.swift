@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Runtime
 import Transport
 
 /// `orthus up`: starts a whole cluster on this machine from a spec, waits until it is ready, and stops it cleanly on
@@ -98,22 +99,7 @@ struct UpCommand: AsyncParsableCommand {
     }
 
     static func launch(_ arguments: [String], threads: Int, log: String) throws -> Process {
-        guard FileManager.default.createFile(atPath: log, contents: nil) else {
-            throw ClientError("cannot create the log file \(log)")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executablePath)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["OPENBLAS_NUM_THREADS"] = "\(threads)"
-        // Idle OpenBLAS threads go to sleep quickly instead of spinning against the I/O threads.
-        environment["OPENBLAS_THREAD_TIMEOUT"] = "4"
-        process.environment = environment
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
+        try ChildProcess.start(executable: executablePath, arguments: arguments, threads: threads, log: log)
     }
 
     /// This executable, so children run the same build.

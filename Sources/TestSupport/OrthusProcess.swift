@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 import Synchronization
 
 /// Runs the built `orthus` executable as a child process.
@@ -90,16 +91,6 @@ public enum OrthusProcess {
 
     /// Starts a long-running child (a cluster process) with stdout and stderr going to `log`.
     public static func start(_ arguments: [String], log: String) throws -> Process {
-        guard FileManager.default.createFile(atPath: log, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: log])
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
+        try ChildProcess.start(executable: executable, arguments: arguments, log: log)
     }
 }
