@@ -121,8 +121,12 @@ public final class SafetensorsFile: Sendable {
         guard let entry = entries[name] else { throw CheckpointError.missingTensor(name: name) }
         guard entry.dtype == .bfloat16 else { return nil }
         let source = UnsafeRawPointer(file.base + dataStart + entry.byteRange.lowerBound)
-        return (0..<entry.elementCount).map {
-            UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))
+        // One copy out of the mapping (the file is little-endian, as is every host this builds for).
+        return [UInt16](unsafeUninitializedCapacity: entry.elementCount) { buffer, initialized in
+            if let base = buffer.baseAddress {
+                UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: entry.elementCount * 2)
+            }
+            initialized = entry.elementCount
         }
     }
 

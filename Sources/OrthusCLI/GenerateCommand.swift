@@ -62,7 +62,7 @@ struct GenerateCommand: ParsableCommand {
             StandardStreams.err(
                 String(
                     format:
-                        "load %.2fs, request.prompt %d tokens, first token after %.3fs, %d tokens at %.1f tok/s (%@)\n",
+                        "load %.2fs, prompt %d tokens, first token after %.3fs, %d tokens at %.1f tok/s (%@)\n",
                     (start - loadStart).seconds,
                     ids.count,
                     firstToken.map { ($0 - start).seconds } ?? 0,
