@@ -33,21 +33,35 @@ static inline void store(float *c, float value, float alpha, int accumulate) {
 typedef unsigned short u16x16 __attribute__((vector_size(32)));
 typedef unsigned int u32x16 __attribute__((vector_size(64)));
 
-static inline v16 load16_f32(const float *p) { return load16(p); }
+static inline v16 load16_f32(const float *row, size_t p, size_t k) {
+    (void)k;
+    return load16(row + p);
+}
 
-static inline v16 load16_bf16(const unsigned short *p) {
-    u16x16 h;
-    memcpy(&h, p, sizeof h);
-    u32x16 w = __builtin_convertvector(h, u32x16) << 16;
+/// bf16 rows are stored paired (see ck_dot_rows_bf16): in each block of 32, 32-bit word l holds element l in its low
+/// half and element 16 + l in its high half, so one load gives elements p..p+15 in order by a shift (p % 32 == 0) or
+/// a mask (p % 32 == 16), with no shuffle. Past the last whole block of 32 the row is in natural order.
+static inline v16 load16_bf16(const unsigned short *row, size_t p, size_t k) {
+    size_t k32 = k & ~(size_t)31;
+    u32x16 w;
+    if (p < k32) {
+        memcpy(&w, row + (p & ~(size_t)31), sizeof w);
+        w = (p & 16) ? (w & 0xFFFF0000u) : (w << 16);
+    } else {
+        u16x16 h;
+        memcpy(&h, row + p, sizeof h);
+        w = __builtin_convertvector(h, u32x16) << 16;
+    }
     v16 v;
     memcpy(&v, &w, sizeof v);
     return v;
 }
 
-static inline float scalar_f32(const float *p) { return *p; }
+static inline float scalar_f32(const float *row, size_t p) { return row[p]; }
 
-static inline float scalar_bf16(const unsigned short *p) {
-    unsigned int w = (unsigned int)*p << 16;
+/// The k tail lies past the last whole block of 32, where bf16 rows are in natural order.
+static inline float scalar_bf16(const unsigned short *row, size_t p) {
+    unsigned int w = (unsigned int)row[p] << 16;
     float f;
     memcpy(&f, &w, sizeof f);
     return f;
@@ -57,7 +71,7 @@ static inline float scalar_bf16(const unsigned short *p) {
 #define DEFINE_DOT_ROWS(NAME, BTYPE, LOADB, SCALARB)                                                                  \
     static inline float NAME##_finish(v16 acc, const float *a, const BTYPE *b, size_t k16, size_t k) {              \
         float tail = 0;                                                                                              \
-        for (size_t p = k16; p < k; p++) tail = fmaf(a[p], SCALARB(b + p), tail);                                    \
+        for (size_t p = k16; p < k; p++) tail = fmaf(a[p], SCALARB(b, p), tail);                                    \
         return reduce16(acc) + tail;                                                                                 \
     }                                                                                                                \
     /* A 4x4 block of outputs: each weight row is read once for four activation rows. */                            \
@@ -70,7 +84,7 @@ static inline float scalar_bf16(const unsigned short *p) {
         size_t k16 = k & ~(size_t)15;                                                                                \
         for (size_t p = 0; p < k16; p += 16) {                                                                       \
             v16 bv[4];                                                                                               \
-            for (int j = 0; j < 4; j++) bv[j] = LOADB(b + j * ldb + p);                                              \
+            for (int j = 0; j < 4; j++) bv[j] = LOADB(b + j * ldb, p, k);                                              \
             for (int i = 0; i < 4; i++) {                                                                            \
                 v16 av = load16(a + i * lda + p);                                                                    \
                 for (int j = 0; j < 4; j++) acc[i][j] = fma16(av, bv[j], acc[i][j]);                                 \
@@ -89,12 +103,12 @@ static inline float scalar_bf16(const unsigned short *p) {
         if (n == 4) {                                                                                                \
             for (size_t p = 0; p < k16; p += 16) {                                                                   \
                 v16 av = load16(a + p);                                                                              \
-                for (int j = 0; j < 4; j++) acc[j] = fma16(av, LOADB(b + j * ldb + p), acc[j]);                      \
+                for (int j = 0; j < 4; j++) acc[j] = fma16(av, LOADB(b + j * ldb, p, k), acc[j]);                      \
             }                                                                                                        \
         } else {                                                                                                     \
             for (size_t p = 0; p < k16; p += 16) {                                                                   \
                 v16 av = load16(a + p);                                                                              \
-                for (size_t j = 0; j < n; j++) acc[j] = fma16(av, LOADB(b + j * ldb + p), acc[j]);                   \
+                for (size_t j = 0; j < n; j++) acc[j] = fma16(av, LOADB(b + j * ldb, p, k), acc[j]);                   \
             }                                                                                                        \
         }                                                                                                            \
         for (size_t j = 0; j < n; j++)                                                                               \

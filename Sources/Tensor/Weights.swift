@@ -7,7 +7,7 @@ internal import CKernels
 public struct Weights: Sendable, Equatable {
     public enum Storage: Sendable, Equatable {
         case float32([Float])
-        /// Raw bfloat16 bits.
+        /// Raw bfloat16 bits, row by row. Given in order; held in the kernels' paired layout (`CKernels.h`).
         case bfloat16([UInt16])
     }
 
@@ -15,7 +15,16 @@ public struct Weights: Sendable, Equatable {
     public let inputs: Int
     public let storage: Storage
 
+    /// bf16 bits are given in order and rearranged here into the kernels' paired layout.
     public init(outputs: Int, inputs: Int, storage: Storage) {
+        switch storage {
+        case .float32: self.init(outputs: outputs, inputs: inputs, laidOut: storage)
+        case .bfloat16(let bits):
+            self.init(outputs: outputs, inputs: inputs, laidOut: .bfloat16(Self.pairing(bits, columns: inputs)))
+        }
+    }
+
+    private init(outputs: Int, inputs: Int, laidOut storage: Storage) {
         let count =
             switch storage {
             case .float32(let values): values.count
@@ -28,7 +37,30 @@ public struct Weights: Sendable, Equatable {
     }
 
     public init(outputs: Int, inputs: Int, values: [Float]) {
-        self.init(outputs: outputs, inputs: inputs, storage: .float32(values))
+        self.init(outputs: outputs, inputs: inputs, laidOut: .float32(values))
+    }
+
+    /// Each row's whole blocks of 32 values rearranged so that 32-bit word l holds value l (low half) and value
+    /// 16 + l (high half): the kernel widens a word to two values with a shift and a mask instead of a shuffle.
+    /// `pairing(…, inverse: true)` undoes it.
+    static func pairing(_ bits: [UInt16], columns k: Int, inverse: Bool = false) -> [UInt16] {
+        var out = bits
+        let k32 = k & ~31
+        guard k32 > 0 else { return out }
+        for base in stride(from: 0, to: bits.count, by: k) {
+            for block in stride(from: base, to: base + k32, by: 32) {
+                for l in 0..<16 {
+                    if inverse {
+                        out[block + l] = bits[block + 2 * l]
+                        out[block + 16 + l] = bits[block + 2 * l + 1]
+                    } else {
+                        out[block + 2 * l] = bits[block + l]
+                        out[block + 2 * l + 1] = bits[block + 16 + l]
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// Bytes per weight in memory.
@@ -49,13 +81,13 @@ public struct Weights: Sendable, Equatable {
                 guard case .float32(let v) = part.storage else { preconditionFailure("mixed weight storage") }
                 return v
             }
-            return Weights(outputs: outputs, inputs: parts[0].inputs, storage: .float32(values))
+            return Weights(outputs: outputs, inputs: parts[0].inputs, laidOut: .float32(values))
         case .bfloat16:
             let bits = parts.flatMap { part -> [UInt16] in
                 guard case .bfloat16(let b) = part.storage else { preconditionFailure("mixed weight storage") }
                 return b
             }
-            return Weights(outputs: outputs, inputs: parts[0].inputs, storage: .bfloat16(bits))
+            return Weights(outputs: outputs, inputs: parts[0].inputs, laidOut: .bfloat16(bits))
         }
     }
 
@@ -63,7 +95,8 @@ public struct Weights: Sendable, Equatable {
     public var floats: [Float] {
         switch storage {
         case .float32(let values): values
-        case .bfloat16(let bits): bits.map { Float(bitPattern: UInt32($0) << 16) }
+        case .bfloat16(let bits):
+            Self.pairing(bits, columns: inputs, inverse: true).map { Float(bitPattern: UInt32($0) << 16) }
         }
     }
 }

@@ -16,7 +16,9 @@ void ck_dot_rows(const float *a, size_t lda, size_t m, const float *b, size_t ld
                  float *c, size_t ldc, float alpha, int accumulate);
 
 /// The same for weights stored as bfloat16 (raw bits), widened in registers: results are bit-identical to
-/// ck_dot_rows on the float32 widening of the same weights, with half the bytes read.
+/// ck_dot_rows on the float32 widening of the same weights, with half the bytes read. Each row of b is stored
+/// paired: in every whole block of 32 values, 16-bit slot 2l holds value l and slot 2l + 1 holds value 16 + l (so a
+/// 32-bit word widens to two values by a shift and a mask); values past the last whole block stay in order.
 void ck_dot_rows_bf16(const float *a, size_t lda, size_t m, const unsigned short *b, size_t ldb, size_t n, size_t k,
                       float *c, size_t ldc, float alpha, int accumulate);
 
