@@ -60,7 +60,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // Worker-side membership: the control link that registers, heartbeats, drains and leaves.
-        .target(name: "Membership", dependencies: ["Transport", "Wire"], swiftSettings: strictSettings),
+        .target(name: "Membership", dependencies: ["Transport", "Wire", "Runtime"], swiftSettings: strictSettings),
         // The coordinator: membership and the scheduler as pure state machines, and the service around them.
         .target(
             name: "Coordinator",

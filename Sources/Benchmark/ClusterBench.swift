@@ -1,6 +1,7 @@
 import Checkpoint
 import Coordinator
 import Foundation
+import Runtime
 import Heads
 import Model
 import Stage

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// One measured figure of the bench table.
 public struct Figure: Codable, Sendable, Equatable {
@@ -40,8 +41,4 @@ enum Stopwatch {
         }
         return best
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

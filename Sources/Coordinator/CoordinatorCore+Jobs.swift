@@ -2,6 +2,7 @@ import Foundation
 import HeadService
 import Heads
 import Membership
+import Runtime
 import Stage
 import Tensor
 import Tokenizer
@@ -436,7 +437,7 @@ extension CoordinatorCore {
                 state: "\(member.status)",
                 reportedLoad: member.load,
                 outstanding: lmPool.load(of: member.id) + diffusionPool.load(of: member.id),
-                busySeconds: member.busy.secondsValue
+                busySeconds: member.busy.seconds
             )
         }
         let now = ContinuousClock.now
@@ -447,7 +448,7 @@ extension CoordinatorCore {
                 phase: record.phase.rawValue,
                 tokens: record.tokens,
                 patches: record.patches,
-                seconds: (now - record.accepted).secondsValue
+                seconds: (now - record.accepted).seconds
             )
         }
         return StatusReport(
@@ -465,8 +466,4 @@ extension CoordinatorCore {
             rejectedWorkerMessages: rejectedWorker
         )
     }
-}
-
-extension Duration {
-    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -51,9 +51,8 @@ public final class DiffusionWorker: Sendable {
         let (wake, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await frames in self.socket.inbound {
-                    if LMHeadWorker.isDrainAccepted(frames) { break }
-                    await self.accept(frames, wakeUp: wakeUp)
+                await self.socket.servePool(rejected: { self.rejectedCount.add(1, ordering: .relaxed) }) {
+                    try await self.accept($0, wakeUp: wakeUp)
                 }
                 wakeUp.finish()
             }
@@ -62,27 +61,16 @@ public final class DiffusionWorker: Sendable {
         thread.stop()
     }
 
-    private func accept(_ frames: [ZMQMessage], wakeUp: AsyncStream<Void>.Continuation) async {
-        var envelope: Envelope?
-        do {
-            let message = try WireMessage.parse(frames)
-            envelope = message.envelope
-            if message.envelope.kind == HeadMessageKind.decodeImage
-                || message.envelope.kind == HeadMessageKind.encodeImage
-            {
-                socket.send(try await convert(message).frames())
-                return
-            }
-            guard message.envelope.kind == HeadMessageKind.samplePatches else {
-                throw HeadRequestError.unexpectedKind(message.envelope.kind)
-            }
-            let request = try PatchRequest.parse(message, hiddenSize: head.conditionDim, latentDim: head.latentDim)
-            inbox.withLock { $0.append(request) }
-            wakeUp.yield()
-        } catch {
-            rejectedCount.add(1, ordering: .relaxed)
-            socket.send(WireMessage(envelope: .failure(about: envelope, error: error)))
+    private func accept(_ message: WireMessage, wakeUp: AsyncStream<Void>.Continuation) async throws {
+        let kind = message.envelope.kind
+        if kind == HeadMessageKind.decodeImage || kind == HeadMessageKind.encodeImage {
+            socket.send(try await convert(message).frames())
+            return
         }
+        guard kind == HeadMessageKind.samplePatches else { throw HeadRequestError.unexpectedKind(kind) }
+        let request = try PatchRequest.parse(message, hiddenSize: head.conditionDim, latentDim: head.latentDim)
+        inbox.withLock { $0.append(request) }
+        wakeUp.yield()
     }
 
     /// Decodes latents to a PNG, or encodes a PNG to latents, on the compute thread (between DDIM steps).

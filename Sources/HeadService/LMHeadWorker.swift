@@ -1,5 +1,4 @@
 import Heads
-import Membership
 import Runtime
 import Synchronization
 import Tensor
@@ -26,48 +25,33 @@ public final class LMHeadWorker: Sendable {
     /// Answers requests until the socket stops, or until the coordinator accepts this worker's drain (every request
     /// sent before that acceptance has been answered by then).
     public func run() async {
-        for await frames in socket.inbound {
-            if Self.isDrainAccepted(frames) { break }
-            await handle(frames)
-        }
+        await socket.servePool(rejected: { rejectedCount.add(1, ordering: .relaxed) }) { try await handle($0) }
         thread.stop()
     }
 
-    static func isDrainAccepted(_ frames: [ZMQMessage]) -> Bool {
-        (try? WireMessage.parse(frames))?.envelope.kind == MembershipKind.drainAccepted.rawValue
-    }
-
-    func handle(_ frames: [ZMQMessage]) async {
-        var envelope: Envelope?
-        do {
-            let message = try WireMessage.parse(frames)
-            envelope = message.envelope
-            guard message.envelope.kind == HeadMessageKind.sampleTokens.rawValue else {
-                throw HeadRequestError.unexpectedKind(message.envelope.kind)
-            }
-            let request = try TokenRequest.parse(message, hiddenSize: head.hiddenSize)
-            let head = self.head
-            let tokens: [Int32] = try await thread.run {
-                let logits = head.logits(request.hidden)
-                return request.rows.enumerated().map { index, row in
-                    Int32(
-                        row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
-                    )
-                }
-            }
-            let reply = WireMessage(
-                envelope: Envelope(
-                    kind: HeadMessageKind.sampledTokens.rawValue,
-                    sequenceIDs: request.rows.map(\.sequenceID),
-                    step: request.requestID,
-                    tensors: [TensorDescriptor(name: "tokens", dtype: .int32, shape: [tokens.count])]
-                ),
-                tensors: [try ZMQMessage(borrowing: tokens)]
-            )
-            socket.send(try reply.frames())
-        } catch {
-            rejectedCount.add(1, ordering: .relaxed)
-            socket.send(WireMessage(envelope: .failure(about: envelope, error: error)))
+    private func handle(_ message: WireMessage) async throws {
+        guard message.envelope.kind == HeadMessageKind.sampleTokens.rawValue else {
+            throw HeadRequestError.unexpectedKind(message.envelope.kind)
         }
+        let request = try TokenRequest.parse(message, hiddenSize: head.hiddenSize)
+        let head = self.head
+        let tokens: [Int32] = try await thread.run {
+            let logits = head.logits(request.hidden)
+            return request.rows.enumerated().map { index, row in
+                Int32(
+                    row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
+                )
+            }
+        }
+        let reply = WireMessage(
+            envelope: Envelope(
+                kind: HeadMessageKind.sampledTokens.rawValue,
+                sequenceIDs: request.rows.map(\.sequenceID),
+                step: request.requestID,
+                tensors: [TensorDescriptor(name: "tokens", dtype: .int32, shape: [tokens.count])]
+            ),
+            tensors: [try ZMQMessage(borrowing: tokens)]
+        )
+        socket.send(try reply.frames())
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 import Synchronization
 import Transport
 import Wire
@@ -134,15 +135,13 @@ public final class WorkerLink: Sendable {
         load: @escaping @Sendable () -> Int
     ) async {
         while !Task.isCancelled {
-            let spent = busy()
-            let microseconds = spent.components.seconds * 1_000_000 + spent.components.attoseconds / 1_000_000_000_000
             pump.send(
                 WireMessage(
                     envelope: Envelope(
                         kind: MembershipKind.heartbeat.rawValue,
                         workerID: workerID,
                         load: UInt32(clamping: load()),
-                        total: UInt64(clamping: microseconds)
+                        total: UInt64(clamping: busy().microseconds)
                     )
                 )
             )

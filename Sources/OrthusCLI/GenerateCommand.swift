@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoint
 import Engine
 import Foundation
+import Runtime
 import Heads
 import Tensor
 import Tokenizer
@@ -73,8 +74,4 @@ struct GenerateCommand: ParsableCommand {
             )
         }
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// A one-line progress bar on stderr (done / total, rate, ETA), drawn only when stderr is a terminal.
 final class ProgressBar {

@@ -32,10 +32,10 @@ public final class StageWorker: Sendable {
     private let connect: @Sendable (String) throws -> SocketPump
     private let route = Mutex<Route>(.unset)
     private let processedCount = Atomic<Int>(0)
-    private let busyNanoseconds = Atomic<Int>(0)
+    private let busyMicroseconds = Atomic<Int>(0)
 
     /// Time spent running micro-batches so far.
-    public var busy: Duration { .nanoseconds(busyNanoseconds.load(ordering: .relaxed)) }
+    public var busy: Duration { .microseconds(busyMicroseconds.load(ordering: .relaxed)) }
     private let rejectedCount = Atomic<Int>(0)
 
     /// Micro-batches run so far.
@@ -123,11 +123,7 @@ public final class StageWorker: Sendable {
                 if case .unset = destination { throw StageMessageError.notRouted }
                 let started = ContinuousClock.now
                 let output = try await thread.run { try box.compute.run(batch.slices, input: batch.input) }
-                let spent = (ContinuousClock.now - started).components
-                busyNanoseconds.add(
-                    Int(spent.seconds) * 1_000_000_000 + Int(spent.attoseconds / 1_000_000_000),
-                    ordering: .relaxed
-                )
+                busyMicroseconds.add(Int((ContinuousClock.now - started).microseconds), ordering: .relaxed)
                 let frames: [ZMQMessage]
                 let downstream: SocketPump
                 switch destination {
