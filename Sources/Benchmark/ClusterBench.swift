@@ -1,9 +1,9 @@
 import Checkpoint
 import Coordinator
 import Foundation
-import Runtime
 import Heads
 import Model
+import Runtime
 import Stage
 import Tensor
 import Transport
@@ -89,6 +89,7 @@ public struct ClusterBench: Sendable {
         progress("single process: the same 8 text jobs on every core")
         let single = try SingleProcessThroughput(model: model).run(jobs)
         let clusterRate = Double(produced) / wall
+        let singleRate = Double(single.tokens) / single.seconds
 
         var figures = [
             Figure(
@@ -113,15 +114,15 @@ public struct ClusterBench: Sendable {
             Figure(
                 section: "cluster",
                 name: "single-process throughput, same jobs",
-                value: Double(single.tokens) / single.seconds,
+                value: singleRate,
                 unit: "tok/s"
             ),
             Figure(
                 section: "cluster",
                 name: "pipeline efficiency",
-                value: clusterRate / (Double(single.tokens) / single.seconds),
+                value: clusterRate / singleRate,
                 unit: "x",
-                ratio: clusterRate / (Double(single.tokens) / single.seconds),
+                ratio: clusterRate / singleRate,
                 against: "of single process"
             ),
         ]

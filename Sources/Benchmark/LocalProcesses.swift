@@ -32,21 +32,11 @@ final class LocalProcesses: @unchecked Sendable {  // used by the bench's one ta
                 "--depth", "\(depth)",
             ]
         )
-        let deadline = Date().addingTimeInterval(30)
-        var workers = ""
-        while workers.isEmpty {
-            let log = (try? String(contentsOfFile: folder + "/coordinator.log", encoding: .utf8)) ?? ""
-            if let line = log.split(separator: "\n").first(where: { $0.hasPrefix("coordinator: clients on") }) {
-                let words = line.split(separator: " ")
-                cluster.clients = String(words[3]).trimmingCharacters(in: CharacterSet(charactersIn: ","))
-                workers = String(words[6])
-            } else if Date() > deadline {
-                cluster.stop()
-                throw BenchError("the bench coordinator did not start: \(log)")
-            } else {
-                Thread.sleep(forTimeInterval: 0.05)
-            }
+        guard let (clients, workers) = CoordinatorAnnouncement.wait(forLogAt: folder + "/coordinator.log") else {
+            cluster.stop()
+            throw BenchError("the bench coordinator did not start; see \(folder)/coordinator.log")
         }
+        cluster.clients = clients
         let half = model.size.layers / 2
         let ranges = half > 0 ? ["0..<\(half)", "\(half)..<\(model.size.layers)"] : ["0..<\(model.size.layers)"]
         for (index, range) in ranges.enumerated() {

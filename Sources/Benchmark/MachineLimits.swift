@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Tensor
 
@@ -19,15 +18,8 @@ public struct MachineLimits: Codable, Sendable {
         let buffer = [Float](repeating: 1, count: count)
         let repeats = quick ? 3 : 5
         let one = Stopwatch.best(repeats: repeats) { precondition(MemoryProbe.streamSum(buffer) > 0) }
-        let parts = count / threads
         let all = Stopwatch.best(repeats: repeats) {
-            buffer.withUnsafeBufferPointer { whole in
-                let base = Pointer(whole.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: threads) { part in
-                    let slice = UnsafeBufferPointer(start: base.value + part * parts, count: parts)
-                    precondition(MemoryProbe.streamSum(slice) > 0)
-                }
-            }
+            precondition(MemoryProbe.streamSum(buffer, threads: threads) > 0)
         }
         let n = quick ? 1024 : 2048
         let a = [Float](repeating: 0.5, count: n * n)
@@ -49,14 +41,8 @@ public struct MachineLimits: Codable, Sendable {
         return MachineLimits(
             threads: threads,
             readBytesPerSecondOneThread: Double(count * 4) / one,
-            readBytesPerSecond: Double(parts * threads * 4) / all,
+            readBytesPerSecond: Double(count * 4) / all,
             sgemmFlopsPerSecond: 2 * Double(n) * Double(n) * Double(n) / gemm
         )
     }
-}
-
-/// A buffer address handed to the reading threads.
-struct Pointer: @unchecked Sendable {
-    let value: UnsafePointer<Float>
-    init(_ value: UnsafePointer<Float>) { self.value = value }
 }

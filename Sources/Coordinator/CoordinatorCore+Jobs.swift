@@ -222,7 +222,9 @@ extension CoordinatorCore {
                     let message = try? StageBatch(microBatch: microBatch, slices: slices, input: .inputs(inputs))
                         .message()
                 else {
-                    for job in scheduler.abandon(microBatch: microBatch) { fail(job, "no pipeline to run it on") }
+                    let (jobs, more) = scheduler.abandon(microBatch: microBatch)
+                    for job in jobs { fail(job, "no pipeline to run it on") }
+                    apply(more)
                     continue
                 }
                 entry.send(message)
@@ -435,7 +437,6 @@ extension CoordinatorCore {
                 host: registration?.host ?? "",
                 endpoint: registration.flatMap { $0.dataEndpoint.isEmpty ? nil : $0.dataEndpoint },
                 state: "\(member.status)",
-                reportedLoad: member.load,
                 outstanding: lmPool.load(of: member.id) + diffusionPool.load(of: member.id),
                 busySeconds: member.busy.seconds
             )

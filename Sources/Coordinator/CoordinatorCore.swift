@@ -257,7 +257,9 @@ final class CoordinatorCore {
         var affected: [UInt64] = []
         switch role {
         case .stage:
-            affected = scheduler.abandon(microBatch: e.step)
+            let (jobs, directives) = scheduler.abandon(microBatch: e.step)
+            affected = jobs
+            apply(directives)
         case .lmHead:
             if case .tokens(let request) = lmPool.complete(e.step) {
                 affected = Set(request.rows.compactMap { scheduler.job(ofSequence: $0.sequenceID) }).sorted()
@@ -269,8 +271,8 @@ final class CoordinatorCore {
             }
         case nil: break
         }
+        // Failing a job cancels it in the scheduler too, which schedules what its freed places let run.
         for job in affected { fail(job, reason) }
-        apply(scheduler.setPipelineDepth(depth))
     }
 
     // MARK: - Membership

@@ -187,11 +187,15 @@ public struct Scheduler: Sendable {
         return (ids.isEmpty ? [] : [.release(sequences: ids)]) + schedule()
     }
 
-    /// A micro-batch that will not come back (a stage refused it, or the pipeline broke): it leaves the pipeline,
-    /// and the jobs it carried are returned, since their sequences cannot continue; cancel them.
-    public mutating func abandon(microBatch: UInt64) -> [UInt64] {
-        guard let slices = inFlight.removeValue(forKey: microBatch) else { return [] }
-        return Set(slices.compactMap { sequences[$0.sequenceID]?.job }).sorted()
+    /// A micro-batch that will not come back (a stage refused it): it leaves the pipeline and the jobs it carried,
+    /// whose sequences cannot continue, are cancelled. Returns those jobs (to tell their clients) and the directives
+    /// (cache releases, and what the freed slot lets run).
+    public mutating func abandon(microBatch: UInt64) -> (jobs: [UInt64], directives: [Directive]) {
+        guard let slices = inFlight.removeValue(forKey: microBatch) else { return ([], []) }
+        let failed = Set(slices.compactMap { sequences[$0.sequenceID]?.job }).sorted()
+        var directives: [Directive] = []
+        for job in failed { directives += cancel(job: job) }
+        return (failed, directives + schedule())
     }
 
     /// The pipeline lost a stage: every micro-batch in flight is gone, and nothing is scheduled until `replay()`.

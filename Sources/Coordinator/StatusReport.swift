@@ -10,8 +10,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var endpoint: String?
         /// alive, suspect, draining or down.
         public var state: String
-        /// The worker's own report (queue length) and the requests the coordinator has outstanding with it.
-        public var reportedLoad: Int
+        /// Head requests the coordinator has outstanding with this worker (its load).
         public var outstanding: Int
         /// Compute time so far, as the worker last reported it (stages: running micro-batches), in seconds.
         public var busySeconds: Double

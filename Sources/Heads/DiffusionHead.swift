@@ -19,14 +19,12 @@ public struct DiffusionHead: Sendable {
     public let conditionDim: Int
     static let frequencyCount = 256
 
+    /// A layer of the head: float32 weights (the head is compute-bound, so they are widened at load).
     struct Linear: Sendable {
-        let weight: [Float]
+        let weights: Weights
         let bias: [Float]
-        var outputs: Int { bias.count }
 
-        func callAsFunction(_ x: Matrix) -> Matrix {
-            RowInvariant.linear(x, weight: weight, bias: bias, outputs: outputs)
-        }
+        func callAsFunction(_ x: Matrix) -> Matrix { RowInvariant.linear(x, weights: weights, bias: bias) }
     }
 
     struct Block: Sendable {
@@ -62,7 +60,11 @@ public struct DiffusionHead: Sendable {
         ).count
         func linear(_ name: String, _ outputs: Int, _ inputs: Int) throws -> Linear {
             Linear(
-                weight: try directory.load("mlp_head.\(name).weight", shape: [outputs, inputs]).values,
+                weights: Weights(
+                    outputs: outputs,
+                    inputs: inputs,
+                    values: try directory.load("mlp_head.\(name).weight", shape: [outputs, inputs]).values
+                ),
                 bias: try directory.load("mlp_head.\(name).bias", shape: [outputs]).values
             )
         }

@@ -82,7 +82,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
             options: options
         )
         StandardStreams.err(
-            "coordinator: clients on \(clientPump.boundEndpoint ?? listen), workers on \(workerPump.boundEndpoint ?? workers)\n"
+            CoordinatorAnnouncement.line(
+                clients: clientPump.boundEndpoint ?? listen,
+                workers: workerPump.boundEndpoint ?? workers
+            ) + "\n"
         )
         let serving = Task { try await service.run() }
         for await _ in TerminationSignals.stream() { break }

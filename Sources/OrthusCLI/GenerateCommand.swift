@@ -2,8 +2,8 @@ import ArgumentParser
 import Checkpoint
 import Engine
 import Foundation
-import Runtime
 import Heads
+import Runtime
 import Tensor
 import Tokenizer
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Coordinator
 import Foundation
-import Synchronization
 import Tensor
 import Transport
 import Wire

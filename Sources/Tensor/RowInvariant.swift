@@ -1,4 +1,6 @@
 internal import CKernels
+import Dispatch
+import Synchronization
 
 /// Matrix products whose result for a row never depends on the other rows of the call (see `CKernels.h`).
 ///
@@ -69,54 +71,25 @@ public enum RowInvariant {
         ck_weighted_rows(p, ldp, m, v, ldv, t, d, out, ldo)
     }
 
-    /// `y = x · wᵀ (+ bias)` for a weight stored `[outputs, x.columns]`, or `y += x · wᵀ` with `accumulate`.
-    public static func linear(
-        _ x: Matrix,
-        weight: [Float],
-        bias: [Float]? = nil,
-        into y: inout Matrix,
-        accumulate: Bool = false
-    ) {
-        precondition(weight.count == y.columns * x.columns, "weight of \(weight.count) for \(x.columns)→\(y.columns)")
-        precondition(x.rows == y.rows, "row counts \(x.rows) and \(y.rows) differ")
-        let (rows, inputs, outputs) = (x.rows, x.columns, y.columns)
-        x.storage.withUnsafeBufferPointer { xs in
-            weight.withUnsafeBufferPointer { w in
-                y.storage.withUnsafeMutableBufferPointer { ys in
-                    linear(
-                        xs.baseAddress!,
-                        rows: rows,
-                        inputs: inputs,
-                        weight: w.baseAddress!,
-                        outputs: outputs,
-                        into: ys.baseAddress!,
-                        accumulate: accumulate
-                    )
-                    guard let bias else { return }
-                    for r in 0..<rows {
-                        for c in 0..<outputs { ys[r * outputs + c] += bias[c] }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `x · wᵀ (+ bias)` as a new matrix of `outputs` columns.
-    public static func linear(_ x: Matrix, weight: [Float], bias: [Float]? = nil, outputs: Int) -> Matrix {
-        var y = Matrix(rows: x.rows, columns: outputs)
-        linear(x, weight: weight, bias: bias, into: &y)
-        return y
-    }
 }
 
 /// Memory probes for benchmarks.
 public enum MemoryProbe {
-    /// Reads `values` once front to back and returns their sum (so the read cannot be optimized away).
-    public static func streamSum(_ values: [Float]) -> Float {
-        values.withUnsafeBufferPointer { ck_stream_sum($0.baseAddress!, $0.count) }
-    }
-
-    public static func streamSum(_ values: UnsafeBufferPointer<Float>) -> Float {
-        ck_stream_sum(values.baseAddress!, values.count)
+    /// Reads `values` once front to back, split into `threads` contiguous parts read at once, and returns their sum
+    /// (so the reads cannot be optimized away).
+    public static func streamSum(_ values: [Float], threads: Int = 1) -> Float {
+        values.withUnsafeBufferPointer { buffer in
+            let total = buffer.count
+            let part = total / max(1, threads)
+            guard threads > 1, part > 0 else { return ck_stream_sum(buffer.baseAddress!, total) }
+            let base = Pointer(buffer.baseAddress!)
+            let sums = Mutex([Float](repeating: 0, count: threads))
+            DispatchQueue.concurrentPerform(iterations: threads) { index in
+                let count = index == threads - 1 ? total - index * part : part
+                let sum = ck_stream_sum(base.value + index * part, count)
+                sums.withLock { $0[index] = sum }
+            }
+            return sums.withLock { $0.reduce(0, +) }
+        }
     }
 }

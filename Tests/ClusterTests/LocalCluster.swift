@@ -24,18 +24,10 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
             ["coordinator", "--model", model, "--listen", "tcp://127.0.0.1:*", "--workers", "tcp://127.0.0.1:*"]
                 + coordinatorArguments
         )
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            let line = log("coordinator").split(separator: "\n").first { $0.hasPrefix("coordinator: clients on") }
-            if let line {
-                let words = line.split(separator: " ")
-                clients = String(words[3]).trimmingCharacters(in: CharacterSet(charactersIn: ","))
-                workers = String(words[6])
-                return
-            }
-            Thread.sleep(forTimeInterval: 0.05)
+        guard let endpoints = CoordinatorAnnouncement.wait(forLogAt: logPath("coordinator")) else {
+            throw ClusterError("the coordinator did not start: \(log("coordinator"))")
         }
-        throw ClusterError("the coordinator did not start: \(log("coordinator"))")
+        (clients, workers) = endpoints
     }
 
     deinit { stop() }
@@ -51,10 +43,8 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
             ["coordinator", "--model", model, "--listen", clients, "--workers", workers] + arguments,
             log: name
         )
-        let deadline = Date().addingTimeInterval(30)
-        while !log(name).contains("coordinator: clients on") {
-            guard Date() < deadline else { throw ClusterError("the coordinator did not restart: \(log(name))") }
-            Thread.sleep(forTimeInterval: 0.05)
+        guard CoordinatorAnnouncement.wait(forLogAt: logPath(name)) != nil else {
+            throw ClusterError("the coordinator did not restart: \(log(name))")
         }
     }
 
