@@ -70,6 +70,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `orthus eval`: the shapes world's evaluation set, its deterministic detector, scores and report.
+        .target(name: "Evaluation", dependencies: ["ImageIO"], swiftSettings: strictSettings),
         // `orthus bench`: a generated random checkpoint, the machine's limits, single-process and cluster figures.
         .target(
             name: "Benchmark",
@@ -92,7 +94,7 @@ let package = Package(
             dependencies: [
                 "Engine", "Checkpoint", "Tensor", "ImageIO", "Heads", "Tokenizer", "Model", "VQVAE", "Wire",
                 "Transport",
-                "Membership", "Stage", "HeadService", "Coordinator", "Benchmark", "Runtime",
+                "Membership", "Stage", "HeadService", "Coordinator", "Benchmark", "Runtime", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -102,6 +104,11 @@ let package = Package(
         .testTarget(
             name: "CheckpointTests",
             dependencies: ["TestSupport", "Checkpoint", "Tensor"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EvaluationTests",
+            dependencies: ["TestSupport", "Evaluation", "ImageIO"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"], swiftSettings: strictSettings),

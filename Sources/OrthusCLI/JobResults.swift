@@ -26,49 +26,81 @@ struct JobResults {
             }
         }
         defer { cancelling.cancel() }
+        let streamsText = outDir == nil && imageOut == nil
+        let outcome: Outcome
+        do {
+            outcome = try await Self.collect(from: client, job: job) { kind, e in
+                switch kind {
+                case .accepted:
+                    StandardStreams.err(
+                        "job \(e.jobID) accepted" + (e.total > 0 ? ", queued behind \(e.total)" : "") + "\n"
+                    )
+                case .text where streamsText:
+                    StandardStreams.out(e.text)
+                case .text:
+                    progress.update(done: Int(e.step), total: max(Int(e.step), maxTokens ?? Int(e.step)))
+                case .patches:
+                    progress.update(done: Int(e.step), total: Int(e.total))
+                default:
+                    break
+                }
+            }
+        } catch let error as ClientError {
+            progress.finish()
+            StandardStreams.err("error: \(error)\n")
+            throw ExitCode(1)
+        }
+        progress.finish()
+        try finish(text: outcome.rest, prompt: outcome.prompt, pieces: outcome.pieces, images: outcome.images)
+    }
+
+    /// What a finished job sent: the prompt as the coordinator read it, the streamed text, the interleaved pieces
+    /// and the images (their latents).
+    struct Outcome {
         var prompt = ""
+        var streamed = ""
+        /// The text of the `finished` message: the end of the streamed text.
+        var rest = ""
         var pieces: [RequestOutputs.Piece] = []
         var images: [[[Float]]] = []
+        /// The whole text answer.
+        var text: String { streamed + rest }
+    }
+
+    /// Reads a job's messages until it finishes; `observe` sees each as it comes. Throws `ClientError` with the
+    /// coordinator's reason when the job fails, or when the coordinator does not answer.
+    static func collect(
+        from client: ClusterClient,
+        job: AcceptedJob = AcceptedJob(),
+        observe: (ClientKind, Envelope) -> Void = { _, _ in }
+    ) async throws -> Outcome {
+        var outcome = Outcome()
         for await reply in client.replies() {
             let e = reply.envelope
-            switch ClientKind(rawValue: e.kind) {
+            guard let kind = ClientKind(rawValue: e.kind) else { continue }
+            observe(kind, e)
+            switch kind {
             case .accepted:
                 job.id = e.jobID
-                prompt = e.text
-                StandardStreams.err(
-                    "job \(e.jobID) accepted" + (e.total > 0 ? ", queued behind \(e.total)" : "") + "\n"
-                )
+                outcome.prompt = e.text
             case .text:
-                if outDir == nil && imageOut == nil {
-                    StandardStreams.out(e.text)
-                } else {
-                    progress.update(done: Int(e.step), total: max(Int(e.step), maxTokens ?? Int(e.step)))
-                }
-            case .patches:
-                progress.update(done: Int(e.step), total: Int(e.total))
+                outcome.streamed += e.text
             case .piece:
-                pieces.append(.text(e.text))
+                outcome.pieces.append(.text(e.text))
             case .image:
                 let latents = Self.rows(reply)
-                images.append(latents)
-                pieces.append(.image(png: Data(reply.tensors[0].bytes), latents: latents))
+                outcome.images.append(latents)
+                outcome.pieces.append(.image(png: Data(reply.tensors[0].bytes), latents: latents))
             case .finished:
-                progress.finish()
-                try finish(text: e.text, prompt: prompt, pieces: pieces, images: images)
-                return
+                outcome.rest = e.text
+                return outcome
             case .failure:
-                progress.finish()
-                StandardStreams.err("error: \(e.error)\n")
-                throw ExitCode(1)
+                throw ClientError(e.error)
             default:
                 continue
             }
         }
-        progress.finish()
-        StandardStreams.err(
-            "error: \(client.timedOut ? client.noAnswer : "the connection to the coordinator closed")\n"
-        )
-        throw ExitCode(1)
+        throw ClientError(client.timedOut ? client.noAnswer : "the connection to the coordinator closed")
     }
 
     private func finish(text: String, prompt: String, pieces: [RequestOutputs.Piece], images: [[[Float]]]) throws {

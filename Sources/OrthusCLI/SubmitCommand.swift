@@ -52,15 +52,25 @@ struct SubmitCommand: AsyncParsableCommand {
             guidance: request.cfg ?? (request.interleaved ? 3 : 5),
             steps: request.steps
         )
+        let image = try request.image.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        return try Self.submission(spec, imagePNG: image, noise: try request.noiseIn.map { try NumpyFile.read($0) })
+    }
+
+    /// A submit message: the job and its tensor frames (the PNG bytes for image-to-text, the initial noise).
+    static func submission(
+        _ spec: JobSpec,
+        imagePNG: Data?,
+        noise: (shape: [Int], values: [Float])?
+    ) throws
+        -> WireMessage
+    {
         var tensors: [TensorDescriptor] = []
         var frames: [ZMQMessage] = []
-        if let image = request.image {
-            let png = try Data(contentsOf: URL(fileURLWithPath: image))
+        if let png = imagePNG {
             tensors.append(TensorDescriptor(name: "image", dtype: .uint8, shape: [png.count]))
             frames.append(try ZMQMessage(bytes: png))
         }
-        if let noiseIn = request.noiseIn {
-            let (shape, values) = try NumpyFile.read(noiseIn)
+        if let (shape, values) = noise {
             tensors.append(TensorDescriptor(name: "noise", dtype: .float32, shape: shape))
             frames.append(try ZMQMessage(borrowing: values))
         }

@@ -10,6 +10,12 @@ public enum Fixtures {
     public static let tinyOrthus = root + "/tiny-orthus"
     /// The f16, single-file, grouped-query-attention Chameleon checkpoint without Orthus parts.
     public static let tinyChameleonGQA = root + "/tiny-chameleon-gqa"
+    /// The package's own folder.
+    public static let repository = URL(fileURLWithPath: root).deletingLastPathComponent().deletingLastPathComponent()
+        .path
+    /// The bundled trained model (ops/train) and the evaluation set it is judged on.
+    public static let shapesModel = repository + "/cluster/models/orthus-shapes"
+    public static let shapesEvalSet = repository + "/cluster/eval/shapes"
     /// The shared tokenizer.json.
     public static let tokenizer = tinyOrthus + "/tokenizer.json"
 

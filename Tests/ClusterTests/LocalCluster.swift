@@ -6,7 +6,7 @@ import TestSupport
 /// The coordinator binds free ports and prints them; every worker finds it through that line.
 final class LocalCluster: @unchecked Sendable {  // used from one test at a time
     let folder: String
-    let model = Fixtures.tinyOrthus
+    let model: String
     private(set) var clients = ""
     private(set) var workers = ""
     private var processes: [String: Process] = [:]
@@ -14,7 +14,13 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
     let workerArguments: [String]
     let clientArguments: [String]
 
-    init(coordinatorArguments: [String] = [], workerArguments: [String] = [], clientArguments: [String] = []) throws {
+    init(
+        model: String = Fixtures.tinyOrthus,
+        coordinatorArguments: [String] = [],
+        workerArguments: [String] = [],
+        clientArguments: [String] = []
+    ) throws {
+        self.model = model
         self.workerArguments = workerArguments
         self.clientArguments = clientArguments
         folder = NSTemporaryDirectory() + "orthus-cluster-" + UUID().uuidString

@@ -12,7 +12,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from diffusers import DDIMScheduler
 from safetensors.torch import load_file
 
 
@@ -26,8 +25,10 @@ def load_state(model_dir: Path) -> dict:
     return state
 
 
-def orthus_scheduler(steps: int) -> DDIMScheduler:
+def orthus_scheduler(steps: int) -> "DDIMScheduler":  # noqa: F821
     """The sample scheduler exactly as OrthusForConditionalGeneration builds it."""
+    from diffusers import DDIMScheduler  # here, so the modules above import without diffusers (training)
+
     scheduler = DDIMScheduler(
         beta_schedule="scaled_linear",
         beta_start=0.00085,
@@ -232,7 +233,10 @@ class VQDecoder(nn.Module):
         return self.eval()
 
     def forward(self, latents):
-        x = latents.reshape(1, self.grid, self.grid, -1).permute(0, 3, 1, 2)
+        return self.decode_grid(latents.reshape(1, self.grid, self.grid, -1).permute(0, 3, 1, 2))
+
+    def decode_grid(self, x):
+        """Latents [B, embed_dim, grid, grid] -> pixels [B, 3, R, R]."""
         x = self.conv_in(self.post_quant_conv(x))
         x = self.mid.block_2(self.mid.attn_1(self.mid.block_1(x)))
         for level in reversed(range(len(self.up))):
