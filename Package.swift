@@ -162,7 +162,7 @@ let package = Package(
         // Multi-process clusters on loopback: real coordinator, stage and head processes, real sockets.
         .testTarget(
             name: "ClusterTests",
-            dependencies: ["TestSupport", "Coordinator", "Transport", "Wire", "Checkpoint"],
+            dependencies: ["TestSupport", "Coordinator", "Transport", "Wire", "Checkpoint", "Evaluation"],
             swiftSettings: strictSettings
         ),
         .testTarget(

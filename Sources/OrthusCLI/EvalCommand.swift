@@ -48,12 +48,17 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Pictures per row of grid.png.")
     var gridColumns = 16
 
+    @Option(help: "Magnification of the pictures in grid.png.")
+    var gridScale = 2
+
     @Option(help: "Seconds to wait for the coordinator to accept each job.")
     var timeout: Double = 60
 
     func validate() throws {
         guard (1...1000).contains(steps) else { throw ValidationError("--steps must be in 1...1000") }
-        guard jobs > 0, gridColumns > 0 else { throw ValidationError("--jobs and --grid-columns must be positive") }
+        guard jobs > 0, gridColumns > 0, gridScale > 0 else {
+            throw ValidationError("--jobs, --grid-columns and --grid-scale must be positive")
+        }
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
     }
 
@@ -148,7 +153,7 @@ struct EvalCommand: AsyncParsableCommand {
         )
         if !tiles.isEmpty {
             try PNGCodec.write(
-                EvalReport.grid(tiles, columns: gridColumns),
+                EvalReport.grid(tiles, columns: gridColumns, scale: gridScale),
                 to: (out as NSString).appendingPathComponent("grid.png")
             )
         }

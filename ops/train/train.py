@@ -28,6 +28,7 @@ from transformers import ChameleonConfig, ChameleonForConditionalGeneration
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "reference"))
 import chameleon_tokenizer as ct  # noqa: E402
+from make_fixtures import model_config as fixture_config  # noqa: E402
 from orthus_reference import DiffusionHead, VQDecoder, soft_embed  # noqa: E402
 
 import world  # noqa: E402
@@ -58,35 +59,10 @@ PATCHES = (world.SIZE >> (len(VQ["channel_multiplier"]) - 1)) ** 2
 
 
 def model_config(vocab: dict) -> dict:
-    config = {
-        "architectures": ["OrthusForConditionalGeneration"],
-        "model_type": "chameleon",
-        "vocab_size": VOCAB_SIZE,
-        "hidden_act": "silu",
-        "max_position_embeddings": 256,
-        "initializer_range": 0.02,
-        "rms_norm_eps": 1e-05,
-        "use_cache": True,
-        "pad_token_id": ct.PAD,
-        "bos_token_id": 1,  # the published configs carry this stale default; <s> is id 0
-        "eos_token_id": ct.EOS,
-        "tie_word_embeddings": False,
-        "rope_theta": 10000.0,
-        "rope_scaling": None,
-        "attention_bias": False,
-        "attention_dropout": 0.0,
-        "model_parallel_size": 1,
-        "swin_norm": False,
-        "mlp_bias": False,
-        "image_token_id": ct.IMAGE,
-        "boi_token_id": ct.BOI,
-        "eoi_token_id": ct.EOI,
-        "torch_dtype": "bfloat16",
-        "vq_config": dict(VQ),
-        "vocabulary_map": vocab,
-    }
-    config.update(DIMS)
-    return config
+    """The published config layout (as the test fixtures write it) with this model's sizes."""
+    return fixture_config(
+        "OrthusForConditionalGeneration", vocab, vocab_size=VOCAB_SIZE, max_position_embeddings=256, vq_config=dict(VQ), **DIMS
+    )
 
 
 def hf_model(config: dict) -> ChameleonForConditionalGeneration:
@@ -155,10 +131,11 @@ class Batch:
     """Token ids, where the image latents go, and which positions carry which loss."""
 
     def __init__(self, examples, tokenizer, rng: random.Random, dropout: float):
-        rows, self.images, self.ar_targets, self.boi_rows = [], [], [], []
+        def encode(text: str) -> list:
+            return tokenizer.encode(text, add_special_tokens=False).ids
+
+        rows = []  # (ids, targets, image_at, boi); targets[i] is the token position i must predict, or -100
         for example in examples:
-            ids, targets = [], []  # targets[i]: the token position i must predict, or -100
-            encode = lambda text: tokenizer.encode(text, add_special_tokens=False).ids  # noqa: E731
             if example.kind == "vqa":
                 ids = [ct.BOS, ct.BOI] + [ct.IMAGE] * PATCHES + [ct.EOI] + encode(example.prompt) + [ct.SEP]
                 answer = encode(example.answer) + [ct.SEP]
@@ -188,11 +165,14 @@ class Batch:
         length = max(len(r[0]) for r in rows)
         self.ids = torch.full((len(rows), length), ct.PAD, dtype=torch.long)
         self.targets = torch.full((len(rows), length), -100, dtype=torch.long)
-        self.image_at, self.boi = [], []
+        # Per row: where the latents go, how many are fed (all 16, or 15 for text-to-image: the last latent is never
+        # fed back) and the BOI position whose hidden state conditions patch 0 (None without a diffusion loss).
+        self.image_at, self.fed, self.boi = [], [], []
         for b, (ids, targets, image_at, boi) in enumerate(rows):
             self.ids[b, : len(ids)] = torch.tensor(ids)
             self.targets[b, : len(targets)] = torch.tensor(targets)
             self.image_at.append(image_at)
+            self.fed.append(ids[image_at : image_at + PATCHES].count(ct.IMAGE))
             self.boi.append(boi)
 
 
@@ -243,9 +223,7 @@ class Joint(torch.nn.Module):
         table = self.hf.model.embed_tokens.weight
         soft = soft_embed(latents.reshape(-1, LATENT), self.codebook_in, table).reshape(latents.shape[0], PATCHES, -1)
         rows = []
-        for b, start in enumerate(batch.image_at):
-            count = min(PATCHES, ids.shape[1] - start)
-            count = sum(1 for i in range(count) if batch.ids[b, start + i] == ct.IMAGE)
+        for b, (start, count) in enumerate(zip(batch.image_at, batch.fed)):
             rows.append(torch.cat([embeds[b, :start], soft[b, :count], embeds[b, start + count :]]))
         hidden = self.hf.model(inputs_embeds=torch.stack(rows)).last_hidden_state
 

@@ -12,5 +12,5 @@ start=$(date +%s)
 python3 ops/train/check_schedule.py
 python3 ops/train/train.py --work "$work" --threads "${THREADS:-2}" | tee "$work.log"
 python3 ops/train/export.py --work "$work" --out cluster/models/orthus-shapes
-python3 ops/train/make_eval_set.py --out cluster/eval/shapes
+python3 ops/train/make_eval_set.py --out cluster/eval/shapes --validation-out cluster/eval/shapes-validation
 echo "trained and exported in $(( ($(date +%s) - start) / 60 )) minutes"
