@@ -214,7 +214,8 @@ protocol CaseRunner: Sendable {
         async throws -> [R]
 }
 
-/// One case after another in this process (the model's products use all of the process's compute threads).
+/// One case after another in this process (the model's products use all of the process's compute threads). The
+/// model is not Sendable; `run` never lets two cases use it at once, and the command runs one `run` at a time.
 struct LocalRunner: CaseRunner, @unchecked Sendable {
     let model: OrthusModel
 
