@@ -42,10 +42,30 @@ public enum ComputeThreads {
             return
         }
         let chunk = (columns / threads + 3) & ~3
-        DispatchQueue.concurrentPerform(iterations: threads) { index in
+        let part: @Sendable (Int) -> Void = { index in
+            guard index < threads else { return }
             let start = index * chunk
             let end = index == threads - 1 ? columns : min(columns, start + chunk)
             if start < end { body(start..<end) }
+        }
+        // The spinning pool when it is free; a caller that finds it busy (products on several threads at once) splits
+        // the same way through libdispatch, so results never depend on which ran.
+        if usePool, pool(workers: count - 1).run(part) { return }
+        DispatchQueue.concurrentPerform(iterations: threads, execute: part)
+    }
+
+    private static let shared = Mutex<SpinningPool?>(nil)
+
+    /// `ORTHUS_SPIN_POOL=0` splits every product through libdispatch instead (to compare the two).
+    static let usePool = ProcessInfo.processInfo.environment["ORTHUS_SPIN_POOL"] != "0"
+
+    /// The pool for the current thread count (made again if the count changed).
+    static func pool(workers: Int) -> SpinningPool {
+        shared.withLock { pool in
+            if let existing = pool, existing.workers == workers { return existing }
+            let made = SpinningPool(workers: workers)
+            pool = made
+            return made
         }
     }
 }

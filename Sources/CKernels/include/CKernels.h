@@ -31,4 +31,11 @@ void ck_weighted_rows(const float *p, size_t ldp, size_t m, const float *v, size
 /// of memory, used to measure the machine's read bandwidth.
 float ck_stream_sum(const float *p, size_t n);
 
+/// A spin-wait hint for busy loops (x86 PAUSE): yields the core's resources to its sibling thread and saves power.
+static inline void ck_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 #endif
