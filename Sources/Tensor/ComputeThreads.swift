@@ -59,10 +59,11 @@ public enum ComputeThreads {
     /// `ORTHUS_SPIN_POOL=0` splits every product through libdispatch instead (to compare the two).
     static let usePool = ProcessInfo.processInfo.environment["ORTHUS_SPIN_POOL"] != "0"
 
-    /// The pool for the current thread count (made again if the count changed).
+    /// The pool for the current thread count (made again, and the old one stopped, if the count changed).
     static func pool(workers: Int) -> SpinningPool {
         shared.withLock { pool in
             if let existing = pool, existing.workers == workers { return existing }
+            pool?.stop()
             let made = SpinningPool(workers: workers)
             pool = made
             return made

@@ -7,6 +7,8 @@ import Synchronization
 /// (as `DispatchQueue.concurrentPerform` does) costs tens of microseconds, so the caller finishes its share and waits.
 /// Here a worker spins for `spinLimit` after a job before it parks, so back-to-back products find it running, and an
 /// idle process's workers park quickly instead of spinning against the I/O threads and the other processes.
+///
+/// The workers hold the pool: it lives until `stop()` lets them end.
 final class SpinningPool: @unchecked Sendable {  // job and parking state are guarded by the atomics and the lock
     let workers: Int
     /// How long a worker looks for the next job before it parks.
@@ -15,13 +17,14 @@ final class SpinningPool: @unchecked Sendable {  // job and parking state are gu
     private let generation = Atomic<UInt64>(0)
     private let remaining = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
     private let parking = NSCondition()
     private nonisolated(unsafe) var job: ((Int) -> Void)?
 
     init(workers: Int) {
         self.workers = workers
-        for index in 1...max(1, workers) where workers > 0 {
-            let thread = Thread { [unowned self] in self.serve(part: index) }
+        for index in stride(from: 1, through: workers, by: 1) {
+            let thread = Thread { self.serve(part: index) }
             thread.name = "orthus-compute-\(index)"
             thread.stackSize = 1 << 20
             thread.start()
@@ -35,16 +38,27 @@ final class SpinningPool: @unchecked Sendable {  // job and parking state are gu
         withoutActuallyEscaping(body) { body in
             job = body
             remaining.store(workers, ordering: .relaxed)
-            generation.add(1, ordering: .releasing)
-            parking.lock()
-            parking.broadcast()
-            parking.unlock()
+            wake()
             body(0)
             while remaining.load(ordering: .acquiring) > 0 { spinPause() }
             job = nil
         }
         busy.store(false, ordering: .releasing)
         return true
+    }
+
+    /// Waits for a job in progress, then lets the workers end; the pool refuses every later `run`.
+    func stop() {
+        while !busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { spinPause() }
+        stopping.store(true, ordering: .relaxed)
+        wake()
+    }
+
+    private func wake() {
+        generation.add(1, ordering: .releasing)
+        parking.lock()
+        parking.broadcast()
+        parking.unlock()
     }
 
     private func serve(part: Int) {
@@ -63,6 +77,7 @@ final class SpinningPool: @unchecked Sendable {  // job and parking state are gu
                 current = generation.load(ordering: .acquiring)
             }
             seen = current
+            if stopping.load(ordering: .relaxed) { return }
             job?(part)
             remaining.subtract(1, ordering: .releasing)
         }

@@ -16,6 +16,7 @@ import Testing
 
     @Test func everyPartRunsOncePerJobBackToBackAndAfterParking() throws {
         let pool = SpinningPool(workers: 3)
+        defer { pool.stop() }
         let tally = Tally(parts: 4)
         for round in 0..<2000 {
             #expect(pool.run { tally.hit($0) })
@@ -40,6 +41,8 @@ import Testing
         #expect(!pool.run { _ in })
         release.store(true, ordering: .releasing)
         while pool.run({ _ in }) == false { usleep(100) }
+        pool.stop()
+        #expect(!pool.run { _ in }, "a stopped pool runs nothing")
     }
 
     @Test func splitProductsAreTheSameFromManyThreadsAtOnce() async throws {

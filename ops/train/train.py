@@ -214,7 +214,13 @@ class Joint(torch.nn.Module):
         self.hf = hf
         self.codebook_in = torch.nn.Parameter(codebook.clone())
         self.head = DiffusionHead(LATENT, HEAD_WIDTH, DIMS["hidden_size"], HEAD_BLOCKS)
-        self.text_rows = torch.tensor(list(range(0, 4)) + list(range(ct.EOI, VOCAB_SIZE)))
+        # The AR loss is over the ids text can take (specials and BPE tokens, not the image codes, which the engine
+        # masks); `text_index` maps a vocabulary id to its place among them.
+        text_rows = torch.tensor(list(range(0, 4)) + list(range(ct.EOI, VOCAB_SIZE)))
+        text_index = torch.full((VOCAB_SIZE,), -1, dtype=torch.long)
+        text_index[text_rows] = torch.arange(len(text_rows))
+        self.register_buffer("text_rows", text_rows, persistent=False)
+        self.register_buffer("text_index", text_index, persistent=False)
 
     def forward(self, batch: Batch, latents: torch.Tensor, alphas: torch.Tensor, diffusion_mul: int):
         device = latents.device
@@ -231,11 +237,8 @@ class Joint(torch.nn.Module):
         mask = targets != -100
         ar = torch.zeros((), device=device)
         if mask.any():
-            weight = self.hf.lm_head.weight[self.text_rows.to(device)]
-            logits = hidden[mask] @ weight.T
-            lookup = torch.full((VOCAB_SIZE,), -1, dtype=torch.long, device=device)
-            lookup[self.text_rows.to(device)] = torch.arange(len(self.text_rows), device=device)
-            ar = F.cross_entropy(logits, lookup[targets[mask]])
+            logits = hidden[mask] @ self.hf.lm_head.weight[self.text_rows].T
+            ar = F.cross_entropy(logits, self.text_index[targets[mask]])
 
         conds, x0 = [], []
         for b, boi in enumerate(batch.boi):
