@@ -12,8 +12,12 @@ import Testing
         }
     }
 
-    /// (rows, inputs, outputs): odd sizes exercise every tail of the blocking.
-    @Test(arguments: [(1, 16, 4), (3, 17, 5), (4, 64, 8), (7, 33, 13), (16, 100, 31), (9, 1, 3), (5, 255, 2)])
+    /// (rows, inputs, outputs): odd sizes exercise every tail of the blocking (one row takes weight rows eight at a
+    /// time, more rows four at a time).
+    @Test(arguments: [
+        (1, 16, 4), (3, 17, 5), (4, 64, 8), (7, 33, 13), (16, 100, 31), (9, 1, 3), (5, 255, 2), (1, 33, 27),
+        (2, 70, 21),
+    ])
     func linearMatchesOpenBLASSgemm(rows: Int, inputs: Int, outputs: Int) {
         let x = Self.random(rows * inputs, seed: 1)
         let w = Self.random(outputs * inputs, seed: 2)
