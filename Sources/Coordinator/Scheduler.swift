@@ -8,6 +8,12 @@ import Tensor
 /// coordinator's shell. A sequence is in at most one micro-batch at a time, prompts are prefilled in chunks so one
 /// long prompt cannot stall the others, as many micro-batches are kept in flight as the pipeline is deep, and a CFG
 /// pair travels in one micro-batch whenever both are ready.
+///
+/// Each sequence belongs to a lane, one per micro-batch the pipeline holds, and a lane has at most one micro-batch in
+/// flight (vLLM's virtual engines do the same). Without lanes, whichever sequences happened to be ready formed the
+/// next micro-batch, and arrival order fixed the groups for good: eight jobs on two stages ran as micro-batches of 1,
+/// 1 and 6 rows in turn, so each stage read its weights three times per round instead of twice. New sequences join
+/// the lane with the fewest, and lanes are evened out as sequences finish or the depth changes.
 public struct Scheduler: Sendable {
     public struct Configuration: Sendable {
         /// Micro-batches kept in flight (at least the number of stages keeps every stage busy).
@@ -128,6 +134,8 @@ public struct Scheduler: Sendable {
         var partner: UInt64?
         /// An image sequence's final row, kept until its partner's arrives.
         var finalRow: Matrix?
+        /// The lane whose micro-batches carry it (its partner's too).
+        var lane = 0
 
         /// Whether it can join a micro-batch: inputs waiting, not in flight, and not waiting on a head, except to
         /// replay inputs whose answer it already has.
@@ -143,6 +151,8 @@ public struct Scheduler: Sendable {
     private var jobs: [UInt64: Work] = [:]
     private var sequences: [UInt64: Sequence] = [:]
     private var inFlight: [UInt64: [SequenceSlice]] = [:]
+    /// The lane of each micro-batch in flight.
+    private var laneInFlight: [UInt64: Int] = [:]
     private var outstanding: [UInt64: Outstanding] = [:]
     private var nextSequence: UInt64 = 1
     private var nextMicroBatch: UInt64 = 1
@@ -192,6 +202,7 @@ public struct Scheduler: Sendable {
     /// (cache releases, and what the freed slot lets run).
     public mutating func abandon(microBatch: UInt64) -> (jobs: [UInt64], directives: [Directive]) {
         guard let slices = inFlight.removeValue(forKey: microBatch) else { return ([], []) }
+        laneInFlight[microBatch] = nil
         let failed = Set(slices.compactMap { sequences[$0.sequenceID]?.job }).sorted()
         var directives: [Directive] = []
         for job in failed { directives += cancel(job: job) }
@@ -202,6 +213,7 @@ public struct Scheduler: Sendable {
     /// Head answers still arriving are kept.
     public mutating func suspend() {
         inFlight = [:]
+        laneInFlight = [:]
         paused = true
         for id in sequences.keys { sequences[id]?.inBatch = false }
     }
@@ -243,7 +255,7 @@ public struct Scheduler: Sendable {
             room: job.patches - 1
         )
         let cond = newSequence(job: job.id, prompt: job.prompt.map(StageInput.token))
-        let uncond = newSequence(job: job.id, prompt: job.nullPrompt.map(StageInput.token))
+        let uncond = newSequence(job: job.id, prompt: job.nullPrompt.map(StageInput.token), partner: cond)
         sequences[cond]?.partner = uncond
         sequences[uncond]?.partner = cond
         jobs[job.id] = .image(job, latents: [], cond: cond, uncond: uncond)
@@ -261,6 +273,7 @@ public struct Scheduler: Sendable {
     /// The last stage's rows for a micro-batch: one final-normed row per slice, in slice order.
     public mutating func stageOutput(microBatch: UInt64, lastRows: Matrix) throws(Refusal) -> [Directive] {
         guard let slices = inFlight.removeValue(forKey: microBatch) else { throw .unknownMicroBatch(microBatch) }
+        laneInFlight[microBatch] = nil
         guard lastRows.rows == slices.count else { throw .rowCount(expected: slices.count, found: lastRows.rows) }
         var choices: [TokenChoice] = []
         var hidden = Matrix(rows: 0, columns: lastRows.columns)
@@ -482,7 +495,7 @@ public struct Scheduler: Sendable {
             if !answer.textRun.isEmpty { answer.pieces.append(.text(answer.textRun)) }
             answer.textRun = []
             // A fresh unconditional sequence for this image, paired with the cond sequence.
-            let uncond = newSequence(job: job.id, prompt: job.nullPrompt.map(StageInput.token))
+            let uncond = newSequence(job: job.id, prompt: job.nullPrompt.map(StageInput.token), partner: cond)
             sequences[uncond]?.partner = cond
             sequences[cond]?.partner = uncond
             answer.phase = .image(uncond: uncond)
@@ -534,11 +547,54 @@ public struct Scheduler: Sendable {
         }
     }
 
-    private mutating func newSequence(job: UInt64, prompt: [StageInput]) -> UInt64 {
+    /// A sequence in the lane with the fewest, or in its CFG partner's lane.
+    private mutating func newSequence(job: UInt64, prompt: [StageInput], partner: UInt64? = nil) -> UInt64 {
         let id = nextSequence
         nextSequence += 1
-        sequences[id] = Sequence(job: job, pending: prompt)
+        var sequence = Sequence(job: job, pending: prompt)
+        sequence.lane = partner.flatMap { sequences[$0]?.lane } ?? lightestLane(laneLoads())
+        sequences[id] = sequence
         return id
+    }
+
+    /// Sequences per lane (those on lanes past the depth are not counted).
+    private func laneLoads() -> [Int] {
+        var loads = [Int](repeating: 0, count: configuration.pipelineDepth)
+        for sequence in sequences.values where sequence.lane < loads.count { loads[sequence.lane] += 1 }
+        return loads
+    }
+
+    private func lightestLane(_ loads: [Int]) -> Int {
+        loads.indices.min { (loads[$0], $0) < (loads[$1], $1) } ?? 0
+    }
+
+    /// Moves sequences (each with its CFG partner) that are not in a micro-batch: off lanes the depth no longer has,
+    /// then from the fullest lane to the emptiest while that narrows the gap.
+    private mutating func balanceLanes() {
+        let ids = sequences.keys.sorted()
+        func movable(_ id: UInt64) -> Bool {
+            guard let sequence = sequences[id], !sequence.inBatch else { return false }
+            return sequence.partner.map { sequences[$0]?.inBatch != true } ?? true
+        }
+        func move(_ id: UInt64, to lane: Int) {
+            sequences[id]?.lane = lane
+            if let partner = sequences[id]?.partner { sequences[partner]?.lane = lane }
+        }
+        for id in ids where sequences[id]!.lane >= configuration.pipelineDepth && movable(id) {
+            move(id, to: lightestLane(laneLoads()))
+        }
+        while true {
+            let loads = laneLoads()
+            let light = lightestLane(loads)
+            guard let heavy = loads.indices.max(by: { (loads[$0], -$0) < (loads[$1], -$1) }) else { return }
+            let gap = loads[heavy] - loads[light]
+            let candidate = ids.first { id in
+                guard let sequence = sequences[id], sequence.lane == heavy, movable(id) else { return false }
+                return (sequence.partner == nil ? 1 : 2) < gap
+            }
+            guard let id = candidate else { return }
+            move(id, to: light)
+        }
     }
 
     private mutating func newRequest(_ kind: Outstanding) -> UInt64 {
@@ -548,15 +604,24 @@ public struct Scheduler: Sendable {
         return id
     }
 
-    /// Forms micro-batches while the pipeline has room: ready sequences, least recently scheduled first, each with one
-    /// slice (its next input, or its next prompt chunk); a ready CFG partner joins the same micro-batch.
+    /// Forms a micro-batch for each lane that has none in flight: its ready sequences, least recently scheduled first,
+    /// each with one slice (its next input, or its next prompt chunk); a ready CFG partner joins the same micro-batch.
     private mutating func schedule() -> [Directive] {
         var directives: [Directive] = []
         guard !paused else { return [] }
-        while inFlight.count < configuration.pipelineDepth {
-            let ready = sequences.filter { $0.value.isReady }
+        balanceLanes()
+        // A lane also waits for its token answers: a sequence answered while the rest of its lane is still out would
+        // otherwise go alone in the next micro-batch, and the lane would split in two for good. (Patches take many
+        // DDIM steps, so a lane does not wait for them; an image sequence rejoins its lane's next micro-batch.)
+        var busy = Set(laneInFlight.values)
+        for case .tokens(let ids) in outstanding.values {
+            for id in ids { if let lane = sequences[id]?.lane { busy.insert(lane) } }
+        }
+        for lane in 0..<configuration.pipelineDepth where !busy.contains(lane) {
+            guard inFlight.count < configuration.pipelineDepth else { break }
+            let ready = sequences.filter { $0.value.isReady && $0.value.lane == lane }
                 .sorted { ($0.value.lastScheduled, $0.key) < ($1.value.lastScheduled, $1.key) }.map(\.key)
-            guard !ready.isEmpty else { break }
+            guard !ready.isEmpty else { continue }
             var slices: [SequenceSlice] = []
             var inputs: [StageInput] = []
             var taken = Set<UInt64>()
@@ -589,10 +654,11 @@ public struct Scheduler: Sendable {
                     taken.insert(member)
                 }
             }
-            guard !slices.isEmpty else { break }
+            guard !slices.isEmpty else { continue }
             let id = nextMicroBatch
             nextMicroBatch += 1
             inFlight[id] = slices
+            laneInFlight[id] = lane
             directives.append(.forward(microBatch: id, slices: slices, inputs: inputs))
         }
         return directives

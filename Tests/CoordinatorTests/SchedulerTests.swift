@@ -283,6 +283,70 @@ import Tokenizer
         #expect(throws: Scheduler.Refusal.unknownRequest(8)) { try scheduler.patchSampled(requestID: 8, latent: [1]) }
     }
 
+    /// Drives the scheduler alone: stages answer in order, the LM head answers each request right after the output
+    /// it follows, every token is 5. Returns the number of sequences in each micro-batch, in order.
+    static func microBatchSizes(depth: Int, jobs: Int, maxTokens: (Int) -> Int) throws -> [Int] {
+        var scheduler = Scheduler(
+            configuration: Scheduler.Configuration(pipelineDepth: depth, contextLength: 64)
+        )
+        var sizes: [Int] = []
+        var stages: [(UInt64, Int)] = []
+        var tokens: [(UInt64, Int)] = []
+        func carryOut(_ directives: [Scheduler.Directive]) {
+            for directive in directives {
+                switch directive {
+                case .forward(let id, let slices, _):
+                    sizes.append(slices.count)
+                    stages.append((id, slices.count))
+                case .sampleTokens(let id, let rows, _): tokens.append((id, rows.count))
+                default: break
+                }
+            }
+        }
+        var submitted = 0
+        while submitted < jobs || !stages.isEmpty || !tokens.isEmpty {
+            while submitted < jobs {
+                submitted += 1
+                let job = TextJob(
+                    id: UInt64(submitted),
+                    prompt: [.token(1), .token(2), .token(3)],
+                    options: GenerationOptions(maxTokens: maxTokens(submitted))
+                )
+                carryOut(try scheduler.submit(job))
+            }
+            if !tokens.isEmpty {
+                let (id, rows) = tokens.removeFirst()
+                carryOut(try scheduler.sampled(requestID: id, tokens: Array(repeating: 5, count: rows)))
+            } else if !stages.isEmpty {
+                let (id, rows) = stages.removeFirst()
+                carryOut(try scheduler.stageOutput(microBatch: id, lastRows: Matrix(rows: rows, columns: 4)))
+            }
+        }
+        #expect(scheduler.activeJobs == 0)
+        return sizes
+    }
+
+    /// Jobs arriving one at a time must not fix uneven groups for good (without lanes, eight jobs on two stages ran
+    /// as micro-batches of 1, 1 and 6 in turn): once the first two, which went alone with nothing else to run, are
+    /// answered, two lanes run four sequences each. Those two started a step early, so they also finish a step early.
+    @Test func jobsArrivingOneByOneSettleIntoEvenMicroBatches() throws {
+        let sizes = try Self.microBatchSizes(depth: 2, jobs: 8, maxTokens: { _ in 6 })
+        let expected: [Int] = [1, 1] + Array(repeating: 4, count: 10) + [3, 3]
+        #expect(sizes == expected)
+        // Three lanes share eight sequences 3, 3, 2.
+        let three = try Self.microBatchSizes(depth: 3, jobs: 8, maxTokens: { _ in 6 })
+        #expect(three.dropFirst(3).dropLast(3).allSatisfy { $0 == 3 || $0 == 2 } && three.reduce(0, +) == 8 * 6)
+    }
+
+    /// When the jobs of one lane finish first, the others are spread over both lanes again.
+    @Test func lanesAreEvenedOutWhenJobsFinish() throws {
+        // Odd jobs (lane 0) stop after 2 tokens; even jobs (lane 1) run on to 10.
+        let sizes = try Self.microBatchSizes(depth: 2, jobs: 8, maxTokens: { $0 % 2 == 1 ? 2 : 10 })
+        #expect(sizes.reduce(0, +) == 48)  // 4 x 2 + 4 x 10 tokens
+        // After the first rounds, the four long jobs run two by two on both lanes (job 2, a step ahead, ends alone).
+        #expect(sizes.count == 22 && sizes[6..<20].allSatisfy { $0 == 2 })
+    }
+
     @Test func aSequenceIsNeverInTwoMicroBatchesAndACFGPairTravelsTogether() throws {
         var scheduler = Scheduler(
             configuration: Scheduler.Configuration(pipelineDepth: 3, maxRows: 6, prefillChunk: 2, contextLength: 64)
