@@ -2,7 +2,7 @@ import Tensor
 
 /// The decode kernels alone: a weight matrix far larger than the caches (8192² is 128 MiB in bf16, four times this
 /// machine's L3) times 1, 4 or 16 rows, in float32 and in
-/// bf16, as weight bytes read per second against the read bandwidth.
+/// bf16, as weight bytes read per second against the read bandwidth measured alongside.
 public struct KernelBench {
     public let limits: MachineLimits
     public let quick: Bool
@@ -22,6 +22,7 @@ public struct KernelBench {
         let values = random.uniform(n * k, bound: 0.05)
         let bits = values.map { UInt16($0.bitPattern >> 16) }
         var figures: [Figure] = []
+        let probe = BandwidthProbe(quick: quick)
         for (label, weights) in [
             ("f32", Weights(outputs: n, inputs: k, values: values)),
             ("bf16", Weights(outputs: n, inputs: k, storage: .bfloat16(bits))),
@@ -30,18 +31,16 @@ public struct KernelBench {
                 let x = Matrix(rows: rows, columns: k, values: random.uniform(rows * k, bound: 1))
                 var y = Matrix(rows: rows, columns: n)
                 let calls = quick ? 4 : 16
-                let seconds = Stopwatch.best(repeats: 3) {
+                let (seconds, alongside) = probe.alongside(repeats: 3, threads: limits.threads) {
                     for _ in 0..<calls { RowInvariant.linear(x, weights: weights, into: &y) }
                 }
                 let bytes = Double(n * k * weights.bytesPerWeight * calls)
                 figures.append(
-                    Figure(
+                    .bandwidthBound(
                         section: "kernels",
                         name: "\(label) weights \(n)x\(k), \(rows) row(s)",
-                        value: bytes / seconds / 1e9,
-                        unit: "GB/s",
-                        ratio: bytes / seconds / limits.readBytesPerSecond,
-                        against: "of read bandwidth"
+                        bytesPerSecond: bytes / seconds,
+                        alongside: alongside
                     )
                 )
             }

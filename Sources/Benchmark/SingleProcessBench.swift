@@ -46,21 +46,23 @@ public struct SingleProcessBench {
 
     func decode(_ text: TextModel) throws -> [Figure] {
         let steps = quick ? 8 : 32
+        let repeats = quick ? 2 : 3
         let prompt = 16
+        let probe = BandwidthProbe(quick: quick)
         var figures: [Figure] = []
         for batch in [1, 4, 16] {
             var caches = (0..<batch).map { _ in text.stack.makeCache() }
             var x = try text.stack.embed((0..<(batch * prompt)).map { 4 + $0 % 4000 })
             try text.stack.forward(&x, rowCounts: Array(repeating: prompt, count: batch), caches: &caches)
             let start = caches.map(\.count)
-            let seconds = try Stopwatch.best(repeats: 1) {
+            let (seconds, alongside) = try probe.alongside(repeats: repeats, threads: limits.threads) {
                 for step in 0..<steps {
                     var h = try text.stack.embed((0..<batch).map { 9000 - step - $0 })
                     try text.stack.forward(&h, rowCounts: Array(repeating: 1, count: batch), caches: &caches)
                     _ = text.head.logits(h)
                 }
             }
-            precondition(caches.map(\.count) == start.map { $0 + steps })
+            precondition(caches.map(\.count) == start.map { $0 + steps * repeats })
             let bytesPerSecond = decodeWeightBytes(text) * Double(steps) / seconds
             figures += [
                 Figure(
@@ -69,13 +71,11 @@ public struct SingleProcessBench {
                     value: Double(batch * steps) / seconds,
                     unit: "tok/s"
                 ),
-                Figure(
+                .bandwidthBound(
                     section: "single process",
                     name: "decode weight bytes/s, batch \(batch)",
-                    value: bytesPerSecond / 1e9,
-                    unit: "GB/s",
-                    ratio: bytesPerSecond / limits.readBytesPerSecond,
-                    against: "of read bandwidth"
+                    bytesPerSecond: bytesPerSecond,
+                    alongside: alongside
                 ),
             ]
         }
