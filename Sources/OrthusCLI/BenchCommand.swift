@@ -60,8 +60,17 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Skip the cluster figures.")
     var singleOnly = false
 
+    @Flag(help: "Only the cluster figures (and the single-process throughput they are compared with).")
+    var clusterOnly = false
+
     @Option(help: "Compute threads (default: ORTHUS_THREADS, OPENBLAS_NUM_THREADS, or every core).")
     var threads: Int?
+
+    func validate() throws {
+        guard !(singleOnly && clusterOnly) else {
+            throw ValidationError("--single-only and --cluster-only exclude each other")
+        }
+    }
 
     func run() async throws {
         if let threads { ComputeThreads.set(threads) }
@@ -78,6 +87,32 @@ struct BenchCommand: AsyncParsableCommand {
             "generating a \(size.layers)-layer, hidden \(size.hidden) \(size.dtype) model in \(modelDir)\n"
         )
         let model = try BenchModel.generate(size, template: template, folder: modelDir)
+        var figures = clusterOnly ? [] : try singleProcessFigures(model)
+        if !singleOnly {
+            figures += try await ClusterBench(
+                model: model,
+                executable: UpCommand.executablePath,
+                quick: quick,
+                depth: depth
+            ).run {
+                StandardStreams.err("measuring \($0)\n")
+            }
+        }
+        StandardStreams.out(BenchTable.render(figures, size: size))
+        let report = BenchReport(size: size, quick: quick, figures: figures)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileManager.default.createDirectory(
+            atPath: (json as NSString).deletingLastPathComponent.isEmpty
+                ? "." : (json as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
+        try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+        StandardStreams.err("wrote \(json)\n")
+    }
+
+    /// The machine's limits, the kernels, the single-process figures and the PyTorch peer.
+    private func singleProcessFigures(_ model: BenchModel) throws -> [Figure] {
         StandardStreams.err("measuring the machine\n")
         let limits = MachineLimits.measure(quick: quick)
         var figures = [
@@ -120,26 +155,6 @@ struct BenchCommand: AsyncParsableCommand {
             case .unavailable(let reason): StandardStreams.err("peer not measured: \(reason)\n")
             }
         }
-        if !singleOnly {
-            figures += try await ClusterBench(
-                model: model,
-                executable: UpCommand.executablePath,
-                quick: quick,
-                depth: depth
-            ).run {
-                StandardStreams.err("measuring \($0)\n")
-            }
-        }
-        StandardStreams.out(BenchTable.render(figures, size: size))
-        let report = BenchReport(size: size, quick: quick, figures: figures)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try FileManager.default.createDirectory(
-            atPath: (json as NSString).deletingLastPathComponent.isEmpty
-                ? "." : (json as NSString).deletingLastPathComponent,
-            withIntermediateDirectories: true
-        )
-        try encoder.encode(report).write(to: URL(fileURLWithPath: json))
-        StandardStreams.err("wrote \(json)\n")
+        return figures
     }
 }
