@@ -68,6 +68,33 @@ import Testing
             #expect(out[21 + e] == v[e])
         }
     }
+
+    /// Rows and value columns are computed in blocks (4 rows by 64 columns, then 16-column and single-row rests), yet
+    /// every element is the in-order fused multiply-add over the values, bit for bit, whatever block it fell in.
+    @Test(arguments: [(6, 37, 100), (4, 5, 64), (1, 300, 128), (9, 1, 17)])
+    func weightedRowsIsTheInOrderSumInEveryBlock(rows: Int, count: Int, width: Int) {
+        let p = Self.random(rows * count, seed: 6).map { abs($0) }
+        let v = Self.random(count * width, seed: 7)
+        var out = [Float](repeating: .nan, count: rows * width)
+        RowInvariant.weightedRows(
+            p,
+            ldp: count,
+            rows: rows,
+            v,
+            ldv: width,
+            count: count,
+            width: width,
+            into: &out,
+            ldo: width
+        )
+        for r in 0..<rows {
+            for e in 0..<width {
+                var expected: Float = 0
+                for j in 0..<count { expected = expected.addingProduct(p[r * count + j], v[j * width + e]) }
+                #expect(out[r * width + e] == expected)
+            }
+        }
+    }
 }
 
 @Suite struct RowKernelTests {
