@@ -5,6 +5,8 @@ public struct CheckpointSummary: Sendable {
         public var tensors = 0
         public var parameters = 0
         public var storedBytes = 0
+        /// Bytes in memory once loaded: bf16 product weights as stored, the rest as float32.
+        public var residentBytes = 0
 
         public init() {}
 
@@ -12,6 +14,7 @@ public struct CheckpointSummary: Sendable {
             tensors += 1
             parameters += entry.elementCount
             storedBytes += entry.byteRange.count
+            residentBytes += TensorManifest.staysAsStored(entry) ? entry.byteRange.count : entry.elementCount * 4
         }
     }
 
@@ -49,10 +52,10 @@ public struct CheckpointSummary: Sendable {
         public var layers: Range<Int>
         public var parameters: Int
         public var storedBytes: Int
+        /// Weights as the engine holds them in memory.
+        public var residentBytes: Int
         /// Bytes of KV cache per token of one sequence (float32 keys and values of the stage's layers).
         public var kvBytesPerToken: Int
-        /// Weights as the engine holds them today: widened to float32.
-        public var residentBytes: Int { parameters * 4 }
     }
 
     /// Per-stage needs of `split` (contiguous ranges covering every layer). Stage 0 also holds the embeddings, the
@@ -85,6 +88,7 @@ public struct CheckpointSummary: Sendable {
                 layers: range,
                 parameters: tally.parameters,
                 storedBytes: tally.storedBytes,
+                residentBytes: tally.residentBytes,
                 kvBytesPerToken: kvPerLayer * range.count
             )
         }
@@ -95,5 +99,6 @@ public struct CheckpointSummary: Sendable {
         tally.tensors += other.tensors
         tally.parameters += other.parameters
         tally.storedBytes += other.storedBytes
+        tally.residentBytes += other.residentBytes
     }
 }

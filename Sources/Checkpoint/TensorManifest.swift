@@ -11,6 +11,16 @@ public struct TensorManifest: Sendable {
     public static let lmHead = "lm_head.weight"
     public static let codebookIn = "model.codebook_in.weight"
 
+    /// Whether the engine keeps a tensor in memory as stored: bf16 weights of matrix products (the layers'
+    /// projections, the LM head, the diffusion head's linear layers, all read through `loadWeights`) stay bf16;
+    /// everything else is widened to float32 at load.
+    public static func staysAsStored(_ entry: TensorEntry) -> Bool {
+        guard entry.dtypeName == "BF16", entry.shape.count == 2 else { return false }
+        let name = entry.name
+        return name == lmHead || (name.hasPrefix("model.layers.") && name.hasSuffix("_proj.weight"))
+            || (name.hasPrefix("mlp_head.") && name.hasSuffix(".weight"))
+    }
+
     /// The names of one decoder layer's tensors, keyed by role.
     public struct LayerNames: Sendable {
         public let inputNorm, q, k, v, o, qNormWeight, qNormBias, kNormWeight, kNormBias, postNorm, gate, up,

@@ -59,7 +59,7 @@ struct InspectCommand: ParsableCommand {
         lines.append(
             "stage memory for split \(ranges.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ",")):"
         )
-        lines.append(Self.row("stage", "parameters", "stored", "resident f32", "KV per token"))
+        lines.append(Self.row("stage", "parameters", "stored", "in memory", "KV per token"))
         for (index, stage) in try summary.stages(ranges).enumerated() {
             lines.append(
                 Self.row(
@@ -77,7 +77,7 @@ struct InspectCommand: ParsableCommand {
                 "LM-head worker",
                 Self.count(lm.parameters),
                 Self.bytes(lm.storedBytes),
-                Self.bytes(lm.parameters * 4),
+                Self.bytes(lm.residentBytes),
                 "-"
             )
         )
@@ -85,12 +85,13 @@ struct InspectCommand: ParsableCommand {
             let parts = [Component.diffusionHead, .vqEncoder, .vqDecoder].compactMap { summary.byComponent[$0] }
             let parameters = parts.reduce(0) { $0 + $1.parameters }
             let stored = parts.reduce(0) { $0 + $1.storedBytes }
+            let resident = parts.reduce(0) { $0 + $1.residentBytes }
             lines.append(
                 Self.row(
                     "diffusion worker",
                     Self.count(parameters),
                     Self.bytes(stored),
-                    Self.bytes(parameters * 4),
+                    Self.bytes(resident),
                     "-"
                 )
             )

@@ -88,6 +88,21 @@ import Testing
         let stages = try summary.stages([0..<1, 1..<4])
         #expect(stages[0].parameters == 9472 * 32 + 8192 * 8 + summary.byComponent[.layer(0)]!.parameters)
         #expect(stages[1].kvBytesPerToken == 3 * 2 * 32 * 4)
+        // The fixture is bf16: the projections a layer reads through `loadWeights` stay 2 bytes a parameter, its
+        // norms are widened to 4.
+        let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
+        let manifest = TensorManifest(directory.configuration)
+        var expected = 0
+        for layer in 1..<4 {
+            let names = manifest.layerNames(layer)
+            let matrices: Set = [names.q, names.k, names.v, names.o, names.gate, names.up, names.down]
+            for (name, shape) in manifest.layer(layer) {
+                #expect(try directory.entry(name).dtypeName == "BF16")
+                expected += shape.reduce(1, *) * (matrices.contains(name) ? 2 : 4)
+            }
+        }
+        // The last stage also holds the final norm, widened.
+        #expect(stages[1].residentBytes == expected + summary.byComponent[.finalNorm]!.parameters * 4)
         #expect(throws: CheckpointError.self) { _ = try summary.stages([0..<1, 2..<4]) }
         #expect(throws: CheckpointError.self) { _ = try summary.stages([0..<2]) }
     }
