@@ -22,7 +22,7 @@ public struct KernelBench {
         let values = random.uniform(n * k, bound: 0.05)
         let bits = values.map { UInt16($0.bitPattern >> 16) }
         var figures: [Figure] = []
-        let probe = BandwidthProbe(quick: quick)
+        let probe = BandwidthProbe(quick: quick, threads: limits.threads)
         for (label, weights) in [
             ("f32", Weights(outputs: n, inputs: k, values: values)),
             ("bf16", Weights(outputs: n, inputs: k, storage: .bfloat16(bits))),
@@ -31,15 +31,15 @@ public struct KernelBench {
                 let x = Matrix(rows: rows, columns: k, values: random.uniform(rows * k, bound: 1))
                 var y = Matrix(rows: rows, columns: n)
                 let calls = quick ? 4 : 16
-                let (seconds, alongside) = probe.alongside(repeats: 3, threads: limits.threads) {
+                let (seconds, alongside) = probe.alongside(repeats: 3) {
                     for _ in 0..<calls { RowInvariant.linear(x, weights: weights, into: &y) }
                 }
                 let bytes = Double(n * k * weights.bytesPerWeight * calls)
                 figures.append(
-                    .bandwidthBound(
+                    probe.figure(
                         section: "kernels",
                         name: "\(label) weights \(n)x\(k), \(rows) row(s)",
-                        bytesPerSecond: bytes / seconds,
+                        perSecond: bytes / seconds,
                         alongside: alongside
                     )
                 )

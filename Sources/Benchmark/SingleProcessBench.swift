@@ -48,14 +48,14 @@ public struct SingleProcessBench {
         let steps = quick ? 8 : 32
         let repeats = quick ? 2 : 3
         let prompt = 16
-        let probe = BandwidthProbe(quick: quick)
+        let probe = BandwidthProbe(quick: quick, threads: limits.threads)
         var figures: [Figure] = []
         for batch in [1, 4, 16] {
             var caches = (0..<batch).map { _ in text.stack.makeCache() }
             var x = try text.stack.embed((0..<(batch * prompt)).map { 4 + $0 % 4000 })
             try text.stack.forward(&x, rowCounts: Array(repeating: prompt, count: batch), caches: &caches)
             let start = caches.map(\.count)
-            let (seconds, alongside) = try probe.alongside(repeats: repeats, threads: limits.threads) {
+            let (seconds, alongside) = try probe.alongside(repeats: repeats) {
                 for step in 0..<steps {
                     var h = try text.stack.embed((0..<batch).map { 9000 - step - $0 })
                     try text.stack.forward(&h, rowCounts: Array(repeating: 1, count: batch), caches: &caches)
@@ -71,10 +71,10 @@ public struct SingleProcessBench {
                     value: Double(batch * steps) / seconds,
                     unit: "tok/s"
                 ),
-                .bandwidthBound(
+                probe.figure(
                     section: "single process",
                     name: "decode weight bytes/s, batch \(batch)",
-                    bytesPerSecond: bytesPerSecond,
+                    perSecond: bytesPerSecond,
                     alongside: alongside
                 ),
             ]
@@ -85,7 +85,8 @@ public struct SingleProcessBench {
     func prefill(_ text: TextModel) throws -> Figure {
         let tokens = quick ? 128 : 512
         let c = text.configuration
-        let seconds = try Stopwatch.best(repeats: 2) {
+        let probe = SgemmProbe(quick: quick)
+        let (seconds, alongside) = try probe.alongside(repeats: 2) {
             var caches = [text.stack.makeCache()]
             var x = try text.stack.embed((0..<tokens).map { 4 + $0 % 4000 })
             try text.stack.forward(&x, rowCounts: [tokens], caches: &caches)
@@ -94,13 +95,11 @@ public struct SingleProcessBench {
         // Matrix products, plus causal attention's two products (about t²·hidden each over the layer).
         let flops =
             Double(c.layerCount) * (2 * Double(tokens) * Double(perLayer) + 2 * Double(tokens * tokens * c.hiddenSize))
-        return Figure(
+        return probe.figure(
             section: "single process",
             name: "prefill, \(tokens) tokens",
-            value: flops / seconds / 1e9,
-            unit: "GFLOP/s",
-            ratio: flops / seconds / limits.sgemmFlopsPerSecond,
-            against: "of sgemm"
+            perSecond: flops / seconds,
+            alongside: alongside
         )
     }
 
@@ -112,6 +111,7 @@ public struct SingleProcessBench {
         // Per row and step: input projection, three residual blocks (two w×w layers and the 3w adaLN), and the final
         // layer's 2w adaLN and projection back to the latent.
         let flopsPerRow = 2 * Double(w * latent + 3 * (2 * w * w + 3 * w * w) + 2 * w * w + w * latent)
+        let probe = SgemmProbe(quick: quick)
         var figures: [Figure] = []
         for rows in [2, 16, 64, 256] {
             let condition = [Float](repeating: 0.1, count: model.size.hidden)
@@ -123,7 +123,7 @@ public struct SingleProcessBench {
                     guidance: 5
                 )
             }
-            let seconds = Stopwatch.best(repeats: 1) {
+            let (seconds, alongside) = probe.alongside(repeats: 2) {
                 for _ in 0..<steps { sampler.advance(&patches) }
             }
             let rowSteps = Double(rows * steps)
@@ -134,13 +134,11 @@ public struct SingleProcessBench {
                     value: rowSteps / seconds,
                     unit: "rows/s"
                 ),
-                Figure(
+                probe.figure(
                     section: "single process",
                     name: "diffusion head, \(rows) rows",
-                    value: rowSteps * flopsPerRow / seconds / 1e9,
-                    unit: "GFLOP/s",
-                    ratio: rowSteps * flopsPerRow / seconds / limits.sgemmFlopsPerSecond,
-                    against: "of sgemm"
+                    perSecond: rowSteps * flopsPerRow / seconds,
+                    alongside: alongside
                 ),
             ]
         }
