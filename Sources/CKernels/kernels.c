@@ -143,27 +143,26 @@ static inline float scalar_bf16(const unsigned short *row, size_t p) {
     void NAME(const float *a, size_t lda, size_t m, const BTYPE *b, size_t ldb, size_t n, size_t k, float *c,       \
               size_t ldc, float alpha, int accumulate) {                                                             \
         size_t m4 = m & ~(size_t)3, n4 = n & ~(size_t)3, start = 0;                                                  \
-        /* The weight rows after a block, if a whole block of the same height follows. */                          \
-        const char *none = 0;                                                                                        \
+        /* `next`: the weight rows after a block, if a whole block of the same height follows (else NULL). */      \
         if (m == 1)                                                                                                  \
             for (; start + 8 <= n; start += 8) {                                                                     \
-                const char *next = start + 16 <= n ? (const char *)(b + (start + 8) * ldb) : none;                   \
+                const char *next = start + 16 <= n ? (const char *)(b + (start + 8) * ldb) : NULL;                   \
                 NAME##_block1x8(a, b + start * ldb, ldb, k, c + start, alpha, accumulate, next);                     \
             }                                                                                                        \
         for (size_t j = start; j < n4; j += 4) {                                                                     \
-            const char *next = j + 8 <= n ? (const char *)(b + (j + 4) * ldb) : none;                                \
+            const char *next = j + 8 <= n ? (const char *)(b + (j + 4) * ldb) : NULL;                                \
             size_t i = 0;                                                                                            \
             for (; i < m4; i += 4)                                                                                   \
                 NAME##_block4x4(a + i * lda, lda, b + j * ldb, ldb, k, c + i * ldc + j, ldc, alpha, accumulate,     \
-                                i == 0 ? next : none);                                                               \
+                                i == 0 ? next : NULL);                                                               \
             for (; i < m; i++)                                                                                       \
                 NAME##_block1xN(a + i * lda, b + j * ldb, ldb, 4, k, c + i * ldc + j, alpha, accumulate,            \
-                                i == 0 ? next : none);                                                               \
+                                i == 0 ? next : NULL);                                                               \
         }                                                                                                            \
         if (n4 < n)                                                                                                  \
             for (size_t i = 0; i < m; i++)                                                                           \
                 NAME##_block1xN(a + i * lda, b + n4 * ldb, ldb, n - n4, k, c + i * ldc + n4, alpha, accumulate,     \
-                                none);                                                                               \
+                                NULL);                                                                               \
     }
 
 DEFINE_DOT_ROWS(ck_dot_rows, float, load16_f32, scalar_f32)

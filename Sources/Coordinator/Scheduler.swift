@@ -150,9 +150,12 @@ public struct Scheduler: Sendable {
     public private(set) var configuration: Configuration
     private var jobs: [UInt64: Work] = [:]
     private var sequences: [UInt64: Sequence] = [:]
-    private var inFlight: [UInt64: [SequenceSlice]] = [:]
-    /// The lane of each micro-batch in flight.
-    private var laneInFlight: [UInt64: Int] = [:]
+    /// A micro-batch between the first stage and the heads.
+    private struct Flight {
+        let lane: Int
+        let slices: [SequenceSlice]
+    }
+    private var inFlight: [UInt64: Flight] = [:]
     private var outstanding: [UInt64: Outstanding] = [:]
     private var nextSequence: UInt64 = 1
     private var nextMicroBatch: UInt64 = 1
@@ -201,8 +204,7 @@ public struct Scheduler: Sendable {
     /// whose sequences cannot continue, are cancelled. Returns those jobs (to tell their clients) and the directives
     /// (cache releases, and what the freed slot lets run).
     public mutating func abandon(microBatch: UInt64) -> (jobs: [UInt64], directives: [Directive]) {
-        guard let slices = inFlight.removeValue(forKey: microBatch) else { return ([], []) }
-        laneInFlight[microBatch] = nil
+        guard let slices = inFlight.removeValue(forKey: microBatch)?.slices else { return ([], []) }
         let failed = Set(slices.compactMap { sequences[$0.sequenceID]?.job }).sorted()
         var directives: [Directive] = []
         for job in failed { directives += cancel(job: job) }
@@ -213,7 +215,6 @@ public struct Scheduler: Sendable {
     /// Head answers still arriving are kept.
     public mutating func suspend() {
         inFlight = [:]
-        laneInFlight = [:]
         paused = true
         for id in sequences.keys { sequences[id]?.inBatch = false }
     }
@@ -272,8 +273,9 @@ public struct Scheduler: Sendable {
 
     /// The last stage's rows for a micro-batch: one final-normed row per slice, in slice order.
     public mutating func stageOutput(microBatch: UInt64, lastRows: Matrix) throws(Refusal) -> [Directive] {
-        guard let slices = inFlight.removeValue(forKey: microBatch) else { throw .unknownMicroBatch(microBatch) }
-        laneInFlight[microBatch] = nil
+        guard let slices = inFlight.removeValue(forKey: microBatch)?.slices else {
+            throw .unknownMicroBatch(microBatch)
+        }
         guard lastRows.rows == slices.count else { throw .rowCount(expected: slices.count, found: lastRows.rows) }
         var choices: [TokenChoice] = []
         var hidden = Matrix(rows: 0, columns: lastRows.columns)
@@ -613,7 +615,7 @@ public struct Scheduler: Sendable {
         // A lane also waits for its token answers: a sequence answered while the rest of its lane is still out would
         // otherwise go alone in the next micro-batch, and the lane would split in two for good. (Patches take many
         // DDIM steps, so a lane does not wait for them; an image sequence rejoins its lane's next micro-batch.)
-        var busy = Set(laneInFlight.values)
+        var busy = Set(inFlight.values.map(\.lane))
         for case .tokens(let ids) in outstanding.values {
             for id in ids { if let lane = sequences[id]?.lane { busy.insert(lane) } }
         }
@@ -657,8 +659,7 @@ public struct Scheduler: Sendable {
             guard !slices.isEmpty else { continue }
             let id = nextMicroBatch
             nextMicroBatch += 1
-            inFlight[id] = slices
-            laneInFlight[id] = lane
+            inFlight[id] = Flight(lane: lane, slices: slices)
             directives.append(.forward(microBatch: id, slices: slices, inputs: inputs))
         }
         return directives
