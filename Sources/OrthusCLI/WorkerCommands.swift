@@ -40,9 +40,12 @@ struct StageCommand: AsyncParsableCommand {
         guard let range = LayerRange.parse(layers) else {
             throw ValidationError("--layers \(layers) is not a range like 0..<16")
         }
-        let directory = try ModelDirectory(path: worker.model)
-        let compute = try StageCompute(directory: directory, layers: range)
-        let names = directory.namesLoaded
+        // The directory (and with it the shards' mappings) ends with the load: the weights are copies, and the
+        // mapped pages would otherwise stay in the process's memory beside them.
+        let (compute, names) = try {
+            let directory = try ModelDirectory(path: worker.model)
+            return (try StageCompute(directory: directory, layers: range), directory.namesLoaded)
+        }()
         StandardStreams.err("stage \(range.lowerBound)..<\(range.upperBound): mapped \(names.count) tensors\n")
         if listTensors { StandardStreams.err(names.map { "  \($0)\n" }.joined()) }
         let context = try ZMQContext()
@@ -125,12 +128,14 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
     @OptionGroup var worker: WorkerOptions
 
     func run() async throws {
-        let directory = try ModelDirectory(path: worker.model)
-        let head = try DiffusionHead(directory: directory)
-        let codec = DiffusionWorker.VQCodec(
-            encoder: try VQEncoder(directory: directory),
-            decoder: try VQDecoder(directory: directory)
-        )
+        let (head, codec) = try {  // the shards stay mapped only while loading, as in StageCommand
+            let directory = try ModelDirectory(path: worker.model)
+            let codec = DiffusionWorker.VQCodec(
+                encoder: try VQEncoder(directory: directory),
+                decoder: try VQDecoder(directory: directory)
+            )
+            return (try DiffusionHead(directory: directory), codec)
+        }()
         let context = try ZMQContext()
         let session = try await worker.joinPool(.diffusionHead, name: "diffusion-head", context: context)
         let pool = DiffusionWorker(head: head, codec: codec, socket: session.data)
