@@ -4,13 +4,13 @@ import Tensor
 /// machine's L3) times 1, 4 or 16 rows, in float32 and in
 /// bf16, as weight bytes read per second against the read bandwidth measured alongside.
 public struct KernelBench {
-    public let limits: MachineLimits
+    public let probes: MachineProbes
     public let quick: Bool
     /// The weight matrix is size × size.
     public let size: Int
 
-    public init(limits: MachineLimits, quick: Bool, size: Int = 8192) {
-        self.limits = limits
+    public init(probes: MachineProbes, quick: Bool, size: Int = 8192) {
+        self.probes = probes
         self.quick = quick
         self.size = size
     }
@@ -22,7 +22,7 @@ public struct KernelBench {
         let values = random.uniform(n * k, bound: 0.05)
         let bits = values.map { UInt16($0.bitPattern >> 16) }
         var figures: [Figure] = []
-        let probe = BandwidthProbe(quick: quick, threads: limits.threads)
+        let probe = probes.bandwidth
         for (label, weights) in [
             ("f32", Weights(outputs: n, inputs: k, values: values)),
             ("bf16", Weights(outputs: n, inputs: k, storage: .bfloat16(bits))),

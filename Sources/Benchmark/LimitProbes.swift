@@ -13,6 +13,9 @@ protocol LimitProbe {
 }
 
 extension LimitProbe {
+    /// The best of `passes` passes.
+    func best(of passes: Int) -> Double { (0..<passes).map { _ in measure() }.max()! }
+
     /// Runs `body` `repeats` times, each turn right after a pass of the probe; returns the shortest time of `body`
     /// and the probe's best pass.
     func alongside(repeats: Int, _ body: () throws -> Void) rethrows -> (seconds: Double, limit: Double) {
@@ -35,6 +38,18 @@ extension LimitProbe {
             ratio: perSecond / limit,
             against: "of " + String(format: "%.1f", limit / 1e9) + " \(unit) \(label) alongside"
         )
+    }
+}
+
+/// The probes of one bench run, made once (the bandwidth probe's buffer is 1 GiB) and used by every section.
+public struct MachineProbes {
+    let bandwidth: BandwidthProbe
+    let sgemm: SgemmProbe
+
+    /// Probes with the engine's compute-thread count.
+    public init(quick: Bool) {
+        bandwidth = BandwidthProbe(quick: quick, threads: ComputeThreads.count)
+        sgemm = SgemmProbe(quick: quick)
     }
 }
 

@@ -12,17 +12,13 @@ public struct MachineLimits: Codable, Sendable {
     /// OpenBLAS sgemm on square matrices with `threads` threads, floating-point operations per second.
     public var sgemmFlopsPerSecond: Double
 
-    public static func measure(quick: Bool) -> MachineLimits {
-        let threads = ComputeThreads.count
-        let all = BandwidthProbe(quick: quick, threads: threads)
-        let one = all.with(threads: 1)
-        let sgemm = SgemmProbe(quick: quick)
+    public static func measure(_ probes: MachineProbes, quick: Bool) -> MachineLimits {
         let repeats = quick ? 3 : 5
         return MachineLimits(
-            threads: threads,
-            readBytesPerSecondOneThread: (0..<repeats).map { _ in one.measure() }.max()!,
-            readBytesPerSecond: (0..<repeats).map { _ in all.measure() }.max()!,
-            sgemmFlopsPerSecond: (0..<3).map { _ in sgemm.measure() }.max()!
+            threads: probes.bandwidth.threads,
+            readBytesPerSecondOneThread: probes.bandwidth.with(threads: 1).best(of: repeats),
+            readBytesPerSecond: probes.bandwidth.best(of: repeats),
+            sgemmFlopsPerSecond: probes.sgemm.best(of: 3)
         )
     }
 }

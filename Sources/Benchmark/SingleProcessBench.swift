@@ -11,12 +11,12 @@ import VQVAE
 /// decode and text-to-image per patch, each with its ratio to the machine's limit.
 public struct SingleProcessBench {
     public let model: BenchModel
-    public let limits: MachineLimits
+    public let probes: MachineProbes
     public let quick: Bool
 
-    public init(model: BenchModel, limits: MachineLimits, quick: Bool) {
+    public init(model: BenchModel, probes: MachineProbes, quick: Bool) {
         self.model = model
-        self.limits = limits
+        self.probes = probes
         self.quick = quick
     }
 
@@ -48,7 +48,7 @@ public struct SingleProcessBench {
         let steps = quick ? 8 : 32
         let repeats = quick ? 2 : 3
         let prompt = 16
-        let probe = BandwidthProbe(quick: quick, threads: limits.threads)
+        let probe = probes.bandwidth
         var figures: [Figure] = []
         for batch in [1, 4, 16] {
             var caches = (0..<batch).map { _ in text.stack.makeCache() }
@@ -85,7 +85,7 @@ public struct SingleProcessBench {
     func prefill(_ text: TextModel) throws -> Figure {
         let tokens = quick ? 128 : 512
         let c = text.configuration
-        let probe = SgemmProbe(quick: quick)
+        let probe = probes.sgemm
         let (seconds, alongside) = try probe.alongside(repeats: 2) {
             var caches = [text.stack.makeCache()]
             var x = try text.stack.embed((0..<tokens).map { 4 + $0 % 4000 })
@@ -111,7 +111,7 @@ public struct SingleProcessBench {
         // Per row and step: input projection, three residual blocks (two w×w layers and the 3w adaLN), and the final
         // layer's 2w adaLN and projection back to the latent.
         let flopsPerRow = 2 * Double(w * latent + 3 * (2 * w * w + 3 * w * w) + 2 * w * w + w * latent)
-        let probe = SgemmProbe(quick: quick)
+        let probe = probes.sgemm
         var figures: [Figure] = []
         for rows in [2, 16, 64, 256] {
             let condition = [Float](repeating: 0.1, count: model.size.hidden)

@@ -60,10 +60,10 @@ static inline v16 load16_bf16(const unsigned short *row, size_t p, size_t k) {
 static inline float scalar_f32(const float *row, size_t p) { return row[p]; }
 
 /// Asks for `bytes` from `from` on into the outer caches. The kernels read a block of weight rows as that many
-/// interleaved streams, which the hardware prefetchers pick up only after some misses each: with rows of a few KB
-/// (hidden 1024 to 2048 in bf16) one thread read at about half the bandwidth. So while a block is read, the next
-/// block (contiguous when ldb == k, as weights are) is requested front to back at the same pace. A hint only: it
-/// never changes a result.
+/// interleaved streams, which the hardware prefetchers pick up only after some misses each, and rows of a few KB
+/// (hidden 1024 to 2048 in bf16) end soon after: one thread read well below the bandwidth (BENCHMARKS.md, "Kernels
+/// for one thread"). So while a block is read, the next block (contiguous when ldb == k, as weights are) is requested
+/// front to back at the same pace. A hint only: it never changes a result.
 static inline void prefetch_lines(const char *from, size_t bytes) {
     for (size_t q = 0; q < bytes; q += 64) __builtin_prefetch(from + q, 0, 1);
 }
@@ -126,8 +126,8 @@ static inline float scalar_bf16(const unsigned short *row, size_t p) {
         for (size_t j = 0; j < n; j++)                                                                               \
             store(c + j, NAME##_finish(acc[j], a, b + j * ldb, k16, k), alpha, accumulate);                         \
     }                                                                                                                \
-    /* One row against eight weight rows: for a single row (decode at batch 1) eight independent accumulators keep */ \
-    /* one thread's loads closer to the memory bandwidth than four (about 10% on 8192x8192 in bf16). */                \
+    /* One row against eight weight rows: for a single row (decode at batch 1) eight independent accumulators and */ \
+    /* eight weight streams keep one thread's loads closer to the memory bandwidth than four. */                      \
     static inline void NAME##_block1x8(const float *a, const BTYPE *b, size_t ldb, size_t k, float *c, float alpha,  \
                                        int accumulate, const char *next) {                                           \
         v16 acc[8];                                                                                                  \
@@ -170,7 +170,7 @@ DEFINE_DOT_ROWS(ck_dot_rows_bf16, unsigned short, load16_bf16, scalar_bf16)
 
 /// Attention's probabilities times values, for R query rows and E vectors of 16 value columns at once: each element
 /// still sums j = 0, 1, ... in order from zero (so a row's result does not depend on the rows beside it), but R x E
-/// independent sums are in flight instead of one chain of dependent multiply-adds (25x faster on a 512-token prefill).
+/// independent sums are in flight instead of one chain of dependent multiply-adds (BENCHMARKS.md, "Attention").
 #define DEFINE_WEIGHTED_BLOCK(R, E)                                                                                  \
     static inline void weighted_block_##R##x##E(const float *p, size_t ldp, const float *v, size_t ldv, size_t t,   \
                                                 float *out, size_t ldo) {                                            \

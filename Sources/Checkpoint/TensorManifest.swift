@@ -16,9 +16,11 @@ public struct TensorManifest: Sendable {
     /// everything else is widened to float32 at load.
     public static func staysAsStored(_ entry: TensorEntry) -> Bool {
         guard entry.dtypeName == "BF16", entry.shape.count == 2 else { return false }
-        let name = entry.name
-        return name == lmHead || (name.hasPrefix("model.layers.") && name.hasSuffix("_proj.weight"))
-            || (name.hasPrefix("mlp_head.") && name.hasSuffix(".weight"))
+        switch Component(tensorName: entry.name) {
+        case .lmHead, .diffusionHead: return true  // every matrix of the head is a linear layer's weight
+        case .layer(let index): return LayerNames(index).products.contains(entry.name)
+        default: return false
+        }
     }
 
     /// The names of one decoder layer's tensors, keyed by role.
@@ -42,6 +44,9 @@ public struct TensorManifest: Sendable {
             up = p + "mlp.up_proj.weight"
             down = p + "mlp.down_proj.weight"
         }
+
+        /// The matrix-product weights (loaded with `loadWeights`); the rest are norms.
+        public var products: [String] { [q, k, v, o, gate, up, down] }
     }
 
     public func layerNames(_ index: Int) -> LayerNames { LayerNames(index) }

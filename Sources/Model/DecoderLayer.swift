@@ -34,7 +34,7 @@ public struct DecoderLayer: Sendable {
         let manifest = TensorManifest(c)
         let names = manifest.layerNames(index)
         let shapes = manifest.layer(index)
-        let matrices: Set = [names.q, names.k, names.v, names.o, names.gate, names.up, names.down]
+        let matrices = Set(names.products)
         let t = try directory.load(shapes.filter { !matrices.contains($0.key) })
         func weights(_ name: String) throws -> Weights { try directory.loadWeights(name, shape: shapes[name]!) }
         self.index = index

@@ -114,7 +114,8 @@ struct BenchCommand: AsyncParsableCommand {
     /// The machine's limits, the kernels, the single-process figures and the PyTorch peer.
     private func singleProcessFigures(_ model: BenchModel) throws -> [Figure] {
         StandardStreams.err("measuring the machine\n")
-        let limits = MachineLimits.measure(quick: quick)
+        let probes = MachineProbes(quick: quick)
+        let limits = MachineLimits.measure(probes, quick: quick)
         var figures = [
             Figure(
                 section: "machine",
@@ -136,8 +137,8 @@ struct BenchCommand: AsyncParsableCommand {
             ),
         ]
         StandardStreams.err("measuring the decode kernels\n")
-        figures += KernelBench(limits: limits, quick: quick, size: kernelSize).run()
-        figures += try SingleProcessBench(model: model, limits: limits, quick: quick).run {
+        figures += KernelBench(probes: probes, quick: quick, size: kernelSize).run()
+        figures += try SingleProcessBench(model: model, probes: probes, quick: quick).run {
             StandardStreams.err("measuring \($0)\n")
         }
         if let script = peer {
