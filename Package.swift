@@ -39,24 +39,33 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Tensor"], swiftSettings: strictSettings),
         // tokenizer.json: byte-level BPE, added tokens, streaming decode.
         .target(name: "Tokenizer", swiftSettings: strictSettings),
-        // The Chameleon decoder: layers, RoPE, KV caches, batched forward over layer ranges.
-        .target(name: "Model", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
-        // Output heads: the LM head with logit masks and seeded sampling.
-        .target(name: "Heads", dependencies: ["Tensor", "Checkpoint", "Model"], swiftSettings: strictSettings),
-        // The VQ-VAE encoder and decoder (convolutions through OpenBLAS).
-        .target(name: "VQVAE", dependencies: ["Tensor", "Checkpoint"], swiftSettings: strictSettings),
+        // What generation means, with no weights and no sockets: the scheduler (continuous batching of every mode),
+        // the job kinds, planning a job from a request, and the value types the executors speak.
+        .target(
+            name: "Generation",
+            dependencies: ["Tensor", "Checkpoint", "Tokenizer"],
+            swiftSettings: strictSettings
+        ),
+        // The Chameleon decoder: layers, RoPE, KV caches, batched forward over layer ranges (StageCompute).
+        .target(name: "Model", dependencies: ["Tensor", "Checkpoint", "Generation"], swiftSettings: strictSettings),
+        // Output heads: the LM head with seeded sampling, the diffusion head and its batched DDIM sampling.
+        .target(name: "Heads", dependencies: ["Tensor", "Checkpoint", "Generation"], swiftSettings: strictSettings),
+        // The VQ-VAE encoder and decoder (convolutions through OpenBLAS), and pictures to latents and back.
+        .target(name: "VQVAE", dependencies: ["Tensor", "Checkpoint", "ImageIO"], swiftSettings: strictSettings),
         // Threads and services shared by the cluster roles.
         .target(name: "Runtime", swiftSettings: strictSettings),
         // A stage worker's compute: its layer range and the KV caches of its sequences, per micro-batch.
         .target(
             name: "Stage",
-            dependencies: ["Model", "Checkpoint", "Tensor", "Wire", "Transport", "Runtime"],
+            dependencies: ["Model", "Generation", "Checkpoint", "Tensor", "Wire", "Transport", "Runtime"],
             swiftSettings: strictSettings
         ),
         // Head pool workers over the transport: the LM head (token requests) and the diffusion head (patches, VQ).
         .target(
             name: "HeadService",
-            dependencies: ["Heads", "Tensor", "Wire", "Transport", "Runtime", "VQVAE", "ImageIO", "Membership"],
+            dependencies: [
+                "Heads", "Generation", "Tensor", "Wire", "Transport", "Runtime", "VQVAE", "ImageIO", "Membership",
+            ],
             swiftSettings: strictSettings
         ),
         // Worker-side membership: the control link that registers, heartbeats, drains and leaves.
@@ -65,8 +74,8 @@ let package = Package(
         .target(
             name: "Coordinator",
             dependencies: [
-                "Stage", "Heads", "HeadService", "Model", "Tensor", "Membership", "Transport", "Wire", "Engine",
-                "Tokenizer", "Checkpoint", "Runtime",
+                "Generation", "Stage", "Heads", "HeadService", "Tensor", "Membership", "Transport", "Wire", "Tokenizer",
+                "Checkpoint", "Runtime",
             ],
             swiftSettings: strictSettings
         ),
@@ -76,17 +85,18 @@ let package = Package(
         .target(
             name: "Benchmark",
             dependencies: [
-                "Checkpoint", "Tensor", "Model", "Heads", "VQVAE", "Engine", "Tokenizer", "Coordinator", "Stage",
-                "Transport", "Wire", "Runtime",
+                "Checkpoint", "Tensor", "Model", "Heads", "VQVAE", "Engine", "Generation", "Coordinator", "Transport",
+                "Wire", "Runtime",
             ],
             swiftSettings: strictSettings
         ),
         // Fixture paths and golden comparisons shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Tensor", "Runtime"], swiftSettings: strictSettings),
-        // Single-process generation loops shared by the CLI and, later, the cluster.
+        // One process: the Generation scheduler's directives carried out in-process (layers, LM head, diffusion
+        // head, VQ-VAE), for `generate`, `eval --model` and the bench.
         .target(
             name: "Engine",
-            dependencies: ["Model", "Heads", "Tokenizer", "VQVAE", "ImageIO"],
+            dependencies: ["Generation", "Model", "Heads", "Tokenizer", "VQVAE", "ImageIO", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -114,7 +124,9 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["TestSupport", "Tokenizer"], swiftSettings: strictSettings),
         .testTarget(
             name: "ModelTests",
-            dependencies: ["TestSupport", "Model", "Heads", "Engine", "Checkpoint", "Tensor", "Tokenizer", "ImageIO"],
+            dependencies: [
+                "TestSupport", "Model", "Heads", "Engine", "Generation", "Checkpoint", "Tensor", "Tokenizer", "ImageIO",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -130,14 +142,15 @@ let package = Package(
         .testTarget(
             name: "StageTests",
             dependencies: [
-                "TestSupport", "Stage", "Model", "Heads", "Engine", "Checkpoint", "Tensor", "Transport", "Wire",
+                "TestSupport", "Stage", "Model", "Heads", "Generation", "Checkpoint", "Tensor", "Transport", "Wire",
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "HeadServiceTests",
             dependencies: [
-                "TestSupport", "HeadService", "Heads", "Engine", "Checkpoint", "Tensor", "Transport", "Wire", "VQVAE",
+                "TestSupport", "HeadService", "Heads", "Engine", "Generation", "Checkpoint", "Tensor", "Transport",
+                "Wire", "VQVAE",
                 "ImageIO",
             ],
             swiftSettings: strictSettings
@@ -146,9 +159,14 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "TestSupport", "Membership", "Transport", "Wire", "Stage", "Heads", "Engine", "Model",
-                "Checkpoint", "Tensor", "Tokenizer",
-                "ImageIO",
+                "Coordinator", "TestSupport", "Membership", "Transport", "Wire", "Generation", "Checkpoint", "Tensor",
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GenerationTests",
+            dependencies: [
+                "TestSupport", "Generation", "Engine", "Heads", "VQVAE", "Checkpoint", "Tensor", "Tokenizer", "ImageIO",
             ],
             swiftSettings: strictSettings
         ),
@@ -156,7 +174,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["CWire", "Wire"], swiftSettings: strictSettings),
         .testTarget(
             name: "HeadsTests",
-            dependencies: ["TestSupport", "Heads", "Checkpoint", "Tensor"],
+            dependencies: ["TestSupport", "Heads", "Generation", "Checkpoint", "Tensor"],
             swiftSettings: strictSettings
         ),
         // Multi-process clusters on loopback: real coordinator, stage and head processes, real sockets.
@@ -167,7 +185,9 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["TestSupport", "Engine", "Checkpoint", "Heads", "Tokenizer", "Tensor", "ImageIO"],
+            dependencies: [
+                "TestSupport", "Engine", "Generation", "Checkpoint", "Heads", "Tokenizer", "Tensor", "ImageIO",
+            ],
             swiftSettings: strictSettings
         ),
     ]

@@ -1,11 +1,8 @@
 import Checkpoint
 import Coordinator
+import Engine
 import Foundation
-import Heads
-import Model
 import Runtime
-import Stage
-import Tensor
 import Transport
 import Wire
 
@@ -155,45 +152,17 @@ public struct ClusterBench: Sendable {
     }
 }
 
-/// The same text jobs in one process: the coordinator's scheduler over one stage holding every layer and the LM head,
-/// with every core (continuous batching, as the cluster does).
+/// The same text jobs in one process: the same scheduler over one compute holding every layer and the LM head, with
+/// every core (continuous batching, as the cluster does), or one job after another.
 struct SingleProcessThroughput {
     let model: BenchModel
 
-    func run(_ specs: [JobSpec]) throws -> (tokens: Int, seconds: Double) {
-        let directory = try ModelDirectory(path: model.folder)
-        let card = try ModelCard(directory: directory)
-        var stage = try StageCompute(directory: directory, layers: 0..<card.layerCount)
-        let head = try LMHead(directory: directory)
-        var scheduler = Scheduler(
-            configuration: Scheduler.Configuration(pipelineDepth: 1, contextLength: card.contextLength)
-        )
-        var tokens = 0
-        var pending: [Scheduler.Directive] = []
+    func run(_ specs: [JobSpec], together: Bool = true) throws -> (tokens: Int, seconds: Double) {
+        let engine = try LocalEngine(directory: try ModelDirectory(path: model.folder))
+        let jobs = specs.map { LocalEngine.Job($0.request) }
         let start = ContinuousClock.now
-        for (index, spec) in specs.enumerated() {
-            pending += try scheduler.submit(try card.textJob(id: UInt64(index + 1), spec: spec))
-        }
-        while !pending.isEmpty {
-            let directive = pending.removeFirst()
-            switch directive {
-            case .forward(let id, let slices, let inputs):
-                let output = try stage.run(slices, input: .inputs(inputs))
-                pending += try scheduler.stageOutput(
-                    microBatch: id,
-                    lastRows: StageCompute.lastRows(output, slices: slices)
-                )
-            case .sampleTokens(let id, let rows, let hidden):
-                let logits = head.logits(hidden)
-                let chosen = rows.enumerated().map { index, row in
-                    row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
-                }
-                pending += try scheduler.sampled(requestID: id, tokens: chosen)
-            case .token: tokens += 1
-            case .release(let ids): stage.release(ids)
-            default: break
-            }
-        }
+        let answers = together ? try engine.run(jobs) : try jobs.map { try engine.run([$0])[0] }
+        let tokens = try answers.reduce(0) { $0 + (try $1.get()).tokens.count }
         return (tokens, (ContinuousClock.now - start).seconds)
     }
 }

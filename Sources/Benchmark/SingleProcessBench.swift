@@ -1,10 +1,10 @@
 import Checkpoint
 import Engine
 import Foundation
+import Generation
 import Heads
 import Model
 import Tensor
-import Tokenizer
 import VQVAE
 
 /// The single-process figures: decode at several batch sizes, prefill, the diffusion head at several row counts, VQ
@@ -146,24 +146,25 @@ public struct SingleProcessBench {
     }
 
     func images(directory: ModelDirectory) throws -> [Figure] {
-        let tokenizer = try Tokenizer(path: directory.tokenizerPath)
-        let orthus = try OrthusModel(directory: directory, tokenizer: tokenizer)
+        let engine = try LocalEngine(directory: directory)
+        guard let pictures = engine.pictures else { throw GenerationError.notOrthus(path: directory.path) }
         let latents = Matrix(
-            rows: orthus.decoder.patchCount,
-            columns: orthus.head.latentDim,
-            values: [Float](repeating: 0.01, count: orthus.decoder.patchCount * orthus.head.latentDim)
+            rows: pictures.patchCount,
+            columns: pictures.latentDim,
+            values: [Float](repeating: 0.01, count: pictures.patchCount * pictures.latentDim)
         )
-        let decodeSeconds = Stopwatch.best(repeats: 3) { _ = orthus.decoder.decode(latents) }
+        let decodeSeconds = Stopwatch.best(repeats: 3) { _ = pictures.decoder.decode(latents) }
         let steps = quick ? 10 : 100
+        let request = GenerationRequest(mode: .textToImage, prompt: "a red circle", steps: steps)
         var patches = 0
         let imageSeconds = try Stopwatch.best(repeats: 1) {
-            let image = try orthus.textToImage(prompt: "a red circle", options: ImageOptions(guidance: 5, steps: steps))
-            patches = image.count
+            let answer = try engine.run(LocalEngine.Job(request))
+            for case .image(let image) in answer.pieces { patches += image.count }
         }
         return [
             Figure(
                 section: "single process",
-                name: "VQ decode (\(orthus.decoder.patchCount) patches, template VQ)",
+                name: "VQ decode (\(pictures.patchCount) patches, template VQ)",
                 value: decodeSeconds * 1000,
                 unit: "ms"
             ),

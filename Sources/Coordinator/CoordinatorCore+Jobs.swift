@@ -1,4 +1,5 @@
 import Foundation
+import Generation
 import HeadService
 import Heads
 import Membership
@@ -21,19 +22,13 @@ struct JobRecord {
         case decoding
     }
 
-    enum Prepared {
-        case text(TextJob)
-        case image(ImageJob)
-        case interleaved(InterleavedJob)
-    }
-
     let id: UInt64
     /// The client's routing id; empty for a job restarted from the journal until a client fetches it.
     var client: [UInt8]
     let spec: JobSpec
     let accepted = ContinuousClock.now
     var phase: Phase
-    var prepared: Prepared?
+    var prepared: PlannedJob?
     var detokenizer: StreamingDetokenizer
     /// Noise the client supplied, `[image][patch][latent]`.
     var noise: [[[Float]]]?
@@ -97,7 +92,11 @@ extension CoordinatorCore {
         let e = message.envelope
         do {
             guard let spec = e.job else { throw JobRefusal.invalid("a submit message carries no job") }
-            try card.validate(spec)
+            do {
+                try planner.validate(spec.request)
+            } catch {
+                throw JobRefusal.invalid(error.description)
+            }
             guard jobs.count < options.maxJobs else { throw JobRefusal.full(limit: options.maxJobs) }
             let named = Dictionary(zip(e.tensors.map(\.name), message.tensors), uniquingKeysWith: { a, _ in a })
             let png = named["image"]?.bytes
@@ -134,14 +133,13 @@ extension CoordinatorCore {
             client: client,
             spec: spec,
             phase: .queued,
-            detokenizer: StreamingDetokenizer(tokenizer: card.tokenizer),
+            detokenizer: StreamingDetokenizer(tokenizer: planner.tokenizer),
             noise: noise.map { Self.nested($0.shape, $0.values) }
         )
-        switch spec.mode {
-        case .text: record.prepared = .text(try card.textJob(id: id, spec: spec))
-        case .textToImage: record.prepared = .image(try card.imageJob(id: id, spec: spec))
-        case .interleaved: record.prepared = .interleaved(try card.interleavedJob(id: id, spec: spec))
-        case .imageToText: record.phase = .encoding
+        if spec.mode == .imageToText {
+            record.phase = .encoding
+        } else {
+            record.prepared = try planner.plan(id: id, spec.request)
         }
         return record
     }
@@ -162,9 +160,11 @@ extension CoordinatorCore {
     private func readNoise(_ e: Envelope, _ frame: ZMQMessage?) throws -> (shape: [Int], values: [Float])? {
         guard let frame, let descriptor = e.tensors.first(where: { $0.name == "noise" }) else { return nil }
         let shape = descriptor.shape
-        guard descriptor.dtype == .float32, shape.count == 3, shape[1] == card.patches, shape[2] == card.latentDim
+        guard descriptor.dtype == .float32, shape.count == 3, shape[1] == planner.patches, shape[2] == planner.latentDim
         else {
-            throw JobRefusal.invalid("noise must be float32 [images, \(card.patches), \(card.latentDim)], not \(shape)")
+            throw JobRefusal.invalid(
+                "noise must be float32 [images, \(planner.patches), \(planner.latentDim)], not \(shape)"
+            )
         }
         return (shape, frame.array())
     }
@@ -181,7 +181,7 @@ extension CoordinatorCore {
     func encoded(job id: UInt64, latents: Matrix) {
         guard var record = jobs[id] else { return }
         do {
-            record.prepared = .text(try card.imageQuestionJob(id: id, spec: record.spec, latents: latents))
+            record.prepared = try planner.imageQuestionJob(id: id, record.spec.request, latents: latents)
             record.phase = .queued
             jobs[id] = record
             waiting.append(id)
@@ -201,11 +201,7 @@ extension CoordinatorCore {
             record.phase = .running
             jobs[id] = record
             do {
-                switch prepared {
-                case .text(let job): apply(try scheduler.submit(job))
-                case .image(let job): apply(try scheduler.submit(job))
-                case .interleaved(let job): apply(try scheduler.submit(job))
-                }
+                apply(try scheduler.submit(prepared))
             } catch {
                 fail(id, error.description)
             }
@@ -230,17 +226,8 @@ extension CoordinatorCore {
                 entry.send(message)
             case .sampleTokens(let id, let rows, let hidden):
                 lmPool.add(id, .tokens(TokenRequest(requestID: id, rows: rows, hidden: hidden)))
-            case .samplePatch(let id, let job, let image, let patch, let condition, let guidance, let steps, let seed):
-                samplePatch(
-                    id,
-                    job: job,
-                    image: image,
-                    patch: patch,
-                    condition: condition,
-                    guidance: guidance,
-                    steps: steps,
-                    seed: seed
-                )
+            case .samplePatches(let id, let patches):
+                samplePatches(id, patches)
             case .token(let job, let token):
                 guard var record = jobs[job] else { continue }
                 record.tokens += 1
@@ -253,7 +240,7 @@ extension CoordinatorCore {
                     to: record.client,
                     Envelope(kind: ClientKind.text.rawValue, jobID: job, step: UInt64(record.tokens), text: piece)
                 )
-            case .patchDone(let job, let done, let total):
+            case .patchDone(let job, _, let done, let total):
                 guard var record = jobs[job] else { continue }
                 record.patches += 1
                 jobs[job] = record
@@ -261,18 +248,13 @@ extension CoordinatorCore {
                     to: record.client,
                     Envelope(kind: ClientKind.patches.rawValue, jobID: job, step: UInt64(done), total: UInt64(total))
                 )
-            case .finished(let job, _, _):
-                guard var record = jobs[job] else { continue }
-                let rest = record.detokenizer.finish()
-                record.streamed += rest
-                jobs[job] = record
-                reply(to: record.client, Envelope(kind: ClientKind.finished.rawValue, jobID: job, text: rest))
-                journalEnd(job) { try $0.finished(job, text: record.streamed, pieces: [], images: []) }
-                finish(job)
-            case .finishedImage(let job, let latents):
-                decode(job, pieces: [.image(latents)])
-            case .finishedInterleaved(let job, let pieces):
-                decode(job, pieces: pieces)
+            case .finished(let job, let answer):
+                guard let record = jobs[job] else { continue }
+                if record.spec.mode == .text || record.spec.mode == .imageToText {
+                    finishText(job)
+                } else {
+                    decode(job, pieces: answer.pieces)
+                }
             case .release(let sequences):
                 let message = WireMessage(
                     envelope: Envelope(kind: StageMessageKind.release.rawValue, sequenceIDs: sequences)
@@ -288,42 +270,67 @@ extension CoordinatorCore {
         dispatch()
     }
 
-    private func samplePatch(
-        _ id: UInt64,
-        job: UInt64,
-        image: Int,
-        patch: Int,
-        condition: Matrix,
-        guidance: Float,
-        steps: Int,
-        seed: UInt64
-    ) {
-        guard let record = jobs[job] else { return }
-        let noise: [Float]
-        if let given = record.noise {
-            guard image < given.count else {
-                fail(job, "the job's noise covers \(given.count) image(s); image \(image + 1) needs more")
-                return
-            }
-            noise = given[image][patch]
-        } else {
-            noise = PatchNoise.gaussian(seed: seed, image: image, patch: patch, count: card.latentDim)
-        }
-        let width = condition.columns
-        let request = PatchRequest(
-            requestID: id,
-            patches: [
-                PatchRequest.Patch(
-                    sequenceID: job,
-                    condition: Array(condition.storage[0..<width]),
-                    unconditional: Array(condition.storage[width..<(2 * width)]),
-                    noise: noise,
-                    guidance: guidance,
-                    steps: steps
+    /// Sends patches to the diffusion pool with their noise: the client's when it gave some, else drawn from the
+    /// patch's key. A job whose given noise is too short fails; the rest of the request goes ahead.
+    private func samplePatches(_ id: UInt64, _ work: [PatchWork]) {
+        var patches: [PatchRequest.Patch] = []
+        var owners: [UInt64] = []
+        var places: [Int] = []
+        for (place, patch) in work.enumerated() {
+            guard let record = jobs[patch.job] else { continue }
+            let noise: [Float]
+            if let given = record.noise {
+                guard patch.key.image < given.count else {
+                    fail(
+                        patch.job,
+                        "the job's noise covers \(given.count) image(s); image \(patch.key.image + 1) needs more"
+                    )
+                    continue
+                }
+                noise = given[patch.key.image][patch.key.patch]
+            } else {
+                noise = PatchNoise.gaussian(
+                    seed: patch.key.seed,
+                    image: patch.key.image,
+                    patch: patch.key.patch,
+                    count: planner.latentDim
                 )
-            ]
-        )
-        diffusionPool.add(id, .patch(request, job: job))
+            }
+            owners.append(patch.job)
+            places.append(place)
+            patches.append(
+                PatchRequest.Patch(
+                    sequenceID: patch.job,
+                    condition: patch.condition,
+                    unconditional: patch.unconditional,
+                    noise: noise,
+                    guidance: patch.guidance,
+                    steps: patch.steps
+                )
+            )
+        }
+        guard !patches.isEmpty else {
+            // Every job of the request failed: nothing to sample, and the scheduler forgets the request.
+            do {
+                apply(try scheduler.patchesSampled(requestID: id, latents: Array(repeating: [], count: work.count)))
+            } catch {
+                note("patch request \(id): \(error)")
+            }
+            return
+        }
+        let request = PatchRequest(requestID: id, patches: patches)
+        diffusionPool.add(id, .patches(request, jobs: owners, places: places, asked: work.count))
+    }
+
+    /// A text job is done: the rest of its streamed text goes out, then `finished`.
+    private func finishText(_ job: UInt64) {
+        guard var record = jobs[job] else { return }
+        let rest = record.detokenizer.finish()
+        record.streamed += rest
+        jobs[job] = record
+        reply(to: record.client, Envelope(kind: ClientKind.finished.rawValue, jobID: job, text: rest))
+        journalEnd(job) { try $0.finished(job, text: record.streamed, pieces: [], images: []) }
+        finish(job)
     }
 
     /// Sends a finished job's images to the diffusion pool for decoding; the result goes out once all are back.
@@ -357,7 +364,7 @@ extension CoordinatorCore {
         for piece in record.pieces {
             switch piece {
             case .text(let ids):
-                let text = (try? card.tokenizer.decode(ids)) ?? ""
+                let text = (try? planner.tokenizer.decode(ids)) ?? ""
                 reply(to: record.client, Envelope(kind: ClientKind.piece.rawValue, jobID: job, text: text))
             case .image:
                 guard let decoded = record.decodedImages[image],
@@ -375,7 +382,7 @@ extension CoordinatorCore {
                             TensorDescriptor(
                                 name: "latents",
                                 dtype: .float32,
-                                shape: [decoded.latents.count, card.latentDim]
+                                shape: [decoded.latents.count, planner.latentDim]
                             ),
                         ]
                     ),
@@ -389,7 +396,7 @@ extension CoordinatorCore {
         var index = 0
         for piece in record.pieces {
             switch piece {
-            case .text(let ids): journaled.append(.text((try? card.tokenizer.decode(ids)) ?? ""))
+            case .text(let ids): journaled.append(.text((try? planner.tokenizer.decode(ids)) ?? ""))
             case .image:
                 journaled.append(.image(index))
                 index += 1

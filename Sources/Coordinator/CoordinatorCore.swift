@@ -1,4 +1,5 @@
 import Foundation
+import Generation
 import HeadService
 import Heads
 import Membership
@@ -10,14 +11,16 @@ import Wire
 /// Work the coordinator sends to a head pool, kept until answered so it can be re-sent if its worker is lost.
 enum HeadWork: Sendable {
     case tokens(TokenRequest)
-    case patch(PatchRequest, job: UInt64)
+    /// Patches of several jobs (the pairs one micro-batch completed): the jobs of the patches sent, and each one's place
+    /// among the `asked` patches of the scheduler's request (a job that failed meanwhile has none).
+    case patches(PatchRequest, jobs: [UInt64], places: [Int], asked: Int)
     case decode(job: UInt64, image: Int, latents: [[Float]])
     case encode(job: UInt64, png: [UInt8])
 
     func message(id: UInt64) throws -> WireMessage {
         switch self {
         case .tokens(let request): return try request.message()
-        case .patch(let request, _): return try request.message()
+        case .patches(let request, _, _, _): return try request.message()
         case .decode(let job, _, let latents):
             let flat = latents.flatMap { $0 }
             return WireMessage(
@@ -69,7 +72,7 @@ struct PipelineState {
 
 /// All coordinator state and the handlers of its events. Used by one task only (`CoordinatorService.run`).
 final class CoordinatorCore {
-    let card: ModelCard
+    let planner: JobPlanner
     let context: ZMQContext
     let clients: SocketPump
     let workers: SocketPump
@@ -96,13 +99,13 @@ final class CoordinatorCore {
     var rejectedWorker = 0
 
     init(
-        card: ModelCard,
+        planner: JobPlanner,
         context: ZMQContext,
         clients: SocketPump,
         workers: SocketPump,
         options: CoordinatorService.Options
     ) throws {
-        self.card = card
+        self.planner = planner
         self.context = context
         self.clients = clients
         self.workers = workers
@@ -120,7 +123,7 @@ final class CoordinatorCore {
                 pipelineDepth: 1,
                 maxRows: options.maxRows,
                 prefillChunk: options.prefillChunk,
-                contextLength: card.contextLength
+                contextLength: planner.contextLength
             ),
             firstID: firstID
         )
@@ -208,16 +211,19 @@ final class CoordinatorCore {
             apply(try scheduler.sampled(requestID: e.step, tokens: tokens.map(Int.init)))
             dispatch()
         case HeadMessageKind.sampledPatches:
-            guard case .patch(_, let job) = diffusionPool.complete(e.step) else {
+            guard case .patches(_, let owners, let places, let asked) = diffusionPool.complete(e.step) else {
                 throw Scheduler.Refusal.unknownRequest(e.step)
             }
-            guard e.tensors.count == 1, e.tensors[0].dtype == .float32, e.tensors[0].shape == [1, card.latentDim] else {
-                throw WorkerMessageError.badReply("sampled patches need one float32 [1, \(card.latentDim)] tensor")
+            let shape = [owners.count, planner.latentDim]
+            guard e.tensors.count == 1, e.tensors[0].dtype == .float32, e.tensors[0].shape == shape else {
+                throw WorkerMessageError.badReply("sampled patches need one float32 \(shape) tensor")
             }
-            // A job cancelled meanwhile is no longer known to the scheduler; its patch is dropped.
-            if jobs[job] != nil {
-                apply(try scheduler.patchSampled(requestID: e.step, latent: message.tensors[0].array()))
+            let values: [Float] = message.tensors[0].array()
+            var latents = [[Float]](repeating: [], count: asked)
+            for (index, place) in places.enumerated() {
+                latents[place] = Array(values[(index * shape[1])..<((index + 1) * shape[1])])
             }
+            apply(try scheduler.patchesSampled(requestID: e.step, latents: latents))
             dispatch()
         case HeadMessageKind.decodedImage:
             guard case .decode(let job, let image, let latents) = diffusionPool.complete(e.step) else {
@@ -233,13 +239,15 @@ final class CoordinatorCore {
                 throw Scheduler.Refusal.unknownRequest(e.step)
             }
             guard e.tensors.count == 1, e.tensors[0].dtype == .float32,
-                e.tensors[0].shape == [card.patches, card.latentDim]
+                e.tensors[0].shape == [planner.patches, planner.latentDim]
             else {
-                throw WorkerMessageError.badReply("encoded latents need float32 [\(card.patches), \(card.latentDim)]")
+                throw WorkerMessageError.badReply(
+                    "encoded latents need float32 [\(planner.patches), \(planner.latentDim)]"
+                )
             }
             encoded(
                 job: job,
-                latents: Matrix(rows: card.patches, columns: card.latentDim, values: message.tensors[0].array())
+                latents: Matrix(rows: planner.patches, columns: planner.latentDim, values: message.tensors[0].array())
             )
             dispatch()
         case Envelope.failureKind:
@@ -266,7 +274,8 @@ final class CoordinatorCore {
             }
         case .diffusionHead:
             switch diffusionPool.complete(e.step) {
-            case .patch(_, let job), .decode(let job, _, _), .encode(let job, _): affected = [job]
+            case .patches(_, let jobs, _, _): affected = jobs
+            case .decode(let job, _, _), .encode(let job, _): affected = [job]
             case .tokens, nil: break
             }
         case nil: break
@@ -338,7 +347,7 @@ final class CoordinatorCore {
                 else { return nil }
                 return (member.id, layers)
             }
-            if let chain = PipelineChain.find(stages, layerCount: card.layerCount) {
+            if let chain = PipelineChain.find(stages, layerCount: planner.layerCount) {
                 pipeline.chain = chain
                 pipeline.awaitingRoute = Set(chain)
                 for (index, id) in chain.enumerated() {

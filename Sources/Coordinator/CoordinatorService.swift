@@ -1,4 +1,5 @@
 import Foundation
+import Generation
 import Membership
 import Runtime
 import Transport
@@ -36,14 +37,14 @@ public final class CoordinatorService: Sendable {
         case tick
     }
 
-    private let card: ModelCard
+    private let planner: JobPlanner
     private let context: ZMQContext
     private let clients: SocketPump
     private let workers: SocketPump
     private let options: Options
 
-    public init(card: ModelCard, context: ZMQContext, clients: SocketPump, workers: SocketPump, options: Options) {
-        self.card = card
+    public init(planner: JobPlanner, context: ZMQContext, clients: SocketPump, workers: SocketPump, options: Options) {
+        self.planner = planner
         self.context = context
         self.clients = clients
         self.workers = workers
@@ -55,10 +56,16 @@ public final class CoordinatorService: Sendable {
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let thread = SerialThread(name: "coordinator")
         defer { thread.stop() }
-        let (card, context, clients, workers, options) = (card, context, clients, workers, options)
+        let (planner, context, clients, workers, options) = (planner, context, clients, workers, options)
         let confined = try await thread.run {
             Confined(
-                try CoordinatorCore(card: card, context: context, clients: clients, workers: workers, options: options)
+                try CoordinatorCore(
+                    planner: planner,
+                    context: context,
+                    clients: clients,
+                    workers: workers,
+                    options: options
+                )
             )
         }
         try await thread.run { confined.core.restoreJournal() }

@@ -1,4 +1,5 @@
 import Checkpoint
+import Generation
 import Heads
 import Model
 import Tensor
@@ -46,27 +47,5 @@ public struct TextModel: Sendable {
             start += part.count
         }
         return hidden
-    }
-}
-
-extension SpecialTokens {
-    /// The special ids of this checkpoint: image/BOI/EOI from config.json, the rest from the tokenizer's spellings,
-    /// falling back to the published Chameleon ids. (config.json's `bos_token_id` is a stale default and is ignored:
-    /// `<s>` is id 0.)
-    public static func resolve(_ configuration: OrthusConfiguration, _ tokenizer: Tokenizer?) -> SpecialTokens {
-        var ids = SpecialTokens()
-        if let tokenizer {
-            ids.bos = tokenizer.id(of: "<s>") ?? ids.bos
-            ids.pad = tokenizer.id(of: "<pad>") ?? ids.pad
-            ids.eos = tokenizer.id(of: "</s>") ?? ids.eos
-            ids.sep = tokenizer.id(of: "<reserved08706>") ?? ids.sep
-            ids.image = tokenizer.id(of: "<image>") ?? ids.image
-        }
-        ids.image = configuration.imageTokenID ?? ids.image
-        ids.boi = configuration.boiTokenID ?? ids.boi
-        ids.eoi = configuration.eoiTokenID ?? ids.eoi
-        let codes = configuration.vqConfig?.codes ?? 8192
-        ids.imageCodes = 4..<(4 + codes)
-        return ids
     }
 }

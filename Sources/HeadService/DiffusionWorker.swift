@@ -122,102 +122,72 @@ public final class DiffusionWorker: Sendable {
         )
     }
 
-    /// The running requests: each patch's sampler state and where its latent goes.
-    private struct Running: Sendable {
-        var requestID: UInt64
-        var sequenceIDs: [UInt64]
-        var states: [PatchState]
-        var steps: [Int]
-        var latents: [[Float]?]
-    }
-
+    /// Samples every request received, all patches one DDIM step per head call, and answers each request once its
+    /// last patch is done.
     private func sample(wake: AsyncStream<Void>) async {
-        var running: [Running] = []
-        var samplers: [Int: GuidedSampler] = [:]
+        var batch = PatchBatch(head: head)
+        var sequenceIDs: [UInt64: [UInt64]] = [:]
         var wakes = wake.makeAsyncIterator()
         while true {
             let arrived = inbox.withLock { queued in
                 defer { queued.removeAll() }
                 return queued
             }
-            if arrived.isEmpty && running.isEmpty {
+            if arrived.isEmpty && batch.isEmpty {
                 guard await wakes.next() != nil else { return }
                 continue
             }
-            let head = self.head
             for request in arrived {
-                for patch in request.patches where samplers[patch.steps] == nil {
-                    samplers[patch.steps] = GuidedSampler(head: head, steps: patch.steps)
-                }
-                let states = request.patches.map { patch in
-                    samplers[patch.steps]!.start(
-                        noise: patch.noise,
-                        condition: patch.condition,
-                        unconditional: patch.unconditional,
-                        guidance: patch.guidance
-                    )
-                }
-                running.append(
-                    Running(
-                        requestID: request.requestID,
-                        sequenceIDs: request.patches.map(\.sequenceID),
-                        states: states,
-                        steps: request.patches.map(\.steps),
-                        latents: Array(repeating: nil, count: states.count)
-                    )
+                sequenceIDs[request.requestID] = request.patches.map(\.sequenceID)
+                batch.add(
+                    id: request.requestID,
+                    request.patches.map {
+                        PatchBatch.Patch(
+                            condition: $0.condition,
+                            unconditional: $0.unconditional,
+                            noise: $0.noise,
+                            guidance: $0.guidance,
+                            steps: $0.steps
+                        )
+                    }
                 )
             }
-            let snapshot = running
-            let frozenSamplers = samplers
-            // One DDIM step for every unfinished patch, grouped by schedule, on the compute thread.
-            guard
-                let advanced = try? await thread.run({ () -> [Running] in
-                    var next = snapshot
-                    for steps in Set(next.flatMap(\.steps)) {
-                        let sampler = frozenSamplers[steps]!
-                        var batch: [PatchState] = []
-                        var places: [(Int, Int)] = []
-                        for (r, request) in next.enumerated() {
-                            for (p, state) in request.states.enumerated()
-                            where request.steps[p] == steps && !sampler.isFinished(state) {
-                                batch.append(state)
-                                places.append((r, p))
-                            }
-                        }
-                        sampler.advance(&batch)
-                        for ((r, p), state) in zip(places, batch) {
-                            next[r].states[p] = state
-                            if sampler.isFinished(state) { next[r].latents[p] = sampler.latent(of: state) }
-                        }
-                    }
-                    return next
-                })
-            else { return }
-            stepsRun.add(1, ordering: .relaxed)
-            running = []
-            for request in advanced {
-                guard request.latents.allSatisfy({ $0 != nil }) else {
-                    running.append(request)
-                    continue
+            let current = batch
+            let (advanced, finished): (PatchBatch, [(id: UInt64, latents: [[Float]])])
+            do {
+                (advanced, finished) = try await thread.run {
+                    var next = current
+                    let done = next.advance()
+                    return (next, done)
                 }
-                let latents = request.latents.flatMap { $0! }
-                let reply = WireMessage(
-                    envelope: Envelope(
-                        kind: HeadMessageKind.sampledPatches,
-                        sequenceIDs: request.sequenceIDs,
-                        step: request.requestID,
-                        tensors: [
-                            TensorDescriptor(
-                                name: "latents",
-                                dtype: .float32,
-                                shape: [request.sequenceIDs.count, head.latentDim]
-                            )
-                        ]
-                    ),
-                    tensors: [(try? ZMQMessage(borrowing: latents))].compactMap { $0 }
-                )
-                socket.send(reply)
+            } catch {
+                // The compute thread only refuses work once it is stopped: the worker is shutting down.
+                return
+            }
+            batch = advanced
+            stepsRun.add(1, ordering: .relaxed)
+            for (id, latents) in finished {
+                let ids = sequenceIDs.removeValue(forKey: id) ?? []
+                do {
+                    socket.send(try Self.reply(request: id, sequenceIDs: ids, latents: latents, width: head.latentDim))
+                } catch {
+                    // The coordinator fails the request's jobs with this reason instead of waiting for it.
+                    let about = Envelope(kind: HeadMessageKind.samplePatches, sequenceIDs: ids, step: id)
+                    socket.send(WireMessage(envelope: .failure(about: about, error: error)))
+                }
             }
         }
+    }
+
+    static func reply(request: UInt64, sequenceIDs: [UInt64], latents: [[Float]], width: Int) throws -> WireMessage {
+        WireMessage(
+            envelope: Envelope(
+                kind: HeadMessageKind.sampledPatches,
+                sequenceIDs: sequenceIDs,
+                step: request,
+                tensors: [TensorDescriptor(name: "latents", dtype: .float32, shape: [latents.count, width])]
+            ),
+            tensors: [try ZMQMessage(borrowing: latents.flatMap { $0 })]
+        )
     }
 }

@@ -1,3 +1,4 @@
+import Generation
 import Heads
 import Tensor
 import Transport

@@ -1,4 +1,5 @@
 import Checkpoint
+import Generation
 import Tensor
 
 /// A contiguous range of decoder layers, the unit a stage worker serves.
@@ -153,10 +154,4 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             "sequence would reach \(needed) positions, beyond the model's context of \(limit) (max_position_embeddings)"
         }
     }
-}
-
-/// One input position of a sequence: a token id, or a continuous image latent (fed at an `<image>` position).
-public enum StageInput: Sendable, Equatable {
-    case token(Int)
-    case latent([Float])
 }

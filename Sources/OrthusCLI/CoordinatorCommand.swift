@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoint
 import Coordinator
 import Foundation
+import Generation
 import Transport
 
 /// `orthus coordinator`: the job API, the worker registry and the scheduler.
@@ -46,7 +47,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var maxMessageMb = 256
 
     func run() async throws {
-        let card = try ModelCard(directory: try ModelDirectory(path: model))
+        let planner = try JobPlanner(directory: try ModelDirectory(path: model))
         let context = try ZMQContext()
         let keys = try curveDir.map(ClusterKeys.cluster)
         let authenticator = try keys?.authenticator(context)
@@ -75,7 +76,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.entrySocket = keys?.client() ?? ZMQSocket.Options()
         options.replayTimeout = .milliseconds(Int(replayTimeout * 1000))
         let service = CoordinatorService(
-            card: card,
+            planner: planner,
             context: context,
             clients: clientPump,
             workers: workerPump,

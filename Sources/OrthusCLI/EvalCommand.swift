@@ -4,6 +4,7 @@ import Coordinator
 import Engine
 import Evaluation
 import Foundation
+import Generation
 import Heads
 import ImageIO
 import Tokenizer
@@ -217,25 +218,31 @@ protocol CaseRunner: Sendable {
 /// One case after another in this process (the model's products use all of the process's compute threads). The
 /// model is not Sendable; `run` never lets two cases use it at once, and the command runs one `run` at a time.
 struct LocalRunner: CaseRunner, @unchecked Sendable {
-    let model: OrthusModel
+    let engine: LocalEngine
 
     init(modelPath: String) throws {
-        let directory = try ModelDirectory(path: modelPath)
-        model = try OrthusModel(directory: directory, tokenizer: try Tokenizer(path: directory.tokenizerPath))
+        engine = try LocalEngine(directory: try ModelDirectory(path: modelPath))
     }
 
     func picture(_ prompt: String, seed: UInt64, _ parameters: EvalCommand.Parameters) async throws -> Data {
-        let options = ImageOptions(guidance: parameters.cfg, steps: parameters.steps, seed: seed, noise: nil)
-        let latents = try model.textToImage(prompt: prompt, options: options) { _ in }
-        return try PNGCodec.encode(model.decodeImage(latents))
+        let request = GenerationRequest(
+            mode: .textToImage,
+            prompt: prompt,
+            seed: seed,
+            guidance: parameters.cfg,
+            steps: parameters.steps
+        )
+        let answer = try engine.run(LocalEngine.Job(request))
+        for case .image(let latents) in answer.pieces { return try PNGCodec.encode(try engine.decode(latents)) }
+        throw ClientError("'\(prompt)' finished without an image")
     }
 
     func answer(_ question: String, picture: Data, _ parameters: EvalCommand.Parameters) async throws -> String {
-        var detokenizer = StreamingDetokenizer(tokenizer: model.tokenizer)
+        let request = GenerationRequest(mode: .imageToText, prompt: question, maxTokens: 8)
+        let answer = try engine.run(LocalEngine.Job(request, picture: try PNGCodec.decode(picture)))
+        var detokenizer = StreamingDetokenizer(tokenizer: engine.tokenizer)
         var text = ""
-        _ = try model.imageToText(try PNGCodec.decode(picture), question: question, maxTokens: 8) {
-            text += try detokenizer.push($0)
-        }
+        for token in answer.tokens { text += try detokenizer.push(token) }
         return text + detokenizer.finish()
     }
 

@@ -2,12 +2,13 @@ import ArgumentParser
 import Checkpoint
 import Engine
 import Foundation
-import Heads
-import Runtime
+import Generation
+import ImageIO
 import Tensor
 import Tokenizer
 
-/// `orthus generate`: one request in one process — text, text-to-image, image-to-text or interleaved.
+/// `orthus generate`: requests in this process — text, text-to-image, image-to-text or interleaved — through the same
+/// scheduler the cluster's coordinator runs, with continuous batching when several run at once (`--prompts`).
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
@@ -17,6 +18,9 @@ struct GenerateCommand: ParsableCommand {
             --image-out: text-to-image with classifier-free guidance (default 5) and DDIM (default 100 steps).
             --image IN.png: the prompt is a question about the image (greedy unless --temperature is given).
             --interleaved --out-dir DIR: text and images (guidance 3, top-k 50 sampling); writes PNGs and index.html.
+            --prompts FILE: one request per line, a JSON object with submit's options by their long names
+            ({"prompt": "a red circle", "image_out": "c.png", "cfg": 1.5}); all run together, and each line's
+            outcome is printed as a JSON line in the file's order.
             """
     )
 
@@ -24,54 +28,96 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var request: RequestOptions
 
+    @Option(help: "Run every request of this JSON-lines file together (see below).")
+    var prompts: String?
+
     @Flag(help: "Print token counts and speeds to stderr.")
     var stats = false
 
     func run() throws {
-        let directory = try ModelDirectory(path: modelOptions.model)
-        let tokenizer = try Tokenizer(path: directory.tokenizerPath)
-        if request.imageOut != nil || request.image != nil || request.interleaved {
-            try runImageMode(directory: directory, tokenizer: tokenizer)
-        } else {
-            try runText(directory: directory, tokenizer: tokenizer)
-        }
-    }
-
-    func runText(directory: ModelDirectory, tokenizer: Tokenizer) throws {
         let loadStart = ContinuousClock.now
-        let model = try TextModel(directory: directory)
-        let special = SpecialTokens.resolve(directory.configuration, tokenizer)
-        let ids = try TextModel.promptIDs(request.prompt, tokenizer: tokenizer, special: special)
-        let options = GenerationOptions(
-            maxTokens: request.maxTokens ?? 256,
-            sampling: request.sampling,
-            seed: request.seed,
-            mask: model.textOnlyMask(special, tokenizer: tokenizer),
-            stopIDs: [special.sep, special.eos]
-        )
-        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
+        let engine = try LocalEngine(directory: try ModelDirectory(path: modelOptions.model))
+        if let prompts {
+            try BatchGeneration(file: prompts, engine: engine).run()
+            return
+        }
+        let job = try Self.job(request, engine: engine)
+        var detokenizer = StreamingDetokenizer(tokenizer: engine.tokenizer)
+        let streamsText = job.request.mode == .text || job.request.mode == .imageToText
+        let progress = ProgressBar(unit: "patches")
         let start = ContinuousClock.now
         var firstToken: ContinuousClock.Instant?
-        let result = try model.generate(prompt: ids, options: options) { token in
-            if firstToken == nil { firstToken = .now }
-            StandardStreams.out(try detokenizer.push(token))
+        let answer = try engine.run(job) { update in
+            switch update {
+            case .token(_, let token):
+                if firstToken == nil { firstToken = .now }
+                if streamsText { StandardStreams.out(try detokenizer.push(token)) }
+            case .patch(_, let image, let done, let total):
+                if job.request.mode == .interleaved {
+                    progress.update(done: done, total: total, label: "image \(image + 1)")
+                } else {
+                    progress.update(done: done, total: total)
+                }
+            case .finished: break
+            }
         }
-        StandardStreams.out(detokenizer.finish() + "\n")
-        if stats {
+        progress.finish()
+        if streamsText { StandardStreams.out(detokenizer.finish() + "\n") }
+        try Self.writeOutputs(answer, of: request, engine: engine, echo: true)
+        if stats, streamsText {
             let end = ContinuousClock.now
             let decodeSeconds = firstToken.map { (end - $0).seconds } ?? 0
             StandardStreams.err(
                 String(
-                    format:
-                        "load %.2fs, prompt %d tokens, first token after %.3fs, %d tokens at %.1f tok/s (%@)\n",
+                    format: "load %.2fs, first token after %.3fs, %d tokens at %.1f tok/s (%@)\n",
                     (start - loadStart).seconds,
-                    ids.count,
                     firstToken.map { ($0 - start).seconds } ?? 0,
-                    result.tokens.count,
-                    decodeSeconds > 0 ? Double(result.tokens.count - 1) / decodeSeconds : 0,
-                    "\(result.reason)"
+                    answer.tokens.count,
+                    decodeSeconds > 0 ? Double(answer.tokens.count - 1) / decodeSeconds : 0,
+                    "\(answer.reason)"
                 )
             )
+        }
+    }
+
+    /// The engine's job for a request's options: the request, its picture and its noise.
+    static func job(_ options: RequestOptions, engine: LocalEngine) throws -> LocalEngine.Job {
+        let picture = try options.image.map { try PNGCodec.read($0) }
+        let latentDim = engine.planner.latentDim
+        let noise = try options.noiseIn.map { try readNoise($0, latent: latentDim) }
+        return LocalEngine.Job(try options.generationRequest(), picture: picture, noise: noise)
+    }
+
+    /// Writes what a finished request asked for: the PNG and latents of an image, or an interleaved answer's folder.
+    /// Text was streamed as it came.
+    static func writeOutputs(_ answer: JobAnswer, of options: RequestOptions, engine: LocalEngine, echo: Bool) throws {
+        let outputs = RequestOutputs(prompt: options.prompt ?? "", latentsOut: options.latentsOut)
+        if let imageOut = options.imageOut {
+            let images = answer.pieces.compactMap { if case .image(let latents) = $0 { latents } else { nil } }
+            guard let latents = images.first else { throw ValidationError("the job finished without an image") }
+            try outputs.writeLatents([latents])
+            try PNGCodec.write(try engine.decode(latents), to: imageOut)
+            if echo { StandardStreams.err("wrote \(imageOut)\n") }
+        } else if let outDir = options.outDir {
+            let pieces = try answer.pieces.map { piece -> RequestOutputs.Piece in
+                switch piece {
+                case .text(let ids): .text(try engine.tokenizer.decode(ids))
+                case .image(let latents): .image(png: try PNGCodec.encode(try engine.decode(latents)), latents: latents)
+                }
+            }
+            try outputs.writeInterleaved(pieces, folder: outDir, echo: echo)
+        }
+    }
+
+    /// Noise `[images][patches][latent]` from a float32 `.npy` of shape [images, patches, latent].
+    static func readNoise(_ path: String, latent: Int) throws -> [[[Float]]] {
+        let (shape, values) = try NumpyFile.read(path)
+        guard shape.count == 3, shape[2] == latent else {
+            throw ValidationError("--noise-in \(path) has shape \(shape); expected [images, patches, \(latent)]")
+        }
+        let (images, patches) = (shape[0], shape[1])
+        return (0..<images).map { k in
+            (0..<patches).map { i in Array(values[((k * patches + i) * latent)..<((k * patches + i + 1) * latent)]) }
         }
     }
 }

@@ -1,11 +1,11 @@
 import ArgumentParser
-import Heads
+import Generation
 
 /// What to generate: the prompt, the mode and its sampling options. `generate` runs it in this process; `submit`
 /// sends the same request to a cluster, and both write the same outputs.
 struct RequestOptions: ParsableArguments {
     @Option(help: "The prompt text (the question with --image).")
-    var prompt: String
+    var prompt: String?
 
     @Option(help: "Most tokens to generate (interleaved: generated positions, image patches included).")
     var maxTokens: Int?
@@ -62,6 +62,29 @@ struct RequestOptions: ParsableArguments {
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard (1...1000).contains(steps) else { throw ValidationError("--steps must be in 1...1000") }
         if let cfg, !cfg.isFinite { throw ValidationError("--cfg must be a number") }
+    }
+
+    /// The prompt, which every command needs except `generate --prompts`.
+    func requiredPrompt() throws -> String {
+        guard let prompt else { throw ValidationError("Missing expected argument '--prompt <prompt>'") }
+        return prompt
+    }
+
+    var mode: GenerationMode {
+        imageOut != nil ? .textToImage : image != nil ? .imageToText : interleaved ? .interleaved : .text
+    }
+
+    /// The request these options state, as `generate` runs it and `submit` sends it.
+    func generationRequest() throws -> GenerationRequest {
+        GenerationRequest(
+            mode: mode,
+            prompt: try requiredPrompt(),
+            maxTokens: maxTokens,
+            sampling: sampling,
+            seed: seed,
+            guidance: cfg,
+            steps: steps
+        )
     }
 
     var sampling: SamplingParameters {

@@ -27,7 +27,7 @@ struct RequestOutputs {
 
     /// Writes image-N.png for each image and index.html with the text and images in order; prints the text with a
     /// `[image-N.png]` line where each image stands.
-    func writeInterleaved(_ pieces: [Piece], folder: String) throws {
+    func writeInterleaved(_ pieces: [Piece], folder: String, echo: Bool = true) throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var html = """
             <!doctype html>
@@ -55,6 +55,7 @@ struct RequestOutputs {
         html += "</body></html>\n"
         try html.write(toFile: folder + "/index.html", atomically: true, encoding: .utf8)
         try writeLatents(images)
+        guard echo else { return }
         StandardStreams.out(text + "\n")
         StandardStreams.err("wrote \(folder)/index.html and \(images.count) image(s)\n")
     }

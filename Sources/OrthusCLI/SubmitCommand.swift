@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coordinator
 import Foundation
+import Generation
 import Tensor
 import Transport
 import Wire
@@ -34,23 +35,20 @@ struct SubmitCommand: AsyncParsableCommand {
 
     /// The job and its tensors: the picture for image-to-text, the noise when given.
     private func submission() throws -> WireMessage {
-        let mode: JobMode =
-            request.imageOut != nil
-            ? .textToImage
-            : request.image != nil
-                ? .imageToText
-                : request.interleaved ? .interleaved : .text
-        let sampling = request.sampling
+        let generation = try request.generationRequest()
+        let modes: [GenerationMode: JobMode] = [
+            .text: .text, .textToImage: .textToImage, .imageToText: .imageToText, .interleaved: .interleaved,
+        ]
         let spec = JobSpec(
-            mode: mode,
-            prompt: request.prompt,
-            maxTokens: request.maxTokens ?? 0,
-            temperature: sampling.temperature,
-            topK: sampling.topK,
-            topP: sampling.topP,
-            seed: request.seed,
-            guidance: request.cfg ?? (request.interleaved ? 3 : 5),
-            steps: request.steps
+            mode: modes[generation.mode]!,
+            prompt: generation.prompt,
+            maxTokens: generation.maxTokens ?? 0,
+            temperature: generation.sampling.temperature,
+            topK: generation.sampling.topK,
+            topP: generation.sampling.topP,
+            seed: generation.seed,
+            guidance: generation.guidance,
+            steps: generation.steps
         )
         let image = try request.image.map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
         return try Self.submission(spec, imagePNG: image, noise: try request.noiseIn.map { try NumpyFile.read($0) })

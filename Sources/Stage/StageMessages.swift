@@ -1,3 +1,4 @@
+import Generation
 import Model
 import Tensor
 import Transport

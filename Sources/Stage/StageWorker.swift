@@ -1,3 +1,5 @@
+import Generation
+import Model
 import Runtime
 import Synchronization
 import Tensor

@@ -1,6 +1,7 @@
 import Checkpoint
 import Engine
 import Foundation
+import Generation
 import Heads
 import Tensor
 import TestSupport
@@ -48,21 +49,14 @@ import Tokenizer
 
         // The same request in process: BOS + prompt + SEP, text-only mask, stop on SEP/EOS, greedy.
         let directory = try ModelDirectory(path: path)
-        let tokenizer = try Tokenizer(path: directory.tokenizerPath)
-        let text = try TextModel(directory: directory)
-        let special = SpecialTokens.resolve(directory.configuration, tokenizer)
-        let ids = try TextModel.promptIDs(prompt, tokenizer: tokenizer, special: special)
+        let engine = try LocalEngine(directory: directory)
+        let planner = engine.planner
+        let ids = try planner.promptIDs(prompt)
         #expect(ids.first == 0 && ids.last == 8710)
-        let tokens = try text.generate(
-            prompt: ids,
-            options: GenerationOptions(
-                maxTokens: 12,
-                mask: text.textOnlyMask(special, tokenizer: tokenizer),
-                stopIDs: [8710, 2]
-            )
-        ).tokens
-        #expect(!tokens.contains { special.imageCodes.contains($0) || $0 == special.boi || $0 == special.eoi })
-        #expect(result.stdout == (try tokenizer.decode(tokens)) + "\n")
+        let answer = try engine.run(LocalEngine.Job(GenerationRequest(mode: .text, prompt: prompt, maxTokens: 12)))
+        let special = planner.special
+        #expect(!answer.tokens.contains { special.imageCodes.contains($0) || $0 == special.boi || $0 == special.eoi })
+        #expect(result.stdout == (try engine.tokenizer.decode(answer.tokens)) + "\n")
     }
 
     @Test func seededSamplingIsReproducibleAndTheSeedMatters() throws {

@@ -1,5 +1,6 @@
 import Checkpoint
 import Engine
+import Generation
 import Heads
 import Tensor
 import TestSupport

@@ -1,5 +1,6 @@
 import Checkpoint
 import Engine
+import Generation
 import Heads
 import Model
 import Tensor
@@ -74,11 +75,21 @@ import Testing
     }
 
     @Test func aPromptLongerThanTheContextIsRefusedBeforeAnyCompute() throws {
-        let text = try TextModel(directory: ModelDirectory(path: Fixtures.tinyOrthus))
-        let limit = text.configuration.contextLength
-        #expect(throws: GenerationError.promptTooLong(tokens: limit, context: limit)) {
-            _ = try text.generate(prompt: [Int](repeating: 5, count: limit), options: GenerationOptions(maxTokens: 1))
+        let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
+        let limit = directory.configuration.contextLength
+        var executor = try LocalExecutor(
+            directory: directory,
+            configuration: Scheduler.Configuration(pipelineDepth: 1, contextLength: limit)
+        )
+        let job = TextJob(
+            id: 1,
+            prompt: Array(repeating: .token(5), count: limit),
+            options: GenerationOptions(maxTokens: 1)
+        )
+        #expect(throws: Scheduler.Refusal.promptTooLong(job: 1, tokens: limit, context: limit)) {
+            _ = try executor.submit(.text(job))
         }
+        #expect(executor.isIdle && executor.cachedSequences == 0)
     }
 }
 

@@ -1,12 +1,12 @@
 import Checkpoint
 import Engine
 import Foundation
+import Generation
 import Heads
 import ImageIO
 import Tensor
 import TestSupport
 import Testing
-import Tokenizer
 
 /// The three Orthus modes against the PyTorch reference loops (ops/reference/orthus_reference.py: transformers'
 /// Chameleon backbone with a KV cache, the reference head and VQ-VAE), with injected noise and greedy text.
@@ -22,12 +22,11 @@ import Tokenizer
         let interleaved: Interleaved
     }
 
-    let model: OrthusModel
+    let engine: LocalEngine
     let record: Record
 
     init() throws {
-        let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
-        model = try OrthusModel(directory: directory, tokenizer: Tokenizer(path: directory.tokenizerPath))
+        engine = try LocalEngine(directory: try ModelDirectory(path: Fixtures.tinyOrthus))
         record = try JSONDecoder().decode(
             Record.self,
             from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("goldens/generation.json")))
@@ -50,13 +49,19 @@ import Tokenizer
     /// states). Measured: 1.2e-4 at ×0.1 for text-to-image; a handful of pixels one level apart after truncation.
     @Test func textToImageWithInjectedNoiseReproducesTheReferenceLatentsAndPixels() throws {
         let noise = Self.nested(try Fixtures.golden("t2i-noise"))
-        let options = ImageOptions(guidance: record.t2i.guidance, steps: record.t2i.steps, noise: noise)
-        let latents = try model.textToImage(prompt: record.t2i.prompt, options: options)
+        let request = GenerationRequest(
+            mode: .textToImage,
+            prompt: record.t2i.prompt,
+            guidance: record.t2i.guidance,
+            steps: record.t2i.steps
+        )
+        let answer = try engine.run(LocalEngine.Job(request, noise: noise))
+        guard case .image(let latents) = answer.pieces.first else { Issue.record("no image"); return }
         let golden = try Fixtures.golden("t2i-latents")
         let error = zip(latents.flatMap { $0 }, golden.values).map { abs($0 - $1) * 0.1 }.max()!
         #expect(error <= 5e-4, "max abs latent error (head scale) \(error)")
         let rgb = try Fixtures.golden("t2i-rgb8")
-        let differences = zip(model.decodeImage(latents).pixels.map(Float.init), rgb.values).map { abs($0 - $1) }
+        let differences = zip(try engine.decode(latents).pixels.map(Float.init), rgb.values).map { abs($0 - $1) }
         #expect(differences.max()! <= 1, "largest pixel difference \(differences.max()!)")
         #expect(
             differences.filter { $0 > 0 }.count <= differences.count / 100,
@@ -66,19 +71,26 @@ import Tokenizer
 
     @Test func imageToTextAnswersWithTheReferenceTokens() throws {
         let image = try PNGCodec.read(Fixtures.path("images/" + record.i2t.image))
-        let result = try model.imageToText(image, question: record.i2t.question, maxTokens: record.i2t.max_tokens)
-        #expect(result.tokens == record.i2t.tokens)
+        let request = GenerationRequest(
+            mode: .imageToText,
+            prompt: record.i2t.question,
+            maxTokens: record.i2t.max_tokens
+        )
+        let answer = try engine.run(LocalEngine.Job(request, picture: image))
+        #expect(answer.tokens == record.i2t.tokens)
     }
 
     @Test func interleavedGenerationWithGreedyTextReproducesTheReferenceTextAndImages() throws {
         let noise = Self.nested(try Fixtures.golden("interleaved-noise"))
-        let options = ImageOptions(guidance: record.interleaved.guidance, steps: record.interleaved.steps, noise: noise)
-        let pieces = try model.interleaved(
+        let request = GenerationRequest(
+            mode: .interleaved,
             prompt: record.interleaved.prompt,
             maxTokens: record.interleaved.max_tokens,
             sampling: .greedy,
-            image: options
+            guidance: record.interleaved.guidance,
+            steps: record.interleaved.steps
         )
+        let pieces = try engine.run(LocalEngine.Job(request, noise: noise)).pieces
         let texts = pieces.compactMap { if case .text(let ids) = $0 { ids } else { nil } }
         let images = pieces.compactMap { if case .image(let latents) = $0 { latents } else { nil } }
         #expect(texts == record.interleaved.text_runs)
@@ -103,15 +115,16 @@ import Tokenizer
 
     @Test func aPlainChameleonCheckpointIsRefusedForImages() throws {
         let directory = try ModelDirectory(path: Fixtures.tinyChameleonGQA)
-        #expect(throws: OrthusError.notOrthus(path: directory.path)) {
-            _ = try OrthusModel(directory: directory, tokenizer: Tokenizer(path: directory.tokenizerPath))
+        let engine = try LocalEngine(directory: directory)
+        let request = GenerationRequest(mode: .textToImage, prompt: "a red circle", steps: 2)
+        #expect(throws: GenerationError.notOrthus(path: directory.path)) {
+            _ = try engine.run(LocalEngine.Job(request))
         }
     }
 
     @Test func aPromptLongerThanTheContextIsRefusedBeforeSampling() throws {
         let long = String(repeating: "word ", count: 600)
-        #expect(throws: GenerationError.self) {
-            _ = try model.textToImage(prompt: long, options: ImageOptions(guidance: 5, steps: 2))
-        }
+        let request = GenerationRequest(mode: .textToImage, prompt: long, steps: 2)
+        #expect(throws: Scheduler.Refusal.self) { _ = try engine.run(LocalEngine.Job(request)) }
     }
 }

@@ -1,5 +1,6 @@
 import Checkpoint
 import Engine
+import Generation
 import Heads
 import Model
 import Tensor
@@ -31,13 +32,23 @@ import Testing
 
     @Test(arguments: cases)
     func greedyDecodingWithTheKVCacheEqualsTransformersGenerate(model: String, prompt: String) throws {
-        let text = try TextModel(directory: ModelDirectory(path: Self.path(model)))
+        let directory = try ModelDirectory(path: Self.path(model))
         let golden = try PromptGolden.all(model)[prompt]!
         // transformers' Chameleon forward masks the image-code ids; nothing stops early.
-        let special = SpecialTokens.resolve(text.configuration, nil)
+        let special = SpecialTokens.resolve(directory.configuration, nil)
         let options = GenerationOptions(maxTokens: 32, mask: LogitMask(banned: [special.imageCodes]))
-        let result = try text.generate(prompt: golden.ids, options: options)
-        #expect(result.tokens == golden.greedy32)
-        #expect(result.reason == .maxTokens)
+        var executor = try LocalExecutor(
+            directory: directory,
+            configuration: Scheduler.Configuration(
+                pipelineDepth: 1,
+                contextLength: directory.configuration.contextLength
+            )
+        )
+        let job = TextJob(id: 1, prompt: golden.ids.map(StageInput.token), options: options)
+        let updates = try executor.submit(.text(job)) + executor.runUntilIdle()
+        #expect(
+            updates.last
+                == .finished(job: 1, answer: JobAnswer(tokens: golden.greedy32, pieces: [], reason: .maxTokens))
+        )
     }
 }

@@ -1,4 +1,5 @@
 import Checkpoint
+import Generation
 import Model
 import Tensor
 import TestSupport

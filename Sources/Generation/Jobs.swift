@@ -1,6 +1,3 @@
-import Heads
-import Model
-
 /// A text-generation job as the coordinator schedules it.
 public struct TextJob: Sendable, Equatable {
     public var id: UInt64
@@ -85,10 +82,4 @@ public struct InterleavedJob: Sendable, Equatable {
         self.guidance = guidance
         self.steps = steps
     }
-}
-
-/// A piece of an interleaved answer.
-public enum AnswerPiece: Equatable, Sendable {
-    case text([Int])
-    case image([[Float]])
 }

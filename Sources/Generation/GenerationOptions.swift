@@ -40,9 +40,4 @@ public struct TokenChoice: Sendable, Equatable {
         self.counter = counter
         self.mask = mask
     }
-
-    /// The token for this row's logits.
-    public func choose(_ logits: [Float]) -> Int {
-        Sampler.choose(logits: logits, mask: mask, sampling: sampling, seed: seed, counter: counter)
-    }
 }

@@ -1,19 +1,6 @@
 import Checkpoint
-import Model
+import Generation
 import Tensor
-
-/// One sequence's rows in a micro-batch: `count` positions of sequence `sequenceID` starting at `start`.
-public struct SequenceSlice: Sendable, Equatable {
-    public var sequenceID: UInt64
-    public var start: Int
-    public var count: Int
-
-    public init(sequenceID: UInt64, start: Int, count: Int) {
-        self.sequenceID = sequenceID
-        self.start = start
-        self.count = count
-    }
-}
 
 /// What a stage receives: the first stage takes token ids and image latents, later stages the previous stage's rows.
 public enum StageBatchInput: Sendable {

@@ -1,3 +1,6 @@
+import Checkpoint
+import Tokenizer
+
 /// Which token ids may be produced at a step, by id ranges (orthus-model.md 4.2-4.3).
 ///
 /// Banned ranges get `-infinity`; when `onlyAllowed` is set, everything else does.
@@ -49,4 +52,26 @@ public struct SpecialTokens: Sendable, Equatable {
     public var image = 8711
 
     public init() {}
+}
+
+extension SpecialTokens {
+    /// The special ids of this checkpoint: image/BOI/EOI from config.json, the rest from the tokenizer's spellings,
+    /// falling back to the published Chameleon ids. (config.json's `bos_token_id` is a stale default and is ignored:
+    /// `<s>` is id 0.)
+    public static func resolve(_ configuration: OrthusConfiguration, _ tokenizer: Tokenizer?) -> SpecialTokens {
+        var ids = SpecialTokens()
+        if let tokenizer {
+            ids.bos = tokenizer.id(of: "<s>") ?? ids.bos
+            ids.pad = tokenizer.id(of: "<pad>") ?? ids.pad
+            ids.eos = tokenizer.id(of: "</s>") ?? ids.eos
+            ids.sep = tokenizer.id(of: "<reserved08706>") ?? ids.sep
+            ids.image = tokenizer.id(of: "<image>") ?? ids.image
+        }
+        ids.image = configuration.imageTokenID ?? ids.image
+        ids.boi = configuration.boiTokenID ?? ids.boi
+        ids.eoi = configuration.eoiTokenID ?? ids.eoi
+        let codes = configuration.vqConfig?.codes ?? 8192
+        ids.imageCodes = 4..<(4 + codes)
+        return ids
+    }
 }
