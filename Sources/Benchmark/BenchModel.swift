@@ -38,7 +38,7 @@ public struct BenchModel: Sendable {
             throw BenchError("hidden \(size.hidden) must be a multiple of 16 and of the head count \(size.heads)")
         }
         let manager = FileManager.default
-        try? manager.removeItem(atPath: folder)
+        try? manager.removeItem(atPath: folder)  // an earlier generated model, if any; writing below reports
         try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let source = try ModelDirectory(path: template)
 

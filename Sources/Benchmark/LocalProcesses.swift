@@ -53,6 +53,7 @@ final class LocalProcesses: @unchecked Sendable {  // used by the bench's one ta
     func waitReady(_ client: BenchClient) async throws {
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
+            // Not answering yet is what this loop waits out; the deadline reports it.
             if let report = try? await client.status(), report.ready, report.members.count == processes.count - 1 {
                 return
             }
@@ -66,6 +67,6 @@ final class LocalProcesses: @unchecked Sendable {  // used by the bench's one ta
         let deadline = Date().addingTimeInterval(10)
         while processes.contains(where: \.isRunning), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
         for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        try? FileManager.default.removeItem(atPath: folder)
+        try? FileManager.default.removeItem(atPath: folder)  // scratch logs of the bench's own processes
     }
 }

@@ -39,6 +39,7 @@ public struct PeerBench {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        // A failed or garbled run is reported as the peer being unavailable, with the last line it printed.
         guard process.terminationStatus == 0,
             let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
             let result = try? JSONDecoder().decode(Result.self, from: Data(line.utf8))

@@ -33,6 +33,8 @@ public struct SingleProcessBench {
         figures += diffusion(head)
         progress("VQ decode and text-to-image")
         figures += try images(directory: directory)
+        progress("eight requests together and one at a time")
+        figures += try batching(directory: directory)
         return figures
     }
 
@@ -173,6 +175,54 @@ public struct SingleProcessBench {
                 name: "text-to-image per patch, \(steps) DDIM steps",
                 value: imageSeconds / Double(patches) * 1000,
                 unit: "ms"
+            ),
+        ]
+    }
+
+    /// Eight text requests (as `generate --prompts` runs them) together with continuous batching, against the same
+    /// requests one after another, in the same engine.
+    func batching(directory: ModelDirectory) throws -> [Figure] {
+        let engine = try LocalEngine(directory: directory)
+        let jobs = (1...8).map { index in
+            LocalEngine.Job(
+                GenerationRequest(
+                    mode: .text,
+                    prompt: "Bench prompt number \(index): tell me something.",
+                    maxTokens: quick ? 16 : 32,
+                    seed: UInt64(index)
+                )
+            )
+        }
+        func tokens(_ results: [Result<JobAnswer, any Error>]) throws -> Int {
+            try results.reduce(0) { $0 + (try $1.get()).tokens.count }
+        }
+        _ = try engine.run(jobs[0])  // warm-up: first touch of the weights
+        var produced = (together: 0, alone: 0)
+        let together = try Stopwatch.best(repeats: 1) { produced.together = try tokens(engine.run(jobs)) }
+        let alone = try Stopwatch.best(repeats: 1) {
+            produced.alone = try jobs.reduce(0) { $0 + (try tokens(engine.run([$1]))) }
+        }
+        precondition(produced.together == produced.alone, "together \(produced.together), alone \(produced.alone)")
+        return [
+            Figure(
+                section: "single process",
+                name: "8 requests together",
+                value: Double(produced.together) / together,
+                unit: "tok/s"
+            ),
+            Figure(
+                section: "single process",
+                name: "8 requests one at a time",
+                value: Double(produced.alone) / alone,
+                unit: "tok/s"
+            ),
+            Figure(
+                section: "single process",
+                name: "batching: together / one at a time",
+                value: alone / together,
+                unit: "x",
+                ratio: alone / together,
+                against: "of one at a time"
             ),
         ]
     }

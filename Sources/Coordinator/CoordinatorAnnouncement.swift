@@ -21,6 +21,7 @@ public enum CoordinatorAnnouncement {
     public static func wait(forLogAt path: String, seconds: Double = 30) -> (clients: String, workers: String)? {
         let deadline = Date().addingTimeInterval(seconds)
         repeat {
+            // The log may not exist yet: that is what this loop waits out; the deadline reports it.
             if let endpoints = parse((try? String(contentsOfFile: path, encoding: .utf8)) ?? "") { return endpoints }
             Thread.sleep(forTimeInterval: 0.05)
         } while Date() < deadline

@@ -62,8 +62,12 @@ extension CoordinatorCore {
         case .submit:
             submit(message, from: routing)
         case .status:
-            let json = (try? JSONEncoder().encode(status())).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            reply(to: routing, Envelope(kind: ClientKind.statusReport.rawValue, text: json))
+            do {
+                let json = String(decoding: try JSONEncoder().encode(status()), as: UTF8.self)
+                reply(to: routing, Envelope(kind: ClientKind.statusReport.rawValue, text: json))
+            } catch {
+                refuseClient(routing, e, error)
+            }
         case .fetch:
             fetch(e.jobID, for: routing)
         case .cancel:
@@ -82,10 +86,18 @@ extension CoordinatorCore {
         reply(to: routing, .failure(about: envelope, error: error))
     }
 
-    /// Sends to a client; a job restarted from the journal has none until `fetch` attaches one.
+    /// Sends to a client; a job restarted from the journal has none until `fetch` attaches one. A message that cannot
+    /// be framed is a bug in this process: it is logged and counted, and the client's timeout tells it.
     func reply(to routing: [UInt8], _ envelope: Envelope, tensors: [ZMQMessage] = []) {
-        guard !routing.isEmpty, let peer = try? ZMQMessage(bytes: routing) else { return }
-        clients.send(WireMessage(routing: [peer], envelope: envelope, tensors: tensors))
+        guard !routing.isEmpty else { return }
+        do {
+            try clients.send(
+                WireMessage(routing: [try ZMQMessage(bytes: routing)], envelope: envelope, tensors: tensors)
+            )
+        } catch {
+            unsent += 1
+            note("could not send a kind \(envelope.kind) message to a client: \(error)")
+        }
     }
 
     private func submit(_ message: WireMessage, from routing: [UInt8]) {
@@ -214,16 +226,16 @@ extension CoordinatorCore {
         for directive in directives {
             switch directive {
             case .forward(let microBatch, let slices, let inputs):
-                guard let entry = pipeline.entry,
-                    let message = try? StageBatch(microBatch: microBatch, slices: slices, input: .inputs(inputs))
-                        .message()
-                else {
+                do {
+                    guard let entry = pipeline.entry else { throw JobRefusal.failed("no pipeline to run it on") }
+                    try entry.send(
+                        try StageBatch(microBatch: microBatch, slices: slices, input: .inputs(inputs)).message()
+                    )
+                } catch {
                     let (jobs, more) = scheduler.abandon(microBatch: microBatch)
-                    for job in jobs { fail(job, "no pipeline to run it on") }
+                    for job in jobs { fail(job, "micro-batch \(microBatch) could not be sent: \(error)") }
                     apply(more)
-                    continue
                 }
-                entry.send(message)
             case .sampleTokens(let id, let rows, let hidden):
                 lmPool.add(id, .tokens(TokenRequest(requestID: id, rows: rows, hidden: hidden)))
             case .samplePatches(let id, let patches):
@@ -232,8 +244,15 @@ extension CoordinatorCore {
                 guard var record = jobs[job] else { continue }
                 record.tokens += 1
                 // Interleaved text is decoded run by run at the end, as `generate` prints it; progress only here.
-                let piece =
-                    record.spec.mode == .interleaved ? "" : ((try? record.detokenizer.push(token)) ?? "")
+                var piece = ""
+                if record.spec.mode != .interleaved {
+                    do {
+                        piece = try record.detokenizer.push(token)
+                    } catch {
+                        fail(job, "token \(token) cannot be decoded: \(error)")
+                        continue
+                    }
+                }
                 record.streamed += piece
                 jobs[job] = record
                 reply(
@@ -260,7 +279,7 @@ extension CoordinatorCore {
                     envelope: Envelope(kind: StageMessageKind.release.rawValue, sequenceIDs: sequences)
                 )
                 if let entry = pipeline.entry {
-                    entry.send(message)
+                    send(message, on: entry, "a cache release")
                 } else {
                     // No pipeline to carry it in order: tell every stage directly.
                     for (id, worker) in info where worker.registration.role == .stage { sendToWorker(id, message) }
@@ -357,26 +376,29 @@ extension CoordinatorCore {
         if record.decodedImages.count == record.imagesExpected { deliver(job) }
     }
 
-    /// Sends an image or interleaved job's results in order (text runs and images), then `finished`.
+    /// Sends an image or interleaved job's results in order (text runs and images), then `finished`. Everything is
+    /// prepared first: a text run that cannot be decoded or an image that cannot be framed fails the job instead.
     private func deliver(_ job: UInt64) {
         guard let record = jobs[job] else { return }
-        var image = 0
-        for piece in record.pieces {
-            switch piece {
-            case .text(let ids):
-                let text = (try? planner.tokenizer.decode(ids)) ?? ""
-                reply(to: record.client, Envelope(kind: ClientKind.piece.rawValue, jobID: job, text: text))
-            case .image:
-                guard let decoded = record.decodedImages[image],
-                    let png = try? ZMQMessage(bytes: decoded.png),
-                    let latents = try? ZMQMessage(borrowing: decoded.latents.flatMap { $0 })
-                else { continue }
-                reply(
-                    to: record.client,
-                    Envelope(
+        var messages: [(envelope: Envelope, tensors: [ZMQMessage])] = []
+        var journaled: [JobJournal.Result.Piece] = []
+        var images: [(png: [UInt8], latents: [[Float]])] = []
+        do {
+            for piece in record.pieces {
+                switch piece {
+                case .text(let ids):
+                    let text = try planner.tokenizer.decode(ids)
+                    messages.append((Envelope(kind: ClientKind.piece.rawValue, jobID: job, text: text), []))
+                    journaled.append(.text(text))
+                case .image:
+                    let index = images.count
+                    guard let decoded = record.decodedImages[index] else {
+                        throw JobRefusal.failed("image \(index) was never decoded")
+                    }
+                    let envelope = Envelope(
                         kind: ClientKind.image.rawValue,
                         jobID: job,
-                        step: UInt64(image),
+                        step: UInt64(index),
                         tensors: [
                             TensorDescriptor(name: "png", dtype: .uint8, shape: [decoded.png.count]),
                             TensorDescriptor(
@@ -385,24 +407,21 @@ extension CoordinatorCore {
                                 shape: [decoded.latents.count, planner.latentDim]
                             ),
                         ]
-                    ),
-                    tensors: [png, latents]
-                )
-                image += 1
+                    )
+                    let frames = [
+                        try ZMQMessage(bytes: decoded.png), try ZMQMessage(borrowing: decoded.latents.flatMap { $0 }),
+                    ]
+                    messages.append((envelope, frames))
+                    journaled.append(.image(index))
+                    images.append(decoded)
+                }
             }
+        } catch {
+            fail(job, "job \(job)'s answer could not be prepared: \(error)")
+            return
         }
+        for message in messages { reply(to: record.client, message.envelope, tensors: message.tensors) }
         reply(to: record.client, Envelope(kind: ClientKind.finished.rawValue, jobID: job))
-        var journaled: [JobJournal.Result.Piece] = []
-        var index = 0
-        for piece in record.pieces {
-            switch piece {
-            case .text(let ids): journaled.append(.text((try? planner.tokenizer.decode(ids)) ?? ""))
-            case .image:
-                journaled.append(.image(index))
-                index += 1
-            }
-        }
-        let images = (0..<index).compactMap { record.decodedImages[$0] }
         journalEnd(job) { try $0.finished(job, text: "", pieces: journaled, images: images) }
         finish(job)
     }

@@ -8,7 +8,8 @@ extension CoordinatorCore {
     func restoreJournal() {
         guard let journal else { return }
         do {
-            let (ids, unfinished) = try journal.load()
+            let (ids, unfinished, unreadable) = try journal.load()
+            for problem in unreadable { note("journal: \(problem); it is not restarted") }
             nextJob = (ids.max() ?? 0) + 1
             for job in unfinished {
                 jobs[job.id] = try makeRecord(id: job.id, spec: job.spec, noise: job.noise, client: [])
@@ -46,7 +47,16 @@ extension CoordinatorCore {
             }
             return
         }
-        guard let journal, let result = journal.result(id) else {
+        let result: JobJournal.Result?
+        let spec: JobSpec?
+        do {
+            result = try journal?.result(id)
+            spec = try journal?.spec(id)
+        } catch {
+            reply(to: client, .failure(about: Envelope(kind: 0, jobID: id), error: error))
+            return
+        }
+        guard let journal, let result else {
             reply(to: client, .failure(about: Envelope(kind: 0, jobID: id), error: JobRefusal.unknownJob(id)))
             rejectedClient += 1
             return
@@ -55,7 +65,7 @@ extension CoordinatorCore {
             reply(to: client, Envelope(kind: Envelope.failureKind, jobID: id, error: reason))
             return
         }
-        reply(to: client, Envelope(kind: ClientKind.accepted.rawValue, jobID: id, text: journal.spec(id)?.prompt ?? ""))
+        reply(to: client, Envelope(kind: ClientKind.accepted.rawValue, jobID: id, text: spec?.prompt ?? ""))
         if !result.text.isEmpty {
             reply(to: client, Envelope(kind: ClientKind.text.rawValue, jobID: id, text: result.text))
         }

@@ -97,6 +97,8 @@ final class CoordinatorCore {
     var broken: (since: ContinuousClock.Instant, reason: String)?
     var rejectedClient = 0
     var rejectedWorker = 0
+    /// Messages this process could not frame or queue (each is logged).
+    var unsent = 0
 
     init(
         planner: JobPlanner,
@@ -140,14 +142,18 @@ final class CoordinatorCore {
         } catch {
             rejectedWorker += 1
             if frames.count > 1 {
-                workers.send(WireMessage(routing: [frames[0]], envelope: .failure(about: nil, error: error)))
+                send(
+                    WireMessage(routing: [frames[0]], envelope: .failure(about: nil, error: error)),
+                    on: workers,
+                    "a refusal"
+                )
             }
             return
         }
         let kind = message.envelope.kind
         if (MembershipKind.register.rawValue...MembershipKind.refused.rawValue).contains(kind) {
             let outcome = desk.handle(message, at: .now)
-            if let reply = outcome.reply { workers.send(reply) }
+            if let reply = outcome.reply { send(reply, on: workers, "a membership reply") }
             if let joined = outcome.joined {
                 info[joined.id] = WorkerInfo(registration: joined.registration)
                 note("\(describe(joined.id)) joined from \(joined.registration.host)")
@@ -175,7 +181,11 @@ final class CoordinatorCore {
         rejectedWorker += 1
         // Failure reports are never answered with failure reports.
         guard message.envelope.kind != Envelope.failureKind else { return }
-        workers.send(WireMessage(routing: message.routing, envelope: .failure(about: message.envelope, error: error)))
+        send(
+            WireMessage(routing: message.routing, envelope: .failure(about: message.envelope, error: error)),
+            on: workers,
+            "a refusal"
+        )
     }
 
     private func hello(from routing: [UInt8], message: WireMessage) {
@@ -268,16 +278,8 @@ final class CoordinatorCore {
             let (jobs, directives) = scheduler.abandon(microBatch: e.step)
             affected = jobs
             apply(directives)
-        case .lmHead:
-            if case .tokens(let request) = lmPool.complete(e.step) {
-                affected = Set(request.rows.compactMap { scheduler.job(ofSequence: $0.sequenceID) }).sorted()
-            }
-        case .diffusionHead:
-            switch diffusionPool.complete(e.step) {
-            case .patches(_, let jobs, _, _): affected = jobs
-            case .decode(let job, _, _), .encode(let job, _): affected = [job]
-            case .tokens, nil: break
-            }
+        case .lmHead: affected = lmPool.complete(e.step).map { jobs(of: $0) } ?? []
+        case .diffusionHead: affected = diffusionPool.complete(e.step).map { jobs(of: $0) } ?? []
         case nil: break
         }
         // Failing a job cancels it in the scheduler too, which schedules what its freed places let run.
@@ -402,9 +404,22 @@ final class CoordinatorCore {
                 do {
                     sendToWorker(send.worker, try send.payload.message(id: send.request))
                 } catch {
-                    rejectedWorker += 1
+                    // A request that cannot be framed would wait forever: its jobs fail with the reason.
+                    _ = self[keyPath: pool].complete(send.request)
+                    for job in jobs(of: send.payload) {
+                        fail(job, "head request \(send.request) could not be sent: \(error)")
+                    }
                 }
             }
+        }
+    }
+
+    /// The jobs a head request serves.
+    func jobs(of work: HeadWork) -> [UInt64] {
+        switch work {
+        case .tokens(let request): Set(request.rows.compactMap { scheduler.job(ofSequence: $0.sequenceID) }).sorted()
+        case .patches(_, let jobs, _, _): jobs
+        case .decode(let job, _, _), .encode(let job, _): [job]
         }
     }
 
@@ -413,10 +428,26 @@ final class CoordinatorCore {
     }
 
     func sendToWorker(_ id: WorkerID, _ message: WireMessage) {
-        guard let peer = info[id]?.peer, let routing = try? ZMQMessage(bytes: peer) else { return }
-        var message = message
-        message.routing = [routing]
-        workers.send(message)
+        guard let peer = info[id]?.peer else { return }
+        do {
+            var message = message
+            message.routing = [try ZMQMessage(bytes: peer)]
+            try workers.send(message)
+        } catch {
+            unsent += 1
+            note("could not send a kind \(message.envelope.kind) message to \(describe(id)): \(error)")
+        }
+    }
+
+    /// Queues a message that is no job's own (refusals, membership replies, cache releases); one that cannot be
+    /// framed is logged and counted.
+    func send(_ message: WireMessage, on pump: SocketPump, _ what: String) {
+        do {
+            try pump.send(message)
+        } catch {
+            unsent += 1
+            note("could not send \(what): \(error)")
+        }
     }
 
     func describe(_ id: WorkerID) -> String {

@@ -80,11 +80,12 @@ public final class CoordinatorService: Sendable {
             }
             group.addTask {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: self.options.tickInterval)
+                    try? await Task.sleep(for: self.options.tickInterval)  // cancelled: the loop condition ends it
                     sink.yield(.tick)
                 }
             }
             for await event in events {
+                // The core's thread refuses work only once it is stopped, after this loop.
                 _ = try? await thread.run {
                     switch event {
                     case .client(let frames): confined.core.client(frames)
@@ -95,7 +96,7 @@ public final class CoordinatorService: Sendable {
             }
             group.cancelAll()
         }
-        _ = try? await thread.run { confined.core.stop() }
+        _ = try? await thread.run { confined.core.stop() }  // refused only if already stopped
     }
 
     /// Hands the core to the coordinator thread; it is used there only, one event at a time.

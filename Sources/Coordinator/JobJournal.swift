@@ -75,16 +75,24 @@ struct JobJournal {
         )
     }
 
-    /// A job's spec, as submitted.
-    func spec(_ id: UInt64) -> JobSpec? {
+    /// A job's spec, as submitted; nil for a job the journal never had.
+    func spec(_ id: UInt64) throws -> JobSpec? {
         guard let data = FileManager.default.contents(atPath: path(id, "spec.json")) else { return nil }
-        return (try? JSONDecoder().decode(StoredSpec.self, from: data))?.spec
+        do {
+            return try JSONDecoder().decode(StoredSpec.self, from: data).spec
+        } catch {
+            throw JobRefusal.failed("the journal's \(path(id, "spec.json")) is unreadable: \(error)")
+        }
     }
 
-    /// A job's result, if it has ended.
-    func result(_ id: UInt64) -> Result? {
+    /// A job's result; nil while it has not ended (or was never journaled).
+    func result(_ id: UInt64) throws -> Result? {
         guard let data = FileManager.default.contents(atPath: path(id, "result.json")) else { return nil }
-        return try? JSONDecoder().decode(Result.self, from: data)
+        do {
+            return try JSONDecoder().decode(Result.self, from: data)
+        } catch {
+            throw JobRefusal.failed("the journal's \(path(id, "result.json")) is unreadable: \(error)")
+        }
     }
 
     /// Image `index` of a finished job.
@@ -95,22 +103,29 @@ struct JobJournal {
         return (Array(png), try NumpyFile.read(path(id, "latents-\(index).npy")))
     }
 
-    /// Every journaled job id, and those not yet ended with what is needed to run them again.
-    func load() throws -> (ids: [UInt64], unfinished: [Unfinished]) {
+    /// Every journaled job id, those not yet ended with what is needed to run them again, and why any job's files
+    /// could not be read (that job is left out; the others are restored).
+    func load() throws -> (ids: [UInt64], unfinished: [Unfinished], unreadable: [String]) {
         let names = try FileManager.default.contentsOfDirectory(atPath: folder)
         var ids: [UInt64] = []
         var unfinished: [Unfinished] = []
+        var unreadable: [String] = []
         for id in names.compactMap(UInt64.init).sorted() {
-            guard let spec = spec(id) else { continue }
-            ids.append(id)
-            guard result(id) == nil else { continue }
-            let png = FileManager.default.contents(atPath: path(id, "input.png")).map(Array.init)
-            let noise =
-                FileManager.default.fileExists(atPath: path(id, "noise.npy"))
-                ? try NumpyFile.read(path(id, "noise.npy")) : nil
-            unfinished.append(Unfinished(id: id, spec: spec, png: png, noise: noise))
+            do {
+                guard let spec = try spec(id) else { continue }
+                ids.append(id)
+                guard try result(id) == nil else { continue }
+                let png = FileManager.default.contents(atPath: path(id, "input.png")).map(Array.init)
+                let noise =
+                    FileManager.default.fileExists(atPath: path(id, "noise.npy"))
+                    ? try NumpyFile.read(path(id, "noise.npy")) : nil
+                unfinished.append(Unfinished(id: id, spec: spec, png: png, noise: noise))
+            } catch {
+                ids.append(id)  // its id stays taken
+                unreadable.append("job \(id): \(error)")
+            }
         }
-        return (ids, unfinished)
+        return (ids, unfinished, unreadable)
     }
 
     /// Writes through a temporary file and a rename, so a crash never leaves half a file.

@@ -13,7 +13,7 @@ public enum WorkerRole: Hashable, Sendable {
     case diffusionHead
 }
 
-/// A member's state. Only the coordinator declares a worker down (architecture: Failure model).
+/// A member's state. Only the coordinator declares a worker down (README: "When something fails").
 public enum MemberStatus: Hashable, Sendable {
     /// Heartbeating; receives work.
     case alive

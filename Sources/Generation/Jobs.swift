@@ -34,7 +34,7 @@ public struct ImageJob: Sendable, Equatable {
 }
 
 /// An interleaved job: text on the cond sequence; each BOI opens a fresh uncond sequence and an image sampled with
-/// CFG, after which EOI is forced and text continues (orthus-model.md 4.3).
+/// CFG, after which EOI is forced and text continues (docs/model.md §4.3).
 public struct InterleavedJob: Sendable, Equatable {
     public var id: UInt64
     public var prompt: [Int]

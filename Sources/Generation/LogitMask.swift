@@ -1,7 +1,7 @@
 import Checkpoint
 import Tokenizer
 
-/// Which token ids may be produced at a step, by id ranges (orthus-model.md 4.2-4.3).
+/// Which token ids may be produced at a step, by id ranges (docs/model.md §4.2-4.3).
 ///
 /// Banned ranges get `-infinity`; when `onlyAllowed` is set, everything else does.
 public struct LogitMask: Sendable, Equatable {
@@ -37,7 +37,7 @@ public struct LogitMask: Sendable, Equatable {
     }
 }
 
-/// The Chameleon special ids the generation loops need (orthus-model.md 3.6).
+/// The Chameleon special ids the generation loops need (docs/model.md §3.6).
 public struct SpecialTokens: Sendable, Equatable {
     public var bos = 0
     public var pad = 1

@@ -11,10 +11,10 @@ import Wire
 
 /// A diffusion-head pool worker: patch requests in, latents out, on one socket (a DEALER in the coordinator's pool).
 ///
-/// Every active patch of every request advances one DDIM step per head call, so patches of different requests at
-/// different steps share the matrix products (architecture: the diffusion pool batches rows from many requests and
-/// DDIM steps). Requests that arrive mid-way join at the next step. A request is answered when its last patch is
-/// done. Row-invariant kernels make each latent independent of what it was batched with.
+/// Every active patch of every request advances one DDIM step per head call (`PatchBatch`), so patches of different
+/// requests at different steps share the matrix products. Requests that arrive mid-way join at the next step. A
+/// request is answered when its last patch is done. Row-invariant kernels make each latent independent of what it was
+/// batched with.
 public final class DiffusionWorker: Sendable {
     private let head: DiffusionHead
     /// The VQ-VAE, for decode and encode requests (the diffusion pool also decodes and encodes images).
@@ -64,7 +64,7 @@ public final class DiffusionWorker: Sendable {
     private func accept(_ message: WireMessage, wakeUp: AsyncStream<Void>.Continuation) async throws {
         let kind = message.envelope.kind
         if kind == HeadMessageKind.decodeImage || kind == HeadMessageKind.encodeImage {
-            socket.send(try await convert(message).frames())
+            try socket.send(try await convert(message))
             return
         }
         guard kind == HeadMessageKind.samplePatches else { throw HeadRequestError.unexpectedKind(kind) }
@@ -169,11 +169,13 @@ public final class DiffusionWorker: Sendable {
             for (id, latents) in finished {
                 let ids = sequenceIDs.removeValue(forKey: id) ?? []
                 do {
-                    socket.send(try Self.reply(request: id, sequenceIDs: ids, latents: latents, width: head.latentDim))
+                    try socket.send(
+                        try Self.reply(request: id, sequenceIDs: ids, latents: latents, width: head.latentDim)
+                    )
                 } catch {
                     // The coordinator fails the request's jobs with this reason instead of waiting for it.
                     let about = Envelope(kind: HeadMessageKind.samplePatches, sequenceIDs: ids, step: id)
-                    socket.send(WireMessage(envelope: .failure(about: about, error: error)))
+                    socket.sendFailure(about: about, error: error)
                 }
             }
         }

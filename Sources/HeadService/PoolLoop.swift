@@ -16,7 +16,7 @@ extension SocketPump {
                 try await handle(message)
             } catch {
                 rejected()
-                send(WireMessage(envelope: .failure(about: envelope, error: error)))
+                sendFailure(about: envelope, error: error)
             }
         }
     }

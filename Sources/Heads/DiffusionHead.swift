@@ -2,7 +2,7 @@ import Checkpoint
 import Foundation
 import Tensor
 
-/// The Orthus diffusion head: MAR's `SimpleMLPAdaLN` (orthus-model.md 3.2), predicting v for a noisy latent `x` at
+/// The Orthus diffusion head: MAR's `SimpleMLPAdaLN` (docs/model.md §3.2), predicting v for a noisy latent `x` at
 /// timestep `t` conditioned on the backbone's final hidden state `z`:
 ///
 ///     y = time_embed([cos(t·f), sin(t·f)]) + cond_embed(z);  h = input_proj(x)

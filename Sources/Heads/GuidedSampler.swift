@@ -21,7 +21,7 @@ public struct PatchState: Sendable {
     }
 }
 
-/// DDIM sampling with classifier-free guidance for many patches at once (orthus-model.md 3.3-3.4).
+/// DDIM sampling with classifier-free guidance for many patches at once (docs/model.md §3.3-3.4).
 ///
 /// Each patch contributes two rows to one head call, its cond and uncond condition over the same x_t; the guided
 /// v is `v_u + s·(v_c − v_u)`. Patches may be at different steps: every row gets the time embedding of its own step,

@@ -3,7 +3,7 @@ import Foundation
 /// Initial DDIM noise for image patches.
 ///
 /// Patch `i` of image `k` of a job draws from a counter-based generator keyed by (seed, k, i), so its noise does not
-/// depend on batching, on which worker sampled it, or on what ran before (architecture: Determinism). Standard normal
+/// depend on batching, on which worker sampled it, or on what ran before (README: "How the cluster works", Determinism). Standard normal
 /// values come from Box–Muller over `CounterRandom` draws.
 public enum PatchNoise {
     /// `count` standard normal values for patch `patch` of image `image`.

@@ -11,7 +11,7 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Chameleon/Orthus image pre- and postprocessing (orthus-model.md 3.7).
+/// Chameleon/Orthus image pre- and postprocessing (docs/model.md §3.7).
 public enum ChameleonImage {
     public static let rescaleFactor: Float = 0.0078
 

@@ -80,6 +80,7 @@ public final class WorkerLink: Sendable {
         let mailbox = self.mailbox
         Task {
             for await frames in pump.inbound {
+                // The coordinator is the only peer of this socket; anything unreadable or unexpected is not an answer.
                 guard let envelope = try? WireMessage.parse(frames).envelope,
                     envelope.kind == MembershipKind.registered.rawValue
                         || envelope.kind == MembershipKind.refused.rawValue
@@ -114,7 +115,9 @@ public final class WorkerLink: Sendable {
     public func register(timeout: Duration = .seconds(10)) async throws -> UInt64 {
         mailbox.state.withLock { $0 = (true, nil) }
         defer { mailbox.state.withLock { $0 = (false, nil) } }
-        pump.send(WireMessage(envelope: Envelope(kind: MembershipKind.register.rawValue, registration: registration)))
+        try pump.send(
+            WireMessage(envelope: Envelope(kind: MembershipKind.register.rawValue, registration: registration))
+        )
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let reply = mailbox.state.withLock({ $0.answer }) {
@@ -128,14 +131,15 @@ public final class WorkerLink: Sendable {
     }
 
     /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length and `busy` the
-    /// compute time it has spent so far (in the envelope's `total`, microseconds).
+    /// compute time it has spent so far (in the envelope's `total`, microseconds). Ends by cancellation; a beat that
+    /// cannot be framed ends it with the error.
     public func heartbeat(
         every interval: Duration,
         busy: @escaping @Sendable () -> Duration = { .zero },
         load: @escaping @Sendable () -> Int
-    ) async {
+    ) async throws {
         while !Task.isCancelled {
-            pump.send(
+            try pump.send(
                 WireMessage(
                     envelope: Envelope(
                         kind: MembershipKind.heartbeat.rawValue,
@@ -145,20 +149,24 @@ public final class WorkerLink: Sendable {
                     )
                 )
             )
-            try? await Task.sleep(for: interval)
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return  // cancelled: the worker is stopping
+            }
         }
     }
 
     /// Tells the coordinator this worker is stopping: no new work.
-    public func drain() { send(.drain) }
+    public func drain() throws { try send(.drain) }
 
     /// Tells the coordinator this worker has finished its work and is gone.
-    public func leave() { send(.left) }
+    public func leave() throws { try send(.left) }
 
     /// Closes the socket.
     public func stop() { pump.stop() }
 
-    private func send(_ kind: MembershipKind, load: UInt32 = 0) {
-        pump.send(WireMessage(envelope: Envelope(kind: kind.rawValue, workerID: workerID, load: load)))
+    private func send(_ kind: MembershipKind, load: UInt32 = 0) throws {
+        try pump.send(WireMessage(envelope: Envelope(kind: kind.rawValue, workerID: workerID, load: load)))
     }
 }

@@ -1,7 +1,7 @@
 import Checkpoint
 import Tensor
 
-/// One Chameleon decoder layer (pre-norm, `swin_norm = false`), orthus-model.md 1.2:
+/// One Chameleon decoder layer (pre-norm, `swin_norm = false`), docs/model.md §1.2:
 ///
 ///     h = RMSNorm(x); q,k,v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ
 ///     q,k = per-head LayerNorm (eps 1e-5) · weight[head] + bias[head]; then rotate-half RoPE

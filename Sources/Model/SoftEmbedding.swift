@@ -1,6 +1,6 @@
 import Tensor
 
-/// Orthus's soft vision embedding (orthus-model.md 3.1): a continuous latent v becomes
+/// Orthus's soft vision embedding (docs/model.md §3.1): a continuous latent v becomes
 /// `softmax(−‖v − C_k‖²) · E[4 + k]` over the `codebook_in` entries C_k and the image-token embedding rows E.
 ///
 /// The distance is expanded as the reference computes it, `‖v‖² + ‖C_k‖² − 2 v·C_k`, with no temperature and no

@@ -84,6 +84,7 @@ struct BatchGeneration {
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
+            // Each kind is tried in turn; the last one's error names a value that is none of them.
             if let flag = try? container.decode(Bool.self) {
                 self = .flag(flag)
             } else if let integer = try? container.decode(Int64.self) {

@@ -25,9 +25,10 @@ final class ClusterClient: Sendable {
     }
 
     /// Sends a request; if nothing comes back within `timeout`, the reply stream ends and `timedOut` is set.
-    func send(_ message: WireMessage, timeout: Duration) {
-        pump.send(message)
+    func send(_ message: WireMessage, timeout: Duration) throws {
+        try pump.send(message)
         Task { [self] in
+            // Cancelled or not, the deadline check below is what matters.
             try? await Task.sleep(for: timeout)
             if !answered.load(ordering: .relaxed) {
                 gaveUp.store(true, ordering: .relaxed)
@@ -36,7 +37,8 @@ final class ClusterClient: Sendable {
         }
     }
 
-    /// Replies, parsed; unreadable ones are skipped.
+    /// Replies, parsed; unreadable ones are skipped (the coordinator is this socket's only peer, and a reply it
+    /// could not frame never arrives: the timeout reports it).
     func replies() -> AsyncCompactMapSequence<AsyncStream<[ZMQMessage]>, WireMessage> {
         pump.inbound.compactMap { frames in
             self.answered.store(true, ordering: .relaxed)
@@ -50,7 +52,7 @@ final class ClusterClient: Sendable {
 
     /// Asks for the coordinator's status report.
     func status(timeout: Duration) async throws -> StatusReport {
-        send(WireMessage(envelope: Envelope(kind: ClientKind.status.rawValue)), timeout: timeout)
+        try send(WireMessage(envelope: Envelope(kind: ClientKind.status.rawValue)), timeout: timeout)
         for await reply in replies() where reply.envelope.kind == ClientKind.statusReport.rawValue {
             return try JSONDecoder().decode(StatusReport.self, from: Data(reply.envelope.text.utf8))
         }

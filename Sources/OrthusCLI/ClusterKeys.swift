@@ -21,6 +21,7 @@ struct ClusterKeys {
     static func cluster(_ folder: String) throws -> ClusterKeys {
         let pair = try readPair(folder + "/cluster.key")
         let authorized = folder + "/authorized"
+        // No authorized/ folder means no client keys: only the cluster's own processes are admitted.
         let names = (try? FileManager.default.contentsOfDirectory(atPath: authorized)) ?? []
         let clients = try names.filter { $0.hasSuffix(".pub") }.sorted().map { try readKey(authorized + "/" + $0) }
         return ClusterKeys(own: pair, serverKey: pair.publicKey, admitted: [pair.publicKey] + clients)
@@ -68,6 +69,7 @@ struct ClusterKeys {
     }
 
     private static func lines(_ path: String) throws -> [String] {
+        // Replaced by an error naming the key file, below.
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ValidationError("cannot read the key file \(path) (make one with orthus keys)")
         }

@@ -127,7 +127,7 @@ struct EvalCommand: AsyncParsableCommand {
         for (q, answer) in zip(questions, answers) {
             let name = "questions/" + (q.image as NSString).lastPathComponent
             let copy = (out as NSString).appendingPathComponent(name)
-            try? FileManager.default.removeItem(atPath: copy)
+            try? FileManager.default.removeItem(atPath: copy)  // an earlier run's copy, if any; the copy below reports
             try FileManager.default.copyItem(atPath: evalSet.imagePath(q), toPath: copy)
             let trimmed = answer.trimmingCharacters(in: .whitespacesAndNewlines)
             report.answers.append(
@@ -285,7 +285,7 @@ struct ClusterRunner: CaseRunner {
     func submit(_ spec: JobSpec, picture: Data?, timeout: Double) async throws -> JobResults.Outcome {
         let client = try connection.open()
         defer { client.pump.stop() }
-        client.send(
+        try client.send(
             try SubmitCommand.submission(spec, imagePNG: picture, noise: nil),
             timeout: .milliseconds(Int(timeout * 1000))
         )

@@ -22,7 +22,12 @@ struct JobResults {
         let cancelling = Task {
             for await _ in TerminationSignals.stream() {
                 guard let id = job.id else { Foundation.exit(130) }
-                client.pump.send(WireMessage(envelope: Envelope(kind: ClientKind.cancel.rawValue, jobID: id)))
+                do {
+                    try client.pump.send(WireMessage(envelope: Envelope(kind: ClientKind.cancel.rawValue, jobID: id)))
+                } catch {
+                    StandardStreams.err("could not ask the coordinator to cancel job \(id): \(error)\n")
+                    Foundation.exit(130)
+                }
             }
         }
         defer { cancelling.cancel() }
@@ -165,7 +170,7 @@ struct FetchCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try connection.open()
-        client.send(
+        try client.send(
             WireMessage(envelope: Envelope(kind: ClientKind.fetch.rawValue, jobID: job)),
             timeout: .milliseconds(Int(timeout * 1000))
         )

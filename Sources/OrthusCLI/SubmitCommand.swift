@@ -24,7 +24,7 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try connection.open()
-        client.send(try submission(), timeout: .milliseconds(Int(timeout * 1000)))
+        try client.send(try submission(), timeout: .milliseconds(Int(timeout * 1000)))
         try await JobResults(
             imageOut: request.imageOut,
             outDir: request.outDir,

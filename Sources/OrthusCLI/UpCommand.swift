@@ -88,11 +88,12 @@ struct UpCommand: AsyncParsableCommand {
                 )
                 return false
             }
+            // Not reachable or not ready yet is what this loop waits out; the deadline reports it.
             let client = try? ClusterClient(endpoint: endpoint, options: keys?.client() ?? ZMQSocket.Options())
             if let report = try? await client?.status(timeout: .seconds(2)), report.ready {
                 return true
             }
-            try? await Task.sleep(for: .milliseconds(200))
+            try? await Task.sleep(for: .milliseconds(200))  // cancellation ends the wait at the next check
         }
         StandardStreams.err("the cluster was not ready after \(readyTimeout) s; see \(logs)/\n")
         return false
@@ -121,7 +122,7 @@ struct UpCommand: AsyncParsableCommand {
     private static func waitForExit(_ processes: [Process], seconds: Double) async {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while processes.contains(where: \.isRunning), ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(50))
+            try? await Task.sleep(for: .milliseconds(50))  // cancellation ends the wait at the next check
         }
     }
 }

@@ -78,7 +78,7 @@ struct StageCommand: AsyncParsableCommand {
         }
         let serving = Task { await stage.run() }
         let beating = Task {
-            await session.link.heartbeat(every: .seconds(1), busy: { stage.busy }) { 0 }
+            await session.beat(busy: { stage.busy })
         }
         let rejoining = Task { await session.stayRegistered { await stage.releaseAll() } }
         defer { rejoining.cancel() }
@@ -165,13 +165,17 @@ extension WorkerOptions {
 /// and confirms on the data socket, the worker finishes and answers everything it received, then leaves.
 func serveUntilDrained(session: WorkerSession, serve: @escaping @Sendable () async -> Void) async throws {
     let serving = Task { await serve() }
-    let beating = Task { await session.link.heartbeat(every: .seconds(1)) { 0 } }
+    let beating = Task { await session.beat() }
     let rejoining = Task { await session.stayRegistered() }
     defer { rejoining.cancel() }
     let signals = Task {
         for await _ in TerminationSignals.stream() {
             StandardStreams.err("draining: finishing the work already received\n")
-            session.link.drain()
+            do {
+                try session.link.drain()
+            } catch {
+                StandardStreams.err("could not tell the coordinator this worker drains: \(error)\n")
+            }
             break
         }
     }

@@ -39,7 +39,7 @@ struct WorkerSession {
             }
         }
         let session = WorkerSession(context: context, link: link, data: data)
-        session.hello()
+        try session.hello()
         return session
     }
 
@@ -47,8 +47,18 @@ struct WorkerSession {
     var workerID: UInt64 { link.workerID }
 
     /// Tells the coordinator which worker this data socket belongs to.
-    func hello() {
-        data.send(WireMessage(envelope: Envelope(kind: MembershipKind.hello.rawValue, workerID: workerID)))
+    func hello() throws {
+        try data.send(WireMessage(envelope: Envelope(kind: MembershipKind.hello.rawValue, workerID: workerID)))
+    }
+
+    /// Heartbeats every second until cancelled; a beat that cannot be sent is reported and ends them (the
+    /// coordinator then declares this worker down).
+    func beat(busy: @escaping @Sendable () -> Duration = { .zero }) async {
+        do {
+            try await link.heartbeat(every: .seconds(1), busy: busy) { 0 }
+        } catch {
+            StandardStreams.err("heartbeats stopped: \(error)\n")
+        }
     }
 
     /// Registers again whenever the coordinator no longer knows this worker (it restarted, or declared this worker
@@ -57,10 +67,19 @@ struct WorkerSession {
         for await (reason, refusedID) in link.refusals where refusedID == workerID {
             StandardStreams.err("the coordinator no longer knows this worker (\(reason)); registering again\n")
             while !Task.isCancelled {
-                if (try? await link.register(timeout: .seconds(5))) != nil { break }
+                do {
+                    _ = try await link.register(timeout: .seconds(5))
+                    break
+                } catch {
+                    StandardStreams.err("registering again failed (\(error)); trying again\n")
+                }
             }
             guard !Task.isCancelled else { return }
-            hello()
+            do {
+                try hello()
+            } catch {
+                StandardStreams.err("could not greet the coordinator on the data socket: \(error)\n")
+            }
             await rejoined()
             StandardStreams.err("registered again as w\(workerID)\n")
         }
@@ -76,9 +95,13 @@ struct WorkerSession {
 
     /// Tells the coordinator this worker is gone, lets the last messages out, and closes the sockets.
     func leave() async {
-        link.leave()
+        do {
+            try link.leave()
+        } catch {
+            StandardStreams.err("could not tell the coordinator this worker leaves: \(error)\n")
+        }
         _ = await data.flush(timeout: .seconds(2))
-        try? await Task.sleep(for: .milliseconds(50))
+        try? await Task.sleep(for: .milliseconds(50))  // cancellation only shortens the grace period
         link.stop()
         data.stop()
     }

@@ -83,6 +83,7 @@ public final class StageWorker: Sendable {
     /// Drops every sequence's cache, after registering with a new coordinator that does not know them.
     public func releaseAll() async {
         let box = self.box
+        // The compute thread refuses work only once the worker is stopping, when the caches go with it.
         try? await thread.run { box.compute.releaseAll() }
     }
 
@@ -96,7 +97,7 @@ public final class StageWorker: Sendable {
             case .route:
                 let endpoint = message.envelope.endpoint
                 try route(to: endpoint.isEmpty ? nil : endpoint)
-                coordinator.send(
+                try coordinator.send(
                     WireMessage(envelope: Envelope(kind: StageMessageKind.routed.rawValue, endpoint: endpoint))
                 )
             case .release:
@@ -108,7 +109,7 @@ public final class StageWorker: Sendable {
             }
         } catch {
             rejectedCount.add(1, ordering: .relaxed)
-            coordinator.send(WireMessage(envelope: .failure(about: envelope, error: error)))
+            coordinator.sendFailure(about: envelope, error: error)
         }
     }
 
@@ -153,7 +154,7 @@ public final class StageWorker: Sendable {
             }
         } catch {
             rejectedCount.add(1, ordering: .relaxed)
-            coordinator.send(WireMessage(envelope: .failure(about: envelope, error: error)))
+            coordinator.sendFailure(about: envelope, error: error)
         }
     }
 }

@@ -59,6 +59,7 @@ public enum OrthusProcess {
         }
 
         func output(_ process: Process) throws -> Output {
+            // Cleanup of captured output; it must not fail the test that ran the command.
             defer { for path in [out, err] { try? FileManager.default.removeItem(atPath: path) } }
             return Output(
                 status: process.terminationStatus,

@@ -26,6 +26,7 @@ public struct Tokenizer: Sendable {
 
     /// Parses the contents of a `tokenizer.json` file.
     public init(json data: Data) throws {
+        // Not JSON and JSON of the wrong shape get the same error, below.
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw TokenizerError.malformed(detail: "not a JSON object")
         }

@@ -101,6 +101,7 @@ public final class ZAPAuthenticator: Sendable {
     /// Requests arrive as [routing, empty, version, request id, domain, address, identity, mechanism, key].
     private func serve(_ socket: ZMQSocket) {
         while !stopping.load(ordering: .relaxed) {
+            // A ZAP request that cannot be read is not answered, so libzmq refuses that handshake; the loop goes on.
             guard (try? socket.waitReadable(timeoutMilliseconds: 100)) == true,
                 let frames = try? socket.receive(), frames.count >= 9
             else { continue }
@@ -112,7 +113,7 @@ public final class ZAPAuthenticator: Sendable {
                 Array((ok ? "OK" : "key not allowed").utf8), [], [],
             ]
             guard let messages = try? reply.map({ try ZMQMessage(bytes: $0) }) else { continue }
-            try? socket.send(messages)
+            try? socket.send(messages)  // unanswered, the handshake is refused: the safe outcome
         }
     }
 }

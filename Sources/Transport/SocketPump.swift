@@ -1,6 +1,7 @@
 internal import CZeroMQ
 import Foundation
 import Synchronization
+import Wire
 
 /// Owns one ZeroMQ socket on a dedicated OS thread and bridges it to Swift concurrency.
 ///
@@ -65,7 +66,7 @@ public final class SocketPump: Sendable {
             let socket: ZMQSocket
             do {
                 socket = try setup(context)
-                let endpoint = try? socket.lastEndpoint()
+                let endpoint = try? socket.lastEndpoint()  // only a bound socket has one
                 started.withLock { $0.endpoint = endpoint?.isEmpty == false ? endpoint : nil }
             } catch {
                 started.withLock { $0.error = error }
@@ -104,13 +105,19 @@ public final class SocketPump: Sendable {
         }
     }
 
-    /// Frames and queues a cluster message; one whose tensors disagree with its descriptors is counted, not sent.
-    public func send(_ message: WireMessage) {
-        guard let frames = try? message.frames() else {
+    /// Frames and queues a cluster message; one whose tensors disagree with its descriptors is refused with the reason.
+    public func send(_ message: WireMessage) throws {
+        send(try message.frames())
+    }
+
+    /// Reports a failure to the peer. A report is an envelope alone, which fails to frame only when memory runs out;
+    /// then it is counted in `failedSends`, since there is no one else to tell.
+    public func sendFailure(about envelope: Envelope?, error: any Error) {
+        do {
+            try send(WireMessage(envelope: .failure(about: envelope, error: error)))
+        } catch {
             state.failures.add(1, ordering: .relaxed)
-            return
         }
-        send(frames)
     }
 
     /// Queues a message for sending; returns at once.
@@ -126,7 +133,7 @@ public final class SocketPump: Sendable {
         let deadline = ContinuousClock.now + timeout
         while state.unsent.load(ordering: .relaxed) > 0 {
             guard ContinuousClock.now < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(5))
+            try? await Task.sleep(for: .milliseconds(5))  // cancellation ends the wait at the deadline check
         }
         return true
     }
@@ -169,7 +176,7 @@ public final class SocketPump: Sendable {
                 if error.interrupted { continue }
                 return
             }
-            while (try? wake.receive()) != nil {}
+            while (try? wake.receive()) != nil {}  // empties the wake pipe: its messages carry nothing
             pending += state.outbox.withLock { queued in
                 defer { queued.removeAll() }
                 return queued

@@ -19,7 +19,7 @@ public final class ZMQSocket {
         }
     }
 
-    /// Deliberate socket settings (architecture: Wire protocol).
+    /// Deliberate socket settings (README: "How the cluster works", Sockets).
     public struct Options: Sendable {
         /// Largest message a peer may send; larger ones are dropped by libzmq and the peer is disconnected.
         public var maxMessageBytes: Int64 = 256 << 20

@@ -22,7 +22,7 @@ struct VQShape: Sendable {
     var grid: Int { resolution >> (multiplier.count - 1) }
 }
 
-/// The VQ-VAE encoder as Orthus uses it (orthus-model.md 2.2, 3.7): `encoder → quant_conv`, no quantization.
+/// The VQ-VAE encoder as Orthus uses it (docs/model.md §2.2, 3.7): `encoder → quant_conv`, no quantization.
 /// Pixels `[3, R, R]` in [−1, 1] become latents `[grid², embedDim]` in raster order.
 public struct VQEncoder: Sendable {
     let shape: VQShape

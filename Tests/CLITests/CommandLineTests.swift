@@ -13,7 +13,9 @@ import Tokenizer
     let orthus = Fixtures.root + "/tiny-orthus"
     let chameleon = Fixtures.root + "/tiny-chameleon-gqa"
 
-    func temporary(_ name: String) -> String { NSTemporaryDirectory() + UUID().uuidString + "-" + name }
+    let scratch = try! ScratchFolder("cli")
+
+    func temporary(_ name: String) -> String { scratch.file(name) }
 
     @Test func logitsWritesNumpyFilesThatMatchTransformers() throws {
         struct Record: Decodable { struct P: Decodable { let ids: [Int] }; let prompts: [String: P] }
@@ -24,7 +26,6 @@ import Tokenizer
         let ids = record.prompts["p7"]!.ids
         let logitsPath = temporary("logits.npy")
         let hiddenPath = temporary("hidden.npy")
-        defer { for p in [logitsPath, hiddenPath] { try? FileManager.default.removeItem(atPath: p) } }
         let result = try OrthusProcess.run([
             "logits", "--model", orthus, "--ids", ids.map(String.init).joined(separator: ","), "--out", logitsPath,
             "--hidden-out", hiddenPath,

@@ -10,12 +10,13 @@ import Tokenizer
     let model = Fixtures.root + "/tiny-orthus"
     let goldens = Fixtures.root + "/goldens"
 
-    func temporary(_ name: String) -> String { NSTemporaryDirectory() + UUID().uuidString + "-" + name }
+    let scratch = try! ScratchFolder("images")
+
+    func temporary(_ name: String) -> String { scratch.file(name) }
 
     @Test func textToImageWithInjectedNoiseWritesTheReferencePNGAndLatents() throws {
         let png = temporary("out.png")
         let latents = temporary("latents.npy")
-        defer { for p in [png, latents] { try? FileManager.default.removeItem(atPath: p) } }
         let result = try OrthusProcess.run([
             "generate", "--model", model, "--prompt", "A red circle on the left of a blue square.", "--image-out", png,
             "--noise-in", goldens + "/t2i-noise.npy", "--latents-out", latents,
@@ -33,7 +34,6 @@ import Tokenizer
 
     @Test func seededTextToImageIsReproducibleAndTheSeedMatters() throws {
         let paths = (0..<3).map { temporary("seed-\($0).png") }
-        defer { for p in paths { try? FileManager.default.removeItem(atPath: p) } }
         for (path, seed) in zip(paths, ["1", "1", "2"]) {
             let result = try OrthusProcess.run([
                 "generate", "--model", model, "--prompt", "a cat", "--image-out", path, "--seed", seed, "--steps", "20",
@@ -77,7 +77,6 @@ import Tokenizer
     @Test func badImagesAndOverlongPromptsFailWithAClearMessage() throws {
         let notPNG = temporary("not.png")
         let truncated = temporary("cut.png")
-        defer { for p in [notPNG, truncated] { try? FileManager.default.removeItem(atPath: p) } }
         try Data("this is text".utf8).write(to: URL(fileURLWithPath: notPNG))
         let full = try Data(contentsOf: URL(fileURLWithPath: Fixtures.root + "/images/landscape-37x23.png"))
         try full.prefix(full.count / 2).write(to: URL(fileURLWithPath: truncated))

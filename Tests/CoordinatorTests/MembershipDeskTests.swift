@@ -64,7 +64,7 @@ import Wire
         )
 
         // The stage heartbeats; the diffusion worker goes silent: suspect, then down with its work reassigned.
-        let beating = Task { await stage.heartbeat(every: .milliseconds(50)) { 2 } }
+        let beating = Task { try await stage.heartbeat(every: .milliseconds(50)) { 2 } }
         #expect(await Self.eventually { recorder.directives.withLock { $0.contains(.reassignWork(of: diffusionID)) } })
         let seen = recorder.directives.withLock { $0 }
         #expect(
@@ -79,7 +79,7 @@ import Wire
             registration: Registration(key: "a/diffusion/0", incarnation: 2, role: .diffusionHead)
         )
         let newID = WorkerID(try await restarted.register(timeout: .seconds(60)))
-        let restartedBeating = Task { await restarted.heartbeat(every: .milliseconds(50)) { 0 } }
+        let restartedBeating = Task { try await restarted.heartbeat(every: .milliseconds(50)) { 0 } }
         #expect(newID != diffusionID && service.members[newID]?.status == .alive)
         let stale = try WorkerLink(
             context: context,
@@ -89,11 +89,11 @@ import Wire
         await #expect(throws: LinkError.self) { _ = try await stale.register(timeout: .seconds(5)) }
 
         // Drain, then leave: no reassignment for a worker that handed everything back.
-        restarted.drain()
+        try restarted.drain()
         #expect(await Self.eventually { service.members[newID]?.status == .draining })
         restartedBeating.cancel()
         try await Task.sleep(for: .milliseconds(150))  // heartbeats still in flight land before it leaves
-        restarted.leave()
+        try restarted.leave()
         #expect(await Self.eventually { service.members[newID]?.status == .down })
         #expect(!recorder.directives.withLock { $0 }.contains(.reassignWork(of: newID)))
 
@@ -107,7 +107,9 @@ import Wire
 
         // A worker id names a member only on that member's own link (ids repeat across coordinator restarts).
         let impostor = try SocketPump(context: context, name: "impostor", kind: .dealer, connect: endpoint)
-        impostor.send(WireMessage(envelope: Envelope(kind: MembershipKind.heartbeat.rawValue, workerID: stageID.value)))
+        try impostor.send(
+            WireMessage(envelope: Envelope(kind: MembershipKind.heartbeat.rawValue, workerID: stageID.value))
+        )
         var answers = impostor.inbound.makeAsyncIterator()
         let answer = try WireMessage.parse(try #require(await answers.next()))
         #expect(answer.envelope.kind == MembershipKind.refused.rawValue && answer.envelope.error.contains("unknown"))
@@ -145,7 +147,7 @@ final class DeskHarness: Sendable {
                         continue
                     }
                     let outcome = self.desk.withLock { $0.handle(message, at: .now) }
-                    if let reply = outcome.reply { self.router.send(reply) }
+                    if let reply = outcome.reply { try! self.router.send(reply) }  // a desk reply is an envelope alone
                     self.recorder.directives.withLock { $0 += outcome.directives }
                 }
             }

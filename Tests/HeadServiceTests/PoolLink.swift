@@ -21,7 +21,7 @@ struct PoolLink {
             options: options,
             connect: "inproc://\(name)"
         )
-        dealer.send(WireMessage(envelope: Envelope(kind: 99)))
+        try dealer.send(WireMessage(envelope: Envelope(kind: 99)))
         var iterator = router.inbound.makeAsyncIterator()
         let peer = try #require(await iterator.next())[0].bytes
         #expect(peer == Array(name.utf8))

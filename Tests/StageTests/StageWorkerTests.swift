@@ -53,7 +53,7 @@ import Wire
         var reports = link0.inbound.makeAsyncIterator()
         let unrouted = try WireMessage.parse(try #require(await reports.next()))
         #expect(unrouted.envelope.error.contains("no route") && unrouted.envelope.step == 9)
-        link0.send(
+        try link0.send(
             WireMessage(envelope: Envelope(kind: StageMessageKind.route.rawValue, endpoint: "inproc://\(tag)-1"))
         )
         let routed = try WireMessage.parse(try #require(await reports.next()))

@@ -35,7 +35,7 @@ import Wire
         let plain = try client(nil)
         let friend = try client(allowed)
         for (pump, kind) in [(refusedStranger, 1), (plain, 2), (friend, 3)] {
-            pump.send(WireMessage(envelope: Envelope(kind: UInt32(kind))))
+            try pump.send(WireMessage(envelope: Envelope(kind: UInt32(kind))))
         }
         var inbound = router.inbound.makeAsyncIterator()
         let first = try WireMessage.parse(try #require(await inbound.next()), routingFrames: 1)
@@ -43,7 +43,7 @@ import Wire
         // Nothing else arrives: the stranger was refused by ZAP, the plain client failed the handshake.
         try await Task.sleep(for: .milliseconds(300))
         #expect(authenticator.refused >= 1)
-        router.send(WireMessage(routing: first.routing, envelope: Envelope(kind: 4)))
+        try router.send(WireMessage(routing: first.routing, envelope: Envelope(kind: 4)))
         var replies = friend.inbound.makeAsyncIterator()
         #expect(try WireMessage.parse(try #require(await replies.next())).envelope.kind == 4)
         for pump in [refusedStranger, plain, friend, router] { pump.stop() }

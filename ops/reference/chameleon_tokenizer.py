@@ -1,6 +1,6 @@
 """Builds a small tokenizer.json in the Chameleon layout.
 
-The id layout follows the published Chameleon/Orthus vocabulary (orthus-model.md 3.6):
+The id layout follows the published Chameleon/Orthus vocabulary (docs/model.md §3.6):
   0 <s>, 1 <pad>, 2 </s>, 3 <unk>
   4..8195      image-code names IMGIMG<letters>Z (VQ code k <-> id k+4)
   8196 <eoss> (EOI), 8197 <racm3:break> (BOI)

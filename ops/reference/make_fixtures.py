@@ -110,7 +110,7 @@ def randomize(shapes: dict, generator: torch.Generator) -> dict:
 
 
 def decoder_shapes(vq: dict) -> dict:
-    """model.vqmodel.decoder.* and post_quant_conv, as the Orthus/Chameleon VQGAN decoder (orthus-model.md 2.2)."""
+    """model.vqmodel.decoder.* and post_quant_conv, as the Orthus/Chameleon VQGAN decoder (docs/model.md §2.2)."""
     shapes = {}
     p = "model.vqmodel."
 
@@ -159,7 +159,7 @@ def decoder_shapes(vq: dict) -> dict:
 
 
 def orthus_head_shapes(hidden: int, latent: int) -> dict:
-    """model.codebook_in and mlp_head.* (MAR SimpleMLPAdaLN as Orthus builds it, orthus-model.md 2.3)."""
+    """model.codebook_in and mlp_head.* (MAR SimpleMLPAdaLN as Orthus builds it, docs/model.md §2.3)."""
     w = DIFFUSION_WIDTH
     shapes = {
         "model.codebook_in.weight": [TINY_VQ["num_embeddings"], latent],

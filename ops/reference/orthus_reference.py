@@ -1,4 +1,4 @@
-"""PyTorch reference for the Orthus parts, written from orthus-model.md sections 2-4.
+"""PyTorch reference for the Orthus parts, written from docs/model.md §2-4.
 
 These modules use torch's own Linear, LayerNorm, Conv2d, GroupNorm and interpolate as the oracles for the primitives,
 and diffusers' DDIMScheduler (built with Orthus's arguments) for the sampler, so the Swift engine is checked against
@@ -47,7 +47,7 @@ def orthus_scheduler(steps: int) -> "DDIMScheduler":  # noqa: F821
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Diffusion head: MAR SimpleMLPAdaLN (orthus-model.md 3.2)
+# Diffusion head: MAR SimpleMLPAdaLN (docs/model.md §3.2)
 
 
 def modulate(x, shift, scale):
@@ -130,7 +130,7 @@ def sample_patch(head, scheduler, noise, z_cond, z_uncond, cfg: float) -> torch.
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Soft vision embedding (orthus-model.md 3.1)
+# Soft vision embedding (docs/model.md §3.1)
 
 
 def soft_embed(latents: torch.Tensor, codebook: torch.Tensor, embed_tokens: torch.Tensor) -> torch.Tensor:
@@ -139,7 +139,7 @@ def soft_embed(latents: torch.Tensor, codebook: torch.Tensor, embed_tokens: torc
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# VQ-VAE decoder (orthus-model.md 2.2), the Chameleon VQGAN layout
+# VQ-VAE decoder (docs/model.md §2.2), the Chameleon VQGAN layout
 
 
 def group_norm(channels):
@@ -254,7 +254,7 @@ def postprocess(pixels: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Image preprocessing (orthus-model.md 3.7), with PIL as the oracle for the Lanczos resize
+# Image preprocessing (docs/model.md §3.7), with PIL as the oracle for the Lanczos resize
 
 
 def preprocess(path, resolution: int) -> torch.Tensor:
@@ -280,7 +280,7 @@ def preprocess(path, resolution: int) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# The generation loops (orthus-model.md 4.1-4.3), on transformers' Chameleon backbone with a KV cache
+# The generation loops (docs/model.md §4.1-4.3), on transformers' Chameleon backbone with a KV cache
 
 
 class ReferenceOrthus:

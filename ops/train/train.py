@@ -259,7 +259,7 @@ class Joint(torch.nn.Module):
 
 
 def zero_snr_alphas() -> torch.Tensor:
-    """alpha-bar of Orthus's training schedule: scaled-linear betas rescaled to zero terminal SNR (orthus-model.md 3.3;
+    """alpha-bar of Orthus's training schedule: scaled-linear betas rescaled to zero terminal SNR (docs/model.md §3.3;
     the same as diffusers' DDPMScheduler with rescale_betas_zero_snr, checked in ops/train/check_schedule.py)."""
     betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float32) ** 2
     root = torch.cumprod(1.0 - betas, dim=0).sqrt()
