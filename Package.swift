@@ -52,30 +52,43 @@ let package = Package(
         .target(name: "Heads", dependencies: ["Tensor", "Checkpoint", "Generation"], swiftSettings: strictSettings),
         // The VQ-VAE encoder and decoder (convolutions through OpenBLAS), and pictures to latents and back.
         .target(name: "VQVAE", dependencies: ["Tensor", "Checkpoint", "ImageIO"], swiftSettings: strictSettings),
+        // Every cluster message: one enum of kinds, and a type per message with named fields, over Wire and Transport.
+        .target(
+            name: "ClusterProtocol",
+            dependencies: ["Wire", "Transport", "Generation", "Tensor"],
+            swiftSettings: strictSettings
+        ),
         // Threads and services shared by the cluster roles.
         .target(name: "Runtime", swiftSettings: strictSettings),
         // A stage worker's compute: its layer range and the KV caches of its sequences, per micro-batch.
         .target(
             name: "Stage",
-            dependencies: ["Model", "Generation", "Checkpoint", "Tensor", "Wire", "Transport", "Runtime"],
+            dependencies: [
+                "Model", "Generation", "ClusterProtocol", "Checkpoint", "Tensor", "Wire", "Transport", "Runtime",
+            ],
             swiftSettings: strictSettings
         ),
         // Head pool workers over the transport: the LM head (token requests) and the diffusion head (patches, VQ).
         .target(
             name: "HeadService",
             dependencies: [
-                "Heads", "Generation", "Tensor", "Wire", "Transport", "Runtime", "VQVAE", "ImageIO", "Membership",
+                "Heads", "Generation", "ClusterProtocol", "Tensor", "Wire", "Transport", "Runtime", "VQVAE", "ImageIO",
+                "Membership",
             ],
             swiftSettings: strictSettings
         ),
         // Worker-side membership: the control link that registers, heartbeats, drains and leaves.
-        .target(name: "Membership", dependencies: ["Transport", "Wire", "Runtime"], swiftSettings: strictSettings),
+        .target(
+            name: "Membership",
+            dependencies: ["ClusterProtocol", "Transport", "Wire", "Runtime"],
+            swiftSettings: strictSettings
+        ),
         // The coordinator: membership and the scheduler as pure state machines, and the service around them.
         .target(
             name: "Coordinator",
             dependencies: [
-                "Generation", "Stage", "Heads", "HeadService", "Tensor", "Membership", "Transport", "Wire", "Tokenizer",
-                "Checkpoint", "Runtime",
+                "Generation", "ClusterProtocol", "Transport", "Membership", "Runtime", "Wire", "Tokenizer",
+                "Checkpoint", "Tensor",
             ],
             swiftSettings: strictSettings
         ),

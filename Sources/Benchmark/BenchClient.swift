@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Coordinator
 import Foundation
 import Transport
@@ -27,10 +28,10 @@ struct BenchClient: Sendable {
         let pump = try SocketPump(context: context, name: "bench-client", kind: .dealer, connect: endpoint)
         defer { pump.stop() }
         var timing = JobTiming(submitted: .now)
-        try pump.send(WireMessage(envelope: Envelope(kind: ClientKind.submit.rawValue, job: spec)))
+        try pump.send(WireMessage(envelope: Envelope(kind: MessageKind.submit.rawValue, job: spec)))
         for await frames in pump.inbound {
             guard let reply = try? WireMessage.parse(frames) else { continue }  // the bench's own coordinator
-            switch ClientKind(rawValue: reply.envelope.kind) {
+            switch MessageKind(rawValue: reply.envelope.kind) {
             case .text: timing.tokens.append(.now)
             case .finished:
                 timing.finished = .now
@@ -55,12 +56,12 @@ struct BenchClient: Sendable {
     func status() async throws -> StatusReport {
         let pump = try SocketPump(context: context, name: "bench-status", kind: .dealer, connect: endpoint)
         defer { pump.stop() }
-        try pump.send(WireMessage(envelope: Envelope(kind: ClientKind.status.rawValue)))
+        try pump.send(WireMessage(envelope: Envelope(kind: MessageKind.status.rawValue)))
         for await frames in pump.inbound {
             // Only the status report is awaited here; the bench's own coordinator sends nothing else on this socket.
-            guard let reply = try? WireMessage.parse(frames), reply.envelope.kind == ClientKind.statusReport.rawValue
+            guard let reply = try? WireMessage.parse(frames), reply.envelope.kind == MessageKind.statusReport.rawValue
             else { continue }
-            return try JSONDecoder().decode(StatusReport.self, from: Data(reply.envelope.text.utf8))
+            return try JSONDecoder().decode(StatusReport.self, from: Data(reply.envelope.statusJSON.utf8))
         }
         throw BenchError("no status from the coordinator")
     }

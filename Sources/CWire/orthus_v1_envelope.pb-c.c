@@ -142,6 +142,51 @@ void   orthus__v1__tensor_descriptor__free_unpacked
   assert(message->base.descriptor == &orthus__v1__tensor_descriptor__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   orthus__v1__patch_key__init
+                     (Orthus__V1__PatchKey         *message)
+{
+  static const Orthus__V1__PatchKey init_value = ORTHUS__V1__PATCH_KEY__INIT;
+  *message = init_value;
+}
+size_t orthus__v1__patch_key__get_packed_size
+                     (const Orthus__V1__PatchKey *message)
+{
+  assert(message->base.descriptor == &orthus__v1__patch_key__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t orthus__v1__patch_key__pack
+                     (const Orthus__V1__PatchKey *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &orthus__v1__patch_key__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t orthus__v1__patch_key__pack_to_buffer
+                     (const Orthus__V1__PatchKey *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &orthus__v1__patch_key__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Orthus__V1__PatchKey *
+       orthus__v1__patch_key__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Orthus__V1__PatchKey *)
+     protobuf_c_message_unpack (&orthus__v1__patch_key__descriptor,
+                                allocator, len, data);
+}
+void   orthus__v1__patch_key__free_unpacked
+                     (Orthus__V1__PatchKey *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &orthus__v1__patch_key__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   orthus__v1__envelope__init
                      (Orthus__V1__Envelope         *message)
 {
@@ -509,7 +554,71 @@ const ProtobufCMessageDescriptor orthus__v1__tensor_descriptor__descriptor =
   (ProtobufCMessageInit) orthus__v1__tensor_descriptor__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[14] =
+static const ProtobufCFieldDescriptor orthus__v1__patch_key__field_descriptors[3] =
+{
+  {
+    "seed",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__PatchKey, seed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "image",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__PatchKey, image),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "patch",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__PatchKey, patch),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned orthus__v1__patch_key__field_indices_by_name[] = {
+  1,   /* field[1] = image */
+  2,   /* field[2] = patch */
+  0,   /* field[0] = seed */
+};
+static const ProtobufCIntRange orthus__v1__patch_key__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor orthus__v1__patch_key__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "orthus.v1.PatchKey",
+  "PatchKey",
+  "Orthus__V1__PatchKey",
+  "orthus.v1",
+  sizeof(Orthus__V1__PatchKey),
+  3,
+  orthus__v1__patch_key__field_descriptors,
+  orthus__v1__patch_key__field_indices_by_name,
+  1,  orthus__v1__patch_key__number_ranges,
+  (ProtobufCMessageInit) orthus__v1__patch_key__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[22] =
 {
   {
     "version",
@@ -557,18 +666,6 @@ static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[14
     NULL,
     NULL,
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "step",
-    5,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_UINT64,
-    0,   /* quantifier_offset */
-    offsetof(Orthus__V1__Envelope, step),
-    NULL,
-    NULL,
-    0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
@@ -620,18 +717,6 @@ static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[14
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "load",
-    10,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_UINT32,
-    0,   /* quantifier_offset */
-    offsetof(Orthus__V1__Envelope, load),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
     "job",
     11,
     PROTOBUF_C_LABEL_NONE,
@@ -640,18 +725,6 @@ static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[14
     offsetof(Orthus__V1__Envelope, job),
     &orthus__v1__job_spec__descriptor,
     NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "text",
-    12,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Orthus__V1__Envelope, text),
-    NULL,
-    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -668,38 +741,182 @@ static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[14
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
-    "total",
-    14,
+    "micro_batch",
+    15,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_UINT64,
     0,   /* quantifier_offset */
-    offsetof(Orthus__V1__Envelope, total),
+    offsetof(Orthus__V1__Envelope, micro_batch),
     NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, request_id),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outstanding",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, outstanding),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "busy_microseconds",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, busy_microseconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "answer_text",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, answer_text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prompt",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, prompt),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "queued_ahead",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, queued_ahead),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status_json",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, status_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "image_index",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, image_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "progress_done",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, progress_done),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "progress_total",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, progress_total),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "patch_keys",
+    26,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Orthus__V1__Envelope, n_patch_keys),
+    offsetof(Orthus__V1__Envelope, patch_keys),
+    &orthus__v1__patch_key__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned orthus__v1__envelope__field_indices_by_name[] = {
-  12,   /* field[12] = endpoint */
-  6,   /* field[6] = error */
-  10,   /* field[10] = job */
+  14,   /* field[14] = answer_text */
+  13,   /* field[13] = busy_microseconds */
+  9,   /* field[9] = endpoint */
+  5,   /* field[5] = error */
+  18,   /* field[18] = image_index */
+  8,   /* field[8] = job */
   2,   /* field[2] = job_id */
   1,   /* field[1] = kind */
-  9,   /* field[9] = load */
-  7,   /* field[7] = registration */
+  10,   /* field[10] = micro_batch */
+  12,   /* field[12] = outstanding */
+  21,   /* field[21] = patch_keys */
+  19,   /* field[19] = progress_done */
+  20,   /* field[20] = progress_total */
+  15,   /* field[15] = prompt */
+  16,   /* field[16] = queued_ahead */
+  6,   /* field[6] = registration */
+  11,   /* field[11] = request_id */
   3,   /* field[3] = sequence_ids */
-  4,   /* field[4] = step */
-  5,   /* field[5] = tensors */
-  11,   /* field[11] = text */
-  13,   /* field[13] = total */
+  17,   /* field[17] = status_json */
+  4,   /* field[4] = tensors */
   0,   /* field[0] = version */
-  8,   /* field[8] = worker_id */
+  7,   /* field[7] = worker_id */
 };
-static const ProtobufCIntRange orthus__v1__envelope__number_ranges[1 + 1] =
+static const ProtobufCIntRange orthus__v1__envelope__number_ranges[5 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 6, 4 },
+  { 11, 8 },
+  { 13, 9 },
+  { 15, 10 },
+  { 0, 22 }
 };
 const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
 {
@@ -709,24 +926,26 @@ const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
   "Orthus__V1__Envelope",
   "orthus.v1",
   sizeof(Orthus__V1__Envelope),
-  14,
+  22,
   orthus__v1__envelope__field_descriptors,
   orthus__v1__envelope__field_indices_by_name,
-  1,  orthus__v1__envelope__number_ranges,
+  5,  orthus__v1__envelope__number_ranges,
   (ProtobufCMessageInit) orthus__v1__envelope__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue orthus__v1__protocol_version__enum_values_by_number[2] =
+static const ProtobufCEnumValue orthus__v1__protocol_version__enum_values_by_number[3] =
 {
   { "PROTOCOL_VERSION_UNSPECIFIED", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED", 0 },
   { "PROTOCOL_VERSION_1", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1", 1 },
+  { "PROTOCOL_VERSION_2", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_2", 2 },
 };
 static const ProtobufCIntRange orthus__v1__protocol_version__value_ranges[] = {
-{0, 0},{0, 2}
+{0, 0},{0, 3}
 };
-static const ProtobufCEnumValueIndex orthus__v1__protocol_version__enum_values_by_name[2] =
+static const ProtobufCEnumValueIndex orthus__v1__protocol_version__enum_values_by_name[3] =
 {
   { "PROTOCOL_VERSION_1", 1 },
+  { "PROTOCOL_VERSION_2", 2 },
   { "PROTOCOL_VERSION_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor orthus__v1__protocol_version__descriptor =
@@ -736,9 +955,9 @@ const ProtobufCEnumDescriptor orthus__v1__protocol_version__descriptor =
   "ProtocolVersion",
   "Orthus__V1__ProtocolVersion",
   "orthus.v1",
-  2,
+  3,
   orthus__v1__protocol_version__enum_values_by_number,
-  2,
+  3,
   orthus__v1__protocol_version__enum_values_by_name,
   1,
   orthus__v1__protocol_version__value_ranges,

@@ -1,10 +1,8 @@
+import ClusterProtocol
 import Foundation
 import Generation
-import HeadService
-import Heads
 import Membership
 import Runtime
-import Stage
 import Tensor
 import Tokenizer
 import Transport
@@ -58,13 +56,13 @@ extension CoordinatorCore {
         }
         let routing = message.routing.first?.bytes ?? []
         let e = message.envelope
-        switch ClientKind(rawValue: e.kind) {
+        switch MessageKind(rawValue: e.kind) {
         case .submit:
             submit(message, from: routing)
         case .status:
             do {
                 let json = String(decoding: try JSONEncoder().encode(status()), as: UTF8.self)
-                reply(to: routing, Envelope(kind: ClientKind.statusReport.rawValue, text: json))
+                reply(to: routing, Envelope(kind: MessageKind.statusReport.rawValue, statusJSON: json))
             } catch {
                 refuseClient(routing, e, error)
             }
@@ -125,7 +123,12 @@ extension CoordinatorCore {
             jobs[id] = record
             reply(
                 to: routing,
-                Envelope(kind: ClientKind.accepted.rawValue, jobID: id, text: spec.prompt, total: UInt64(waiting.count))
+                Envelope(
+                    kind: MessageKind.accepted.rawValue,
+                    jobID: id,
+                    prompt: spec.prompt,
+                    queuedAhead: UInt32(clamping: waiting.count)
+                )
             )
             start(id, png: spec.mode == .imageToText ? png : nil)
         } catch {
@@ -257,15 +260,26 @@ extension CoordinatorCore {
                 jobs[job] = record
                 reply(
                     to: record.client,
-                    Envelope(kind: ClientKind.text.rawValue, jobID: job, step: UInt64(record.tokens), text: piece)
+                    Envelope(
+                        kind: MessageKind.text.rawValue,
+                        jobID: job,
+                        answerText: piece,
+                        progressDone: UInt32(clamping: record.tokens)
+                    )
                 )
-            case .patchDone(let job, _, let done, let total):
+            case .patchDone(let job, let image, let done, let total):
                 guard var record = jobs[job] else { continue }
                 record.patches += 1
                 jobs[job] = record
                 reply(
                     to: record.client,
-                    Envelope(kind: ClientKind.patches.rawValue, jobID: job, step: UInt64(done), total: UInt64(total))
+                    Envelope(
+                        kind: MessageKind.patches.rawValue,
+                        jobID: job,
+                        imageIndex: UInt32(clamping: image),
+                        progressDone: UInt32(clamping: done),
+                        progressTotal: UInt32(clamping: total)
+                    )
                 )
             case .finished(let job, let answer):
                 guard let record = jobs[job] else { continue }
@@ -276,7 +290,7 @@ extension CoordinatorCore {
                 }
             case .release(let sequences):
                 let message = WireMessage(
-                    envelope: Envelope(kind: StageMessageKind.release.rawValue, sequenceIDs: sequences)
+                    envelope: Envelope(kind: MessageKind.release.rawValue, sequenceIDs: sequences)
                 )
                 if let entry = pipeline.entry {
                     send(message, on: entry, "a cache release")
@@ -289,15 +303,15 @@ extension CoordinatorCore {
         dispatch()
     }
 
-    /// Sends patches to the diffusion pool with their noise: the client's when it gave some, else drawn from the
-    /// patch's key. A job whose given noise is too short fails; the rest of the request goes ahead.
+    /// Sends patches to the diffusion pool: each with its key, from which the worker draws its noise, and the client's
+    /// noise when it gave some. A job whose given noise is too short fails; the rest of the request goes ahead.
     private func samplePatches(_ id: UInt64, _ work: [PatchWork]) {
         var patches: [PatchRequest.Patch] = []
         var owners: [UInt64] = []
         var places: [Int] = []
         for (place, patch) in work.enumerated() {
             guard let record = jobs[patch.job] else { continue }
-            let noise: [Float]
+            var noise: [Float]?
             if let given = record.noise {
                 guard patch.key.image < given.count else {
                     fail(
@@ -307,22 +321,15 @@ extension CoordinatorCore {
                     continue
                 }
                 noise = given[patch.key.image][patch.key.patch]
-            } else {
-                noise = PatchNoise.gaussian(
-                    seed: patch.key.seed,
-                    image: patch.key.image,
-                    patch: patch.key.patch,
-                    count: planner.latentDim
-                )
             }
             owners.append(patch.job)
             places.append(place)
             patches.append(
                 PatchRequest.Patch(
-                    sequenceID: patch.job,
+                    key: patch.key,
                     condition: patch.condition,
                     unconditional: patch.unconditional,
-                    noise: noise,
+                    givenNoise: noise,
                     guidance: patch.guidance,
                     steps: patch.steps
                 )
@@ -347,7 +354,7 @@ extension CoordinatorCore {
         let rest = record.detokenizer.finish()
         record.streamed += rest
         jobs[job] = record
-        reply(to: record.client, Envelope(kind: ClientKind.finished.rawValue, jobID: job, text: rest))
+        reply(to: record.client, Envelope(kind: MessageKind.finished.rawValue, jobID: job, answerText: rest))
         journalEnd(job) { try $0.finished(job, text: record.streamed, pieces: [], images: []) }
         finish(job)
     }
@@ -388,7 +395,7 @@ extension CoordinatorCore {
                 switch piece {
                 case .text(let ids):
                     let text = try planner.tokenizer.decode(ids)
-                    messages.append((Envelope(kind: ClientKind.piece.rawValue, jobID: job, text: text), []))
+                    messages.append((Envelope(kind: MessageKind.piece.rawValue, jobID: job, answerText: text), []))
                     journaled.append(.text(text))
                 case .image:
                     let index = images.count
@@ -396,9 +403,8 @@ extension CoordinatorCore {
                         throw JobRefusal.failed("image \(index) was never decoded")
                     }
                     let envelope = Envelope(
-                        kind: ClientKind.image.rawValue,
+                        kind: MessageKind.image.rawValue,
                         jobID: job,
-                        step: UInt64(index),
                         tensors: [
                             TensorDescriptor(name: "png", dtype: .uint8, shape: [decoded.png.count]),
                             TensorDescriptor(
@@ -406,7 +412,8 @@ extension CoordinatorCore {
                                 dtype: .float32,
                                 shape: [decoded.latents.count, planner.latentDim]
                             ),
-                        ]
+                        ],
+                        imageIndex: UInt32(index)
                     )
                     let frames = [
                         try ZMQMessage(bytes: decoded.png), try ZMQMessage(borrowing: decoded.latents.flatMap { $0 }),
@@ -421,7 +428,7 @@ extension CoordinatorCore {
             return
         }
         for message in messages { reply(to: record.client, message.envelope, tensors: message.tensors) }
-        reply(to: record.client, Envelope(kind: ClientKind.finished.rawValue, jobID: job))
+        reply(to: record.client, Envelope(kind: MessageKind.finished.rawValue, jobID: job))
         journalEnd(job) { try $0.finished(job, text: "", pieces: journaled, images: images) }
         finish(job)
     }

@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Foundation
 import Generation
 import Transport
@@ -33,15 +34,15 @@ extension CoordinatorCore {
         if var record = jobs[id] {
             record.client = client
             jobs[id] = record
-            reply(to: client, Envelope(kind: ClientKind.accepted.rawValue, jobID: id, text: record.spec.prompt))
+            reply(to: client, Envelope(kind: MessageKind.accepted.rawValue, jobID: id, prompt: record.spec.prompt))
             if !record.streamed.isEmpty {
                 reply(
                     to: client,
                     Envelope(
-                        kind: ClientKind.text.rawValue,
+                        kind: MessageKind.text.rawValue,
                         jobID: id,
-                        step: UInt64(record.tokens),
-                        text: record.streamed
+                        answerText: record.streamed,
+                        progressDone: UInt32(clamping: record.tokens)
                     )
                 )
             }
@@ -65,33 +66,33 @@ extension CoordinatorCore {
             reply(to: client, Envelope(kind: Envelope.failureKind, jobID: id, error: reason))
             return
         }
-        reply(to: client, Envelope(kind: ClientKind.accepted.rawValue, jobID: id, text: spec?.prompt ?? ""))
+        reply(to: client, Envelope(kind: MessageKind.accepted.rawValue, jobID: id, prompt: spec?.prompt ?? ""))
         if !result.text.isEmpty {
-            reply(to: client, Envelope(kind: ClientKind.text.rawValue, jobID: id, text: result.text))
+            reply(to: client, Envelope(kind: MessageKind.text.rawValue, jobID: id, answerText: result.text))
         }
         do {
             for piece in result.pieces {
                 switch piece {
                 case .text(let text):
-                    reply(to: client, Envelope(kind: ClientKind.piece.rawValue, jobID: id, text: text))
+                    reply(to: client, Envelope(kind: MessageKind.piece.rawValue, jobID: id, answerText: text))
                 case .image(let index):
                     let image = try journal.image(id, index)
                     reply(
                         to: client,
                         Envelope(
-                            kind: ClientKind.image.rawValue,
+                            kind: MessageKind.image.rawValue,
                             jobID: id,
-                            step: UInt64(index),
                             tensors: [
                                 TensorDescriptor(name: "png", dtype: .uint8, shape: [image.png.count]),
                                 TensorDescriptor(name: "latents", dtype: .float32, shape: image.latents.shape),
-                            ]
+                            ],
+                            imageIndex: UInt32(clamping: index)
                         ),
                         tensors: [try ZMQMessage(bytes: image.png), try ZMQMessage(borrowing: image.latents.values)]
                     )
                 }
             }
-            reply(to: client, Envelope(kind: ClientKind.finished.rawValue, jobID: id))
+            reply(to: client, Envelope(kind: MessageKind.finished.rawValue, jobID: id))
         } catch {
             reply(to: client, Envelope(kind: Envelope.failureKind, jobID: id, error: "\(error)"))
         }

@@ -1,9 +1,7 @@
+import ClusterProtocol
 import Foundation
 import Generation
-import HeadService
-import Heads
 import Membership
-import Stage
 import Tensor
 import Transport
 import Wire
@@ -19,35 +17,15 @@ enum HeadWork: Sendable {
 
     func message(id: UInt64) throws -> WireMessage {
         switch self {
-        case .tokens(let request): return try request.message()
-        case .patches(let request, _, _, _): return try request.message()
+        case .tokens(let request): try request.message()
+        case .patches(let request, _, _, _): try request.message()
         case .decode(let job, _, let latents):
-            let flat = latents.flatMap { $0 }
-            return WireMessage(
-                envelope: Envelope(
-                    kind: HeadMessageKind.decodeImage,
-                    jobID: job,
-                    step: id,
-                    tensors: [
-                        TensorDescriptor(
-                            name: "latents",
-                            dtype: .float32,
-                            shape: [latents.count, latents.first?.count ?? 0]
-                        )
-                    ]
-                ),
-                tensors: [try ZMQMessage(borrowing: flat)]
-            )
-        case .encode(let job, let png):
-            return WireMessage(
-                envelope: Envelope(
-                    kind: HeadMessageKind.encodeImage,
-                    jobID: job,
-                    step: id,
-                    tensors: [TensorDescriptor(name: "png", dtype: .uint8, shape: [png.count])]
-                ),
-                tensors: [try ZMQMessage(bytes: png)]
-            )
+            try DecodeRequest(
+                requestID: id,
+                job: job,
+                latents: Matrix(rows: latents.count, columns: latents.first?.count ?? 0, values: latents.flatMap { $0 })
+            ).message()
+        case .encode(let job, let png): try EncodeRequest(requestID: id, job: job, png: png).message()
         }
     }
 }
@@ -151,7 +129,7 @@ final class CoordinatorCore {
             return
         }
         let kind = message.envelope.kind
-        if (MembershipKind.register.rawValue...MembershipKind.refused.rawValue).contains(kind) {
+        if (MessageKind.register.rawValue...MessageKind.refused.rawValue).contains(kind) {
             let outcome = desk.handle(message, at: .now)
             if let reply = outcome.reply { send(reply, on: workers, "a membership reply") }
             if let joined = outcome.joined {
@@ -162,7 +140,7 @@ final class CoordinatorCore {
             return
         }
         let routing = message.routing.first?.bytes ?? []
-        if kind == MembershipKind.hello.rawValue {
+        if kind == MessageKind.hello.rawValue {
             hello(from: routing, message: message)
             return
         }
@@ -205,60 +183,50 @@ final class CoordinatorCore {
     private func handleData(_ message: WireMessage, from sender: WorkerID) throws {
         let e = message.envelope
         switch e.kind {
-        case StageMessageKind.output.rawValue:
+        case MessageKind.output.rawValue:
             let batch = try StageBatch.parse(message)
             guard case .hidden(let rows) = batch.input else { throw WorkerMessageError.unexpected(e.kind) }
             apply(try scheduler.stageOutput(microBatch: batch.microBatch, lastRows: rows))
-        case StageMessageKind.routed.rawValue:
+        case MessageKind.routed.rawValue:
             pipeline.awaitingRoute.remove(sender)
             openPipelineIfRouted()
-        case HeadMessageKind.sampledTokens.rawValue:
-            guard lmPool.complete(e.step) != nil else { throw Scheduler.Refusal.unknownRequest(e.step) }
-            guard e.tensors.count == 1, e.tensors[0].dtype == .int32, e.tensors[0].shape.count == 1 else {
-                throw WorkerMessageError.badReply("sampled tokens need one int32 [rows] tensor")
+        case MessageKind.sampledTokens.rawValue:
+            guard case .tokens(let request) = lmPool.payloads[e.requestID] else {
+                throw Scheduler.Refusal.unknownRequest(e.requestID)
             }
-            let tokens: [Int32] = message.tensors[0].array()
-            apply(try scheduler.sampled(requestID: e.step, tokens: tokens.map(Int.init)))
-            dispatch()
-        case HeadMessageKind.sampledPatches:
-            guard case .patches(_, let owners, let places, let asked) = diffusionPool.complete(e.step) else {
-                throw Scheduler.Refusal.unknownRequest(e.step)
-            }
-            let shape = [owners.count, planner.latentDim]
-            guard e.tensors.count == 1, e.tensors[0].dtype == .float32, e.tensors[0].shape == shape else {
-                throw WorkerMessageError.badReply("sampled patches need one float32 \(shape) tensor")
-            }
-            let values: [Float] = message.tensors[0].array()
-            var latents = [[Float]](repeating: [], count: asked)
-            for (index, place) in places.enumerated() {
-                latents[place] = Array(values[(index * shape[1])..<((index + 1) * shape[1])])
-            }
-            apply(try scheduler.patchesSampled(requestID: e.step, latents: latents))
-            dispatch()
-        case HeadMessageKind.decodedImage:
-            guard case .decode(let job, let image, let latents) = diffusionPool.complete(e.step) else {
-                throw Scheduler.Refusal.unknownRequest(e.step)
-            }
-            guard e.tensors.count == 1, e.tensors[0].dtype == .uint8 else {
-                throw WorkerMessageError.badReply("a decoded image is one uint8 png tensor")
-            }
-            decoded(job: job, image: image, latents: latents, png: message.tensors[0].bytes)
-            dispatch()
-        case HeadMessageKind.encodedImage:
-            guard case .encode(let job, _) = diffusionPool.complete(e.step) else {
-                throw Scheduler.Refusal.unknownRequest(e.step)
-            }
-            guard e.tensors.count == 1, e.tensors[0].dtype == .float32,
-                e.tensors[0].shape == [planner.patches, planner.latentDim]
-            else {
-                throw WorkerMessageError.badReply(
-                    "encoded latents need float32 [\(planner.patches), \(planner.latentDim)]"
-                )
-            }
-            encoded(
-                job: job,
-                latents: Matrix(rows: planner.patches, columns: planner.latentDim, values: message.tensors[0].array())
+            let reply = try TokenReply.parse(
+                message,
+                rows: request.rows.count,
+                vocabularySize: planner.configuration.vocabSize
             )
+            _ = lmPool.complete(e.requestID)
+            apply(try scheduler.sampled(requestID: reply.requestID, tokens: reply.tokens))
+            dispatch()
+        case MessageKind.sampledPatches.rawValue:
+            guard case .patches(_, let owners, let places, let asked) = diffusionPool.payloads[e.requestID] else {
+                throw Scheduler.Refusal.unknownRequest(e.requestID)
+            }
+            let reply = try PatchReply.parse(message, patches: owners.count, latentDim: planner.latentDim)
+            _ = diffusionPool.complete(e.requestID)
+            var latents = [[Float]](repeating: [], count: asked)
+            for (latent, place) in zip(reply.latents, places) { latents[place] = latent }
+            apply(try scheduler.patchesSampled(requestID: reply.requestID, latents: latents))
+            dispatch()
+        case MessageKind.decodedImage.rawValue:
+            guard case .decode(let job, let image, let latents) = diffusionPool.payloads[e.requestID] else {
+                throw Scheduler.Refusal.unknownRequest(e.requestID)
+            }
+            let reply = try DecodedImage.parse(message)
+            _ = diffusionPool.complete(e.requestID)
+            decoded(job: job, image: image, latents: latents, png: reply.png)
+            dispatch()
+        case MessageKind.encodedImage.rawValue:
+            guard case .encode(let job, _) = diffusionPool.payloads[e.requestID] else {
+                throw Scheduler.Refusal.unknownRequest(e.requestID)
+            }
+            let reply = try EncodedImage.parse(message, patches: planner.patches, latentDim: planner.latentDim)
+            _ = diffusionPool.complete(e.requestID)
+            encoded(job: job, latents: reply.latents)
             dispatch()
         case Envelope.failureKind:
             workerFailure(e, from: sender)
@@ -275,11 +243,11 @@ final class CoordinatorCore {
         var affected: [UInt64] = []
         switch role {
         case .stage:
-            let (jobs, directives) = scheduler.abandon(microBatch: e.step)
+            let (jobs, directives) = scheduler.abandon(microBatch: e.microBatch)
             affected = jobs
             apply(directives)
-        case .lmHead: affected = lmPool.complete(e.step).map { jobs(of: $0) } ?? []
-        case .diffusionHead: affected = diffusionPool.complete(e.step).map { jobs(of: $0) } ?? []
+        case .lmHead: affected = lmPool.complete(e.requestID).map { jobs(of: $0) } ?? []
+        case .diffusionHead: affected = diffusionPool.complete(e.requestID).map { jobs(of: $0) } ?? []
         case nil: break
         }
         // Failing a job cancels it in the scheduler too, which schedules what its freed places let run.
@@ -313,7 +281,7 @@ final class CoordinatorCore {
                 // everything it will get.
                 // A stage leaves at once instead (its caches cannot be handed over).
                 if desk.members[id]?.role == .lmHead || desk.members[id]?.role == .diffusionHead {
-                    sendToWorker(id, Envelope(kind: MembershipKind.drainAccepted.rawValue, workerID: id.value))
+                    sendToWorker(id, Envelope(kind: MessageKind.drainAccepted.rawValue, workerID: id.value))
                 }
             case .down:
                 lost(id)
@@ -354,7 +322,7 @@ final class CoordinatorCore {
                 pipeline.awaitingRoute = Set(chain)
                 for (index, id) in chain.enumerated() {
                     let next = index + 1 < chain.count ? info[chain[index + 1]]!.registration.dataEndpoint : ""
-                    sendToWorker(id, Envelope(kind: StageMessageKind.route.rawValue, endpoint: next))
+                    sendToWorker(id, Envelope(kind: MessageKind.route.rawValue, endpoint: next))
                 }
             }
         }

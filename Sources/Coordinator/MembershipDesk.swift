@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Membership
 import Transport
 import Wire
@@ -29,7 +30,7 @@ public struct MembershipDesk: Sendable {
         var outcome = Outcome()
         let e = message.envelope
         do {
-            switch MembershipKind(rawValue: e.kind) {
+            switch MessageKind(rawValue: e.kind) {
             case .register:
                 guard let registration = e.registration else { throw MembershipError.missingRegistration }
                 let role: WorkerRole =
@@ -49,7 +50,7 @@ public struct MembershipDesk: Sendable {
                 )
                 outcome.reply = WireMessage(
                     routing: message.routing,
-                    envelope: Envelope(kind: MembershipKind.registered.rawValue, workerID: id.value)
+                    envelope: Envelope(kind: MessageKind.registered.rawValue, workerID: id.value)
                 )
                 outcome.directives = directives
                 if directives.contains(.announce(id, .alive)) { outcome.joined = (id, registration) }
@@ -57,8 +58,8 @@ public struct MembershipDesk: Sendable {
                 try checkSender(message)
                 outcome.directives = try machine.heartbeat(
                     from: WorkerID(e.workerID),
-                    load: Int(e.load),
-                    busy: .microseconds(Int64(clamping: e.total)),
+                    load: Int(e.outstanding),
+                    busy: .microseconds(Int64(clamping: e.busyMicroseconds)),
                     at: now
                 )
             case .drain:
@@ -74,7 +75,7 @@ public struct MembershipDesk: Sendable {
             rejected += 1
             outcome.reply = WireMessage(
                 routing: message.routing,
-                envelope: Envelope(kind: MembershipKind.refused.rawValue, error: "\(error)", workerID: e.workerID)
+                envelope: Envelope(kind: MessageKind.refused.rawValue, error: "\(error)", workerID: e.workerID)
             )
         }
         return outcome

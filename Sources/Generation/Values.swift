@@ -1,3 +1,5 @@
+import Tensor
+
 /// One input position of a sequence: a token id, or a continuous image latent (fed at an `<image>` position).
 public enum StageInput: Sendable, Equatable {
     case token(Int)
@@ -47,4 +49,10 @@ public struct PatchKey: Sendable, Equatable, Hashable {
         self.image = image
         self.patch = patch
     }
+}
+
+/// What a stage receives: the first stage takes token ids and image latents, later stages the previous stage's rows.
+public enum StageBatchInput: Sendable {
+    case inputs([StageInput])
+    case hidden(Matrix)
 }

@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Foundation
 import Heads
 import ImageIO
@@ -18,7 +19,7 @@ import Wire
 public final class DiffusionWorker: Sendable {
     private let head: DiffusionHead
     /// The VQ-VAE, for decode and encode requests (the diffusion pool also decodes and encodes images).
-    private let codec: VQCodec?
+    private let codec: PictureCodec?
     private let socket: SocketPump
     private let thread = SerialThread(name: "diffusion")
     private let inbox = Mutex<[PatchRequest]>([])
@@ -29,17 +30,7 @@ public final class DiffusionWorker: Sendable {
     /// Head calls made so far (one per batched DDIM step).
     public var headCalls: Int { stepsRun.load(ordering: .relaxed) }
 
-    /// The VQ-VAE halves a diffusion worker serves.
-    public struct VQCodec: Sendable {
-        public var encoder: VQEncoder
-        public var decoder: VQDecoder
-        public init(encoder: VQEncoder, decoder: VQDecoder) {
-            self.encoder = encoder
-            self.decoder = decoder
-        }
-    }
-
-    public init(head: DiffusionHead, codec: VQCodec? = nil, socket: SocketPump) {
+    public init(head: DiffusionHead, codec: PictureCodec? = nil, socket: SocketPump) {
         self.head = head
         self.codec = codec
         self.socket = socket
@@ -63,11 +54,11 @@ public final class DiffusionWorker: Sendable {
 
     private func accept(_ message: WireMessage, wakeUp: AsyncStream<Void>.Continuation) async throws {
         let kind = message.envelope.kind
-        if kind == HeadMessageKind.decodeImage || kind == HeadMessageKind.encodeImage {
+        if kind == MessageKind.decodeImage.rawValue || kind == MessageKind.encodeImage.rawValue {
             try socket.send(try await convert(message))
             return
         }
-        guard kind == HeadMessageKind.samplePatches else { throw HeadRequestError.unexpectedKind(kind) }
+        guard kind == MessageKind.samplePatches.rawValue else { throw HeadRequestError.unexpectedKind(kind) }
         let request = try PatchRequest.parse(message, hiddenSize: head.conditionDim, latentDim: head.latentDim)
         inbox.withLock { $0.append(request) }
         wakeUp.yield()
@@ -76,57 +67,20 @@ public final class DiffusionWorker: Sendable {
     /// Decodes latents to a PNG, or encodes a PNG to latents, on the compute thread (between DDIM steps).
     private func convert(_ message: WireMessage) async throws -> WireMessage {
         guard let codec else { throw HeadRequestError.tensors("this worker was started without the VQ-VAE") }
-        let e = message.envelope
-        let latentDim = head.latentDim
-        guard e.tensors.count == 1 else { throw HeadRequestError.tensors("an image request carries one tensor") }
-        if e.kind == HeadMessageKind.decodeImage {
-            let patches = codec.decoder.patchCount
-            guard e.tensors[0].name == "latents", e.tensors[0].dtype == .float32,
-                e.tensors[0].shape == [patches, latentDim]
-            else {
-                throw HeadRequestError.tensors("decodeImage needs latents float32 [\(patches), \(latentDim)]")
-            }
-            let latents = Matrix(rows: patches, columns: latentDim, values: message.tensors[0].array())
-            let png: [UInt8] = try await thread.run {
-                let pixels = codec.decoder.decode(latents)
-                return Array(try PNGCodec.encode(ChameleonImage.postprocess(pixels.values, resolution: pixels.height)))
-            }
-            return WireMessage(
-                envelope: Envelope(
-                    kind: HeadMessageKind.decodedImage,
-                    jobID: e.jobID,
-                    step: e.step,
-                    tensors: [TensorDescriptor(name: "png", dtype: .uint8, shape: [png.count])]
-                ),
-                tensors: [try ZMQMessage(bytes: png)]
-            )
+        if message.envelope.kind == MessageKind.decodeImage.rawValue {
+            let request = try DecodeRequest.parse(message, patches: codec.patchCount, latentDim: codec.latentDim)
+            let png: [UInt8] = try await thread.run { Array(try PNGCodec.encode(codec.decode(request.latents))) }
+            return try DecodedImage(requestID: request.requestID, job: request.job, png: png).message()
         }
-        guard e.tensors[0].name == "png", e.tensors[0].dtype == .uint8 else {
-            throw HeadRequestError.tensors("encodeImage needs png uint8 [bytes]")
-        }
-        let bytes = Data(message.tensors[0].bytes)
-        let latents: Matrix = try await thread.run {
-            let picture = try PNGCodec.decode(bytes)
-            let r = codec.encoder.resolution
-            let pixels = try ChameleonImage.preprocess(picture, resolution: r)
-            return codec.encoder.encode(FeatureMap(channels: 3, height: r, width: r, values: pixels))
-        }
-        return WireMessage(
-            envelope: Envelope(
-                kind: HeadMessageKind.encodedImage,
-                jobID: e.jobID,
-                step: e.step,
-                tensors: [TensorDescriptor(name: "latents", dtype: .float32, shape: [latents.rows, latents.columns])]
-            ),
-            tensors: [try ZMQMessage(borrowing: latents.storage)]
-        )
+        let request = try EncodeRequest.parse(message)
+        let latents: Matrix = try await thread.run { try codec.encode(try PNGCodec.decode(Data(request.png))) }
+        return try EncodedImage(requestID: request.requestID, job: request.job, latents: latents).message()
     }
 
     /// Samples every request received, all patches one DDIM step per head call, and answers each request once its
     /// last patch is done.
     private func sample(wake: AsyncStream<Void>) async {
         var batch = PatchBatch(head: head)
-        var sequenceIDs: [UInt64: [UInt64]] = [:]
         var wakes = wake.makeAsyncIterator()
         while true {
             let arrived = inbox.withLock { queued in
@@ -138,14 +92,21 @@ public final class DiffusionWorker: Sendable {
                 continue
             }
             for request in arrived {
-                sequenceIDs[request.requestID] = request.patches.map(\.sequenceID)
+                let latentDim = head.latentDim
                 batch.add(
                     id: request.requestID,
                     request.patches.map {
                         PatchBatch.Patch(
                             condition: $0.condition,
                             unconditional: $0.unconditional,
-                            noise: $0.noise,
+                            // The worker draws a patch's noise from its key unless the client gave some.
+                            noise: $0.givenNoise
+                                ?? PatchNoise.gaussian(
+                                    seed: $0.key.seed,
+                                    image: $0.key.image,
+                                    patch: $0.key.patch,
+                                    count: latentDim
+                                ),
                             guidance: $0.guidance,
                             steps: $0.steps
                         )
@@ -167,29 +128,14 @@ public final class DiffusionWorker: Sendable {
             batch = advanced
             stepsRun.add(1, ordering: .relaxed)
             for (id, latents) in finished {
-                let ids = sequenceIDs.removeValue(forKey: id) ?? []
                 do {
-                    try socket.send(
-                        try Self.reply(request: id, sequenceIDs: ids, latents: latents, width: head.latentDim)
-                    )
+                    try socket.send(try PatchReply(requestID: id, latents: latents).message())
                 } catch {
                     // The coordinator fails the request's jobs with this reason instead of waiting for it.
-                    let about = Envelope(kind: HeadMessageKind.samplePatches, sequenceIDs: ids, step: id)
+                    let about = Envelope(kind: MessageKind.samplePatches.rawValue, requestID: id)
                     socket.sendFailure(about: about, error: error)
                 }
             }
         }
-    }
-
-    static func reply(request: UInt64, sequenceIDs: [UInt64], latents: [[Float]], width: Int) throws -> WireMessage {
-        WireMessage(
-            envelope: Envelope(
-                kind: HeadMessageKind.sampledPatches,
-                sequenceIDs: sequenceIDs,
-                step: request,
-                tensors: [TensorDescriptor(name: "latents", dtype: .float32, shape: [latents.count, width])]
-            ),
-            tensors: [try ZMQMessage(borrowing: latents.flatMap { $0 })]
-        )
     }
 }

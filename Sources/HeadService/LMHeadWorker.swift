@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Heads
 import Runtime
 import Synchronization
@@ -30,28 +31,17 @@ public final class LMHeadWorker: Sendable {
     }
 
     private func handle(_ message: WireMessage) async throws {
-        guard message.envelope.kind == HeadMessageKind.sampleTokens.rawValue else {
+        guard message.envelope.kind == MessageKind.sampleTokens.rawValue else {
             throw HeadRequestError.unexpectedKind(message.envelope.kind)
         }
         let request = try TokenRequest.parse(message, hiddenSize: head.hiddenSize)
         let head = self.head
-        let tokens: [Int32] = try await thread.run {
+        let tokens: [Int] = try await thread.run {
             let logits = head.logits(request.hidden)
             return request.rows.enumerated().map { index, row in
-                Int32(
-                    row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
-                )
+                row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
             }
         }
-        let reply = WireMessage(
-            envelope: Envelope(
-                kind: HeadMessageKind.sampledTokens.rawValue,
-                sequenceIDs: request.rows.map(\.sequenceID),
-                step: request.requestID,
-                tensors: [TensorDescriptor(name: "tokens", dtype: .int32, shape: [tokens.count])]
-            ),
-            tensors: [try ZMQMessage(borrowing: tokens)]
-        )
-        socket.send(try reply.frames())
+        try socket.send(try TokenReply(requestID: request.requestID, tokens: tokens).message())
     }
 }

@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Membership
 import Transport
 import Wire
@@ -12,7 +13,7 @@ extension SocketPump {
             do {
                 let message = try WireMessage.parse(frames)
                 envelope = message.envelope
-                if message.envelope.kind == MembershipKind.drainAccepted.rawValue { return }
+                if message.envelope.kind == MessageKind.drainAccepted.rawValue { return }
                 try await handle(message)
             } catch {
                 rejected()

@@ -1,30 +1,9 @@
+import ClusterProtocol
 import Foundation
 import Runtime
 import Synchronization
 import Transport
 import Wire
-
-/// Membership message kinds (workers ⇄ coordinator).
-public enum MembershipKind: UInt32, Sendable {
-    /// Worker → coordinator: `Envelope.registration`.
-    case register = 40
-    /// Coordinator → worker: accepted, with `Envelope.workerID`.
-    case registered = 41
-    /// Worker → coordinator: alive, with `workerID` and `load`.
-    case heartbeat = 42
-    /// Worker → coordinator: stopping (SIGTERM); send no new work.
-    case drain = 43
-    /// Worker → coordinator: drained and gone.
-    case left = 44
-    /// Coordinator → worker: refused, with the reason in `Envelope.error`.
-    case refused = 45
-    /// Worker → coordinator, on the worker's data socket: this socket belongs to `workerID` (a ROUTER can address a
-    /// peer only after hearing from it).
-    case hello = 46
-    /// Coordinator → worker, on the data socket, after a drain: nothing more will come on this socket, so once what
-    /// arrived before is done the worker may leave.
-    case drainAccepted = 47
-}
 
 /// Why a worker could not join.
 public enum LinkError: Error, Equatable, CustomStringConvertible {
@@ -82,15 +61,15 @@ public final class WorkerLink: Sendable {
             for await frames in pump.inbound {
                 // The coordinator is the only peer of this socket; anything unreadable or unexpected is not an answer.
                 guard let envelope = try? WireMessage.parse(frames).envelope,
-                    envelope.kind == MembershipKind.registered.rawValue
-                        || envelope.kind == MembershipKind.refused.rawValue
+                    envelope.kind == MessageKind.registered.rawValue
+                        || envelope.kind == MessageKind.refused.rawValue
                 else { continue }
                 let delivered = mailbox.state.withLock { box in
                     guard box.waiting else { return false }
                     box.answer = envelope
                     return true
                 }
-                if !delivered, envelope.kind == MembershipKind.refused.rawValue {
+                if !delivered, envelope.kind == MessageKind.refused.rawValue {
                     refused.yield((envelope.error, envelope.workerID))
                 }
             }
@@ -116,12 +95,12 @@ public final class WorkerLink: Sendable {
         mailbox.state.withLock { $0 = (true, nil) }
         defer { mailbox.state.withLock { $0 = (false, nil) } }
         try pump.send(
-            WireMessage(envelope: Envelope(kind: MembershipKind.register.rawValue, registration: registration))
+            WireMessage(envelope: Envelope(kind: MessageKind.register.rawValue, registration: registration))
         )
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let reply = mailbox.state.withLock({ $0.answer }) {
-                guard reply.kind == MembershipKind.registered.rawValue else { throw LinkError.refused(reply.error) }
+                guard reply.kind == MessageKind.registered.rawValue else { throw LinkError.refused(reply.error) }
                 assignedID.store(reply.workerID, ordering: .relaxed)
                 return reply.workerID
             }
@@ -142,10 +121,10 @@ public final class WorkerLink: Sendable {
             try pump.send(
                 WireMessage(
                     envelope: Envelope(
-                        kind: MembershipKind.heartbeat.rawValue,
+                        kind: MessageKind.heartbeat.rawValue,
                         workerID: workerID,
-                        load: UInt32(clamping: load()),
-                        total: UInt64(clamping: busy().microseconds)
+                        outstanding: UInt32(clamping: load()),
+                        busyMicroseconds: UInt64(clamping: busy().microseconds)
                     )
                 )
             )
@@ -166,7 +145,7 @@ public final class WorkerLink: Sendable {
     /// Closes the socket.
     public func stop() { pump.stop() }
 
-    private func send(_ kind: MembershipKind, load: UInt32 = 0) throws {
-        try pump.send(WireMessage(envelope: Envelope(kind: kind.rawValue, workerID: workerID, load: load)))
+    private func send(_ kind: MessageKind) throws {
+        try pump.send(WireMessage(envelope: Envelope(kind: kind.rawValue, workerID: workerID)))
     }
 }

@@ -2,12 +2,6 @@ import Checkpoint
 import Generation
 import Tensor
 
-/// What a stage receives: the first stage takes token ids and image latents, later stages the previous stage's rows.
-public enum StageBatchInput: Sendable {
-    case inputs([StageInput])
-    case hidden(Matrix)
-}
-
 /// Why a stage refused a micro-batch. Each names the sequence at fault; the stage keeps serving the others.
 public enum StageError: Error, Equatable, CustomStringConvertible {
     case positionMismatch(sequence: UInt64, cached: Int, offered: Int)

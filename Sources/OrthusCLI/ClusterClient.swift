@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterProtocol
 import Coordinator
 import Foundation
 import Synchronization
@@ -52,9 +53,9 @@ final class ClusterClient: Sendable {
 
     /// Asks for the coordinator's status report.
     func status(timeout: Duration) async throws -> StatusReport {
-        try send(WireMessage(envelope: Envelope(kind: ClientKind.status.rawValue)), timeout: timeout)
-        for await reply in replies() where reply.envelope.kind == ClientKind.statusReport.rawValue {
-            return try JSONDecoder().decode(StatusReport.self, from: Data(reply.envelope.text.utf8))
+        try send(WireMessage(envelope: Envelope(kind: MessageKind.status.rawValue)), timeout: timeout)
+        for await reply in replies() where reply.envelope.kind == MessageKind.statusReport.rawValue {
+            return try JSONDecoder().decode(StatusReport.self, from: Data(reply.envelope.statusJSON.utf8))
         }
         throw ClientError(noAnswer)
     }

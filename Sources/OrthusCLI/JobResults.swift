@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterProtocol
 import Coordinator
 import Foundation
 import Synchronization
@@ -23,7 +24,7 @@ struct JobResults {
             for await _ in TerminationSignals.stream() {
                 guard let id = job.id else { Foundation.exit(130) }
                 do {
-                    try client.pump.send(WireMessage(envelope: Envelope(kind: ClientKind.cancel.rawValue, jobID: id)))
+                    try client.pump.send(WireMessage(envelope: Envelope(kind: MessageKind.cancel.rawValue, jobID: id)))
                 } catch {
                     StandardStreams.err("could not ask the coordinator to cancel job \(id): \(error)\n")
                     Foundation.exit(130)
@@ -38,14 +39,15 @@ struct JobResults {
                 switch kind {
                 case .accepted:
                     StandardStreams.err(
-                        "job \(e.jobID) accepted" + (e.total > 0 ? ", queued behind \(e.total)" : "") + "\n"
+                        "job \(e.jobID) accepted" + (e.queuedAhead > 0 ? ", queued behind \(e.queuedAhead)" : "") + "\n"
                     )
                 case .text where streamsText:
-                    StandardStreams.out(e.text)
+                    StandardStreams.out(e.answerText)
                 case .text:
-                    progress.update(done: Int(e.step), total: max(Int(e.step), maxTokens ?? Int(e.step)))
+                    let done = Int(e.progressDone)
+                    progress.update(done: done, total: max(done, maxTokens ?? done))
                 case .patches:
-                    progress.update(done: Int(e.step), total: Int(e.total))
+                    progress.update(done: Int(e.progressDone), total: Int(e.progressTotal))
                 default:
                     break
                 }
@@ -77,27 +79,27 @@ struct JobResults {
     static func collect(
         from client: ClusterClient,
         job: AcceptedJob = AcceptedJob(),
-        observe: (ClientKind, Envelope) -> Void = { _, _ in }
+        observe: (MessageKind, Envelope) -> Void = { _, _ in }
     ) async throws -> Outcome {
         var outcome = Outcome()
         for await reply in client.replies() {
             let e = reply.envelope
-            guard let kind = ClientKind(rawValue: e.kind) else { continue }
+            guard let kind = MessageKind(rawValue: e.kind) else { continue }
             observe(kind, e)
             switch kind {
             case .accepted:
                 job.id = e.jobID
-                outcome.prompt = e.text
+                outcome.prompt = e.prompt
             case .text:
-                outcome.streamed += e.text
+                outcome.streamed += e.answerText
             case .piece:
-                outcome.pieces.append(.text(e.text))
+                outcome.pieces.append(.text(e.answerText))
             case .image:
                 let latents = Self.rows(reply)
                 outcome.images.append(latents)
                 outcome.pieces.append(.image(png: Data(reply.tensors[0].bytes), latents: latents))
             case .finished:
-                outcome.rest = e.text
+                outcome.rest = e.answerText
                 return outcome
             case .failure:
                 throw ClientError(e.error)
@@ -171,7 +173,7 @@ struct FetchCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try connection.open()
         try client.send(
-            WireMessage(envelope: Envelope(kind: ClientKind.fetch.rawValue, jobID: job)),
+            WireMessage(envelope: Envelope(kind: MessageKind.fetch.rawValue, jobID: job)),
             timeout: .milliseconds(Int(timeout * 1000))
         )
         try await JobResults(imageOut: imageOut, outDir: outDir, latentsOut: latentsOut, maxTokens: nil)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterProtocol
 import Coordinator
 import Foundation
 import Generation
@@ -73,7 +74,7 @@ struct SubmitCommand: AsyncParsableCommand {
             frames.append(try ZMQMessage(borrowing: values))
         }
         return WireMessage(
-            envelope: Envelope(kind: ClientKind.submit.rawValue, tensors: tensors, job: spec),
+            envelope: Envelope(kind: MessageKind.submit.rawValue, tensors: tensors, job: spec),
             tensors: frames
         )
     }

@@ -130,10 +130,7 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
     func run() async throws {
         let (head, codec) = try {  // the shards stay mapped only while loading, as in StageCommand
             let directory = try ModelDirectory(path: worker.model)
-            let codec = DiffusionWorker.VQCodec(
-                encoder: try VQEncoder(directory: directory),
-                decoder: try VQDecoder(directory: directory)
-            )
+            let codec = try PictureCodec(directory: directory)
             return (try DiffusionHead(directory: directory), codec)
         }()
         let context = try ZMQContext()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterProtocol
 import Foundation
 import Membership
 import Transport
@@ -48,7 +49,7 @@ struct WorkerSession {
 
     /// Tells the coordinator which worker this data socket belongs to.
     func hello() throws {
-        try data.send(WireMessage(envelope: Envelope(kind: MembershipKind.hello.rawValue, workerID: workerID)))
+        try data.send(WireMessage(envelope: Envelope(kind: MessageKind.hello.rawValue, workerID: workerID)))
     }
 
     /// Heartbeats every second until cancelled; a beat that cannot be sent is reported and ends them (the

@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Generation
 import Model
 import Runtime
@@ -93,12 +94,12 @@ public final class StageWorker: Sendable {
         do {
             let message = try WireMessage.parse(frames)
             envelope = message.envelope
-            switch StageMessageKind(rawValue: message.envelope.kind) {
+            switch MessageKind(rawValue: message.envelope.kind) {
             case .route:
                 let endpoint = message.envelope.endpoint
                 try route(to: endpoint.isEmpty ? nil : endpoint)
                 try coordinator.send(
-                    WireMessage(envelope: Envelope(kind: StageMessageKind.routed.rawValue, endpoint: endpoint))
+                    WireMessage(envelope: Envelope(kind: MessageKind.routed.rawValue, endpoint: endpoint))
                 )
             case .release:
                 let box = self.box
@@ -119,7 +120,7 @@ public final class StageWorker: Sendable {
             let message = try WireMessage.parse(frames)
             envelope = message.envelope
             let destination = route.withLock { $0 }
-            switch StageMessageKind(rawValue: message.envelope.kind) {
+            switch MessageKind(rawValue: message.envelope.kind) {
             case .forward:
                 let batch = try StageBatch.parse(message)
                 let box = self.box

@@ -3,57 +3,104 @@
 /// On the wire a message is this envelope, protobuf-encoded, followed by one raw frame per tensor descriptor, in
 /// order. Tensor bytes never travel inside protobuf fields.
 public struct Envelope: Sendable, Equatable {
-    public static let currentVersion: UInt32 = 1
+    public static let currentVersion: UInt32 = 2
 
     public var version: UInt32
     public var kind: UInt32
+    /// The job a message concerns.
     public var jobID: UInt64
+    /// The sequences of a micro-batch's slices, of a token request's rows, or whose caches to release.
     public var sequenceIDs: [UInt64]
-    public var step: UInt64
     public var tensors: [TensorDescriptor]
-    /// A human-readable reason, on error replies.
+    /// A human-readable reason, on failure reports and refusals.
     public var error: String
-    /// Membership messages: a worker's registration, the worker a message concerns, and its load.
+    /// Membership: a worker's registration, and the worker a message concerns.
     public var registration: Registration?
     public var workerID: UInt64
-    public var load: UInt32
-    /// Client messages: the submitted job, streamed text (or a status report), and progress totals.
+    /// Client → coordinator: the submitted job.
     public var job: JobSpec?
-    public var text: String
-    public var total: UInt64
     /// Coordinator → stage: where the stage sends its output (empty: to the coordinator).
     public var endpoint: String
+    /// Stage messages: the micro-batch.
+    public var microBatch: UInt64
+    /// Head-pool messages: the request, and the reply that answers it.
+    public var requestID: UInt64
+    /// Heartbeats: the requests the worker holds, and its compute time so far.
+    public var outstanding: UInt32
+    public var busyMicroseconds: UInt64
+    /// Coordinator → client: text of the answer (a streamed piece, the rest at the end, or a text run).
+    public var answerText: String
+    /// Coordinator → client: the accepted job's prompt, and how many jobs were queued ahead of it.
+    public var prompt: String
+    public var queuedAhead: UInt32
+    /// Coordinator → client: the status report as JSON.
+    public var statusJSON: String
+    /// Coordinator → client: which image of the answer, and progress (tokens so far; patches done of total).
+    public var imageIndex: UInt32
+    public var progressDone: UInt32
+    public var progressTotal: UInt32
+    /// Coordinator → diffusion worker: the noise key of each patch, (seed, image, patch).
+    public var patchKeys: [WirePatchKey]
 
     public init(
         kind: UInt32,
         jobID: UInt64 = 0,
         sequenceIDs: [UInt64] = [],
-        step: UInt64 = 0,
         tensors: [TensorDescriptor] = [],
         error: String = "",
         registration: Registration? = nil,
         workerID: UInt64 = 0,
-        load: UInt32 = 0,
         job: JobSpec? = nil,
-        text: String = "",
-        total: UInt64 = 0,
         endpoint: String = "",
+        microBatch: UInt64 = 0,
+        requestID: UInt64 = 0,
+        outstanding: UInt32 = 0,
+        busyMicroseconds: UInt64 = 0,
+        answerText: String = "",
+        prompt: String = "",
+        queuedAhead: UInt32 = 0,
+        statusJSON: String = "",
+        imageIndex: UInt32 = 0,
+        progressDone: UInt32 = 0,
+        progressTotal: UInt32 = 0,
+        patchKeys: [WirePatchKey] = [],
         version: UInt32 = Envelope.currentVersion
     ) {
         self.version = version
         self.kind = kind
         self.jobID = jobID
         self.sequenceIDs = sequenceIDs
-        self.step = step
         self.tensors = tensors
         self.error = error
         self.registration = registration
         self.workerID = workerID
-        self.load = load
         self.job = job
-        self.text = text
-        self.total = total
         self.endpoint = endpoint
+        self.microBatch = microBatch
+        self.requestID = requestID
+        self.outstanding = outstanding
+        self.busyMicroseconds = busyMicroseconds
+        self.answerText = answerText
+        self.prompt = prompt
+        self.queuedAhead = queuedAhead
+        self.statusJSON = statusJSON
+        self.imageIndex = imageIndex
+        self.progressDone = progressDone
+        self.progressTotal = progressTotal
+        self.patchKeys = patchKeys
+    }
+}
+
+/// The noise key of one image patch on the wire.
+public struct WirePatchKey: Sendable, Equatable {
+    public var seed: UInt64
+    public var image: UInt32
+    public var patch: UInt32
+
+    public init(seed: UInt64, image: UInt32, patch: UInt32) {
+        self.seed = seed
+        self.image = image
+        self.patch = patch
     }
 }
 
@@ -61,14 +108,16 @@ extension Envelope {
     /// The kind of a failure report, the same in every part of the protocol.
     public static let failureKind: UInt32 = 1
 
-    /// A failure report about `envelope` (its job, sequences and step, when it could be read), with the reason.
+    /// A failure report about `envelope` (its job, sequences, micro-batch and request, when it could be read), with
+    /// the reason.
     public static func failure(about envelope: Envelope?, error: any Error) -> Envelope {
         Envelope(
             kind: failureKind,
             jobID: envelope?.jobID ?? 0,
             sequenceIDs: envelope?.sequenceIDs ?? [],
-            step: envelope?.step ?? 0,
-            error: "\(error)"
+            error: "\(error)",
+            microBatch: envelope?.microBatch ?? 0,
+            requestID: envelope?.requestID ?? 0
         )
     }
 }

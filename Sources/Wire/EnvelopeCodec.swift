@@ -31,13 +31,27 @@ public enum EnvelopeCodec {
         message.version = Orthus__V1__ProtocolVersion(rawValue: envelope.version)
         message.kind = envelope.kind
         message.job_id = envelope.jobID
-        message.step = envelope.step
         message.error = cString(envelope.error)
         message.worker_id = envelope.workerID
-        message.load = envelope.load
-        message.text = cString(envelope.text)
-        message.total = envelope.total
         message.endpoint = cString(envelope.endpoint)
+        message.micro_batch = envelope.microBatch
+        message.request_id = envelope.requestID
+        message.outstanding = envelope.outstanding
+        message.busy_microseconds = envelope.busyMicroseconds
+        message.answer_text = cString(envelope.answerText)
+        message.prompt = cString(envelope.prompt)
+        message.queued_ahead = envelope.queuedAhead
+        message.status_json = cString(envelope.statusJSON)
+        message.image_index = envelope.imageIndex
+        message.progress_done = envelope.progressDone
+        message.progress_total = envelope.progressTotal
+        var keys = [Orthus__V1__PatchKey](repeating: Orthus__V1__PatchKey(), count: envelope.patchKeys.count)
+        for (i, key) in envelope.patchKeys.enumerated() {
+            orthus__v1__patch_key__init(&keys[i])
+            keys[i].seed = key.seed
+            keys[i].image = key.image
+            keys[i].patch = key.patch
+        }
         var registration = Orthus__V1__Registration()
         if let r = envelope.registration {
             orthus__v1__registration__init(&registration)
@@ -62,7 +76,27 @@ public enum EnvelopeCodec {
             job.guidance = spec.guidance
             job.steps = UInt32(clamping: spec.steps)
         }
-        return withUnsafeMutablePointer(to: &registration) { registrationPointer in
+        return keys.withUnsafeMutableBufferPointer { keyBuffer in
+            var keyList = (0..<keyBuffer.count).map { Optional(keyBuffer.baseAddress! + $0) }
+            return keyList.withUnsafeMutableBufferPointer { keyListBuffer in
+                message.n_patch_keys = keyListBuffer.count
+                message.patch_keys = keyListBuffer.baseAddress
+                return pack(&message, envelope, &registration, &job, &sequenceIDs, &shapes, &descriptors)
+            }
+        }
+    }
+
+    /// Packs `message` once the nested values it points at are pinned.
+    private static func pack(
+        _ message: inout Orthus__V1__Envelope,
+        _ envelope: Envelope,
+        _ registration: inout Orthus__V1__Registration,
+        _ job: inout Orthus__V1__JobSpec,
+        _ sequenceIDs: inout [UInt64],
+        _ shapes: inout [[UInt64]],
+        _ descriptors: inout [Orthus__V1__TensorDescriptor]
+    ) -> [UInt8] {
+        withUnsafeMutablePointer(to: &registration) { registrationPointer in
             withUnsafeMutablePointer(to: &job) { jobPointer in
                 sequenceIDs.withUnsafeMutableBufferPointer { ids in
                     message.n_sequence_ids = ids.count
@@ -159,20 +193,34 @@ public enum EnvelopeCodec {
                 steps: Int(j.steps)
             )
         }
+        var keys: [WirePatchKey] = []
+        for i in 0..<m.n_patch_keys {
+            guard let key = m.patch_keys[i]?.pointee else { throw .malformedEnvelope }
+            keys.append(WirePatchKey(seed: key.seed, image: key.image, patch: key.patch))
+        }
+        func string(_ pointer: UnsafeMutablePointer<CChar>?) -> String { pointer.map { String(cString: $0) } ?? "" }
         return Envelope(
             kind: m.kind,
             jobID: m.job_id,
             sequenceIDs: (0..<m.n_sequence_ids).map { m.sequence_ids[$0] },
-            step: m.step,
             tensors: tensors,
-            error: m.error.map { String(cString: $0) } ?? "",
+            error: string(m.error),
             registration: registration,
             workerID: m.worker_id,
-            load: m.load,
             job: job,
-            text: m.text.map { String(cString: $0) } ?? "",
-            total: m.total,
-            endpoint: m.endpoint.map { String(cString: $0) } ?? "",
+            endpoint: string(m.endpoint),
+            microBatch: m.micro_batch,
+            requestID: m.request_id,
+            outstanding: m.outstanding,
+            busyMicroseconds: m.busy_microseconds,
+            answerText: string(m.answer_text),
+            prompt: string(m.prompt),
+            queuedAhead: m.queued_ahead,
+            statusJSON: string(m.status_json),
+            imageIndex: m.image_index,
+            progressDone: m.progress_done,
+            progressTotal: m.progress_total,
+            patchKeys: keys,
             version: version
         )
     }

@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Coordinator
 import Foundation
 import TestSupport
@@ -41,11 +42,11 @@ import Wire
         // Client socket.
         #expect(try await client.failure([try ZMQMessage(bytes: [0xFF, 0x01, 0x02])]).contains("not a valid"))
         #expect(
-            try await client.failure(Envelope(kind: ClientKind.submit.rawValue, job: job, version: 2))
-                .contains("version 2")
+            try await client.failure(Envelope(kind: MessageKind.submit.rawValue, job: job, version: 1))
+                .contains("version 1")
         )
         let short = Envelope(
-            kind: ClientKind.submit.rawValue,
+            kind: MessageKind.submit.rawValue,
             tensors: [TensorDescriptor(name: "image", dtype: .uint8, shape: [100])],
             job: JobSpec(mode: .imageToText, prompt: "what?", maxTokens: 4)
         )
@@ -54,24 +55,24 @@ import Wire
                 .contains("'image' frame has 10 bytes")
         )
         let noImage = Envelope(
-            kind: ClientKind.submit.rawValue,
+            kind: MessageKind.submit.rawValue,
             job: JobSpec(mode: .imageToText, prompt: "?", maxTokens: 4)
         )
         #expect(try await client.failure(noImage).contains("named 'image'"))
-        #expect(try await client.failure(Envelope(kind: ClientKind.submit.rawValue)).contains("carries no job"))
+        #expect(try await client.failure(Envelope(kind: MessageKind.submit.rawValue)).contains("carries no job"))
         #expect(
-            try await client.failure(Envelope(kind: ClientKind.cancel.rawValue, jobID: 999)).contains("no job 999")
+            try await client.failure(Envelope(kind: MessageKind.cancel.rawValue, jobID: 999)).contains("no job 999")
         )
         #expect(try await client.failure(Envelope(kind: 77)).contains("kind 77"))
         var bad = job
         bad.topP = 0
-        #expect(try await client.failure(Envelope(kind: ClientKind.submit.rawValue, job: bad)).contains("top_p"))
+        #expect(try await client.failure(Envelope(kind: MessageKind.submit.rawValue, job: bad)).contains("top_p"))
 
         // Worker socket.
         var worker = try Peer(context, cluster.workers)
         #expect(try await worker.failure([try ZMQMessage(bytes: [0x00, 0xFF])]).contains("not a valid"))
         #expect(
-            try await worker.failure(Envelope(kind: 21, step: 5)).contains("has not said hello")
+            try await worker.failure(Envelope(kind: 21, requestID: 5)).contains("has not said hello")
         )
         #expect(try await worker.failure(Envelope(kind: 46, workerID: 12345)).contains("unknown worker w12345"))
         let refused = Envelope(
@@ -87,7 +88,7 @@ import Wire
         let big = try Peer(context, cluster.clients)
         big.pump.send(
             [
-                try ZMQMessage(bytes: EnvelopeCodec.encode(Envelope(kind: ClientKind.status.rawValue))),
+                try ZMQMessage(bytes: EnvelopeCodec.encode(Envelope(kind: MessageKind.status.rawValue))),
                 try ZMQMessage(bytes: [UInt8](repeating: 0, count: 2 << 20)),
             ]
         )

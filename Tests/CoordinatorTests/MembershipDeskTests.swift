@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Foundation
 import Membership
 import Synchronization
@@ -108,11 +109,11 @@ import Wire
         // A worker id names a member only on that member's own link (ids repeat across coordinator restarts).
         let impostor = try SocketPump(context: context, name: "impostor", kind: .dealer, connect: endpoint)
         try impostor.send(
-            WireMessage(envelope: Envelope(kind: MembershipKind.heartbeat.rawValue, workerID: stageID.value))
+            WireMessage(envelope: Envelope(kind: MessageKind.heartbeat.rawValue, workerID: stageID.value))
         )
         var answers = impostor.inbound.makeAsyncIterator()
         let answer = try WireMessage.parse(try #require(await answers.next()))
-        #expect(answer.envelope.kind == MembershipKind.refused.rawValue && answer.envelope.error.contains("unknown"))
+        #expect(answer.envelope.kind == MessageKind.refused.rawValue && answer.envelope.error.contains("unknown"))
         impostor.stop()
 
         beating.cancel()

@@ -1,4 +1,6 @@
 import Checkpoint
+import ClusterProtocol
+import Generation
 import Heads
 import Tensor
 import TestSupport
@@ -11,6 +13,7 @@ import Wire
 @Suite struct DiffusionWorkerTests {
     let context = try! ZMQContext()
 
+    /// Patches 0 and 1 carry the client's noise; patch 2 carries only its key, and the worker draws its noise.
     @Test func requestsShareHeadCallsAndEachLatentEqualsThePatchSampledAlone() async throws {
         let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
         let head = try DiffusionHead(directory: directory)
@@ -20,10 +23,10 @@ import Wire
         let (l, h) = (head.latentDim, head.conditionDim)
         func patch(_ i: Int, guidance: Float, steps: Int) -> PatchRequest.Patch {
             PatchRequest.Patch(
-                sequenceID: UInt64(10 + i),
+                key: PatchKey(seed: 7, image: 1, patch: i),
                 condition: Array(zc[(i * h)..<((i + 1) * h)]),
                 unconditional: Array(zu[(i * h)..<((i + 1) * h)]),
-                noise: Array(noise[(i * l)..<((i + 1) * l)]),
+                givenNoise: i < 2 ? Array(noise[(i * l)..<((i + 1) * l)]) : nil,
                 guidance: guidance,
                 steps: steps
             )
@@ -49,11 +52,11 @@ import Wire
         var failure: Envelope?
         while latents.count < 2 {
             let reply = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
-            if reply.envelope.kind == HeadMessageKind.failure.rawValue {
+            if reply.envelope.kind == MessageKind.failure.rawValue {
                 failure = reply.envelope
             } else {
-                #expect(reply.envelope.kind == HeadMessageKind.sampledPatches)
-                latents[reply.envelope.step] = reply.tensors[0].array()
+                #expect(reply.envelope.kind == MessageKind.sampledPatches.rawValue)
+                latents[reply.envelope.requestID] = reply.tensors[0].array()
             }
         }
         for (request, steps) in [(first, 100), (second, 30)] {
@@ -61,7 +64,8 @@ import Wire
             let alone = request.patches.flatMap { patch in
                 sampler.sample([
                     sampler.start(
-                        noise: patch.noise,
+                        noise: patch.givenNoise
+                            ?? PatchNoise.gaussian(seed: 7, image: 1, patch: patch.key.patch, count: l),
                         condition: patch.condition,
                         unconditional: patch.unconditional,
                         guidance: patch.guidance
@@ -74,7 +78,7 @@ import Wire
         if failure == nil {
             failure = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1).envelope
         }
-        #expect(failure?.step == 3 && failure?.error.contains("DDIM steps") == true && worker.rejected == 1)
+        #expect(failure?.requestID == 3 && failure?.error.contains("DDIM steps") == true && worker.rejected == 1)
         dealer.stop()
         router.stop()
         await loop.value

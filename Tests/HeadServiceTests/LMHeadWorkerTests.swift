@@ -1,4 +1,5 @@
 import Checkpoint
+import ClusterProtocol
 import Engine
 import Generation
 import Heads
@@ -42,7 +43,7 @@ import Wire
         let request = try TokenRequest(requestID: 42, rows: rows, hidden: batch).message()
         try link.send(request)
         let reply = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
-        #expect(reply.envelope.kind == HeadMessageKind.sampledTokens.rawValue && reply.envelope.step == 42)
+        #expect(reply.envelope.kind == MessageKind.sampledTokens.rawValue && reply.envelope.requestID == 42)
         let tokens: [Int32] = reply.tensors[0].array()
         let logits = text.head.logits(last).storage
         let expected = rows.map {
@@ -55,10 +56,10 @@ import Wire
 
         // A request without its tensors gets a failure reply that says so.
         try link.send(
-            WireMessage(envelope: Envelope(kind: HeadMessageKind.sampleTokens.rawValue, sequenceIDs: [1], step: 7))
+            WireMessage(envelope: Envelope(kind: MessageKind.sampleTokens.rawValue, sequenceIDs: [1], requestID: 7))
         )
         let failure = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
-        #expect(failure.envelope.kind == HeadMessageKind.failure.rawValue && failure.envelope.step == 7)
+        #expect(failure.envelope.kind == MessageKind.failure.rawValue && failure.envelope.requestID == 7)
         #expect(failure.envelope.error.contains("bad head request"))
         #expect(worker.rejected == 1)
         dealer.stop()

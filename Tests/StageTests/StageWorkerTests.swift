@@ -1,4 +1,5 @@
 import Checkpoint
+import ClusterProtocol
 import Generation
 import Model
 import Tensor
@@ -52,12 +53,12 @@ import Wire
         feeder.send(try early.message().frames())
         var reports = link0.inbound.makeAsyncIterator()
         let unrouted = try WireMessage.parse(try #require(await reports.next()))
-        #expect(unrouted.envelope.error.contains("no route") && unrouted.envelope.step == 9)
+        #expect(unrouted.envelope.error.contains("no route") && unrouted.envelope.microBatch == 9)
         try link0.send(
-            WireMessage(envelope: Envelope(kind: StageMessageKind.route.rawValue, endpoint: "inproc://\(tag)-1"))
+            WireMessage(envelope: Envelope(kind: MessageKind.route.rawValue, endpoint: "inproc://\(tag)-1"))
         )
         let routed = try WireMessage.parse(try #require(await reports.next()))
-        #expect(routed.envelope.kind == StageMessageKind.routed.rawValue && routed.envelope.endpoint.hasSuffix("-1"))
+        #expect(routed.envelope.kind == MessageKind.routed.rawValue && routed.envelope.endpoint.hasSuffix("-1"))
         try worker1.route(to: nil)
 
         let ids = try PromptGolden.ids("p64")
@@ -82,7 +83,7 @@ import Wire
             feeder.send(try batch.message().frames())
             let message = try WireMessage.parse(try #require(await results.next()))
             #expect(
-                message.envelope.kind == StageMessageKind.output.rawValue && message.envelope.step == batch.microBatch
+                message.envelope.kind == MessageKind.output.rawValue && message.envelope.microBatch == batch.microBatch
             )
             guard case .hidden(let rows) = try StageBatch.parse(message).input else {
                 Issue.record("no hidden rows"); return
@@ -105,10 +106,10 @@ import Wire
         )
         let garbage = try WireMessage.parse(try #require(await reports.next()))
         #expect(
-            garbage.envelope.kind == StageMessageKind.failure.rawValue && garbage.envelope.error.contains("not a valid")
+            garbage.envelope.kind == MessageKind.failure.rawValue && garbage.envelope.error.contains("not a valid")
         )
         let outOfOrder = try WireMessage.parse(try #require(await reports.next()))
-        #expect(outOfOrder.envelope.error.contains("sequence 1") && outOfOrder.envelope.step == 3)
+        #expect(outOfOrder.envelope.error.contains("sequence 1") && outOfOrder.envelope.microBatch == 3)
         feeder.send(
             try StageBatch(
                 microBatch: 4,
@@ -117,7 +118,7 @@ import Wire
             ).message().frames()
         )
         let after = try WireMessage.parse(try #require(await results.next()))
-        #expect(after.envelope.step == 4)
+        #expect(after.envelope.microBatch == 4)
         #expect(worker0.rejected == 3 && worker0.processed == 3 && worker1.processed == 3)
 
         for pump in [feeder, in0, in1, collector, link0] { pump.stop() }

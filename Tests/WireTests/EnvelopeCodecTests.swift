@@ -7,13 +7,24 @@ import Testing
         kind: 4,
         jobID: 77,
         sequenceIDs: [3, 9],
-        step: 12,
         tensors: [
             TensorDescriptor(name: "hidden", dtype: .float32, shape: [2, 4096]),
             TensorDescriptor(name: "ids", dtype: .int32, shape: [2]),
             TensorDescriptor(name: "scalar", dtype: .bfloat16, shape: []),
         ],
-        error: ""
+        error: "",
+        microBatch: 12,
+        requestID: 1 << 62 + 5,
+        outstanding: 4,
+        busyMicroseconds: 123_456_789,
+        answerText: "piece ✓",
+        prompt: "a red circle",
+        queuedAhead: 2,
+        statusJSON: "{}",
+        imageIndex: 1,
+        progressDone: 7,
+        progressTotal: 16,
+        patchKeys: [WirePatchKey(seed: .max, image: 1, patch: 15), WirePatchKey(seed: 0, image: 0, patch: 0)]
     )
 
     func decode(_ bytes: [UInt8]) throws(WireError) -> Envelope {
@@ -35,8 +46,11 @@ import Testing
 
     @Test func anotherProtocolVersionIsRefusedByNumber() {
         var future = sample
-        future.version = 2
-        #expect(throws: WireError.unsupportedVersion(2)) { try decode(EnvelopeCodec.encode(future)) }
+        future.version = 3
+        #expect(throws: WireError.unsupportedVersion(3)) { try decode(EnvelopeCodec.encode(future)) }
+        var first = sample
+        first.version = 1
+        #expect(throws: WireError.unsupportedVersion(1)) { try decode(EnvelopeCodec.encode(first)) }
         var unset = sample
         unset.version = 0
         #expect(throws: WireError.unsupportedVersion(0)) { try decode(EnvelopeCodec.encode(unset)) }

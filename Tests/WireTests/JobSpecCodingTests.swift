@@ -24,13 +24,13 @@ import Testing
                     guidance: 3,
                     steps: 25
                 ),
-                text: "streamed ✓",
-                total: 1024,
-                endpoint: "tcp://10.0.0.3:5602"
+                endpoint: "tcp://10.0.0.3:5602",
+                answerText: "streamed ✓",
+                progressTotal: 1024
             )
             #expect(try decode(EnvelopeCodec.encode(envelope)) == envelope)
         }
-        let plain = Envelope(kind: 52, jobID: 9, text: "piece")
+        let plain = Envelope(kind: 52, jobID: 9, answerText: "piece")
         #expect(try decode(EnvelopeCodec.encode(plain)).job == nil)
     }
 

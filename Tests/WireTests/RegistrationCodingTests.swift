@@ -20,10 +20,10 @@ import Testing
                 host: "host-a"
             ),
             workerID: 12,
-            load: 3
+            outstanding: 3
         )
         #expect(try decode(EnvelopeCodec.encode(envelope)) == envelope)
-        let heartbeat = Envelope(kind: 42, workerID: 12, load: 5)
+        let heartbeat = Envelope(kind: 42, workerID: 12, outstanding: 5, busyMicroseconds: 99)
         #expect(try decode(EnvelopeCodec.encode(heartbeat)) == heartbeat)
         #expect(try decode(EnvelopeCodec.encode(heartbeat)).registration == nil)
     }

@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Orthus__V1__Registration Orthus__V1__Registration;
 typedef struct Orthus__V1__JobSpec Orthus__V1__JobSpec;
 typedef struct Orthus__V1__TensorDescriptor Orthus__V1__TensorDescriptor;
+typedef struct Orthus__V1__PatchKey Orthus__V1__PatchKey;
 typedef struct Orthus__V1__Envelope Orthus__V1__Envelope;
 
 
@@ -28,7 +29,11 @@ typedef struct Orthus__V1__Envelope Orthus__V1__Envelope;
  */
 typedef enum _Orthus__V1__ProtocolVersion {
   ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED = 0,
-  ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1 = 1
+  ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1 = 1,
+  /*
+   * Every field of the envelope has one meaning whatever the kind (version 1 reused `step`, `total` and `text`).
+   */
+  ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_2 = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORTHUS__V1__PROTOCOL_VERSION)
 } Orthus__V1__ProtocolVersion;
 typedef enum _Orthus__V1__DType {
@@ -142,44 +147,98 @@ struct  Orthus__V1__TensorDescriptor
     , (char *)protobuf_c_empty_string, ORTHUS__V1__DTYPE__DTYPE_UNSPECIFIED, 0,NULL }
 
 
+/*
+ * What keys one image patch's initial noise: the job's seed, the image in the job, the patch in the image.
+ */
+struct  Orthus__V1__PatchKey
+{
+  ProtobufCMessage base;
+  uint64_t seed;
+  uint32_t image;
+  uint32_t patch;
+};
+#define ORTHUS__V1__PATCH_KEY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__patch_key__descriptor) \
+    , 0, 0, 0 }
+
+
+/*
+ * One header for every kind; the kinds and which fields each carries are listed in ClusterProtocol's MessageKind.
+ */
 struct  Orthus__V1__Envelope
 {
   ProtobufCMessage base;
   Orthus__V1__ProtocolVersion version;
-  /*
-   * The message kind; the kinds and their payloads are defined with the roles that exchange them.
-   */
   uint32_t kind;
+  /*
+   * The job a message concerns (client messages, image encode and decode, failures about them).
+   */
   uint64_t job_id;
+  /*
+   * The sequences of a micro-batch's slices, of a token request's rows, or whose caches to release.
+   */
   size_t n_sequence_ids;
   uint64_t *sequence_ids;
-  uint64_t step;
   size_t n_tensors;
   Orthus__V1__TensorDescriptor **tensors;
   /*
-   * Human-readable reason on error replies.
+   * Human-readable reason on failure reports and refusals.
    */
   char *error;
   /*
-   * Membership messages: the registration, the worker it concerns, and its load.
+   * Membership: a worker's registration, and the worker a message concerns.
    */
   Orthus__V1__Registration *registration;
   uint64_t worker_id;
-  uint32_t load;
   /*
-   * Client messages: the submitted job, streamed text (or a status report), and progress totals.
+   * Client → coordinator: the submitted job.
    */
   Orthus__V1__JobSpec *job;
-  char *text;
-  uint64_t total;
   /*
-   * Coordinator to stage: where this stage sends its output (empty: to the coordinator).
+   * Coordinator → stage: where this stage sends its output (empty: to the coordinator).
    */
   char *endpoint;
+  /*
+   * Stage messages: the micro-batch.
+   */
+  uint64_t micro_batch;
+  /*
+   * Head-pool messages: the request (and the reply that answers it).
+   */
+  uint64_t request_id;
+  /*
+   * Heartbeats: requests the worker holds, and its compute time so far.
+   */
+  uint32_t outstanding;
+  uint64_t busy_microseconds;
+  /*
+   * Coordinator → client: text of the answer (a streamed piece, the rest at the end, or a text run).
+   */
+  char *answer_text;
+  /*
+   * Coordinator → client: the accepted job's prompt, and how many jobs were queued ahead of it.
+   */
+  char *prompt;
+  uint32_t queued_ahead;
+  /*
+   * Coordinator → client: the status report as JSON.
+   */
+  char *status_json;
+  /*
+   * Coordinator → client: which image of the answer, and progress (tokens so far; patches done of total).
+   */
+  uint32_t image_index;
+  uint32_t progress_done;
+  uint32_t progress_total;
+  /*
+   * Coordinator → diffusion worker: the noise key of each patch of a request.
+   */
+  size_t n_patch_keys;
+  Orthus__V1__PatchKey **patch_keys;
 };
 #define ORTHUS__V1__ENVELOPE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__envelope__descriptor) \
-    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, 0, NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL }
 
 
 /* Orthus__V1__Registration methods */
@@ -239,6 +298,25 @@ Orthus__V1__TensorDescriptor *
 void   orthus__v1__tensor_descriptor__free_unpacked
                      (Orthus__V1__TensorDescriptor *message,
                       ProtobufCAllocator *allocator);
+/* Orthus__V1__PatchKey methods */
+void   orthus__v1__patch_key__init
+                     (Orthus__V1__PatchKey         *message);
+size_t orthus__v1__patch_key__get_packed_size
+                     (const Orthus__V1__PatchKey   *message);
+size_t orthus__v1__patch_key__pack
+                     (const Orthus__V1__PatchKey   *message,
+                      uint8_t             *out);
+size_t orthus__v1__patch_key__pack_to_buffer
+                     (const Orthus__V1__PatchKey   *message,
+                      ProtobufCBuffer     *buffer);
+Orthus__V1__PatchKey *
+       orthus__v1__patch_key__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   orthus__v1__patch_key__free_unpacked
+                     (Orthus__V1__PatchKey *message,
+                      ProtobufCAllocator *allocator);
 /* Orthus__V1__Envelope methods */
 void   orthus__v1__envelope__init
                      (Orthus__V1__Envelope         *message);
@@ -269,6 +347,9 @@ typedef void (*Orthus__V1__JobSpec_Closure)
 typedef void (*Orthus__V1__TensorDescriptor_Closure)
                  (const Orthus__V1__TensorDescriptor *message,
                   void *closure_data);
+typedef void (*Orthus__V1__PatchKey_Closure)
+                 (const Orthus__V1__PatchKey *message,
+                  void *closure_data);
 typedef void (*Orthus__V1__Envelope_Closure)
                  (const Orthus__V1__Envelope *message,
                   void *closure_data);
@@ -285,6 +366,7 @@ extern const ProtobufCEnumDescriptor    orthus__v1__job_mode__descriptor;
 extern const ProtobufCMessageDescriptor orthus__v1__registration__descriptor;
 extern const ProtobufCMessageDescriptor orthus__v1__job_spec__descriptor;
 extern const ProtobufCMessageDescriptor orthus__v1__tensor_descriptor__descriptor;
+extern const ProtobufCMessageDescriptor orthus__v1__patch_key__descriptor;
 extern const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor;
 
 PROTOBUF_C__END_DECLS

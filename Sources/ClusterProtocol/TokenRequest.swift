@@ -1,20 +1,10 @@
 import Generation
-import Heads
 import Tensor
 import Transport
 import Wire
 
-/// Message kinds of the LM-head pool.
-public enum HeadMessageKind: UInt32, Sendable {
-    case failure = 1  // Envelope.failureKind
-    /// Coordinator → LM-head worker: choose the next token of each row.
-    case sampleTokens = 20
-    /// LM-head worker → coordinator: the chosen tokens, in row order.
-    case sampledTokens = 21
-}
-
-/// A batch of rows for the LM head, as a `WireMessage`: envelope(kind sampleTokens, step = request id,
-/// sequenceIDs) and frames `hidden` f32 [rows, hidden], `sampling` f32 [rows, 3] (temperature, top-k, top-p),
+/// A batch of rows for the LM head, as a `WireMessage`: envelope(kind sampleTokens, `requestID`, `sequenceIDs` one
+/// per row) and frames `hidden` f32 [rows, hidden], `sampling` f32 [rows, 3] (temperature, top-k, top-p),
 /// `draws` int32 [rows, 4] (seed low/high, counter low/high as unsigned 32-bit halves), `banned` int32 [n, 3]
 /// (row, first id, end id), `forced` int32 [rows] (−1: none).
 public struct TokenRequest: Sendable {
@@ -44,16 +34,16 @@ public struct TokenRequest: Sendable {
         let n = rows.count
         return WireMessage(
             envelope: Envelope(
-                kind: HeadMessageKind.sampleTokens.rawValue,
+                kind: MessageKind.sampleTokens.rawValue,
                 sequenceIDs: rows.map(\.sequenceID),
-                step: requestID,
                 tensors: [
                     TensorDescriptor(name: "hidden", dtype: .float32, shape: [n, hidden.columns]),
                     TensorDescriptor(name: "sampling", dtype: .float32, shape: [n, 3]),
                     TensorDescriptor(name: "draws", dtype: .int32, shape: [n, 4]),
                     TensorDescriptor(name: "banned", dtype: .int32, shape: [banned.count / 3, 3]),
                     TensorDescriptor(name: "forced", dtype: .int32, shape: [n]),
-                ]
+                ],
+                requestID: requestID
             ),
             tensors: [
                 try ZMQMessage(borrowing: hidden.storage), try ZMQMessage(borrowing: sampling),
@@ -115,7 +105,43 @@ public struct TokenRequest: Sendable {
                 mask: mask
             )
         }
-        return TokenRequest(requestID: e.step, rows: rows, hidden: hidden)
+        return TokenRequest(requestID: e.requestID, rows: rows, hidden: hidden)
+    }
+}
+
+/// The tokens an LM-head worker chose, in the request's row order: envelope(kind sampledTokens, `requestID`) and
+/// frame `tokens` int32 [rows].
+public struct TokenReply: Sendable, Equatable {
+    public var requestID: UInt64
+    public var tokens: [Int]
+
+    public init(requestID: UInt64, tokens: [Int]) {
+        self.requestID = requestID
+        self.tokens = tokens
+    }
+
+    public func message() throws -> WireMessage {
+        WireMessage(
+            envelope: Envelope(
+                kind: MessageKind.sampledTokens.rawValue,
+                tensors: [TensorDescriptor(name: "tokens", dtype: .int32, shape: [tokens.count])],
+                requestID: requestID
+            ),
+            tensors: [try ZMQMessage(borrowing: tokens.map { Int32(clamping: $0) })]
+        )
+    }
+
+    /// Reads a reply that should hold `rows` tokens, each a vocabulary id.
+    public static func parse(_ message: WireMessage, rows: Int, vocabularySize: Int) throws -> TokenReply {
+        let e = message.envelope
+        guard e.tensors.count == 1, e.tensors[0].dtype == .int32, e.tensors[0].shape == [rows] else {
+            throw HeadRequestError.tensors("sampled tokens need one int32 [\(rows)] tensor")
+        }
+        let tokens: [Int32] = message.tensors[0].array()
+        guard let bad = tokens.first(where: { !(0..<Int32(clamping: vocabularySize)).contains($0) }) else {
+            return TokenReply(requestID: e.requestID, tokens: tokens.map(Int.init))
+        }
+        throw HeadRequestError.tensors("token \(bad) is outside the vocabulary (0..<\(vocabularySize))")
     }
 }
 

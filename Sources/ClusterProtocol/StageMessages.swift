@@ -1,28 +1,10 @@
 import Generation
-import Model
 import Tensor
 import Transport
 import Wire
 
-/// Message kinds on the stage data path.
-public enum StageMessageKind: UInt32, Sendable {
-    /// A refusal or failure report; `Envelope.error` says why.
-    case failure = 1  // Envelope.failureKind
-    /// A micro-batch for the next stage: inputs for the first stage, hidden rows for the others.
-    case forward = 10
-    /// From the last stage: the final-normed last row of each slice, for the heads.
-    case output = 11
-    /// Drop the KV caches of `Envelope.sequenceIDs` (finished or cancelled sequences).
-    case release = 12
-    /// Coordinator → stage, on the stage's coordinator link: send output to `Envelope.endpoint` (the next stage's
-    /// inbound), or to the coordinator when it is empty (the last stage).
-    case route = 13
-    /// Stage → coordinator: the route is in place (`Envelope.endpoint` echoes it).
-    case routed = 14
-}
-
 /// A micro-batch crossing a stage boundary, as a `WireMessage`:
-/// envelope(kind forward, step = micro-batch id, sequenceIDs = one per slice) and the frames
+/// envelope(kind forward, `microBatch`, `sequenceIDs` one per slice) and the frames
 /// `positions` int32 [slices, 2] (start, rows), then either `tokens` int32 [rows] (−1 marks an image-latent row)
 /// with `latents` f32 [latent rows, width], or `hidden` f32 [rows, hidden].
 public struct StageBatch: Sendable {
@@ -36,7 +18,7 @@ public struct StageBatch: Sendable {
         self.input = input
     }
 
-    public func message(kind: StageMessageKind = .forward) throws -> WireMessage {
+    public func message(kind: MessageKind = .forward) throws -> WireMessage {
         var positions: [Int32] = []
         for slice in slices { positions += [Int32(slice.start), Int32(slice.count)] }
         var tensors = [TensorDescriptor(name: "positions", dtype: .int32, shape: [slices.count, 2])]
@@ -69,8 +51,8 @@ public struct StageBatch: Sendable {
             envelope: Envelope(
                 kind: kind.rawValue,
                 sequenceIDs: slices.map(\.sequenceID),
-                step: microBatch,
-                tensors: tensors
+                tensors: tensors,
+                microBatch: microBatch
             ),
             tensors: frames
         )
@@ -99,13 +81,13 @@ public struct StageBatch: Sendable {
         let rows = slices.reduce(0) { $0 + $1.count }
         if envelope.tensors.count == 2 {
             // A forward carries every row; the last stage's output only the last row of each slice.
-            let hiddenRows = envelope.kind == StageMessageKind.output.rawValue ? slices.count : rows
+            let hiddenRows = envelope.kind == MessageKind.output.rawValue ? slices.count : rows
             let descriptor = try tensor(1, "hidden")
             guard descriptor.dtype == .float32, descriptor.shape.count == 2, descriptor.shape[0] == hiddenRows else {
                 throw StageMessageError.badTensor("hidden", "needs float32 [\(hiddenRows), hidden]")
             }
             let hidden = Matrix(rows: hiddenRows, columns: descriptor.shape[1], values: message.tensors[1].array())
-            return StageBatch(microBatch: envelope.step, slices: slices, input: .hidden(hidden))
+            return StageBatch(microBatch: envelope.microBatch, slices: slices, input: .hidden(hidden))
         }
         let tokensDescriptor = try tensor(1, "tokens")
         let latentsDescriptor = try tensor(2, "latents")
@@ -128,7 +110,7 @@ public struct StageBatch: Sendable {
             defer { next += 1 }
             return .latent(Array(latents[(next * width)..<((next + 1) * width)]))
         }
-        return StageBatch(microBatch: envelope.step, slices: slices, input: .inputs(inputs))
+        return StageBatch(microBatch: envelope.microBatch, slices: slices, input: .inputs(inputs))
     }
 }
 
