@@ -7,7 +7,7 @@ import Wire
 
 /// The coordinator process's shell: a ROUTER for clients, a ROUTER for workers (membership, head traffic, the last
 /// stage's output, failure reports) and a clock, merged into one stream of events that are applied one at a time to
-/// `CoordinatorCore` on the coordinator's own thread (tokenizing, JSON and journal writes never run on the cooperative
+/// `CoordinatorCore` on the coordinator's own thread, whose actions this shell carries out (tokenizing, JSON and journal writes never run on the cooperative
 /// pool). All coordinator state is touched there alone, so it needs no locks; sockets live on their own threads.
 public final class CoordinatorService: Sendable {
     public struct Options: Sendable {
@@ -57,18 +57,22 @@ public final class CoordinatorService: Sendable {
         let thread = SerialThread(name: "coordinator")
         defer { thread.stop() }
         let (planner, context, clients, workers, options) = (planner, context, clients, workers, options)
-        let confined = try await thread.run {
-            Confined(
-                try CoordinatorCore(
-                    planner: planner,
-                    context: context,
-                    clients: clients,
-                    workers: workers,
-                    options: options
-                )
+        let journal = try options.journal.map(JobJournal.init)
+        let shell = try await thread.run {
+            // Ids above any earlier coordinator's (milliseconds since 1970, times 2^20): a restart on the same stages
+            // never mistakes the old coordinator's sequences, micro-batches or head answers for its own.
+            let firstID = UInt64(Date().timeIntervalSince1970 * 1000) << 20
+            let core = CoordinatorCore(
+                planner: planner,
+                options: options,
+                journal: journal,
+                firstID: firstID,
+                now: .now,
+                log: { FileHandle.standardError.write(Data("coordinator: \($0)\n".utf8)) }
             )
+            return Shell(core: core, context: context, clients: clients, workers: workers, options: options)
         }
-        try await thread.run { confined.core.restoreJournal() }
+        try await thread.run { shell.carryOut(shell.core.restore(at: .now)) }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await frames in self.clients.inbound { sink.yield(.client(frames)) }
@@ -88,20 +92,61 @@ public final class CoordinatorService: Sendable {
                 // The core's thread refuses work only once it is stopped, after this loop.
                 _ = try? await thread.run {
                     switch event {
-                    case .client(let frames): confined.core.client(frames)
-                    case .worker(let frames): confined.core.worker(frames)
-                    case .tick: confined.core.tick()
+                    case .client(let frames): shell.carryOut(shell.core.client(frames, at: .now))
+                    case .worker(let frames): shell.carryOut(shell.core.worker(frames, at: .now))
+                    case .tick: shell.carryOut(shell.core.tick(at: .now))
                     }
                 }
             }
             group.cancelAll()
         }
-        _ = try? await thread.run { confined.core.stop() }  // refused only if already stopped
+        _ = try? await thread.run { shell.carryOut([.closePipeline]) }  // refused only if already stopped
     }
 
-    /// Hands the core to the coordinator thread; it is used there only, one event at a time.
-    private final class Confined: @unchecked Sendable {
+    /// The core and the socket to the first stage, on the coordinator thread: used there only, one event at a time.
+    private final class Shell: @unchecked Sendable {
         let core: CoordinatorCore
-        init(_ core: CoordinatorCore) { self.core = core }
+        let context: ZMQContext
+        let clients: SocketPump
+        let workers: SocketPump
+        let options: Options
+        var entry: SocketPump?
+
+        init(core: CoordinatorCore, context: ZMQContext, clients: SocketPump, workers: SocketPump, options: Options) {
+            self.core = core
+            self.context = context
+            self.clients = clients
+            self.workers = workers
+            self.options = options
+        }
+
+        /// Sends what the core framed, and opens or closes the socket to the first stage.
+        func carryOut(_ actions: [CoordinatorAction]) {
+            for action in actions {
+                switch action {
+                case .toClient(let frames): clients.send(frames)
+                case .toWorkers(let frames): workers.send(frames)
+                case .toPipeline(let frames): entry?.send(frames)
+                case .openPipeline(let endpoint):
+                    entry?.stop()
+                    do {
+                        entry = try SocketPump(
+                            context: context,
+                            name: "pipeline-entry",
+                            kind: .push,
+                            options: options.entrySocket,
+                            connect: endpoint
+                        )
+                        carryOut(core.pipelineOpened(at: .now))
+                    } catch {
+                        entry = nil
+                        carryOut(core.pipelineUnreachable(error, at: .now))
+                    }
+                case .closePipeline:
+                    entry?.stop()
+                    entry = nil
+                }
+            }
+        }
     }
 }
