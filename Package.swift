@@ -9,7 +9,8 @@ let package = Package(
         .executable(name: "orthus", targets: ["OrthusCLI"])
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // C bridges: system libraries (module map + shim header only).
@@ -58,6 +59,18 @@ let package = Package(
             dependencies: ["Wire", "Transport", "Generation", "Tensor"],
             swiftSettings: strictSettings
         ),
+        // A client of the coordinator: submit, stream, fetch, cancel, status; used by the CLI, the bench and the tests.
+        .target(
+            name: "ClusterClient",
+            dependencies: ["ClusterProtocol", "Transport", "Wire"],
+            swiftSettings: strictSettings
+        ),
+        // Starting a cluster's processes on this machine: `orthus up`, the bench and the tests.
+        .target(
+            name: "ClusterLauncher",
+            dependencies: ["ClusterClient", "ClusterProtocol", "Generation", "Runtime", "Transport"],
+            swiftSettings: strictSettings
+        ),
         // Threads and services shared by the cluster roles.
         .target(name: "Runtime", swiftSettings: strictSettings),
         // A stage worker's compute: its layer range and the KV caches of its sequences, per micro-batch.
@@ -80,7 +93,9 @@ let package = Package(
         // Worker-side membership: the control link that registers, heartbeats, drains and leaves.
         .target(
             name: "Membership",
-            dependencies: ["ClusterProtocol", "Transport", "Wire", "Runtime"],
+            dependencies: [
+                "ClusterProtocol", "Transport", "Wire", "Runtime", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         // The coordinator: membership and the scheduler as pure state machines, and the service around them.
@@ -88,7 +103,7 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Generation", "ClusterProtocol", "Transport", "Membership", "Runtime", "Wire", "Tokenizer",
-                "Checkpoint", "Tensor",
+                "Checkpoint", "Tensor", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -98,8 +113,8 @@ let package = Package(
         .target(
             name: "Benchmark",
             dependencies: [
-                "Checkpoint", "Tensor", "Model", "Heads", "VQVAE", "Engine", "Generation", "Coordinator", "Transport",
-                "Wire", "Runtime",
+                "Checkpoint", "Tensor", "Model", "Heads", "VQVAE", "Engine", "Generation", "ClusterClient",
+                "ClusterLauncher", "ClusterProtocol", "Wire", "Runtime",
             ],
             swiftSettings: strictSettings
         ),
@@ -117,8 +132,11 @@ let package = Package(
             dependencies: [
                 "Engine", "Checkpoint", "Tensor", "ImageIO", "Heads", "Tokenizer", "Model", "VQVAE", "Wire",
                 "Transport",
-                "Membership", "Stage", "HeadService", "Coordinator", "Benchmark", "Runtime", "Evaluation",
+                "Membership", "Stage", "HeadService", "Coordinator", "ClusterClient", "ClusterLauncher",
+                "ClusterProtocol", "Benchmark",
+                "Runtime", "Evaluation", "Generation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -193,7 +211,10 @@ let package = Package(
         // Multi-process clusters on loopback: real coordinator, stage and head processes, real sockets.
         .testTarget(
             name: "ClusterTests",
-            dependencies: ["TestSupport", "Coordinator", "Transport", "Wire", "Checkpoint", "Evaluation"],
+            dependencies: [
+                "TestSupport", "ClusterClient", "ClusterLauncher", "ClusterProtocol", "Transport", "Wire", "Checkpoint",
+                "Evaluation",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

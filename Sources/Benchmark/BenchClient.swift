@@ -1,7 +1,6 @@
+import ClusterClient
 import ClusterProtocol
-import Coordinator
 import Foundation
-import Transport
 import Wire
 
 /// When each event of one job happened, as a client sees it.
@@ -19,28 +18,17 @@ struct JobTiming: Sendable {
     var total: Duration? { finished.map { $0 - submitted } }
 }
 
-/// Submits jobs to a coordinator and times their events (one DEALER per job).
+/// Submits jobs to a coordinator and times their events, each on its own connection.
 struct BenchClient: Sendable {
-    let endpoint: String
-    let context: ZMQContext
+    let client: ClusterClient
 
     func run(_ spec: JobSpec) async throws -> JobTiming {
-        let pump = try SocketPump(context: context, name: "bench-client", kind: .dealer, connect: endpoint)
-        defer { pump.stop() }
         var timing = JobTiming(submitted: .now)
-        try pump.send(WireMessage(envelope: Envelope(kind: MessageKind.submit.rawValue, job: spec)))
-        for await frames in pump.inbound {
-            guard let reply = try? WireMessage.parse(frames) else { continue }  // the bench's own coordinator
-            switch MessageKind(rawValue: reply.envelope.kind) {
-            case .text: timing.tokens.append(.now)
-            case .finished:
-                timing.finished = .now
-                return timing
-            case .failure: throw BenchError("the cluster failed a bench job: \(reply.envelope.error)")
-            default: continue
-            }
+        _ = try await client.submit(spec, acceptTimeout: .seconds(60)).collect { event in
+            if case .text = event { timing.tokens.append(.now) }
         }
-        throw BenchError("the coordinator went away during the bench")
+        timing.finished = .now
+        return timing
     }
 
     /// Runs jobs at once; returns their timings in order.
@@ -53,16 +41,5 @@ struct BenchClient: Sendable {
         }
     }
 
-    func status() async throws -> StatusReport {
-        let pump = try SocketPump(context: context, name: "bench-status", kind: .dealer, connect: endpoint)
-        defer { pump.stop() }
-        try pump.send(WireMessage(envelope: Envelope(kind: MessageKind.status.rawValue)))
-        for await frames in pump.inbound {
-            // Only the status report is awaited here; the bench's own coordinator sends nothing else on this socket.
-            guard let reply = try? WireMessage.parse(frames), reply.envelope.kind == MessageKind.statusReport.rawValue
-            else { continue }
-            return try JSONDecoder().decode(StatusReport.self, from: Data(reply.envelope.statusJSON.utf8))
-        }
-        throw BenchError("no status from the coordinator")
-    }
+    func status() async throws -> StatusReport { try await client.status(timeout: .seconds(10)) }
 }

@@ -1,5 +1,7 @@
 import Checkpoint
-import Coordinator
+import ClusterClient
+import ClusterLauncher
+import ClusterProtocol
 import Engine
 import Foundation
 import Runtime
@@ -50,15 +52,26 @@ public struct ClusterBench: Sendable {
 
     public func run(progress: (String) -> Void) async throws -> [Figure] {
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let cluster = try LocalProcesses.start(
-            model: model,
-            executable: executable,
-            threadsEach: max(1, cores / 4),
-            depth: depth
-        )
-        defer { cluster.stop() }
-        let client = BenchClient(endpoint: cluster.clients, context: try ZMQContext())
-        try await cluster.waitReady(client)
+        let threads = max(1, cores / 4)
+        let scratch = NSTemporaryDirectory() + "orthus-bench-cluster-" + UUID().uuidString
+        let cluster = try ClusterProcesses(executable: executable, logs: scratch)
+        defer {
+            cluster.stop()
+            try? FileManager.default.removeItem(atPath: scratch)  // the bench processes' own logs
+        }
+        try cluster.startCoordinator(model: model.folder, arguments: ["--depth", "\(depth)"], threads: threads)
+        let half = model.size.layers / 2
+        let ranges = half > 0 ? ["0..<\(half)", "\(half)..<\(model.size.layers)"] : ["0..<\(model.size.layers)"]
+        let join = ["--coordinator", cluster.workers, "--model", model.folder]
+        for (index, range) in ranges.enumerated() {
+            try cluster.start("stage-\(index)", ["stage"] + join + ["--layers", range], threads: threads)
+        }
+        try cluster.start("lm-head", ["lm-head"] + join, threads: threads)
+        try cluster.start("diffusion-head", ["diffusion-head"] + join, threads: threads)
+        let client = BenchClient(client: try ClusterClient(endpoint: cluster.clients))
+        try await cluster.waitUntil("the bench cluster", client: client.client, timeout: .seconds(120)) {
+            $0.ready && $0.members.count == ranges.count + 2
+        }
 
         progress("cluster: text alone")
         _ = try await client.run(textJob(99))  // warm-up: first-touch of every process's weights

@@ -1,5 +1,6 @@
 import Foundation
 import Generation
+import Logging
 import Membership
 import Runtime
 import Transport
@@ -42,8 +43,17 @@ public final class CoordinatorService: Sendable {
     private let clients: SocketPump
     private let workers: SocketPump
     private let options: Options
+    private let logger: Logger
 
-    public init(planner: JobPlanner, context: ZMQContext, clients: SocketPump, workers: SocketPump, options: Options) {
+    public init(
+        planner: JobPlanner,
+        context: ZMQContext,
+        clients: SocketPump,
+        workers: SocketPump,
+        options: Options,
+        logger: Logger
+    ) {
+        self.logger = logger
         self.planner = planner
         self.context = context
         self.clients = clients
@@ -56,7 +66,9 @@ public final class CoordinatorService: Sendable {
         let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let thread = SerialThread(name: "coordinator")
         defer { thread.stop() }
-        let (planner, context, clients, workers, options) = (planner, context, clients, workers, options)
+        let (planner, context, clients, workers, options, logger) = (
+            planner, context, clients, workers, options, logger
+        )
         let journal = try options.journal.map(JobJournal.init)
         let shell = try await thread.run {
             // Ids above any earlier coordinator's (milliseconds since 1970, times 2^20): a restart on the same stages
@@ -68,7 +80,7 @@ public final class CoordinatorService: Sendable {
                 journal: journal,
                 firstID: firstID,
                 now: .now,
-                log: { FileHandle.standardError.write(Data("coordinator: \($0)\n".utf8)) }
+                log: { logger.info("\($0)") }
             )
             return Shell(core: core, context: context, clients: clients, workers: workers, options: options)
         }

@@ -29,6 +29,9 @@ public final class DiffusionWorker: Sendable {
     public var rejected: Int { rejectedCount.load(ordering: .relaxed) }
     /// Head calls made so far (one per batched DDIM step).
     public var headCalls: Int { stepsRun.load(ordering: .relaxed) }
+    /// Patch requests received and not yet answered (what heartbeats report as load).
+    public var outstanding: Int { unanswered.load(ordering: .relaxed) }
+    private let unanswered = Atomic<Int>(0)
 
     public init(head: DiffusionHead, codec: PictureCodec? = nil, socket: SocketPump) {
         self.head = head
@@ -60,6 +63,7 @@ public final class DiffusionWorker: Sendable {
         }
         guard kind == MessageKind.samplePatches.rawValue else { throw HeadRequestError.unexpectedKind(kind) }
         let request = try PatchRequest.parse(message, hiddenSize: head.conditionDim, latentDim: head.latentDim)
+        unanswered.add(1, ordering: .relaxed)
         inbox.withLock { $0.append(request) }
         wakeUp.yield()
     }
@@ -128,6 +132,7 @@ public final class DiffusionWorker: Sendable {
             batch = advanced
             stepsRun.add(1, ordering: .relaxed)
             for (id, latents) in finished {
+                unanswered.subtract(1, ordering: .relaxed)
                 do {
                     try socket.send(try PatchReply(requestID: id, latents: latents).message())
                 } catch {

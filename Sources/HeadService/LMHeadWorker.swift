@@ -14,9 +14,12 @@ public final class LMHeadWorker: Sendable {
     private let thread = SerialThread(name: "lm-head")
     private let socket: SocketPump
     private let rejectedCount = Atomic<Int>(0)
+    private let inProgress = Atomic<Int>(0)
 
     /// Requests refused (malformed or of the wrong kind); each got a `failure` reply.
     public var rejected: Int { rejectedCount.load(ordering: .relaxed) }
+    /// Requests received and not yet answered (what heartbeats report as load).
+    public var outstanding: Int { inProgress.load(ordering: .relaxed) }
 
     public init(head: LMHead, socket: SocketPump) {
         self.head = head
@@ -35,6 +38,8 @@ public final class LMHeadWorker: Sendable {
             throw HeadRequestError.unexpectedKind(message.envelope.kind)
         }
         let request = try TokenRequest.parse(message, hiddenSize: head.hiddenSize)
+        inProgress.add(1, ordering: .relaxed)
+        defer { inProgress.subtract(1, ordering: .relaxed) }
         let head = self.head
         let tokens: [Int] = try await thread.run {
             let logits = head.logits(request.hidden)

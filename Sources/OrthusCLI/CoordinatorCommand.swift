@@ -1,8 +1,10 @@
 import ArgumentParser
 import Checkpoint
+import ClusterProtocol
 import Coordinator
 import Foundation
 import Generation
+import Runtime
 import Transport
 
 /// `orthus coordinator`: the job API, the worker registry and the scheduler.
@@ -80,7 +82,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             context: context,
             clients: clientPump,
             workers: workerPump,
-            options: options
+            options: options,
+            logger: CommandLog.logger("coordinator")
         )
         StandardStreams.err(
             CoordinatorAnnouncement.line(

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Checkpoint
+import ClusterClient
+import ClusterProtocol
 import Coordinator
 import Engine
 import Evaluation
@@ -234,7 +236,7 @@ struct LocalRunner: CaseRunner, @unchecked Sendable {
         )
         let answer = try engine.run(LocalEngine.Job(request))
         for case .image(let latents) in answer.pieces { return try PNGCodec.encode(try engine.decode(latents)) }
-        throw ClientError("'\(prompt)' finished without an image")
+        throw ValidationError("'\(prompt)' finished without an image")
     }
 
     func answer(_ question: String, picture: Data, _ parameters: EvalCommand.Parameters) async throws -> String {
@@ -264,17 +266,16 @@ struct ClusterRunner: CaseRunner {
     let connection: ClientConnection
 
     func picture(_ prompt: String, seed: UInt64, _ parameters: EvalCommand.Parameters) async throws -> Data {
-        let spec = JobSpec(
+        let request = GenerationRequest(
             mode: .textToImage,
             prompt: prompt,
-            maxTokens: 0,
             seed: seed,
             guidance: parameters.cfg,
             steps: parameters.steps
         )
-        let outcome = try await submit(spec, picture: nil, timeout: parameters.timeout)
-        for case .image(let png, _) in outcome.pieces { return png }
-        throw ClientError("the coordinator finished '\(prompt)' without an image")
+        let outcome = try await submit(JobSpec(request), picture: nil, timeout: parameters.timeout)
+        for case .image(let png, _) in outcome.pieces { return Data(png) }
+        throw ValidationError("the coordinator finished '\(prompt)' without an image")
     }
 
     func answer(_ question: String, picture: Data, _ parameters: EvalCommand.Parameters) async throws -> String {
@@ -282,14 +283,13 @@ struct ClusterRunner: CaseRunner {
         return try await submit(spec, picture: picture, timeout: parameters.timeout).text
     }
 
-    func submit(_ spec: JobSpec, picture: Data?, timeout: Double) async throws -> JobResults.Outcome {
-        let client = try connection.open()
-        defer { client.pump.stop() }
-        try client.send(
-            try SubmitCommand.submission(spec, imagePNG: picture, noise: nil),
-            timeout: .milliseconds(Int(timeout * 1000))
+    func submit(_ spec: JobSpec, picture: Data?, timeout: Double) async throws -> JobOutcome {
+        let stream = try connection.open().submit(
+            spec,
+            picture: picture.map(Array.init),
+            acceptTimeout: .milliseconds(Int(timeout * 1000))
         )
-        return try await JobResults.collect(from: client)
+        return try await stream.collect()
     }
 
     func run<C: Sendable, R: Sendable>(

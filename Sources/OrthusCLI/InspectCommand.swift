@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Generation
 import Model
 
 /// `orthus inspect`: what a checkpoint holds and what a layer split would need.

@@ -1,7 +1,8 @@
 import ArgumentParser
+import ClusterClient
 import ClusterProtocol
-import Coordinator
 import Foundation
+import Runtime
 import Synchronization
 import Transport
 import Wire
@@ -17,14 +18,14 @@ struct JobResults {
 
     /// Runs until the job finishes (exits 0) or fails (throws `ExitCode(1)` after printing the reason). Ctrl-C or
     /// SIGTERM cancels the job on the cluster rather than leaving it running there.
-    func receive(from client: ClusterClient) async throws {
+    func receive(_ stream: JobStream) async throws {
         let progress = ProgressBar(unit: imageOut != nil ? "patches" : "tokens")
         let job = AcceptedJob()
         let cancelling = Task {
             for await _ in TerminationSignals.stream() {
                 guard let id = job.id else { Foundation.exit(130) }
                 do {
-                    try client.pump.send(WireMessage(envelope: Envelope(kind: MessageKind.cancel.rawValue, jobID: id)))
+                    try stream.cancel(job: id)
                 } catch {
                     StandardStreams.err("could not ask the coordinator to cancel job \(id): \(error)\n")
                     Foundation.exit(130)
@@ -33,21 +34,19 @@ struct JobResults {
         }
         defer { cancelling.cancel() }
         let streamsText = outDir == nil && imageOut == nil
-        let outcome: Outcome
+        let outcome: JobOutcome
         do {
-            outcome = try await Self.collect(from: client, job: job) { kind, e in
-                switch kind {
-                case .accepted:
-                    StandardStreams.err(
-                        "job \(e.jobID) accepted" + (e.queuedAhead > 0 ? ", queued behind \(e.queuedAhead)" : "") + "\n"
-                    )
-                case .text where streamsText:
-                    StandardStreams.out(e.answerText)
-                case .text:
-                    let done = Int(e.progressDone)
+            outcome = try await stream.collect { event in
+                switch event {
+                case .accepted(let id, _, let ahead):
+                    job.id = id
+                    StandardStreams.err("job \(id) accepted" + (ahead > 0 ? ", queued behind \(ahead)" : "") + "\n")
+                case .text(let piece, _) where streamsText:
+                    StandardStreams.out(piece)
+                case .text(_, let done):
                     progress.update(done: done, total: max(done, maxTokens ?? done))
-                case .patches:
-                    progress.update(done: Int(e.progressDone), total: Int(e.progressTotal))
+                case .patches(_, let done, let total):
+                    progress.update(done: done, total: total)
                 default:
                     break
                 }
@@ -58,71 +57,29 @@ struct JobResults {
             throw ExitCode(1)
         }
         progress.finish()
-        try finish(text: outcome.rest, prompt: outcome.prompt, pieces: outcome.pieces, images: outcome.images)
+        try finish(outcome)
     }
 
-    /// What a finished job sent: the prompt as the coordinator read it, the streamed text, the interleaved pieces
-    /// and the images (their latents).
-    struct Outcome {
-        var prompt = ""
-        var streamed = ""
-        /// The text of the `finished` message: the end of the streamed text.
-        var rest = ""
-        var pieces: [RequestOutputs.Piece] = []
-        var images: [[[Float]]] = []
-        /// The whole text answer.
-        var text: String { streamed + rest }
-    }
-
-    /// Reads a job's messages until it finishes; `observe` sees each as it comes. Throws `ClientError` with the
-    /// coordinator's reason when the job fails, or when the coordinator does not answer.
-    static func collect(
-        from client: ClusterClient,
-        job: AcceptedJob = AcceptedJob(),
-        observe: (MessageKind, Envelope) -> Void = { _, _ in }
-    ) async throws -> Outcome {
-        var outcome = Outcome()
-        for await reply in client.replies() {
-            let e = reply.envelope
-            guard let kind = MessageKind(rawValue: e.kind) else { continue }
-            observe(kind, e)
-            switch kind {
-            case .accepted:
-                job.id = e.jobID
-                outcome.prompt = e.prompt
-            case .text:
-                outcome.streamed += e.answerText
-            case .piece:
-                outcome.pieces.append(.text(e.answerText))
-            case .image:
-                let latents = Self.rows(reply)
-                outcome.images.append(latents)
-                outcome.pieces.append(.image(png: Data(reply.tensors[0].bytes), latents: latents))
-            case .finished:
-                outcome.rest = e.answerText
-                return outcome
-            case .failure:
-                throw ClientError(e.error)
-            default:
-                continue
+    private func finish(_ outcome: JobOutcome) throws {
+        let outputs = RequestOutputs(prompt: outcome.prompt, latentsOut: latentsOut)
+        let pieces = outcome.pieces.map { piece -> RequestOutputs.Piece in
+            switch piece {
+            case .text(let text): .text(text)
+            case .image(let png, let latents): .image(png: Data(png), latents: latents)
             }
         }
-        throw ClientError(client.timedOut ? client.noAnswer : "the connection to the coordinator closed")
-    }
-
-    private func finish(text: String, prompt: String, pieces: [RequestOutputs.Piece], images: [[[Float]]]) throws {
-        let outputs = RequestOutputs(prompt: prompt, latentsOut: latentsOut)
         if let imageOut {
             guard case .image(let png, _) = pieces.first(where: { if case .image = $0 { true } else { false } }) else {
-                throw ClientError("the coordinator finished the job without an image")
+                StandardStreams.err("error: the coordinator finished the job without an image\n")
+                throw ExitCode(1)
             }
-            try outputs.writeLatents(images)
+            try outputs.writeLatents(outcome.images)
             try png.write(to: URL(fileURLWithPath: imageOut))
             StandardStreams.err("wrote \(imageOut)\n")
         } else if let outDir {
             try outputs.writeInterleaved(pieces, folder: outDir)
         } else {
-            StandardStreams.out(text + "\n")
+            StandardStreams.out(outcome.rest + "\n")  // the rest of the text streamed above
         }
     }
 
@@ -133,14 +90,6 @@ struct JobResults {
             get { value.withLock { $0 } }
             set { value.withLock { $0 = newValue } }
         }
-    }
-
-    /// An image message's latents, `[patch][latent]`.
-    static func rows(_ message: WireMessage) -> [[Float]] {
-        guard message.envelope.tensors.count == 2, message.envelope.tensors[1].shape.count == 2 else { return [] }
-        let shape = message.envelope.tensors[1].shape
-        let values: [Float] = message.tensors[1].array()
-        return (0..<shape[0]).map { Array(values[($0 * shape[1])..<(($0 + 1) * shape[1])]) }
     }
 }
 
@@ -171,12 +120,7 @@ struct FetchCommand: AsyncParsableCommand {
     var timeout: Double = 30
 
     func run() async throws {
-        let client = try connection.open()
-        try client.send(
-            WireMessage(envelope: Envelope(kind: MessageKind.fetch.rawValue, jobID: job)),
-            timeout: .milliseconds(Int(timeout * 1000))
-        )
-        try await JobResults(imageOut: imageOut, outDir: outDir, latentsOut: latentsOut, maxTokens: nil)
-            .receive(from: client)
+        let stream = try connection.open().fetch(job: job, timeout: .milliseconds(Int(timeout * 1000)))
+        try await JobResults(imageOut: imageOut, outDir: outDir, latentsOut: latentsOut, maxTokens: nil).receive(stream)
     }
 }

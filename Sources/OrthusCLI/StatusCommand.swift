@@ -1,4 +1,6 @@
 import ArgumentParser
+import ClusterClient
+import ClusterProtocol
 import Coordinator
 import Foundation
 

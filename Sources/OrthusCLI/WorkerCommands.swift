@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import Generation
 import HeadService
 import Heads
 import Membership
@@ -76,19 +77,13 @@ struct StageCommand: AsyncParsableCommand {
         let stage = StageWorker(compute: compute, inbound: inbound, coordinator: session.data) { next in
             try SocketPump(context: context, name: "stage-out", kind: .push, options: outbound, connect: next)
         }
-        let serving = Task { await stage.run() }
-        let beating = Task {
-            await session.beat(busy: { stage.busy })
-        }
-        let rejoining = Task { await session.stayRegistered { await stage.releaseAll() } }
-        defer { rejoining.cancel() }
-        // A stage's caches cannot be handed over, so on SIGTERM it leaves at once; the coordinator fails or
-        // replays the sequences it held.
-        for await _ in TerminationSignals.stream() { break }
-        beating.cancel()
-        await session.leave()
-        inbound.stop()
-        await serving.value
+        await session.serveUntilSignalled(
+            busy: { stage.busy },
+            outstanding: { 0 },
+            rejoined: { await stage.releaseAll() },
+            serve: { await stage.run() },
+            stop: { inbound.stop() }
+        )
         StandardStreams.err("stage stopped after \(stage.processed) micro-batches\n")
     }
 
@@ -113,7 +108,7 @@ struct LMHeadCommand: AsyncParsableCommand {
         let context = try ZMQContext()
         let session = try await worker.joinPool(.lmHead, name: "lm-head", context: context)
         let pool = LMHeadWorker(head: head, socket: session.data)
-        try await serveUntilDrained(session: session) { await pool.run() }
+        await session.serveUntilDrained(outstanding: { pool.outstanding }) { await pool.run() }
     }
 }
 
@@ -136,7 +131,7 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
         let context = try ZMQContext()
         let session = try await worker.joinPool(.diffusionHead, name: "diffusion-head", context: context)
         let pool = DiffusionWorker(head: head, codec: codec, socket: session.data)
-        try await serveUntilDrained(session: session) { await pool.run() }
+        await session.serveUntilDrained(outstanding: { pool.outstanding }) { await pool.run() }
         StandardStreams.err("diffusion-head stopped after \(pool.headCalls) head calls\n")
     }
 }
@@ -156,28 +151,4 @@ extension WorkerOptions {
         StandardStreams.err("\(name) registered as w\(session.workerID)\n")
         return session
     }
-}
-
-/// Runs a head worker's loop with heartbeats. On SIGTERM or SIGINT it drains: the coordinator stops sending work
-/// and confirms on the data socket, the worker finishes and answers everything it received, then leaves.
-func serveUntilDrained(session: WorkerSession, serve: @escaping @Sendable () async -> Void) async throws {
-    let serving = Task { await serve() }
-    let beating = Task { await session.beat() }
-    let rejoining = Task { await session.stayRegistered() }
-    defer { rejoining.cancel() }
-    let signals = Task {
-        for await _ in TerminationSignals.stream() {
-            StandardStreams.err("draining: finishing the work already received\n")
-            do {
-                try session.link.drain()
-            } catch {
-                StandardStreams.err("could not tell the coordinator this worker drains: \(error)\n")
-            }
-            break
-        }
-    }
-    await serving.value
-    signals.cancel()
-    beating.cancel()
-    await session.leave()
 }

@@ -43,12 +43,16 @@ public final class ZMQSocket {
 
     let handle: UnsafeMutableRawPointer
     public let kind: Kind
+    /// A socket keeps its context alive: `zmq_ctx_term` waits for every socket of the context to close, so a context
+    /// released while one of its sockets is open would block forever in its deinit.
+    private let context: ZMQContext
 
     /// The corresponding C function is `zmq_socket`.
     public init(_ context: ZMQContext, kind: Kind, options: Options = Options()) throws(ZMQError) {
         guard let handle = zmq_socket(context.handle, kind.value) else { throw ZMQError.last("zmq_socket") }
         self.handle = handle
         self.kind = kind
+        self.context = context
         try set(ZMQ_LINGER, options.lingerMilliseconds)
         try set(ZMQ_MAXMSGSIZE, options.maxMessageBytes)
         try set(ZMQ_SNDHWM, options.sendHighWater)

@@ -1,5 +1,4 @@
 import ClusterProtocol
-import Coordinator
 import Foundation
 import TestSupport
 import Testing

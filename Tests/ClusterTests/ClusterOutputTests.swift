@@ -1,5 +1,5 @@
 import Checkpoint
-import Coordinator
+import ClusterProtocol
 import Foundation
 import TestSupport
 import Testing

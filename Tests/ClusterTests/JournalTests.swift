@@ -1,4 +1,4 @@
-import Coordinator
+import ClusterProtocol
 import Foundation
 import TestSupport
 import Testing

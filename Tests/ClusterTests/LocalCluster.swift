@@ -1,15 +1,19 @@
-import Coordinator
+import ClusterClient
+import ClusterLauncher
+import ClusterProtocol
 import Foundation
 import TestSupport
 
-/// A cluster of real `orthus` processes on loopback, each logging to its own file in a temporary folder.
-/// The coordinator binds free ports and prints them; every worker finds it through that line.
+/// A cluster of real `orthus` processes on loopback (started by `ClusterProcesses`, as `orthus up` and the bench start
+/// theirs), each logging to its own file in a scratch folder. The coordinator binds free ports and prints them; every
+/// worker finds it through that line.
 final class LocalCluster: @unchecked Sendable {  // used from one test at a time
-    let folder: String
+    let scratch: ScratchFolder
     let model: String
-    private(set) var clients = ""
-    private(set) var workers = ""
-    private var processes: [String: Process] = [:]
+    let processes: ClusterProcesses
+    var folder: String { scratch.path }
+    var clients: String { processes.clients }
+    var workers: String { processes.workers }
     /// Appended to every worker's and every client's command line (Curve keys, for one).
     let workerArguments: [String]
     let clientArguments: [String]
@@ -23,42 +27,23 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
         self.model = model
         self.workerArguments = workerArguments
         self.clientArguments = clientArguments
-        folder = NSTemporaryDirectory() + "orthus-cluster-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try start(
-            "coordinator",
-            ["coordinator", "--model", model, "--listen", "tcp://127.0.0.1:*", "--workers", "tcp://127.0.0.1:*"]
-                + coordinatorArguments
-        )
-        guard let endpoints = CoordinatorAnnouncement.wait(forLogAt: logPath("coordinator")) else {
-            throw ClusterError("the coordinator did not start: \(log("coordinator"))")
-        }
-        (clients, workers) = endpoints
+        scratch = try ScratchFolder("cluster")
+        processes = try ClusterProcesses(executable: OrthusProcess.executable, logs: scratch.path)
+        try processes.startCoordinator(model: model, arguments: coordinatorArguments)
     }
 
     deinit { stop() }
 
     /// Kills the coordinator (SIGKILL, as a crash) and starts a new one on the same endpoints.
     func restartCoordinator(_ arguments: [String], name: String) throws {
-        if let old = processes["coordinator"] {
-            kill(old.processIdentifier, SIGKILL)
-            old.waitUntilExit()
-        }
-        try start(
-            "coordinator",
-            ["coordinator", "--model", model, "--listen", clients, "--workers", workers] + arguments,
-            log: name
-        )
-        guard CoordinatorAnnouncement.wait(forLogAt: logPath(name)) != nil else {
-            throw ClusterError("the coordinator did not restart: \(log(name))")
-        }
+        let (clients, workers) = (self.clients, self.workers)
+        processes.kill("coordinator")
+        try processes.startCoordinator(model: model, listen: clients, workers: workers, arguments: arguments, log: name)
     }
 
     @discardableResult
     func start(_ name: String, _ arguments: [String], log: String? = nil) throws -> Process {
-        let process = try OrthusProcess.start(arguments, log: logPath(log ?? name))
-        processes[name] = process
-        return process
+        try processes.start(name, arguments, log: log)
     }
 
     func stage(_ name: String, layers: Range<Int>, extra: [String] = []) throws {
@@ -91,19 +76,25 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
         return try await waitFor("a ready cluster") { $0.ready && $0.members.count == stages.count + 2 }
     }
 
-    func process(_ name: String) -> Process? { processes[name] }
+    func process(_ name: String) -> Process? { processes.process(name) }
 
-    func logPath(_ name: String) -> String { folder + "/\(name).log" }
+    func logPath(_ name: String) -> String { processes.logPath(name) }
 
     func log(_ name: String) -> String {
+        // A log not written yet reads as empty: the tests wait for what they look for.
         (try? String(contentsOfFile: logPath(name), encoding: .utf8)) ?? ""
     }
 
-    /// `orthus status --json`, decoded.
+    /// The coordinator's status report (through `orthus status --json` when the cluster needs client keys).
     func status() async throws -> StatusReport {
-        let result = try await OrthusProcess.output(["status", "--coordinator", clients, "--json"] + clientArguments)
-        guard result.status == 0 else { throw ClusterError("status failed: \(result.stderr)") }
-        return try JSONDecoder().decode(StatusReport.self, from: Data(result.stdout.utf8))
+        guard clientArguments.isEmpty else {
+            let result = try await OrthusProcess.output(
+                ["status", "--coordinator", clients, "--json"] + clientArguments
+            )
+            guard result.status == 0 else { throw ClusterError("status failed: \(result.stderr)") }
+            return try JSONDecoder().decode(StatusReport.self, from: Data(result.stdout.utf8))
+        }
+        return try await ClusterClient(endpoint: clients).status(timeout: .seconds(10))
     }
 
     /// Polls status until `condition` holds, for up to `seconds`.
@@ -129,19 +120,8 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
         try await OrthusProcess.output(["submit", "--coordinator", clients] + clientArguments + arguments)
     }
 
-    /// SIGTERM to the workers, then the coordinator; SIGKILL for anything still running after 10 s.
-    func stop() {
-        let workers = processes.filter { $0.key != "coordinator" }.map(\.value)
-        let coordinator = processes.filter { $0.key == "coordinator" }.map(\.value)
-        for group in [workers, coordinator] {
-            for process in group where process.isRunning { process.terminate() }
-            let deadline = Date().addingTimeInterval(10)
-            while group.contains(where: \.isRunning), Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-            for process in group where process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        processes = [:]
-        try? FileManager.default.removeItem(atPath: folder)
-    }
+    /// SIGTERM to the workers, then the coordinator; SIGKILL for anything still running after 30 and 10 s.
+    func stop() { processes.stop() }
 }
 
 struct ClusterError: Error, CustomStringConvertible {

@@ -14,6 +14,28 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var outstanding: Int
         /// Compute time so far, as the worker last reported it (stages: running micro-batches), in seconds.
         public var busySeconds: Double
+
+        public init(
+            id: UInt64,
+            role: String,
+            layers: String?,
+            key: String,
+            host: String,
+            endpoint: String?,
+            state: String,
+            outstanding: Int,
+            busySeconds: Double
+        ) {
+            self.id = id
+            self.role = role
+            self.layers = layers
+            self.key = key
+            self.host = host
+            self.endpoint = endpoint
+            self.state = state
+            self.outstanding = outstanding
+            self.busySeconds = busySeconds
+        }
     }
 
     public struct JobRow: Codable, Sendable, Equatable {
@@ -24,6 +46,15 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var tokens: Int
         public var patches: Int
         public var seconds: Double
+
+        public init(id: UInt64, mode: String, phase: String, tokens: Int, patches: Int, seconds: Double) {
+            self.id = id
+            self.mode = mode
+            self.phase = phase
+            self.tokens = tokens
+            self.patches = patches
+            self.seconds = seconds
+        }
     }
 
     /// Whether a job of every mode can run now: a complete, routed pipeline and at least one worker in each pool.
@@ -42,4 +73,30 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Messages refused (malformed, unknown ids, wrong kind), from clients and from workers.
     public var rejectedClientMessages: Int
     public var rejectedWorkerMessages: Int
+
+    public init(
+        ready: Bool,
+        pipeline: [UInt64],
+        members: [MemberRow],
+        jobs: [JobRow],
+        queued: Int,
+        lmBacklog: Int,
+        diffusionBacklog: Int,
+        completedJobs: Int,
+        failedJobs: Int,
+        rejectedClientMessages: Int,
+        rejectedWorkerMessages: Int
+    ) {
+        self.ready = ready
+        self.pipeline = pipeline
+        self.members = members
+        self.jobs = jobs
+        self.queued = queued
+        self.lmBacklog = lmBacklog
+        self.diffusionBacklog = diffusionBacklog
+        self.completedJobs = completedJobs
+        self.failedJobs = failedJobs
+        self.rejectedClientMessages = rejectedClientMessages
+        self.rejectedWorkerMessages = rejectedWorkerMessages
+    }
 }

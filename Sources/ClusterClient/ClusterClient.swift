@@ -1,0 +1,172 @@
+import ClusterProtocol
+import Foundation
+import Synchronization
+import Transport
+import Wire
+
+/// A client of the coordinator's client endpoint: submit, stream a job's results, fetch, cancel and status, each on
+/// its own DEALER. Used by `orthus submit`, `fetch`, `status`, `eval`, `up`, the bench and the tests.
+///
+/// Every call honours its timeout: a request the coordinator does not answer in time ends with
+/// `ClientError.noAnswer`, and an endpoint that is not a ZeroMQ address is refused before anything is sent.
+public struct ClusterClient: Sendable {
+    public let endpoint: String
+    let options: ZMQSocket.Options
+    let context: ZMQContext
+
+    public init(endpoint: String, options: ZMQSocket.Options = ZMQSocket.Options()) throws {
+        try Endpoint.check(endpoint)
+        self.endpoint = endpoint
+        self.options = options
+        context = try ZMQContext()
+    }
+
+    /// The coordinator's status report.
+    public func status(timeout: Duration) async throws -> StatusReport {
+        let exchange = try Exchange(self, WireMessage(envelope: Envelope(kind: MessageKind.status.rawValue)), timeout)
+        defer { exchange.close() }
+        for try await reply in exchange.replies() {
+            switch reply.envelope.messageKind {
+            case .statusReport:
+                return try JSONDecoder().decode(StatusReport.self, from: Data(reply.envelope.statusJSON.utf8))
+            case .failure: throw ClientError.refused(reply.envelope.error)
+            default: continue
+            }
+        }
+        throw ClientError.closed(endpoint)
+    }
+
+    /// Submits a job: the picture (PNG bytes) of an image-to-text job and noise `[images, patches, latent]` travel as
+    /// tensor frames. `acceptTimeout` bounds the wait for the coordinator's acceptance; the job then streams until it
+    /// ends.
+    public func submit(
+        _ spec: JobSpec,
+        picture: [UInt8]? = nil,
+        noise: (shape: [Int], values: [Float])? = nil,
+        acceptTimeout: Duration
+    ) throws -> JobStream {
+        var tensors: [TensorDescriptor] = []
+        var frames: [ZMQMessage] = []
+        if let picture {
+            tensors.append(TensorDescriptor(name: "image", dtype: .uint8, shape: [picture.count]))
+            frames.append(try ZMQMessage(bytes: picture))
+        }
+        if let (shape, values) = noise {
+            tensors.append(TensorDescriptor(name: "noise", dtype: .float32, shape: shape))
+            frames.append(try ZMQMessage(borrowing: values))
+        }
+        let message = WireMessage(
+            envelope: Envelope(kind: MessageKind.submit.rawValue, tensors: tensors, job: spec),
+            tensors: frames
+        )
+        return JobStream(exchange: try Exchange(self, message, acceptTimeout))
+    }
+
+    /// Attaches to job `id`: a running job streams from where it is, an ended one is replayed from the journal.
+    public func fetch(job id: UInt64, timeout: Duration) throws -> JobStream {
+        let message = WireMessage(envelope: Envelope(kind: MessageKind.fetch.rawValue, jobID: id))
+        return JobStream(exchange: try Exchange(self, message, timeout))
+    }
+}
+
+/// Why a client call did not get its answer.
+public enum ClientError: Error, Equatable, CustomStringConvertible {
+    case badEndpoint(String)
+    case noAnswer(String)
+    case closed(String)
+    /// The coordinator refused the request or failed the job, with its reason.
+    case refused(String)
+
+    public var description: String {
+        switch self {
+        case .badEndpoint(let detail): detail
+        case .noAnswer(let endpoint): "no answer from the coordinator at \(endpoint)"
+        case .closed(let endpoint): "the connection to the coordinator at \(endpoint) closed"
+        case .refused(let reason): reason
+        }
+    }
+}
+
+/// ZeroMQ endpoints as users type them.
+public enum Endpoint {
+    /// Refuses what libzmq would not connect to, with the form expected (`127.0.0.1:5555` lacks `tcp://`).
+    public static func check(_ endpoint: String) throws(ClientError) {
+        let transports = ["tcp://", "ipc://", "inproc://"]
+        guard let transport = transports.first(where: endpoint.hasPrefix) else {
+            throw .badEndpoint(
+                "'\(endpoint)' is not a ZeroMQ endpoint: write tcp://HOST:PORT (for example tcp://\(endpoint))"
+            )
+        }
+        guard transport == "tcp://" else { return }
+        let address = endpoint.dropFirst(transport.count)
+        guard let colon = address.lastIndex(of: ":"), !address[..<colon].isEmpty,
+            let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port)
+        else { throw .badEndpoint("'\(endpoint)' needs a host and a port from 1 to 65535: tcp://HOST:PORT") }
+    }
+}
+
+/// One request on its own DEALER, and the replies to it. Nothing answering within the timeout closes the socket and
+/// ends the replies with `ClientError.noAnswer`; the first reply disarms the timer.
+final class Exchange: Sendable {
+    let pump: SocketPump
+    let endpoint: String
+    /// Whether an answer came, and whether the timer gave up first.
+    private final class State: Sendable {
+        let answered = Atomic<Bool>(false)
+        let gaveUp = Atomic<Bool>(false)
+    }
+    private let state = State()
+    private let timer: Task<Void, Never>
+
+    init(_ client: ClusterClient, _ message: WireMessage, _ timeout: Duration) throws {
+        endpoint = client.endpoint
+        let pump = try SocketPump(
+            context: client.context,
+            name: "client",
+            kind: .dealer,
+            options: client.options,
+            connect: client.endpoint
+        )
+        self.pump = pump
+        try pump.send(message)
+        let state = self.state
+        timer = Task {
+            do {
+                try await Task.sleep(for: timeout)
+            } catch {
+                return  // disarmed: an answer came, or the exchange closed
+            }
+            guard !state.answered.load(ordering: .relaxed) else { return }
+            state.gaveUp.store(true, ordering: .relaxed)
+            pump.stop()
+        }
+    }
+
+    /// The replies, parsed. The coordinator is this socket's only peer; a frame it could not have sent is refused.
+    func replies() -> AsyncThrowingStream<WireMessage, any Error> {
+        let (pump, state, timer, endpoint) = (pump, state, timer, endpoint)
+        return AsyncThrowingStream { continuation in
+            let reader = Task {
+                for await frames in pump.inbound {
+                    if !state.answered.exchange(true, ordering: .relaxed) { timer.cancel() }
+                    do {
+                        continuation.yield(try WireMessage.parse(frames))
+                    } catch {
+                        continuation.finish(throwing: ClientError.refused("an unreadable reply: \(error)"))
+                        return
+                    }
+                }
+                let timedOut = state.gaveUp.load(ordering: .relaxed)
+                continuation.finish(throwing: timedOut ? ClientError.noAnswer(endpoint) : ClientError.closed(endpoint))
+            }
+            continuation.onTermination = { _ in reader.cancel() }
+        }
+    }
+
+    func send(_ message: WireMessage) throws { try pump.send(message) }
+
+    func close() {
+        timer.cancel()
+        pump.stop()
+    }
+}

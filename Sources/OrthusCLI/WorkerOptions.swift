@@ -1,0 +1,36 @@
+import ArgumentParser
+import Membership
+import Transport
+import Wire
+
+/// Options every worker process shares.
+struct WorkerOptions: ParsableArguments {
+    @Option(help: "The coordinator's worker endpoint, e.g. tcp://10.0.0.1:5556.")
+    var coordinator: String
+
+    @Option(help: "Model folder (config.json, tokenizer.json, safetensors); only this worker's tensors are mapped.")
+    var model: String
+
+    @Option(help: "A stable name for this worker slot; a restart with the same key replaces the old worker.")
+    var key: String?
+
+    @Option(help: "Seconds to keep trying to register with the coordinator.")
+    var joinTimeout: Double = 120
+
+    @Option(help: "CurveZMQ key folder (made by orthus keys): authenticate and encrypt every link.")
+    var curveDir: String?
+
+    /// The cluster keys, when the cluster runs with Curve.
+    func keys() throws -> ClusterKeys? { try curveDir.map(ClusterKeys.cluster) }
+
+    func join(context: ZMQContext, registration: Registration) async throws -> WorkerSession {
+        try await WorkerSession.join(
+            context: context,
+            coordinator: coordinator,
+            registration: registration,
+            timeout: .milliseconds(Int(joinTimeout * 1000)),
+            socketOptions: try keys()?.client() ?? ZMQSocket.Options(),
+            logger: CommandLog.logger(registration.key)
+        )
+    }
+}
