@@ -83,3 +83,38 @@ public struct InterleavedJob: Sendable, Equatable {
         self.steps = steps
     }
 }
+
+/// One patch for the diffusion pool: the final hidden states of its CFG pair, its guidance and steps, and the key
+/// of its initial noise.
+public struct PatchWork: Sendable, Equatable {
+    public var job: UInt64
+    public var key: PatchKey
+    public var condition: [Float]
+    public var unconditional: [Float]
+    public var guidance: Float
+    public var steps: Int
+
+    public init(job: UInt64, key: PatchKey, condition: [Float], unconditional: [Float], guidance: Float, steps: Int) {
+        self.job = job
+        self.key = key
+        self.condition = condition
+        self.unconditional = unconditional
+        self.guidance = guidance
+        self.steps = steps
+    }
+}
+
+/// A finished job's answer.
+public struct JobAnswer: Sendable, Equatable {
+    /// Every token chosen or forced, in order, as streamed (stop ids included); empty for text-to-image.
+    public var tokens: [Int]
+    /// Interleaved: text runs (stop ids left out) and images in order; text-to-image: its one image; text: empty.
+    public var pieces: [AnswerPiece]
+    public var reason: FinishReason
+
+    public init(tokens: [Int], pieces: [AnswerPiece], reason: FinishReason) {
+        self.tokens = tokens
+        self.pieces = pieces
+        self.reason = reason
+    }
+}

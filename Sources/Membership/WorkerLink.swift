@@ -32,9 +32,59 @@ public final class WorkerLink: Sendable {
     private let pump: SocketPump
     private let endpoint: String
     private let assignedID = Atomic<UInt64>(0)
-    /// The answer to a pending registration, and whether one is pending (shared with the reader task).
+    /// Hands the answer to a pending registration from the reader task to `register`, which waits on a continuation.
     private final class Mailbox: Sendable {
-        let state = Mutex<(waiting: Bool, answer: Envelope?)>((false, nil))
+        private struct Box {
+            /// A registration was sent and its answer not yet taken.
+            var expecting = false
+            var answer: Envelope?
+            var waiter: CheckedContinuation<Envelope?, Never>?
+        }
+        private let box = Mutex(Box())
+
+        /// Called before the registration is sent, so an answer that comes at once is kept.
+        func expect() { box.withLock { $0 = Box(expecting: true) } }
+
+        func stopExpecting() {
+            let waiter = box.withLock { box -> CheckedContinuation<Envelope?, Never>? in
+                defer { box = Box() }
+                return box.waiter
+            }
+            waiter?.resume(returning: nil)
+        }
+
+        /// From the reader: whether a registration was waiting for this answer.
+        func deliver(_ envelope: Envelope) -> Bool {
+            let (taken, waiter) = box.withLock { box -> (Bool, CheckedContinuation<Envelope?, Never>?) in
+                guard box.expecting else { return (false, nil) }
+                box.expecting = false
+                guard let waiter = box.waiter else {
+                    box.answer = envelope
+                    return (true, nil)
+                }
+                box.waiter = nil
+                return (true, waiter)
+            }
+            waiter?.resume(returning: envelope)
+            return taken
+        }
+
+        /// The answer, when it comes; nil when the wait is cancelled (the timeout won).
+        func answer() async -> Envelope? {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let ready = box.withLock { box -> Envelope?? in
+                        if let answer = box.answer { return .some(answer) }
+                        if Task.isCancelled || !box.expecting { return .some(nil) }
+                        box.waiter = continuation
+                        return nil
+                    }
+                    if let ready { continuation.resume(returning: ready) }
+                }
+            } onCancel: {
+                stopExpecting()
+            }
+        }
     }
     private let mailbox = Mailbox()
 
@@ -64,12 +114,7 @@ public final class WorkerLink: Sendable {
                     envelope.kind == MessageKind.registered.rawValue
                         || envelope.kind == MessageKind.refused.rawValue
                 else { continue }
-                let delivered = mailbox.state.withLock { box in
-                    guard box.waiting else { return false }
-                    box.answer = envelope
-                    return true
-                }
-                if !delivered, envelope.kind == MessageKind.refused.rawValue {
+                if !mailbox.deliver(envelope), envelope.kind == MessageKind.refused.rawValue {
                     refused.yield((envelope.error, envelope.workerID))
                 }
             }
@@ -92,21 +137,26 @@ public final class WorkerLink: Sendable {
 
     /// Registers (or registers again) and waits for the answer.
     public func register(timeout: Duration = .seconds(10)) async throws -> UInt64 {
-        mailbox.state.withLock { $0 = (true, nil) }
-        defer { mailbox.state.withLock { $0 = (false, nil) } }
+        mailbox.expect()
+        defer { mailbox.stopExpecting() }
         try pump.send(
             WireMessage(envelope: Envelope(kind: MessageKind.register.rawValue, registration: registration))
         )
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let reply = mailbox.state.withLock({ $0.answer }) {
-                guard reply.kind == MessageKind.registered.rawValue else { throw LinkError.refused(reply.error) }
-                assignedID.store(reply.workerID, ordering: .relaxed)
-                return reply.workerID
+        let mailbox = self.mailbox
+        // The answer or the timeout, whichever comes first; the loser is cancelled.
+        let reply = try await withThrowingTaskGroup(of: Envelope?.self) { group in
+            group.addTask { await mailbox.answer() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
             }
-            try await Task.sleep(for: .milliseconds(10))
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
-        throw LinkError.timedOut(endpoint: endpoint)
+        guard let reply else { throw LinkError.timedOut(endpoint: endpoint) }
+        guard reply.kind == MessageKind.registered.rawValue else { throw LinkError.refused(reply.error) }
+        assignedID.store(reply.workerID, ordering: .relaxed)
+        return reply.workerID
     }
 
     /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length and `busy` the

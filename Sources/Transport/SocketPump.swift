@@ -26,6 +26,23 @@ public final class SocketPump: Sendable {
         let failures = Atomic<Int>(0)
         /// Messages queued by `send` and not yet handed to libzmq (or dropped).
         let unsent = Atomic<Int>(0)
+        /// `flush` callers waiting for `unsent` to reach zero.
+        let flushWaiters = Mutex<[UInt64: CheckedContinuation<Bool, Never>]>([:])
+        let nextWaiter = Atomic<UInt64>(0)
+
+        /// One message left the queue; the last one wakes the `flush` callers.
+        func sent() {
+            guard unsent.subtract(1, ordering: .relaxed).newValue == 0 else { return }
+            wakeFlushers(true)
+        }
+
+        func wakeFlushers(_ drained: Bool) {
+            let waiters = flushWaiters.withLock { waiters in
+                defer { waiters.removeAll() }
+                return waiters.values
+            }
+            for waiter in waiters { waiter.resume(returning: drained) }
+        }
         let finished = DispatchSemaphore(value: 0)
     }
 
@@ -130,12 +147,34 @@ public final class SocketPump: Sendable {
     /// Waits until every queued message has been handed to libzmq (or dropped), for up to `timeout`; returns whether
     /// the queue emptied. Call it before `stop` when the last replies matter (linger is 0).
     public func flush(timeout: Duration = .seconds(5)) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while state.unsent.load(ordering: .relaxed) > 0 {
-            guard ContinuousClock.now < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(5))  // cancellation ends the wait at the deadline check
+        let state = self.state
+        let id = state.nextWaiter.add(1, ordering: .relaxed).newValue
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let drained = state.flushWaiters.withLock { waiters -> Bool in
+                        // Checked under the lock the sender's wake-up takes, so a wake-up is never missed.
+                        guard state.unsent.load(ordering: .relaxed) > 0 else { return true }
+                        waiters[id] = continuation
+                        return false
+                    }
+                    if drained { continuation.resume(returning: true) }
+                }
+            }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return true  // cancelled: the queue drained first
+                }
+                // Time is up: this caller stops waiting.
+                state.flushWaiters.withLock { $0.removeValue(forKey: id) }?.resume(returning: false)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
-        return true
     }
 
     /// Stops the thread (pending outbound messages are dropped, as linger 0 says) and waits for it to exit.
@@ -185,15 +224,15 @@ public final class SocketPump: Sendable {
                 do {
                     try socket.send(message)
                     pending.removeFirst()
-                    state.unsent.subtract(1, ordering: .relaxed)
+                    state.sent()
                 } catch let error where error.wouldBlock {
                     break  // backpressure: keep it queued, poll for POLLOUT
                 } catch let error where error.terminated {
                     return
                 } catch {
                     pending.removeFirst()
-                    state.unsent.subtract(1, ordering: .relaxed)
                     state.failures.add(1, ordering: .relaxed)
+                    state.sent()
                 }
             }
             do {
