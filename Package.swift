@@ -33,7 +33,7 @@ let package = Package(
         // libpng's simplified API behind a C shim, so its longjmp never crosses Swift frames.
         .target(name: "CPNGShim", dependencies: ["CPNG"]),
         // PNG files, Chameleon image preprocessing (PIL-exact LANCZOS) and postprocessing.
-        .target(name: "ImageIO", dependencies: ["CPNGShim", "Tensor"], swiftSettings: strictSettings),
+        .target(name: "ImageIO", dependencies: ["CPNGShim"], swiftSettings: strictSettings),
         // Numerics: dtypes, matrix products (row-invariant kernels; OpenBLAS), row-wise kernels, .npy files.
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: strictSettings),
         // config.json, safetensors (memory-mapped, sharded), the tensor manifest of a checkpoint.
@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "Stage",
             dependencies: [
-                "Model", "Generation", "ClusterProtocol", "Checkpoint", "Tensor", "Wire", "Transport", "Runtime",
+                "Model", "Generation", "ClusterProtocol", "Tensor", "Wire", "Transport", "Runtime",
             ],
             swiftSettings: strictSettings
         ),
@@ -85,7 +85,7 @@ let package = Package(
         .target(
             name: "HeadService",
             dependencies: [
-                "Heads", "Generation", "ClusterProtocol", "Tensor", "Wire", "Transport", "Runtime", "VQVAE", "ImageIO",
+                "Heads", "ClusterProtocol", "Tensor", "Wire", "Transport", "Runtime", "VQVAE", "ImageIO",
                 "Membership",
             ],
             swiftSettings: strictSettings
@@ -103,7 +103,7 @@ let package = Package(
             name: "Coordinator",
             dependencies: [
                 "Generation", "ClusterProtocol", "Transport", "Membership", "Runtime", "Wire", "Tokenizer",
-                "Checkpoint", "Tensor", .product(name: "Logging", package: "swift-log"),
+                "Tensor", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -156,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "ModelTests",
             dependencies: [
-                "TestSupport", "Model", "Heads", "Engine", "Generation", "Checkpoint", "Tensor", "Tokenizer", "ImageIO",
+                "TestSupport", "Model", "Heads", "Engine", "Generation", "Checkpoint", "Tensor", "ImageIO",
             ],
             swiftSettings: strictSettings
         ),
@@ -173,14 +173,16 @@ let package = Package(
         .testTarget(
             name: "StageTests",
             dependencies: [
-                "TestSupport", "Stage", "Model", "Heads", "Generation", "Checkpoint", "Tensor", "Transport", "Wire",
+                "TestSupport", "ClusterProtocol", "Stage", "Model", "Heads", "Generation", "Checkpoint", "Tensor",
+                "Transport", "Wire",
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "HeadServiceTests",
             dependencies: [
-                "TestSupport", "HeadService", "Heads", "Engine", "Generation", "Checkpoint", "Tensor", "Transport",
+                "TestSupport", "ClusterProtocol", "HeadService", "Heads", "Engine", "Generation", "Checkpoint",
+                "Tensor", "Transport",
                 "Wire", "VQVAE",
                 "ImageIO",
             ],
@@ -190,7 +192,8 @@ let package = Package(
         .testTarget(
             name: "CoordinatorTests",
             dependencies: [
-                "Coordinator", "TestSupport", "Membership", "Transport", "Wire", "Generation", "Checkpoint", "Tensor",
+                "Coordinator", "TestSupport", "ClusterProtocol", "Membership", "Transport", "Wire", "Generation",
+                "Checkpoint", "Tensor",
             ],
             swiftSettings: strictSettings
         ),

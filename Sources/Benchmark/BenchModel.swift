@@ -97,29 +97,32 @@ public struct BenchModel: Sendable {
         ]
         let width = size.headWidth
         let latent = configuration.vqConfig?.latentDim ?? 256
-        rest += [
-            tensor("mlp_head.time_embed.mlp.0.weight", [width, 256]), tensor("mlp_head.time_embed.mlp.0.bias", [width]),
-            tensor("mlp_head.time_embed.mlp.2.weight", [width, width]),
-            tensor("mlp_head.time_embed.mlp.2.bias", [width]),
-            tensor("mlp_head.cond_embed.weight", [width, size.hidden]), tensor("mlp_head.cond_embed.bias", [width]),
-            tensor("mlp_head.input_proj.weight", [width, latent]), tensor("mlp_head.input_proj.bias", [width]),
-            tensor("mlp_head.final_layer.linear.weight", [latent, width], fill: 0.001),
-            tensor("mlp_head.final_layer.linear.bias", [latent], fill: 0),
-            tensor("mlp_head.final_layer.adaLN_modulation.1.weight", [2 * width, width]),
-            tensor("mlp_head.final_layer.adaLN_modulation.1.bias", [2 * width], fill: 0),
-        ]
+        typealias Head = TensorManifest.DiffusionHeadNames
+        /// A linear layer's weight and bias (random where the fill is nil), in that order.
+        func linear(
+            _ name: String,
+            _ shape: [Int],
+            weightFill: Float? = nil,
+            biasFill: Float? = 0
+        )
+            -> [SafetensorsWriter.Item]
+        {
+            [tensor(name + ".weight", shape, fill: weightFill), tensor(name + ".bias", [shape[0]], fill: biasFill)]
+        }
+        rest += linear(Head.time0, [width, 256], biasFill: nil) + linear(Head.time2, [width, width], biasFill: nil)
+        rest += linear(Head.condition, [width, size.hidden], biasFill: nil)
+        rest += linear(Head.inputProjection, [width, latent], biasFill: nil)
+        rest +=
+            linear(Head.final, [latent, width], weightFill: 0.001) + linear(Head.finalModulation, [2 * width, width])
         for block in 0..<3 {
-            let p = "mlp_head.res_blocks.\(block)."
-            rest += [
-                tensor(p + "in_ln.weight", [width], fill: 1), tensor(p + "in_ln.bias", [width], fill: 0),
-                tensor(p + "mlp.0.weight", [width, width]), tensor(p + "mlp.0.bias", [width], fill: 0),
-                tensor(p + "mlp.2.weight", [width, width]), tensor(p + "mlp.2.bias", [width], fill: 0),
-                tensor(p + "adaLN_modulation.1.weight", [3 * width, width]),
-                tensor(p + "adaLN_modulation.1.bias", [3 * width], fill: 0),
-            ]
+            let names = Head.block(block)
+            rest += [tensor(names.norm + ".weight", [width], fill: 1), tensor(names.norm + ".bias", [width], fill: 0)]
+            rest += linear(names.mlp0, [width, width]) + linear(names.mlp2, [width, width])
+            rest += linear(names.modulation, [3 * width, width])
         }
         // The template's VQ-VAE and codebook_in, as they are.
-        for name in source.tensorNames where name.hasPrefix("model.vqmodel.") || name == TensorManifest.codebookIn {
+        for name in source.tensorNames
+        where name.hasPrefix(TensorManifest.VQNames.prefix) || name == TensorManifest.codebookIn {
             let entry = try source.entry(name)
             let loaded = try source.load(name, shape: entry.shape)
             rest.append(SafetensorsWriter.Item(name: name, shape: entry.shape, values: loaded.values, dtype: dtype))

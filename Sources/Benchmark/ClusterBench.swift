@@ -5,7 +5,6 @@ import ClusterProtocol
 import Engine
 import Foundation
 import Runtime
-import Transport
 import Wire
 
 /// The cluster on this machine: a coordinator, two stages (half the layers each), an LM-head and a diffusion-head

@@ -11,6 +11,35 @@ public struct TensorManifest: Sendable {
     public static let lmHead = "lm_head.weight"
     public static let codebookIn = "model.codebook_in.weight"
 
+    /// The diffusion head (MAR's `SimpleMLPAdaLN`): each name is a linear layer's or norm's prefix, to which
+    /// `.weight` and `.bias` are added.
+    public enum DiffusionHeadNames {
+        public static let prefix = "mlp_head."
+        public static let blockPrefix = "mlp_head.res_blocks."
+        public static let inputProjection = "mlp_head.input_proj"
+        public static let time0 = "mlp_head.time_embed.mlp.0"
+        public static let time2 = "mlp_head.time_embed.mlp.2"
+        public static let condition = "mlp_head.cond_embed"
+        public static let final = "mlp_head.final_layer.linear"
+        public static let finalModulation = "mlp_head.final_layer.adaLN_modulation.1"
+
+        /// Residual block `i`: its layer norm, its two-layer MLP and its adaLN modulation.
+        public static func block(_ i: Int) -> (norm: String, mlp0: String, mlp2: String, modulation: String) {
+            let p = blockPrefix + "\(i)."
+            return (p + "in_ln", p + "mlp.0", p + "mlp.2", p + "adaLN_modulation.1")
+        }
+    }
+
+    /// The VQ-VAE (`model.vqmodel.*`, the Chameleon VQGAN layout): the encoder's and decoder's layers sit under their
+    /// prefixes with the VQGAN's own relative names.
+    public enum VQNames {
+        public static let prefix = "model.vqmodel."
+        public static let encoder = "model.vqmodel.encoder."
+        public static let decoder = "model.vqmodel.decoder."
+        public static let quantConv = "model.vqmodel.quant_conv"
+        public static let postQuantConv = "model.vqmodel.post_quant_conv"
+    }
+
     /// Whether the engine keeps a tensor in memory as stored: bf16 weights of matrix products (the layers'
     /// projections, the LM head, the diffusion head's linear layers, all read through `loadWeights`) stay bf16;
     /// everything else is widened to float32 at load.
@@ -96,11 +125,13 @@ public enum Component: Hashable, Sendable, Comparable {
             self = .finalNorm
         } else if name == TensorManifest.lmHead {
             self = .lmHead
-        } else if name.hasPrefix("mlp_head.") {
+        } else if name.hasPrefix(TensorManifest.DiffusionHeadNames.prefix) {
             self = .diffusionHead
-        } else if name.hasPrefix("model.vqmodel.decoder.") || name.hasPrefix("model.vqmodel.post_quant_conv.") {
+        } else if name.hasPrefix(TensorManifest.VQNames.decoder)
+            || name.hasPrefix(TensorManifest.VQNames.postQuantConv + ".")
+        {
             self = .vqDecoder
-        } else if name.hasPrefix("model.vqmodel.") {
+        } else if name.hasPrefix(TensorManifest.VQNames.prefix) {
             self = .vqEncoder
         } else {
             self = .other

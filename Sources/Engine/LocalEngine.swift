@@ -37,7 +37,7 @@ public final class LocalEngine {
         planner = try JobPlanner(directory: directory)
         let isOrthus =
             directory.weightMap[TensorManifest.codebookIn] != nil
-            && directory.weightMap["mlp_head.input_proj.weight"] != nil
+            && directory.weightMap[TensorManifest.DiffusionHeadNames.inputProjection + ".weight"] != nil
         pictures = isOrthus ? try PictureCodec(directory: directory) : nil
         executor = try LocalExecutor(
             directory: directory,

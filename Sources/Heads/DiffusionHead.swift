@@ -44,7 +44,8 @@ public struct DiffusionHead: Sendable {
     public init(directory: ModelDirectory) throws {
         let c = directory.configuration
         let latent = c.vqConfig?.latentDim ?? 256
-        let probe = try directory.entry("mlp_head.input_proj.weight")
+        typealias Names = TensorManifest.DiffusionHeadNames
+        let probe = try directory.entry(Names.inputProjection + ".weight")
         guard probe.shape.count == 2, probe.shape[1] == latent else {
             throw CheckpointError.shapeMismatch(
                 name: probe.name,
@@ -55,32 +56,33 @@ public struct DiffusionHead: Sendable {
         let w = probe.shape[0]
         let blockCount = Set(
             directory.tensorNames.compactMap { name -> Int? in
-                guard name.hasPrefix("mlp_head.res_blocks.") else { return nil }
-                return Int(name.split(separator: ".")[2])
+                guard name.hasPrefix(Names.blockPrefix) else { return nil }
+                return Int(name.dropFirst(Names.blockPrefix.count).prefix { $0 != "." })
             }
         ).count
         func linear(_ name: String, _ outputs: Int, _ inputs: Int) throws -> Linear {
             Linear(
-                weights: try directory.loadWeights("mlp_head.\(name).weight", shape: [outputs, inputs]),
-                bias: try directory.load("mlp_head.\(name).bias", shape: [outputs]).values
+                weights: try directory.loadWeights(name + ".weight", shape: [outputs, inputs]),
+                bias: try directory.load(name + ".bias", shape: [outputs]).values
             )
         }
         width = w
         latentDim = latent
         conditionDim = c.hiddenSize
-        time0 = try linear("time_embed.mlp.0", w, Self.frequencyCount)
-        time2 = try linear("time_embed.mlp.2", w, w)
-        condition = try linear("cond_embed", w, c.hiddenSize)
-        input = try linear("input_proj", w, latent)
-        final = try linear("final_layer.linear", latent, w)
-        finalModulation = try linear("final_layer.adaLN_modulation.1", 2 * w, w)
+        time0 = try linear(Names.time0, w, Self.frequencyCount)
+        time2 = try linear(Names.time2, w, w)
+        condition = try linear(Names.condition, w, c.hiddenSize)
+        input = try linear(Names.inputProjection, w, latent)
+        final = try linear(Names.final, latent, w)
+        finalModulation = try linear(Names.finalModulation, 2 * w, w)
         blocks = try (0..<blockCount).map { i in
-            Block(
-                normWeight: try directory.load("mlp_head.res_blocks.\(i).in_ln.weight", shape: [w]).values,
-                normBias: try directory.load("mlp_head.res_blocks.\(i).in_ln.bias", shape: [w]).values,
-                mlp0: try linear("res_blocks.\(i).mlp.0", w, w),
-                mlp2: try linear("res_blocks.\(i).mlp.2", w, w),
-                modulation: try linear("res_blocks.\(i).adaLN_modulation.1", 3 * w, w)
+            let names = Names.block(i)
+            return Block(
+                normWeight: try directory.load(names.norm + ".weight", shape: [w]).values,
+                normBias: try directory.load(names.norm + ".bias", shape: [w]).values,
+                mlp0: try linear(names.mlp0, w, w),
+                mlp2: try linear(names.mlp2, w, w),
+                modulation: try linear(names.modulation, 3 * w, w)
             )
         }
     }

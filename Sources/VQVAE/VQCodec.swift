@@ -35,7 +35,7 @@ public struct VQEncoder: Sendable {
 
     public init(directory: ModelDirectory) throws {
         let s = VQShape(directory.configuration.vqConfig ?? VQConfiguration())
-        let p = "model.vqmodel.encoder."
+        let p = TensorManifest.VQNames.encoder
         shape = s
         convIn = try Convolution(directory, p + "conv_in", inputs: s.inChannels, outputs: s.baseChannels, kernel: 3)
         var levels: [(blocks: [ResnetBlock], attention: [AttentionBlock], downsample: Convolution?)] = []
@@ -78,7 +78,7 @@ public struct VQEncoder: Sendable {
         convOut = try Convolution(directory, p + "conv_out", inputs: channels, outputs: s.latentChannels, kernel: 3)
         quantConv = try Convolution(
             directory,
-            "model.vqmodel.quant_conv",
+            TensorManifest.VQNames.quantConv,
             inputs: s.latentChannels,
             outputs: s.embedDim,
             kernel: 1
@@ -129,12 +129,12 @@ public struct VQDecoder: Sendable {
 
     public init(directory: ModelDirectory) throws {
         let s = VQShape(directory.configuration.vqConfig ?? VQConfiguration())
-        let p = "model.vqmodel.decoder."
+        let p = TensorManifest.VQNames.decoder
         shape = s
         var channels = s.baseChannels * s.multiplier[s.multiplier.count - 1]
         postQuantConv = try Convolution(
             directory,
-            "model.vqmodel.post_quant_conv",
+            TensorManifest.VQNames.postQuantConv,
             inputs: s.embedDim,
             outputs: s.latentChannels,
             kernel: 1

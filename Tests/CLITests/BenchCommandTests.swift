@@ -16,8 +16,8 @@ import Testing
     }
 
     @Test func aQuickBenchAtATinySizeMeasuresEveryFigure() async throws {
-        let folder = NSTemporaryDirectory() + "orthus-bench-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let scratch = try ScratchFolder("bench")
+        let folder = scratch.path
         let result = try await OrthusProcess.output([
             "bench", "--quick", "--hidden", "64", "--layers", "2", "--heads", "4", "--head-width", "64",
             "--template", Fixtures.tinyOrthus, "--model-dir", folder + "/model", "--json", folder + "/bench.json",

@@ -61,7 +61,6 @@ import Tokenizer
 
     @Test func interleavedWritesImagesAndAPageThatShowsThemInOrder() throws {
         let folder = temporary("answer")
-        defer { try? FileManager.default.removeItem(atPath: folder) }
         let result = try OrthusProcess.run([
             "generate", "--model", model, "--interleaved", "--out-dir", folder, "--prompt",
             "Draw picture number 0 and tell me about it.", "--temperature", "0", "--max-tokens", "78",

@@ -1,20 +1,21 @@
 import Foundation
+import TestSupport
 
 /// A scratch copy of a fixture model folder that tests may damage; removed on deinit.
 final class TemporaryModel {
+    let scratch: ScratchFolder
     let path: String
 
     init(copying source: String) throws {
-        path = NSTemporaryDirectory() + "orthus-test-" + UUID().uuidString
+        scratch = try ScratchFolder("model")
+        path = scratch.file("model")
         try FileManager.default.copyItem(atPath: source, toPath: path)
     }
 
     init(empty: Void = ()) throws {
-        path = NSTemporaryDirectory() + "orthus-test-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        scratch = try ScratchFolder("model")
+        path = scratch.path
     }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
 
     func file(_ name: String) -> String { path + "/" + name }
 

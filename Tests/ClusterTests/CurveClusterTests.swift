@@ -6,9 +6,9 @@ import Testing
 /// generate's output, while a client without keys or with a key the cluster does not admit gets no answer.
 @Suite struct CurveClusterTests {
     @Test func onlyAdmittedClientsReachACurveCluster() async throws {
-        let keys = NSTemporaryDirectory() + "orthus-keys-" + UUID().uuidString
-        let strangers = keys + "-strangers"
-        defer { for folder in [keys, strangers] { try? FileManager.default.removeItem(atPath: folder) } }
+        let scratch = try ScratchFolder("keys")
+        let keys = scratch.file("cluster")
+        let strangers = scratch.file("strangers")
         let made = try await OrthusProcess.output(["keys", keys, "--client", "alice"])
         #expect(made.status == 0, "\(made.stderr)")
         _ = try await OrthusProcess.output(["keys", strangers, "--client", "mallory"])

@@ -7,8 +7,8 @@ import Testing
 /// is run again from its journaled spec (same seed, same output), and `fetch` serves it and an earlier finished job.
 @Suite struct JournalTests {
     @Test func aCrashedCoordinatorRestartsItsJobsAndServesFinishedResults() async throws {
-        let journal = NSTemporaryDirectory() + "orthus-journal-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: journal) }
+        let scratch = try ScratchFolder("journal")
+        let journal = scratch.path
         let cluster = try LocalCluster(coordinatorArguments: ["--journal", journal])
         defer { cluster.stop() }
         try await cluster.startWorkers(stages: [0..<2, 2..<4])

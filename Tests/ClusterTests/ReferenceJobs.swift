@@ -50,7 +50,9 @@ struct ReferenceJob: Sendable {
 
     /// The single-process outputs of every job, computed once per test run.
     static let expected: [String: Outcome] = {
-        let folder = NSTemporaryDirectory() + "orthus-reference-" + UUID().uuidString
+        // Kept for the whole test run: the outcomes are read into memory.
+        let scratch = try! ScratchFolder("reference")
+        let folder = scratch.path
         var outcomes: [String: Outcome] = [:]
         for job in all {
             let out = folder + "/" + job.name

@@ -84,9 +84,8 @@ import Testing
     }
 
     @Test func badSetsAreRefusedWithTheReason() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("evalset-\(UUID())").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let scratch = try ScratchFolder("evalset")
+        let folder = scratch.path
         #expect(throws: EvalError.self) { try EvalSet.load(folder: folder) }
         try Data("{\"size\": 32}".utf8).write(to: URL(fileURLWithPath: folder + "/set.json"))
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Tensor
@@ -118,8 +119,8 @@ import Testing
 
 @Suite struct NumpyFileTests {
     @Test func writtenArraysReadBackWithShape() throws {
-        let path = NSTemporaryDirectory() + "npy-\(UUID().uuidString).npy"
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let scratch = try ScratchFolder("npy")
+        let path = scratch.file("a.npy")
         let values: [Float] = (0..<12).map { Float($0) * 0.5 }
         try NumpyFile.write(values, shape: [3, 4], to: path)
         let (shape, read) = try NumpyFile.read(path)
@@ -129,8 +130,8 @@ import Testing
     }
 
     @Test func aNonNumpyFileIsRefused() throws {
-        let path = NSTemporaryDirectory() + "npy-\(UUID().uuidString).npy"
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let scratch = try ScratchFolder("npy")
+        let path = scratch.file("a.npy")
         try Data("hello".utf8).write(to: URL(fileURLWithPath: path))
         #expect(throws: NumpyFileError.self) { _ = try NumpyFile.read(path) }
     }
