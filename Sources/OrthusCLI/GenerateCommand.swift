@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import ClusterClient
 import Engine
 import Foundation
 import Generation
@@ -102,7 +103,8 @@ struct GenerateCommand: ParsableCommand {
             let pieces = try answer.pieces.map { piece -> RequestOutputs.Piece in
                 switch piece {
                 case .text(let ids): .text(try engine.tokenizer.decode(ids))
-                case .image(let latents): .image(png: try PNGCodec.encode(try engine.decode(latents)), latents: latents)
+                case .image(let latents):
+                    .image(png: Array(try PNGCodec.encode(try engine.decode(latents))), latents: latents)
                 }
             }
             try outputs.writeInterleaved(pieces, folder: outDir, echo: echo)

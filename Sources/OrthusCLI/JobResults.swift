@@ -62,19 +62,14 @@ struct JobResults {
 
     private func finish(_ outcome: JobOutcome) throws {
         let outputs = RequestOutputs(prompt: outcome.prompt, latentsOut: latentsOut)
-        let pieces = outcome.pieces.map { piece -> RequestOutputs.Piece in
-            switch piece {
-            case .text(let text): .text(text)
-            case .image(let png, let latents): .image(png: Data(png), latents: latents)
-            }
-        }
+        let pieces = outcome.pieces
         if let imageOut {
             guard case .image(let png, _) = pieces.first(where: { if case .image = $0 { true } else { false } }) else {
                 StandardStreams.err("error: the coordinator finished the job without an image\n")
                 throw ExitCode(1)
             }
             try outputs.writeLatents(outcome.images)
-            try png.write(to: URL(fileURLWithPath: imageOut))
+            try Data(png).write(to: URL(fileURLWithPath: imageOut))
             StandardStreams.err("wrote \(imageOut)\n")
         } else if let outDir {
             try outputs.writeInterleaved(pieces, folder: outDir)

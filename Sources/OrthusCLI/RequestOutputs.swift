@@ -1,13 +1,12 @@
+import ClusterClient
 import Foundation
 import Tensor
 
 /// The files and text a request leaves behind, the same whether it ran in this process (`generate`) or on a cluster
 /// (`submit`): `--latents-out` as .npy, and for interleaved answers image-N.png files plus index.html.
 struct RequestOutputs {
-    enum Piece {
-        case text(String)
-        case image(png: Data, latents: [[Float]])
-    }
+    /// An answer's pieces as written: decoded text and encoded pictures (the cluster client's pieces).
+    typealias Piece = JobOutcome.Piece
 
     /// Shown at the top of index.html.
     let prompt: String
@@ -47,7 +46,7 @@ struct RequestOutputs {
             case .image(let png, let latents):
                 images.append(latents)
                 let name = "image-\(images.count).png"
-                try png.write(to: URL(fileURLWithPath: folder + "/" + name))
+                try Data(png).write(to: URL(fileURLWithPath: folder + "/" + name))
                 html += "<img src=\"\(name)\" alt=\"generated image \(images.count)\">\n"
                 text += "\n[\(name)]\n"
             }
