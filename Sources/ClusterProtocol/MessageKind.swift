@@ -30,13 +30,13 @@ public enum MessageKind: UInt32, Sendable, CaseIterable {
     case samplePatches = 30
     /// The latents of every patch of one request, in order (`PatchReply`): `requestID`.
     case sampledPatches = 31
-    /// Decode one image's latents to a PNG (`DecodeRequest`): `requestID`, `jobID`.
+    /// Decode one image's latents to a PNG (`ImageLatents`): `requestID`, `jobID`.
     case decodeImage = 32
-    /// The decoded PNG (`DecodedImage`): `requestID`, `jobID`.
+    /// The decoded PNG (`ImagePNG`): `requestID`, `jobID`.
     case decodedImage = 33
-    /// Encode an input picture to latents (`EncodeRequest`): `requestID`, `jobID`.
+    /// Encode an input picture to latents (`ImagePNG`): `requestID`, `jobID`.
     case encodeImage = 34
-    /// The picture's latents in raster order (`EncodedImage`): `requestID`, `jobID`.
+    /// The picture's latents in raster order (`ImageLatents`): `requestID`, `jobID`.
     case encodedImage = 35
 
     // MARK: Membership (workers' control and data sockets → coordinator, and its answers)

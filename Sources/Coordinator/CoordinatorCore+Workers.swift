@@ -113,7 +113,7 @@ extension CoordinatorCore {
             guard case .decode(let job, let image, let latents) = diffusionPool.payloads[e.requestID] else {
                 throw Scheduler.Refusal.unknownRequest(e.requestID)
             }
-            let reply = try DecodedImage.parse(message)
+            let reply = try ImagePNG.parse(message)
             _ = diffusionPool.complete(e.requestID)
             decoded(job: job, image: image, latents: latents, png: reply.png)
             dispatch()
@@ -121,7 +121,7 @@ extension CoordinatorCore {
             guard case .encode(let job, _) = diffusionPool.payloads[e.requestID] else {
                 throw Scheduler.Refusal.unknownRequest(e.requestID)
             }
-            let reply = try EncodedImage.parse(message, patches: planner.patches, latentDim: planner.latentDim)
+            let reply = try ImageLatents.parse(message, patches: planner.patches, latentDim: planner.latentDim)
             _ = diffusionPool.complete(e.requestID)
             encoded(job: job, latents: reply.latents)
             dispatch()

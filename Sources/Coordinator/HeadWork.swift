@@ -16,12 +16,13 @@ enum HeadWork: Sendable {
         case .tokens(let request): try request.message()
         case .patches(let request, _, _, _): try request.message()
         case .decode(let job, _, let latents):
-            try DecodeRequest(
+            try ImageLatents(
+                .decodeImage,
                 requestID: id,
                 job: job,
                 latents: Matrix(rows: latents.count, columns: latents.first?.count ?? 0, values: latents.flatMap { $0 })
             ).message()
-        case .encode(let job, let png): try EncodeRequest(requestID: id, job: job, png: png).message()
+        case .encode(let job, let png): try ImagePNG(.encodeImage, requestID: id, job: job, png: png).message()
         }
     }
 }

@@ -72,13 +72,14 @@ public final class DiffusionWorker: Sendable {
     private func convert(_ message: WireMessage) async throws -> WireMessage {
         guard let codec else { throw HeadRequestError.tensors("this worker was started without the VQ-VAE") }
         if message.envelope.kind == MessageKind.decodeImage.rawValue {
-            let request = try DecodeRequest.parse(message, patches: codec.patchCount, latentDim: codec.latentDim)
+            let request = try ImageLatents.parse(message, patches: codec.patchCount, latentDim: codec.latentDim)
             let png: [UInt8] = try await thread.run { Array(try PNGCodec.encode(codec.decode(request.latents))) }
-            return try DecodedImage(requestID: request.requestID, job: request.job, png: png).message()
+            return try ImagePNG(.decodedImage, requestID: request.requestID, job: request.job, png: png).message()
         }
-        let request = try EncodeRequest.parse(message)
+        let request = try ImagePNG.parse(message)
         let latents: Matrix = try await thread.run { try codec.encode(try PNGCodec.decode(Data(request.png))) }
-        return try EncodedImage(requestID: request.requestID, job: request.job, latents: latents).message()
+        return try ImageLatents(.encodedImage, requestID: request.requestID, job: request.job, latents: latents)
+            .message()
     }
 
     /// Samples every request received, all patches one DDIM step per head call, and answers each request once its

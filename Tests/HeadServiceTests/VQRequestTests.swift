@@ -38,7 +38,7 @@ import Wire
 
         let golden = try Fixtures.golden("t2i-latents")
         let latents = Matrix(rows: golden.shape[1], columns: golden.shape[2], values: golden.values)
-        let decode = try DecodeRequest(requestID: 1, job: 3, latents: latents).message()
+        let decode = try ImageLatents(.decodeImage, requestID: 1, job: 3, latents: latents).message()
         router.send([try ZMQMessage(bytes: peer)] + (try decode.frames()))
         let decoded = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
         #expect(decoded.envelope.kind == MessageKind.decodedImage.rawValue && decoded.envelope.jobID == 3)
@@ -49,7 +49,7 @@ import Wire
         #expect(rgb == expected.pixels)
 
         let png = try Data(contentsOf: URL(fileURLWithPath: Fixtures.image("landscape-37x23")))
-        let encode = try EncodeRequest(requestID: 2, job: 4, png: Array(png)).message()
+        let encode = try ImagePNG(.encodeImage, requestID: 2, job: 4, png: Array(png)).message()
         router.send([try ZMQMessage(bytes: peer)] + (try encode.frames()))
         let encoded = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
         let encodedShape = encoded.envelope.tensors[0].shape
@@ -59,7 +59,7 @@ import Wire
         #expect(encoded.tensors[0].array() == reference.storage)
 
         // A PNG that is not a PNG gets a failure that says so.
-        let garbage = try EncodeRequest(requestID: 5, job: 0, png: Array("nope".utf8)).message()
+        let garbage = try ImagePNG(.encodeImage, requestID: 5, job: 0, png: Array("nope".utf8)).message()
         router.send([try ZMQMessage(bytes: peer)] + (try garbage.frames()))
         let failure = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
         #expect(
@@ -72,7 +72,7 @@ import Wire
     @Test func aWorkerWithoutTheVQVAERefusesImageRequests() async throws {
         let (router, peer, worker, loop) = try await start("no-vq-pool", codec: nil)
         var replies = router.inbound.makeAsyncIterator()
-        let request = try EncodeRequest(requestID: 1, job: 0, png: [0]).message()
+        let request = try ImagePNG(.encodeImage, requestID: 1, job: 0, png: [0]).message()
         router.send([try ZMQMessage(bytes: peer)] + (try request.frames()))
         let failure = try WireMessage.parse(try #require(await replies.next()), routingFrames: 1)
         #expect(failure.envelope.error.contains("without the VQ-VAE") && worker.rejected == 1)
