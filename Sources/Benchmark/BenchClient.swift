@@ -24,8 +24,8 @@ struct BenchClient: Sendable {
 
     func run(_ spec: JobSpec) async throws -> JobTiming {
         var timing = JobTiming(submitted: .now)
-        _ = try await client.submit(spec, acceptTimeout: .seconds(60)).collect { event in
-            if case .text = event { timing.tokens.append(.now) }
+        _ = try await client.submit(spec, acceptTimeout: .seconds(60)).collect { message in
+            if case .text = message { timing.tokens.append(.now) }
         }
         timing.finished = .now
         return timing

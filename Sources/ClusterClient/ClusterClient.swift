@@ -23,13 +23,12 @@ public struct ClusterClient: Sendable {
 
     /// The coordinator's status report.
     public func status(timeout: Duration) async throws -> StatusReport {
-        let exchange = try Exchange(self, WireMessage(envelope: Envelope(kind: MessageKind.status.rawValue)), timeout)
+        let exchange = try Exchange(self, try ClientMessage.status.message(), timeout)
         defer { exchange.close() }
         for try await reply in exchange.replies() {
-            switch reply.envelope.messageKind {
-            case .statusReport:
-                return try JSONDecoder().decode(StatusReport.self, from: Data(reply.envelope.statusJSON.utf8))
-            case .failure: throw ClientError.refused(reply.envelope.error)
+            switch try? ClientMessage(reply) {  // anything else on this socket is not this request's answer
+            case .statusReport(let json): return try JSONDecoder().decode(StatusReport.self, from: Data(json.utf8))
+            case .failure(_, let reason): throw ClientError.refused(reason)
             default: continue
             }
         }
@@ -45,27 +44,13 @@ public struct ClusterClient: Sendable {
         noise: (shape: [Int], values: [Float])? = nil,
         acceptTimeout: Duration
     ) throws -> JobStream {
-        var tensors: [TensorDescriptor] = []
-        var frames: [ZMQMessage] = []
-        if let picture {
-            tensors.append(TensorDescriptor(name: "image", dtype: .uint8, shape: [picture.count]))
-            frames.append(try ZMQMessage(bytes: picture))
-        }
-        if let (shape, values) = noise {
-            tensors.append(TensorDescriptor(name: "noise", dtype: .float32, shape: shape))
-            frames.append(try ZMQMessage(borrowing: values))
-        }
-        let message = WireMessage(
-            envelope: Envelope(kind: MessageKind.submit.rawValue, tensors: tensors, job: spec),
-            tensors: frames
-        )
+        let message = try ClientMessage.submit(spec, picture: picture, noise: noise).message()
         return JobStream(exchange: try Exchange(self, message, acceptTimeout))
     }
 
     /// Attaches to job `id`: a running job streams from where it is, an ended one is replayed from the journal.
     public func fetch(job id: UInt64, timeout: Duration) throws -> JobStream {
-        let message = WireMessage(envelope: Envelope(kind: MessageKind.fetch.rawValue, jobID: id))
-        return JobStream(exchange: try Exchange(self, message, timeout))
+        JobStream(exchange: try Exchange(self, try ClientMessage.fetch(job: id).message(), timeout))
     }
 }
 

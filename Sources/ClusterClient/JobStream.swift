@@ -3,31 +3,15 @@ import Foundation
 import Transport
 import Wire
 
-/// What a client hears about its job, in order.
-public enum JobEvent: Sendable, Equatable {
-    /// The coordinator accepted it as `job`; `prompt` as it read it, `queuedAhead` jobs before it.
-    case accepted(job: UInt64, prompt: String, queuedAhead: Int)
-    /// Streamed text (text modes) and the tokens generated so far (every mode).
-    case text(String, tokens: Int)
-    /// Patch `done` of `total` of image `image` is sampled.
-    case patches(image: Int, done: Int, total: Int)
-    /// A run of an interleaved answer's text, in order with its images.
-    case answerText(String)
-    /// A finished image: its PNG and latents `[patch][latent]`.
-    case image(index: Int, png: [UInt8], latents: [[Float]])
-    /// The job is done; `rest` ends the streamed text.
-    case finished(rest: String)
-}
-
-/// The messages of one job as events, ending after `finished`; a failure (the coordinator's reason), a silent
-/// coordinator or a closed connection ends it with `ClientError`.
+/// The messages of one job, ending after `finished`; a failure (the coordinator's reason), a silent coordinator or
+/// a closed connection ends it with `ClientError`.
 public struct JobStream: AsyncSequence, Sendable {
-    public typealias Element = JobEvent
+    public typealias Element = ClientMessage
     let exchange: Exchange
 
     /// Asks the coordinator to stop the job (its reply, a failure naming the cancellation, ends the stream).
     public func cancel(job: UInt64) throws {
-        try exchange.send(WireMessage(envelope: Envelope(kind: MessageKind.cancel.rawValue, jobID: job)))
+        try exchange.send(try ClientMessage.cancel(job: job).message())
     }
 
     /// Closes the connection; the stream ends.
@@ -38,42 +22,29 @@ public struct JobStream: AsyncSequence, Sendable {
         let exchange: Exchange
         var done = false
 
-        public mutating func next() async throws -> JobEvent? {
+        public mutating func next() async throws -> ClientMessage? {
             guard !done else { return nil }
             while let reply = try await replies.next() {
-                let e = reply.envelope
-                switch e.messageKind {
-                case .accepted:
-                    return .accepted(job: e.jobID, prompt: e.prompt, queuedAhead: Int(e.queuedAhead))
-                case .text: return .text(e.answerText, tokens: Int(e.progressDone))
-                case .patches:
-                    return .patches(image: Int(e.imageIndex), done: Int(e.progressDone), total: Int(e.progressTotal))
-                case .piece: return .answerText(e.answerText)
-                case .image: return try Self.image(reply)
+                let message: ClientMessage
+                do {
+                    message = try ClientMessage(reply)
+                } catch {
+                    throw ClientError.refused("an unreadable reply: \(error)")
+                }
+                switch message {
+                case .accepted, .text, .patches, .answerText, .image: return message
                 case .finished:
                     done = true
                     exchange.close()
-                    return .finished(rest: e.answerText)
-                case .failure:
+                    return message
+                case .failure(_, let reason):
                     done = true
                     exchange.close()
-                    throw ClientError.refused(e.error)
+                    throw ClientError.refused(reason)
                 default: continue
                 }
             }
             return nil
-        }
-
-        /// An image message: frames `png` u8 and `latents` f32 [patches, latent].
-        static func image(_ message: WireMessage) throws -> JobEvent {
-            let e = message.envelope
-            guard e.tensors.count == 2, e.tensors[0].dtype == .uint8, e.tensors[1].dtype == .float32,
-                e.tensors[1].shape.count == 2
-            else { throw ClientError.refused("an image message needs png u8 and latents f32 [patches, latent]") }
-            let (patches, width) = (e.tensors[1].shape[0], e.tensors[1].shape[1])
-            let values: [Float] = message.tensors[1].array()
-            let latents = (0..<patches).map { Array(values[($0 * width)..<(($0 + 1) * width)]) }
-            return .image(index: Int(e.imageIndex), png: message.tensors[0].bytes, latents: latents)
         }
     }
 
@@ -101,21 +72,21 @@ public struct JobOutcome: Sendable {
 
     public init() {}
 
-    /// Adds one event; returns true at `finished`.
-    public mutating func add(_ event: JobEvent) -> Bool {
-        switch event {
+    /// Adds one message; returns true at `finished`.
+    public mutating func add(_ message: ClientMessage) -> Bool {
+        switch message {
         case .accepted(let id, let prompt, _):
             job = id
             self.prompt = prompt
-        case .text(let piece, _): streamed += piece
-        case .patches: break
-        case .answerText(let text): pieces.append(.text(text))
-        case .image(_, let png, let latents):
+        case .text(_, let piece, _): streamed += piece
+        case .answerText(_, let text): pieces.append(.text(text))
+        case .image(_, _, let png, let latents):
             pieces.append(.image(png: png, latents: latents))
             images.append(latents)
-        case .finished(let rest):
+        case .finished(_, let rest):
             self.rest = rest
             return true
+        default: break
         }
         return false
     }
@@ -123,7 +94,7 @@ public struct JobOutcome: Sendable {
 
 extension JobStream {
     /// Reads the whole job; `observe` sees each event as it comes.
-    public func collect(observe: (JobEvent) -> Void = { _ in }) async throws -> JobOutcome {
+    public func collect(observe: (ClientMessage) -> Void = { _ in }) async throws -> JobOutcome {
         var outcome = JobOutcome()
         for try await event in self {
             observe(event)

@@ -131,3 +131,32 @@ public enum StageMessageError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+/// The stages' control messages, each with its named fields.
+public enum StageControl: Sendable, Equatable {
+    /// Coordinator → stage: send output to `next` (the next stage's inbound), or to the coordinator when it is nil.
+    case route(next: String?)
+    /// Stage → coordinator: the route is in place.
+    case routed(next: String?)
+    /// Drop the KV caches of these sequences (finished or cancelled ones).
+    case release(sequences: [UInt64])
+
+    public var message: WireMessage {
+        switch self {
+        case .route(let next): WireMessage(envelope: Envelope(kind: MessageKind.route.rawValue, endpoint: next ?? ""))
+        case .routed(let next):
+            WireMessage(envelope: Envelope(kind: MessageKind.routed.rawValue, endpoint: next ?? ""))
+        case .release(let ids): WireMessage(envelope: Envelope(kind: MessageKind.release.rawValue, sequenceIDs: ids))
+        }
+    }
+
+    /// Reads a control envelope; nil for another kind.
+    public init?(_ e: Envelope) {
+        switch e.messageKind {
+        case .route: self = .route(next: e.endpoint.isEmpty ? nil : e.endpoint)
+        case .routed: self = .routed(next: e.endpoint.isEmpty ? nil : e.endpoint)
+        case .release: self = .release(sequences: e.sequenceIDs)
+        default: return nil
+        }
+    }
+}

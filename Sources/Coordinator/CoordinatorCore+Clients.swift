@@ -12,98 +12,90 @@ extension CoordinatorCore {
     // MARK: - Client messages
 
     func handleClient(_ frames: [ZMQMessage]) {
-        let message: WireMessage
+        let request: ClientMessage
+        let routing = frames.first?.bytes ?? []
         do {
-            message = try WireMessage.parse(frames, routingFrames: 1)
+            let message = try WireMessage.parse(frames, routingFrames: 1)
+            request = try ClientMessage(message)
         } catch {
-            rejectedClient += 1
-            if frames.count > 1, let routing = frames.first?.bytes {
-                reply(to: routing, .failure(about: nil, error: error))
-            }
+            if frames.count > 1 { refuseClient(routing, job: 0, error) } else { rejectedClient += 1 }
             return
         }
-        let routing = message.routing.first?.bytes ?? []
-        let e = message.envelope
-        switch MessageKind(rawValue: e.kind) {
-        case .submit:
-            submit(message, from: routing)
+        switch request {
+        case .submit(let spec, let picture, let noise):
+            submit(spec, picture: picture, noise: noise, from: routing)
         case .status:
             do {
                 let json = String(decoding: try JSONEncoder().encode(status()), as: UTF8.self)
-                reply(to: routing, Envelope(kind: MessageKind.statusReport.rawValue, statusJSON: json))
+                reply(to: routing, .statusReport(json: json))
             } catch {
-                refuseClient(routing, e, error)
+                refuseClient(routing, job: 0, error)
             }
-        case .fetch:
-            fetch(e.jobID, for: routing)
-        case .cancel:
-            guard let record = jobs[e.jobID], record.client == routing else {
-                refuseClient(routing, e, JobRefusal.unknownJob(e.jobID))
+        case .fetch(let job):
+            fetch(job, for: routing)
+        case .cancel(let job):
+            guard let record = jobs[job], record.client == routing else {
+                refuseClient(routing, job: job, JobRefusal.unknownJob(job))
                 return
             }
-            fail(e.jobID, "job \(e.jobID) was cancelled by its client")
+            fail(job, "job \(job) was cancelled by its client")
         default:
-            refuseClient(routing, e, WorkerMessageError.unexpected(e.kind))
+            refuseClient(routing, job: 0, WorkerMessageError.notFromAClient(request.kind.rawValue))
         }
     }
 
-    func refuseClient(_ routing: [UInt8], _ envelope: Envelope?, _ error: any Error) {
+    func refuseClient(_ routing: [UInt8], job: UInt64, _ error: any Error) {
         rejectedClient += 1
-        reply(to: routing, .failure(about: envelope, error: error))
+        reply(to: routing, .failure(job: job, reason: "\(error)"))
     }
 
     /// Sends to a client; a job restarted from the journal has none until `fetch` attaches one. A message that cannot
     /// be framed is a bug in this process: it is logged and counted, and the client's timeout tells it.
-    func reply(to routing: [UInt8], _ envelope: Envelope, tensors: [ZMQMessage] = []) {
-        guard !routing.isEmpty else { return }
+    func reply(to routing: [UInt8], _ message: ClientMessage) {
         do {
-            let peer = try ZMQMessage(bytes: routing)
-            emit(
-                WireMessage(routing: [peer], envelope: envelope, tensors: tensors),
-                CoordinatorAction.toClient,
-                "a kind \(envelope.kind) message to a client"
-            )
+            try replyOrThrow(to: routing, message)
         } catch {
             unsent += 1
-            note("could not address a client: \(error)")
+            note("could not send a kind \(message.kind.rawValue) message to a client: \(error)")
         }
     }
 
-    func submit(_ message: WireMessage, from routing: [UInt8]) {
-        let e = message.envelope
+    /// Sends to a client, throwing when the message cannot be framed (its job then fails with the reason).
+    func replyOrThrow(to routing: [UInt8], _ message: ClientMessage) throws {
+        guard !routing.isEmpty else { return }
+        var framed = try message.message()
+        framed.routing = [try ZMQMessage(bytes: routing)]
+        try emitOrThrow(framed, CoordinatorAction.toClient)
+    }
+
+    func submit(
+        _ spec: JobSpec,
+        picture: [UInt8]?,
+        noise: (shape: [Int], values: [Float])?,
+        from routing: [UInt8]
+    ) {
         do {
-            guard let spec = e.job else { throw JobRefusal.invalid("a submit message carries no job") }
             do {
                 try planner.validate(spec.request)
             } catch {
                 throw JobRefusal.invalid(error.description)
             }
             guard jobs.count < options.maxJobs else { throw JobRefusal.full(limit: options.maxJobs) }
-            let named = Dictionary(zip(e.tensors.map(\.name), message.tensors), uniquingKeysWith: { a, _ in a })
-            let png = named["image"]?.bytes
-            if spec.mode == .imageToText, png == nil || e.tensors.first(where: { $0.name == "image" })?.dtype != .uint8
-            {
+            if spec.mode == .imageToText, picture == nil {
                 throw JobRefusal.invalid("an image-to-text job carries its PNG as a uint8 tensor named 'image'")
             }
-            let noise = try readNoise(e, named["noise"])
+            try checkNoise(noise)
+            let png = spec.mode == .imageToText ? picture : nil
             let id = nextJob
             let record = try makeRecord(id: id, spec: spec, noise: noise, client: routing)
             // Journaled before it is acknowledged: an accepted job survives a coordinator restart.
-            try journal?.accepted(id, spec: spec, png: spec.mode == .imageToText ? png : nil, noise: noise)
+            try journal?.accepted(id, spec: spec, png: png, noise: noise)
             nextJob += 1
             jobs[id] = record
-            reply(
-                to: routing,
-                Envelope(
-                    kind: MessageKind.accepted.rawValue,
-                    jobID: id,
-                    prompt: spec.prompt,
-                    queuedAhead: UInt32(clamping: waiting.count)
-                )
-            )
-            start(id, png: spec.mode == .imageToText ? png : nil)
+            reply(to: routing, .accepted(job: id, prompt: spec.prompt, queuedAhead: waiting.count))
+            start(id, png: png)
         } catch {
-            refuseClient(routing, e, error)
+            refuseClient(routing, job: 0, error)
         }
     }
 
@@ -143,17 +135,14 @@ extension CoordinatorCore {
         }
     }
 
-    /// The client's noise, float32 [images, patches, latent], checked against the model.
-    func readNoise(_ e: Envelope, _ frame: ZMQMessage?) throws -> (shape: [Int], values: [Float])? {
-        guard let frame, let descriptor = e.tensors.first(where: { $0.name == "noise" }) else { return nil }
-        let shape = descriptor.shape
-        guard descriptor.dtype == .float32, shape.count == 3, shape[1] == planner.patches, shape[2] == planner.latentDim
-        else {
+    /// The client's noise must be [images, patches, latent] for this model.
+    func checkNoise(_ noise: (shape: [Int], values: [Float])?) throws {
+        guard let shape = noise?.shape else { return }
+        guard shape.count == 3, shape[1] == planner.patches, shape[2] == planner.latentDim else {
             throw JobRefusal.invalid(
                 "noise must be float32 [images, \(planner.patches), \(planner.latentDim)], not \(shape)"
             )
         }
-        return (shape, frame.array())
     }
 
     /// `[image][patch][latent]` from a flat [images, patches, latent] array.

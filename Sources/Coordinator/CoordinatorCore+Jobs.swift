@@ -75,29 +75,12 @@ extension CoordinatorCore {
                 }
                 record.streamed += piece
                 jobs[job] = record
-                reply(
-                    to: record.client,
-                    Envelope(
-                        kind: MessageKind.text.rawValue,
-                        jobID: job,
-                        answerText: piece,
-                        progressDone: UInt32(clamping: record.tokens)
-                    )
-                )
+                reply(to: record.client, .text(job: job, piece: piece, tokens: record.tokens))
             case .patchDone(let job, let image, let done, let total):
                 guard var record = jobs[job] else { continue }
                 record.patches += 1
                 jobs[job] = record
-                reply(
-                    to: record.client,
-                    Envelope(
-                        kind: MessageKind.patches.rawValue,
-                        jobID: job,
-                        imageIndex: UInt32(clamping: image),
-                        progressDone: UInt32(clamping: done),
-                        progressTotal: UInt32(clamping: total)
-                    )
-                )
+                reply(to: record.client, .patches(job: job, image: image, done: done, total: total))
             case .finished(let job, let answer):
                 guard let record = jobs[job] else { continue }
                 if record.spec.mode == .text || record.spec.mode == .imageToText {
@@ -106,9 +89,7 @@ extension CoordinatorCore {
                     decode(job, pieces: answer.pieces)
                 }
             case .release(let sequences):
-                let message = WireMessage(
-                    envelope: Envelope(kind: MessageKind.release.rawValue, sequenceIDs: sequences)
-                )
+                let message = StageControl.release(sequences: sequences).message
                 if pipeline.isReady {
                     emit(message, CoordinatorAction.toPipeline, "a cache release")
                 } else {
@@ -171,7 +152,7 @@ extension CoordinatorCore {
         let rest = record.detokenizer.finish()
         record.streamed += rest
         jobs[job] = record
-        reply(to: record.client, Envelope(kind: MessageKind.finished.rawValue, jobID: job, answerText: rest))
+        reply(to: record.client, .finished(job: job, rest: rest))
         journalEnd(job) { try $0.finished(job, text: record.streamed, pieces: [], images: []) }
         finish(job)
     }
@@ -204,7 +185,7 @@ extension CoordinatorCore {
     /// prepared first: a text run that cannot be decoded or an image that cannot be framed fails the job instead.
     private func deliver(_ job: UInt64) {
         guard let record = jobs[job] else { return }
-        var messages: [(envelope: Envelope, tensors: [ZMQMessage])] = []
+        var messages: [WireMessage] = []
         var journaled: [JobJournal.Result.Piece] = []
         var images: [(png: [UInt8], latents: [[Float]])] = []
         do {
@@ -212,40 +193,31 @@ extension CoordinatorCore {
                 switch piece {
                 case .text(let ids):
                     let text = try planner.tokenizer.decode(ids)
-                    messages.append((Envelope(kind: MessageKind.piece.rawValue, jobID: job, answerText: text), []))
+                    messages.append(try ClientMessage.answerText(job: job, text: text).message())
                     journaled.append(.text(text))
                 case .image:
                     let index = images.count
                     guard let decoded = record.decodedImages[index] else {
                         throw JobRefusal.failed("image \(index) was never decoded")
                     }
-                    let envelope = Envelope(
-                        kind: MessageKind.image.rawValue,
-                        jobID: job,
-                        tensors: [
-                            TensorDescriptor(name: "png", dtype: .uint8, shape: [decoded.png.count]),
-                            TensorDescriptor(
-                                name: "latents",
-                                dtype: .float32,
-                                shape: [decoded.latents.count, planner.latentDim]
-                            ),
-                        ],
-                        imageIndex: UInt32(index)
-                    )
-                    let frames = [
-                        try ZMQMessage(bytes: decoded.png), try ZMQMessage(borrowing: decoded.latents.flatMap { $0 }),
-                    ]
-                    messages.append((envelope, frames))
+                    let image = ClientMessage.image(job: job, index: index, png: decoded.png, latents: decoded.latents)
+                    messages.append(try image.message())
                     journaled.append(.image(index))
                     images.append(decoded)
+                }
+            }
+            messages.append(try ClientMessage.finished(job: job, rest: "").message())
+            if !record.client.isEmpty {
+                for var message in messages {
+                    // A frame is consumed when it is sent: each message gets its own routing frame.
+                    message.routing = [try ZMQMessage(bytes: record.client)]
+                    try emitOrThrow(message, CoordinatorAction.toClient)
                 }
             }
         } catch {
             fail(job, "job \(job)'s answer could not be prepared: \(error)")
             return
         }
-        for message in messages { reply(to: record.client, message.envelope, tensors: message.tensors) }
-        reply(to: record.client, Envelope(kind: MessageKind.finished.rawValue, jobID: job))
         journalEnd(job) { try $0.finished(job, text: "", pieces: journaled, images: images) }
         finish(job)
     }
@@ -260,7 +232,7 @@ extension CoordinatorCore {
         guard let record = jobs.removeValue(forKey: job) else { return }
         waiting.removeAll { $0 == job }
         failed += 1
-        reply(to: record.client, Envelope(kind: Envelope.failureKind, jobID: job, error: reason))
+        reply(to: record.client, .failure(job: job, reason: reason))
         journalEnd(job) { try $0.failed(job, reason: reason) }
         apply(scheduler.cancel(job: job))
     }

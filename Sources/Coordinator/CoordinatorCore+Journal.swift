@@ -34,17 +34,9 @@ extension CoordinatorCore {
         if var record = jobs[id] {
             record.client = client
             jobs[id] = record
-            reply(to: client, Envelope(kind: MessageKind.accepted.rawValue, jobID: id, prompt: record.spec.prompt))
+            reply(to: client, .accepted(job: id, prompt: record.spec.prompt, queuedAhead: 0))
             if !record.streamed.isEmpty {
-                reply(
-                    to: client,
-                    Envelope(
-                        kind: MessageKind.text.rawValue,
-                        jobID: id,
-                        answerText: record.streamed,
-                        progressDone: UInt32(clamping: record.tokens)
-                    )
-                )
+                reply(to: client, .text(job: id, piece: record.streamed, tokens: record.tokens))
             }
             return
         }
@@ -54,47 +46,36 @@ extension CoordinatorCore {
             result = try journal?.result(id)
             spec = try journal?.spec(id)
         } catch {
-            reply(to: client, .failure(about: Envelope(kind: 0, jobID: id), error: error))
+            refuseClient(client, job: id, error)
             return
         }
         guard let journal, let result else {
-            reply(to: client, .failure(about: Envelope(kind: 0, jobID: id), error: JobRefusal.unknownJob(id)))
-            rejectedClient += 1
+            refuseClient(client, job: id, JobRefusal.unknownJob(id))
             return
         }
         if let reason = result.failed {
-            reply(to: client, Envelope(kind: Envelope.failureKind, jobID: id, error: reason))
+            reply(to: client, .failure(job: id, reason: reason))
             return
         }
-        reply(to: client, Envelope(kind: MessageKind.accepted.rawValue, jobID: id, prompt: spec?.prompt ?? ""))
-        if !result.text.isEmpty {
-            reply(to: client, Envelope(kind: MessageKind.text.rawValue, jobID: id, answerText: result.text))
-        }
+        reply(to: client, .accepted(job: id, prompt: spec?.prompt ?? "", queuedAhead: 0))
+        if !result.text.isEmpty { reply(to: client, .text(job: id, piece: result.text, tokens: 0)) }
         do {
             for piece in result.pieces {
                 switch piece {
                 case .text(let text):
-                    reply(to: client, Envelope(kind: MessageKind.piece.rawValue, jobID: id, answerText: text))
+                    reply(to: client, .answerText(job: id, text: text))
                 case .image(let index):
                     let image = try journal.image(id, index)
-                    reply(
-                        to: client,
-                        Envelope(
-                            kind: MessageKind.image.rawValue,
-                            jobID: id,
-                            tensors: [
-                                TensorDescriptor(name: "png", dtype: .uint8, shape: [image.png.count]),
-                                TensorDescriptor(name: "latents", dtype: .float32, shape: image.latents.shape),
-                            ],
-                            imageIndex: UInt32(clamping: index)
-                        ),
-                        tensors: [try ZMQMessage(bytes: image.png), try ZMQMessage(borrowing: image.latents.values)]
-                    )
+                    let width = image.latents.shape.last ?? 0
+                    let latents = stride(from: 0, to: image.latents.values.count, by: max(width, 1)).map {
+                        Array(image.latents.values[$0..<($0 + width)])
+                    }
+                    try replyOrThrow(to: client, .image(job: id, index: index, png: image.png, latents: latents))
                 }
             }
-            reply(to: client, Envelope(kind: MessageKind.finished.rawValue, jobID: id))
+            reply(to: client, .finished(job: id, rest: ""))
         } catch {
-            reply(to: client, Envelope(kind: Envelope.failureKind, jobID: id, error: "\(error)"))
+            reply(to: client, .failure(job: id, reason: "\(error)"))
         }
     }
 }

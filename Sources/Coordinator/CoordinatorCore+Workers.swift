@@ -178,7 +178,7 @@ extension CoordinatorCore {
                 // everything it will get.
                 // A stage leaves at once instead (its caches cannot be handed over).
                 if desk.members[id]?.role == .lmHead || desk.members[id]?.role == .diffusionHead {
-                    sendToWorker(id, Envelope(kind: MessageKind.drainAccepted.rawValue, workerID: id.value))
+                    sendToWorker(id, MembershipMessage.drainAccepted(worker: id.value).message)
                 }
             case .down:
                 lost(id)
@@ -219,7 +219,7 @@ extension CoordinatorCore {
                 pipeline.awaitingRoute = Set(chain)
                 for (index, id) in chain.enumerated() {
                     let next = index + 1 < chain.count ? info[chain[index + 1]]!.registration.dataEndpoint : ""
-                    sendToWorker(id, Envelope(kind: MessageKind.route.rawValue, endpoint: next))
+                    sendToWorker(id, StageControl.route(next: next.isEmpty ? nil : next).message)
                 }
             }
         }

@@ -221,12 +221,14 @@ final class CoordinatorCore {
 enum WorkerMessageError: Error, CustomStringConvertible {
     case unknownPeer
     case unexpected(UInt32)
+    case notFromAClient(UInt32)
     case badReply(String)
 
     var description: String {
         switch self {
         case .unknownPeer: "this socket has not said hello with a registered worker id"
         case .unexpected(let kind): "message kind \(kind) is not expected from a worker"
+        case .notFromAClient(let kind): "message kind \(kind) is not expected from a client"
         case .badReply(let detail): "bad reply: \(detail)"
         }
     }

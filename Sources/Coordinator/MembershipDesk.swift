@@ -30,9 +30,8 @@ public struct MembershipDesk: Sendable {
         var outcome = Outcome()
         let e = message.envelope
         do {
-            switch MessageKind(rawValue: e.kind) {
-            case .register:
-                guard let registration = e.registration else { throw MembershipError.missingRegistration }
+            switch try MembershipMessage(e) {
+            case .register(let registration):
                 let role: WorkerRole =
                     switch registration.role {
                     case .stage: .stage(layers: registration.layers)
@@ -48,37 +47,38 @@ public struct MembershipDesk: Sendable {
                     incarnation: registration.incarnation,
                     at: now
                 )
-                outcome.reply = WireMessage(
-                    routing: message.routing,
-                    envelope: Envelope(kind: MessageKind.registered.rawValue, workerID: id.value)
-                )
+                outcome.reply = reply(MembershipMessage.registered(worker: id.value), to: message)
                 outcome.directives = directives
                 if directives.contains(.announce(id, .alive)) { outcome.joined = (id, registration) }
-            case .heartbeat:
+            case .heartbeat(let worker, let outstanding, let busy):
                 try checkSender(message)
                 outcome.directives = try machine.heartbeat(
-                    from: WorkerID(e.workerID),
-                    load: Int(e.outstanding),
-                    busy: .microseconds(Int64(clamping: e.busyMicroseconds)),
+                    from: WorkerID(worker),
+                    load: outstanding,
+                    busy: busy,
                     at: now
                 )
-            case .drain:
+            case .drain(let worker):
                 try checkSender(message)
-                outcome.directives = try machine.drain(WorkerID(e.workerID))
-            case .left:
+                outcome.directives = try machine.drain(WorkerID(worker))
+            case .left(let worker):
                 try checkSender(message)
-                outcome.directives = try machine.left(WorkerID(e.workerID))
+                outcome.directives = try machine.left(WorkerID(worker))
             default:
                 throw MembershipError.notAControlMessage(e.kind)
             }
         } catch {
             rejected += 1
-            outcome.reply = WireMessage(
-                routing: message.routing,
-                envelope: Envelope(kind: MessageKind.refused.rawValue, error: "\(error)", workerID: e.workerID)
-            )
+            outcome.reply = reply(.refused(worker: e.workerID, reason: "\(error)"), to: message)
         }
         return outcome
+    }
+
+    /// An answer on the control link the message came from.
+    private func reply(_ answer: MembershipMessage, to message: WireMessage) -> WireMessage {
+        var reply = answer.message
+        reply.routing = message.routing
+        return reply
     }
 
     /// A worker id names a member only on that member's own control link: ids are not unique across coordinator
@@ -103,13 +103,11 @@ public struct MembershipDesk: Sendable {
 
 /// Why a control message was refused (beyond the machine's own refusals).
 public enum MembershipError: Error, Equatable, CustomStringConvertible {
-    case missingRegistration
     case stageWithoutLayersOrEndpoint
     case notAControlMessage(UInt32)
 
     public var description: String {
         switch self {
-        case .missingRegistration: "a register message carries no registration"
         case .stageWithoutLayersOrEndpoint: "a stage must register a non-empty layer range and its data endpoint"
         case .notAControlMessage(let kind): "message kind \(kind) is not a membership message a worker sends"
         }

@@ -37,8 +37,8 @@ public final class WorkerLink: Sendable {
         private struct Box {
             /// A registration was sent and its answer not yet taken.
             var expecting = false
-            var answer: Envelope?
-            var waiter: CheckedContinuation<Envelope?, Never>?
+            var answer: MembershipMessage?
+            var waiter: CheckedContinuation<MembershipMessage?, Never>?
         }
         private let box = Mutex(Box())
 
@@ -46,7 +46,7 @@ public final class WorkerLink: Sendable {
         func expect() { box.withLock { $0 = Box(expecting: true) } }
 
         func stopExpecting() {
-            let waiter = box.withLock { box -> CheckedContinuation<Envelope?, Never>? in
+            let waiter = box.withLock { box -> CheckedContinuation<MembershipMessage?, Never>? in
                 defer { box = Box() }
                 return box.waiter
             }
@@ -54,8 +54,8 @@ public final class WorkerLink: Sendable {
         }
 
         /// From the reader: whether a registration was waiting for this answer.
-        func deliver(_ envelope: Envelope) -> Bool {
-            let (taken, waiter) = box.withLock { box -> (Bool, CheckedContinuation<Envelope?, Never>?) in
+        func deliver(_ envelope: MembershipMessage) -> Bool {
+            let (taken, waiter) = box.withLock { box -> (Bool, CheckedContinuation<MembershipMessage?, Never>?) in
                 guard box.expecting else { return (false, nil) }
                 box.expecting = false
                 guard let waiter = box.waiter else {
@@ -70,10 +70,10 @@ public final class WorkerLink: Sendable {
         }
 
         /// The answer, when it comes; nil when the wait is cancelled (the timeout won).
-        func answer() async -> Envelope? {
+        func answer() async -> MembershipMessage? {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in
-                    let ready = box.withLock { box -> Envelope?? in
+                    let ready = box.withLock { box -> MembershipMessage?? in
                         if let answer = box.answer { return .some(answer) }
                         if Task.isCancelled || !box.expecting { return .some(nil) }
                         box.waiter = continuation
@@ -111,11 +111,13 @@ public final class WorkerLink: Sendable {
             for await frames in pump.inbound {
                 // The coordinator is the only peer of this socket; anything unreadable or unexpected is not an answer.
                 guard let envelope = try? WireMessage.parse(frames).envelope,
-                    envelope.kind == MessageKind.registered.rawValue
-                        || envelope.kind == MessageKind.refused.rawValue
+                    let answer = try? MembershipMessage(envelope)
                 else { continue }
-                if !mailbox.deliver(envelope), envelope.kind == MessageKind.refused.rawValue {
-                    refused.yield((envelope.error, envelope.workerID))
+                switch answer {
+                case .registered: _ = mailbox.deliver(answer)
+                case .refused(let worker, let reason):
+                    if !mailbox.deliver(answer) { refused.yield((reason, worker)) }
+                default: continue
                 }
             }
             refused.finish()
@@ -139,12 +141,10 @@ public final class WorkerLink: Sendable {
     public func register(timeout: Duration = .seconds(10)) async throws -> UInt64 {
         mailbox.expect()
         defer { mailbox.stopExpecting() }
-        try pump.send(
-            WireMessage(envelope: Envelope(kind: MessageKind.register.rawValue, registration: registration))
-        )
+        try pump.send(MembershipMessage.register(registration).message)
         let mailbox = self.mailbox
         // The answer or the timeout, whichever comes first; the loser is cancelled.
-        let reply = try await withThrowingTaskGroup(of: Envelope?.self) { group in
+        let reply = try await withThrowingTaskGroup(of: MembershipMessage?.self) { group in
             group.addTask { await mailbox.answer() }
             group.addTask {
                 try await Task.sleep(for: timeout)
@@ -153,10 +153,13 @@ public final class WorkerLink: Sendable {
             defer { group.cancelAll() }
             return try await group.next() ?? nil
         }
-        guard let reply else { throw LinkError.timedOut(endpoint: endpoint) }
-        guard reply.kind == MessageKind.registered.rawValue else { throw LinkError.refused(reply.error) }
-        assignedID.store(reply.workerID, ordering: .relaxed)
-        return reply.workerID
+        switch reply {
+        case .registered(let worker):
+            assignedID.store(worker, ordering: .relaxed)
+            return worker
+        case .refused(_, let reason): throw LinkError.refused(reason)
+        default: throw LinkError.timedOut(endpoint: endpoint)
+        }
     }
 
     /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length and `busy` the
@@ -168,16 +171,7 @@ public final class WorkerLink: Sendable {
         load: @escaping @Sendable () -> Int
     ) async throws {
         while !Task.isCancelled {
-            try pump.send(
-                WireMessage(
-                    envelope: Envelope(
-                        kind: MessageKind.heartbeat.rawValue,
-                        workerID: workerID,
-                        outstanding: UInt32(clamping: load()),
-                        busyMicroseconds: UInt64(clamping: busy().microseconds)
-                    )
-                )
-            )
+            try pump.send(MembershipMessage.heartbeat(worker: workerID, outstanding: load(), busy: busy()).message)
             do {
                 try await Task.sleep(for: interval)
             } catch {
@@ -187,15 +181,11 @@ public final class WorkerLink: Sendable {
     }
 
     /// Tells the coordinator this worker is stopping: no new work.
-    public func drain() throws { try send(.drain) }
+    public func drain() throws { try pump.send(MembershipMessage.drain(worker: workerID).message) }
 
     /// Tells the coordinator this worker has finished its work and is gone.
-    public func leave() throws { try send(.left) }
+    public func leave() throws { try pump.send(MembershipMessage.left(worker: workerID).message) }
 
     /// Closes the socket.
     public func stop() { pump.stop() }
-
-    private func send(_ kind: MessageKind) throws {
-        try pump.send(WireMessage(envelope: Envelope(kind: kind.rawValue, workerID: workerID)))
-    }
 }

@@ -51,7 +51,7 @@ public struct WorkerSession: Sendable {
 
     /// Tells the coordinator which worker this data socket belongs to.
     public func hello() throws {
-        try data.send(WireMessage(envelope: Envelope(kind: MessageKind.hello.rawValue, workerID: workerID)))
+        try data.send(MembershipMessage.hello(worker: workerID).message)
     }
 
     /// Heartbeats every second until cancelled, with the compute time so far and the requests the worker holds; a

@@ -36,16 +36,18 @@ struct JobResults {
         let streamsText = outDir == nil && imageOut == nil
         let outcome: JobOutcome
         do {
-            outcome = try await stream.collect { event in
-                switch event {
+            outcome = try await stream.collect { message in
+                switch message {
                 case .accepted(let id, _, let ahead):
                     job.id = id
                     StandardStreams.err("job \(id) accepted" + (ahead > 0 ? ", queued behind \(ahead)" : "") + "\n")
-                case .text(let piece, _) where streamsText:
-                    StandardStreams.out(piece)
-                case .text(_, let done):
-                    progress.update(done: done, total: max(done, maxTokens ?? done))
-                case .patches(_, let done, let total):
+                case .text(_, let piece, let done):
+                    if streamsText {
+                        StandardStreams.out(piece)
+                    } else {
+                        progress.update(done: done, total: max(done, maxTokens ?? done))
+                    }
+                case .patches(_, _, let done, let total):
                     progress.update(done: done, total: total)
                 default:
                     break

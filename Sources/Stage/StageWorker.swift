@@ -94,18 +94,14 @@ public final class StageWorker: Sendable {
         do {
             let message = try WireMessage.parse(frames)
             envelope = message.envelope
-            switch MessageKind(rawValue: message.envelope.kind) {
-            case .route:
-                let endpoint = message.envelope.endpoint
-                try route(to: endpoint.isEmpty ? nil : endpoint)
-                try coordinator.send(
-                    WireMessage(envelope: Envelope(kind: MessageKind.routed.rawValue, endpoint: endpoint))
-                )
-            case .release:
+            switch StageControl(message.envelope) {
+            case .route(let next):
+                try route(to: next)
+                try coordinator.send(StageControl.routed(next: next).message)
+            case .release(let ids):
                 let box = self.box
-                let ids = message.envelope.sequenceIDs
                 try await thread.run { box.compute.release(ids) }
-            default:
+            case .routed, nil:
                 throw StageMessageError.unexpectedKind(message.envelope.kind)
             }
         } catch {

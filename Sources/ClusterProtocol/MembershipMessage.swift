@@ -1,0 +1,89 @@
+import Transport
+import Wire
+
+/// The membership messages between a worker and the coordinator's worker socket, each with its named fields: on the
+/// worker's control link (register, heartbeat, drain, leave, and the coordinator's answers) and on its data socket
+/// (hello, and the coordinator's acceptance of a drain).
+public enum MembershipMessage: Sendable, Equatable {
+    case register(Registration)
+    case registered(worker: UInt64)
+    case refused(worker: UInt64, reason: String)
+    /// Alive, with the requests the worker holds and its compute time so far.
+    case heartbeat(worker: UInt64, outstanding: Int, busy: Duration)
+    /// Stopping: send no new work.
+    case drain(worker: UInt64)
+    /// Drained and gone.
+    case left(worker: UInt64)
+    /// On the data socket: this socket belongs to `worker` (a ROUTER can address a peer only after hearing from it).
+    case hello(worker: UInt64)
+    /// On the data socket, after a drain: nothing more will come, so once what arrived before is done the worker
+    /// may leave.
+    case drainAccepted(worker: UInt64)
+
+    public var kind: MessageKind {
+        switch self {
+        case .register: .register
+        case .registered: .registered
+        case .refused: .refused
+        case .heartbeat: .heartbeat
+        case .drain: .drain
+        case .left: .left
+        case .hello: .hello
+        case .drainAccepted: .drainAccepted
+        }
+    }
+
+    public var envelope: Envelope {
+        var e = Envelope(kind: kind.rawValue)
+        switch self {
+        case .register(let registration): e.registration = registration
+        case .refused(let worker, let reason): (e.workerID, e.error) = (worker, reason)
+        case .heartbeat(let worker, let outstanding, let busy):
+            e.workerID = worker
+            e.outstanding = UInt32(clamping: outstanding)
+            let (seconds, attoseconds) = busy.components
+            e.busyMicroseconds = UInt64(clamping: seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
+        case .registered(let worker), .drain(let worker), .left(let worker), .hello(let worker),
+            .drainAccepted(let worker):
+            e.workerID = worker
+        }
+        return e
+    }
+
+    public var message: WireMessage { WireMessage(envelope: envelope) }
+
+    /// Reads a membership envelope; another kind, or a registration missing from a register, is refused by name.
+    public init(_ e: Envelope) throws(MembershipMessageError) {
+        switch e.messageKind {
+        case .register:
+            guard let registration = e.registration else { throw .missingRegistration }
+            self = .register(registration)
+        case .registered: self = .registered(worker: e.workerID)
+        case .refused: self = .refused(worker: e.workerID, reason: e.error)
+        case .heartbeat:
+            self = .heartbeat(
+                worker: e.workerID,
+                outstanding: Int(e.outstanding),
+                busy: .microseconds(Int64(clamping: e.busyMicroseconds))
+            )
+        case .drain: self = .drain(worker: e.workerID)
+        case .left: self = .left(worker: e.workerID)
+        case .hello: self = .hello(worker: e.workerID)
+        case .drainAccepted: self = .drainAccepted(worker: e.workerID)
+        default: throw .notMembership(e.kind)
+        }
+    }
+}
+
+/// Why a membership message could not be read.
+public enum MembershipMessageError: Error, Equatable, CustomStringConvertible {
+    case notMembership(UInt32)
+    case missingRegistration
+
+    public var description: String {
+        switch self {
+        case .notMembership(let kind): "message kind \(kind) is not a membership message"
+        case .missingRegistration: "a register message carries no registration"
+        }
+    }
+}
