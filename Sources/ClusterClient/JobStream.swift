@@ -17,6 +17,9 @@ public struct JobStream: AsyncSequence, Sendable {
     /// Closes the connection; the stream ends.
     public func close() { exchange.close() }
 
+    /// The coordinator's endpoint.
+    public var endpoint: String { exchange.endpoint }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
         var replies: AsyncThrowingStream<WireMessage, any Error>.AsyncIterator
         let exchange: Exchange

@@ -91,11 +91,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
                 workers: workerPump.boundEndpoint ?? workers
             ) + "\n"
         )
-        let serving = Task { try await service.run() }
-        for await _ in TerminationSignals.stream() { break }
-        clientPump.stop()
-        workerPump.stop()
-        try await serving.value
+        let signals = TerminationSignals.stream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await service.run() }
+            // SIGTERM or SIGINT closes the sockets, which ends the service.
+            for await _ in signals { break }
+            clientPump.stop()
+            workerPump.stop()
+            try await group.waitForAll()
+        }
         StandardStreams.err("coordinator stopped\n")
     }
 }

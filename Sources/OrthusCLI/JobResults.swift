@@ -9,7 +9,7 @@ import Wire
 
 /// Receives a job's messages from the coordinator and writes what `generate` would: streamed text on stdout,
 /// `--image-out` and `--latents-out`, or an interleaved answer's folder. Shared by `submit` and `fetch`.
-struct JobResults {
+struct JobResults: Sendable {
     let imageOut: String?
     let outDir: String?
     let latentsOut: String?
@@ -21,37 +21,30 @@ struct JobResults {
     func receive(_ stream: JobStream) async throws {
         let progress = ProgressBar(unit: imageOut != nil ? "patches" : "tokens")
         let job = AcceptedJob()
-        let cancelling = Task {
-            for await _ in TerminationSignals.stream() {
-                guard let id = job.id else { Foundation.exit(130) }
-                do {
-                    try stream.cancel(job: id)
-                } catch {
-                    StandardStreams.err("could not ask the coordinator to cancel job \(id): \(error)\n")
-                    Foundation.exit(130)
-                }
-            }
-        }
-        defer { cancelling.cancel() }
+        let signals = TerminationSignals.stream()
         let streamsText = outDir == nil && imageOut == nil
         let outcome: JobOutcome
         do {
-            outcome = try await stream.collect { message in
-                switch message {
-                case .accepted(let id, _, let ahead):
-                    job.id = id
-                    StandardStreams.err("job \(id) accepted" + (ahead > 0 ? ", queued behind \(ahead)" : "") + "\n")
-                case .text(_, let piece, let done):
-                    if streamsText {
-                        StandardStreams.out(piece)
-                    } else {
-                        progress.update(done: done, total: max(done, maxTokens ?? done))
+            outcome = try await withThrowingTaskGroup(of: JobOutcome?.self) { group in
+                // Ctrl-C or SIGTERM asks the cluster to cancel the job; its failure reply then ends the stream.
+                group.addTask {
+                    for await _ in signals {
+                        guard let id = job.id else { Foundation.exit(130) }
+                        do {
+                            try stream.cancel(job: id)
+                        } catch {
+                            StandardStreams.err("could not ask the coordinator to cancel job \(id): \(error)\n")
+                            Foundation.exit(130)
+                        }
                     }
-                case .patches(_, _, let done, let total):
-                    progress.update(done: done, total: total)
-                default:
-                    break
+                    return nil
                 }
+                group.addTask { try await collect(stream, job: job, progress: progress, streamsText: streamsText) }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let outcome = result { return outcome }
+                }
+                throw ClientError.closed(stream.endpoint)
             }
         } catch let error as ClientError {
             progress.finish()
@@ -60,6 +53,32 @@ struct JobResults {
         }
         progress.finish()
         try finish(outcome)
+    }
+
+    /// Reads the job to its end, streaming text and drawing progress as it comes.
+    private func collect(
+        _ stream: JobStream,
+        job: AcceptedJob,
+        progress: ProgressBar,
+        streamsText: Bool
+    ) async throws -> JobOutcome {
+        try await stream.collect { message in
+            switch message {
+            case .accepted(let id, _, let ahead):
+                job.id = id
+                StandardStreams.err("job \(id) accepted" + (ahead > 0 ? ", queued behind \(ahead)" : "") + "\n")
+            case .text(_, let piece, let done):
+                if streamsText {
+                    StandardStreams.out(piece)
+                } else {
+                    progress.update(done: done, total: max(done, maxTokens ?? done))
+                }
+            case .patches(_, _, let done, let total):
+                progress.update(done: done, total: total)
+            default:
+                break
+            }
+        }
     }
 
     private func finish(_ outcome: JobOutcome) throws {

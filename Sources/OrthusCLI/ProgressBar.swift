@@ -1,12 +1,17 @@
 import Foundation
 import Runtime
+import Synchronization
 
 /// A one-line progress bar on stderr (done / total, rate, ETA), drawn only when stderr is a terminal.
-final class ProgressBar {
+final class ProgressBar: Sendable {
     let unit: String
     let start = ContinuousClock.now
     let enabled = isatty(STDERR_FILENO) == 1
-    private var drawn = false
+    private let drawnFlag = Mutex(false)
+    private var drawn: Bool {
+        get { drawnFlag.withLock { $0 } }
+        set { drawnFlag.withLock { $0 = newValue } }
+    }
 
     init(unit: String) { self.unit = unit }
 
