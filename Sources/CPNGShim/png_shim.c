@@ -14,14 +14,21 @@ static cpng_status fail(png_imagep image, const char *fallback, char *message, s
     return CPNG_ERROR;
 }
 
-cpng_status cpng_decode_rgba8(const uint8_t *data, size_t length, uint8_t **pixels, uint32_t *width, uint32_t *height,
-                              char *message, size_t message_length) {
+cpng_status cpng_decode_rgba8(const uint8_t *data, size_t length, uint64_t max_pixels, uint8_t **pixels,
+                              uint32_t *width, uint32_t *height, char *message, size_t message_length) {
     png_image image;
     memset(&image, 0, sizeof image);
     image.version = PNG_IMAGE_VERSION;
     if (length < 8 || png_sig_cmp(data, 0, 8) != 0) return fail(NULL, "not a PNG file (bad signature)", message, message_length);
     if (!png_image_begin_read_from_memory(&image, data, length)) return fail(&image, "unreadable PNG header", message, message_length);
     if (image.width == 0 || image.height == 0) return fail(&image, "the image has zero size", message, message_length);
+    /* The header's size is checked before the pixels are allocated: a small file can claim a huge image. */
+    if ((uint64_t)image.width * (uint64_t)image.height > max_pixels) {
+        *width = image.width;
+        *height = image.height;
+        png_image_free(&image);
+        return CPNG_TOO_LARGE;
+    }
     image.format = PNG_FORMAT_RGBA;
     size_t size = PNG_IMAGE_SIZE(image);
     uint8_t *buffer = malloc(size);

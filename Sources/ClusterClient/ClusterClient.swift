@@ -44,7 +44,8 @@ public struct ClusterClient: Sendable {
         noise: (shape: [Int], values: [Float])? = nil,
         acceptTimeout: Duration
     ) throws -> JobStream {
-        let message = try ClientMessage.submit(spec, picture: picture, noise: noise).message()
+        let tensor = try noise.map { try NoiseTensor(shape: $0.shape, values: $0.values) }
+        let message = try ClientMessage.submit(spec, picture: picture, noise: tensor).message()
         return JobStream(exchange: try Exchange(self, message, acceptTimeout))
     }
 

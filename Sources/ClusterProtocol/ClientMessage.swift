@@ -7,7 +7,7 @@ import Wire
 public enum ClientMessage: Sendable {
     /// Client → coordinator: a job, with the picture of an image-to-text job (PNG bytes) and noise
     /// `[images, patches, latent]` that replaces the seeded noise.
-    case submit(JobSpec, picture: [UInt8]?, noise: (shape: [Int], values: [Float])?)
+    case submit(JobSpec, picture: [UInt8]?, noise: NoiseTensor?)
     /// The job is accepted as `job`; `prompt` as the coordinator read it, `queuedAhead` jobs before it.
     case accepted(job: UInt64, prompt: String, queuedAhead: Int)
     /// Streamed text (text modes; empty for interleaved answers) and the tokens generated so far.
@@ -58,9 +58,9 @@ public enum ClientMessage: Sendable {
                 e.tensors.append(TensorDescriptor(name: "image", dtype: .uint8, shape: [picture.count]))
                 frames.append(try ZMQMessage(bytes: picture))
             }
-            if let (shape, values) = noise {
-                e.tensors.append(TensorDescriptor(name: "noise", dtype: .float32, shape: shape))
-                frames.append(try ZMQMessage(borrowing: values))
+            if let noise {
+                e.tensors.append(TensorDescriptor(name: "noise", dtype: .float32, shape: noise.shape))
+                frames.append(noise.frame)
             }
         case .accepted(let job, let prompt, let queuedAhead):
             (e.jobID, e.prompt, e.queuedAhead) = (job, prompt, UInt32(clamping: queuedAhead))
@@ -95,11 +95,12 @@ public enum ClientMessage: Sendable {
         case .submit:
             guard let spec = e.job else { throw .malformed("a submit message carries no job") }
             var picture: [UInt8]?
-            var noise: (shape: [Int], values: [Float])?
+            var noise: NoiseTensor?
             for (descriptor, frame) in zip(e.tensors, message.tensors) {
                 switch (descriptor.name, descriptor.dtype) {
                 case ("image", .uint8): picture = frame.bytes
-                case ("noise", .float32): noise = (descriptor.shape, frame.array())
+                case ("noise", .float32) where descriptor.shape.count == 3:
+                    noise = NoiseTensor(shape: descriptor.shape, frame: frame)
                 default:
                     throw .malformed(
                         "a submit message carries 'image' uint8 and 'noise' float32, not '\(descriptor.name)' \(descriptor.dtype)"
@@ -147,4 +148,28 @@ public enum ClientMessageError: Error, Equatable, CustomStringConvertible {
         case .malformed(let detail): detail
         }
     }
+}
+
+/// Initial DDIM noise a client supplies, float32 [images, patches, latent], kept in its received frame: its shape is
+/// checked against what the job can use before its values are read.
+public struct NoiseTensor: Sendable {
+    public let shape: [Int]
+    let frame: ZMQMessage
+
+    init(shape: [Int], frame: ZMQMessage) {
+        self.shape = shape
+        self.frame = frame
+    }
+
+    /// Noise from values laid out [images, patches, latent].
+    public init(shape: [Int], values: [Float]) throws {
+        precondition(
+            shape.count == 3 && shape.reduce(1, *) == values.count,
+            "noise \(shape) for \(values.count) values"
+        )
+        self.init(shape: shape, frame: try ZMQMessage(borrowing: values))
+    }
+
+    /// The values, read out of the frame.
+    public var values: [Float] { frame.array() }
 }

@@ -68,12 +68,7 @@ extension CoordinatorCore {
         try emitOrThrow(framed, CoordinatorAction.toClient)
     }
 
-    func submit(
-        _ spec: JobSpec,
-        picture: [UInt8]?,
-        noise: (shape: [Int], values: [Float])?,
-        from routing: [UInt8]
-    ) {
+    func submit(_ spec: JobSpec, picture: [UInt8]?, noise tensor: NoiseTensor?, from routing: [UInt8]) {
         do {
             do {
                 try planner.validate(spec.request)
@@ -84,7 +79,8 @@ extension CoordinatorCore {
             if spec.mode == .imageToText, picture == nil {
                 throw JobRefusal.invalid("an image-to-text job carries its PNG as a uint8 tensor named 'image'")
             }
-            try checkNoise(noise)
+            try checkNoise(tensor?.shape, for: spec)
+            let noise = tensor.map { (shape: $0.shape, values: $0.values) }
             let png = spec.mode == .imageToText ? picture : nil
             let id = nextJob
             let record = try makeRecord(id: id, spec: spec, noise: noise, client: routing)
@@ -135,12 +131,24 @@ extension CoordinatorCore {
         }
     }
 
-    /// The client's noise must be [images, patches, latent] for this model.
-    func checkNoise(_ noise: (shape: [Int], values: [Float])?) throws {
-        guard let shape = noise?.shape else { return }
-        guard shape.count == 3, shape[1] == planner.patches, shape[2] == planner.latentDim else {
+    /// Client noise must have the shape the job can use, checked before its values are read: [1, patches, latent] for
+    /// text-to-image, [images, patches, latent] for an interleaved answer with no more images than its token budget
+    /// allows (each takes its patches, BOI and EOI); text jobs take none.
+    func checkNoise(_ shape: [Int]?, for spec: JobSpec) throws {
+        guard let shape else { return }
+        let request = spec.request
+        let perImage = planner.patches + 2
+        let images: Int
+        switch request.mode {
+        case .text, .imageToText: throw JobRefusal.invalid("noise applies to text-to-image and interleaved jobs only")
+        case .textToImage: images = 1
+        case .interleaved: images = planner.maxTokens(request) / perImage
+        }
+        guard shape.count == 3, (1...max(1, images)).contains(shape[0]), images > 0, shape[1] == planner.patches,
+            shape[2] == planner.latentDim
+        else {
             throw JobRefusal.invalid(
-                "noise must be float32 [images, \(planner.patches), \(planner.latentDim)], not \(shape)"
+                "noise must be float32 [images, \(planner.patches), \(planner.latentDim)] with 1 to \(images) image(s) for this job, not \(shape)"
             )
         }
     }

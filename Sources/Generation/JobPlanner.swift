@@ -52,8 +52,17 @@ public struct JobPlanner: Sendable {
         request.maxTokens ?? (request.mode == .interleaved ? contextLength : 256)
     }
 
+    /// The longest prompt, in bytes, worth tokenizing: no token of these tokenizers spells more than a few dozen
+    /// bytes, so a longer prompt cannot fit the context anyway, and tokenizing it would only cost time.
+    public var maxPromptBytes: Int { 64 * contextLength }
+
     /// Checks a request's values; the error names the field.
     public func validate(_ request: GenerationRequest) throws(RequestError) {
+        guard request.prompt.utf8.count <= maxPromptBytes else {
+            throw RequestError(
+                "the prompt is \(request.prompt.utf8.count) bytes; at most \(maxPromptBytes) can fit the context of \(contextLength) tokens"
+            )
+        }
         if let max = request.maxTokens { guard max > 0 else { throw RequestError("max_tokens must be positive") } }
         let sampling = request.sampling
         guard sampling.temperature >= 0, sampling.temperature.isFinite else {

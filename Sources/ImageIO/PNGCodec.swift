@@ -28,8 +28,14 @@ public struct Image8: Sendable, Equatable {
 
 /// PNG files through libpng's simplified API (via the CPNGShim C target).
 public enum PNGCodec {
-    /// Decodes PNG bytes to RGBA. The corresponding C function is `cpng_decode_rgba8`.
-    public static func decode(_ data: Data) throws(PNGError) -> Image8 {
+    /// The largest picture decoded by default: 4096 x 4096 pixels (64 MiB as RGBA), far above the model's input size
+    /// (Orthus-7B takes 512 x 512). A PNG is a few hundred bytes for millions of pixels of one colour, so its size
+    /// says nothing about what decoding it costs.
+    public static let defaultMaxPixels = 4096 * 4096
+
+    /// Decodes PNG bytes to RGBA, refusing from the header a picture of more than `maxPixels` pixels. The
+    /// corresponding C function is `cpng_decode_rgba8`.
+    public static func decode(_ data: Data, maxPixels: Int = defaultMaxPixels) throws(PNGError) -> Image8 {
         var message = [CChar](repeating: 0, count: 256)
         var pixels: UnsafeMutablePointer<UInt8>?
         var width: UInt32 = 0
@@ -38,11 +44,18 @@ public enum PNGCodec {
             cpng_decode_rgba8(
                 bytes.bindMemory(to: UInt8.self).baseAddress,
                 bytes.count,
+                UInt64(max(0, maxPixels)),
                 &pixels,
                 &width,
                 &height,
                 &message,
                 message.count
+            )
+        }
+        guard status != CPNG_TOO_LARGE else {
+            throw PNGError(
+                message:
+                    "the picture is \(width) x \(height) = \(Int(width) * Int(height)) pixels; the limit is \(maxPixels) pixels"
             )
         }
         guard status == CPNG_OK, let pixels else {

@@ -59,6 +59,14 @@ import Tokenizer
         #expect(result.stdout == (try tokenizer.decode(record.i2t.tokens)) + "\n")
     }
 
+    @Test func aPNGBombIsRefusedFromItsHeaderNamingTheLimit() throws {
+        let bomb = temporary("bomb.png")
+        try PNGBomb.bytes(width: 20000, height: 20000).write(to: URL(fileURLWithPath: bomb))
+        let result = try OrthusProcess.run(["generate", "--model", model, "--image", bomb, "--prompt", "what?"])
+        #expect(result.status != 0 && result.stderr.contains("20000 x 20000"), "\(result.stderr)")
+        #expect(result.stderr.contains("the limit is 16777216 pixels"))
+    }
+
     @Test func interleavedWritesImagesAndAPageThatShowsThemInOrder() throws {
         let folder = temporary("answer")
         let result = try OrthusProcess.run([

@@ -114,6 +114,12 @@ import Wire
         let long = String(repeating: "word ", count: 3000)
         let result = try await cluster.submit(["--prompt", long, "--max-tokens", "4"])
         #expect(result.status != 0 && result.stderr.contains("error: job") && result.stderr.contains("context"))
+        // A PNG bomb (20000 x 20000 claimed in 57 bytes) is refused by the diffusion worker from its header, naming
+        // the limit; the job fails with that reason.
+        let bomb = cluster.folder + "/bomb.png"
+        try PNGBomb.bytes(width: 20000, height: 20000).write(to: URL(fileURLWithPath: bomb))
+        let bombed = try await cluster.submit(["--prompt", "what is this?", "--image", bomb, "--max-tokens", "2"])
+        #expect(bombed.status != 0 && bombed.stderr.contains("the limit is 16777216 pixels"), "\(bombed.stderr)")
         // Ctrl-C on a running submit cancels its job on the cluster.
         let log = cluster.folder + "/cancelled.log"
         let running = try OrthusProcess.start(
@@ -129,7 +135,7 @@ import Wire
         let said = try String(contentsOfFile: log, encoding: .utf8)
         #expect(running.terminationStatus != 0 && said.contains("cancelled by its client"))
         let after = try await cluster.waitFor("the job to be gone") { $0.jobs.isEmpty }
-        #expect(after.failedJobs == 2 && !FileManager.default.fileExists(atPath: cluster.folder + "/never.png"))
+        #expect(after.failedJobs == 3 && !FileManager.default.fileExists(atPath: cluster.folder + "/never.png"))
 
         let unreachable = try await OrthusProcess.output(
             ["submit", "--coordinator", "tcp://127.0.0.1:1", "--prompt", "hi", "--timeout", "0.5"]

@@ -219,6 +219,45 @@ import Wire
         #expect(try after.envelopes(toClient: "dave").first?.jobID == running + 1)
     }
 
+    @Test func noiseIsRefusedUnlessTheJobCanUseItsShape() throws {
+        let h = CoreHarness()
+        let (patches, latent) = (planner.patches, planner.latentDim)
+        func submit(_ name: String, _ spec: JobSpec, noise shape: [Int]) throws -> Envelope? {
+            let values = [Float](repeating: 0.5, count: shape.reduce(1, *))
+            let noise = try NoiseTensor(shape: shape, values: values)
+            let message = try ClientMessage.submit(spec, picture: nil, noise: noise).message()
+            try h.fromClient(name, message.envelope, tensors: message.tensors)
+            return try h.envelopes(toClient: name).last
+        }
+        let image = JobSpec(mode: .textToImage, prompt: "a cat", maxTokens: 0, steps: 2)
+        let story = JobSpec(mode: .interleaved, prompt: "a story", maxTokens: 2 * (patches + 2) + 1, steps: 2)
+        let text = JobSpec(mode: .text, prompt: "hi", maxTokens: 2)
+        let refusals = [
+            try submit("a", image, noise: [2, patches, latent]),  // one image only
+            try submit("b", image, noise: [1, patches - 1, latent]),
+            try submit("c", story, noise: [3, patches, latent]),  // the budget fits two images
+            try submit("d", text, noise: [1, patches, latent]),
+        ]
+        for refusal in refusals {
+            #expect(
+                refusal?.kind == Envelope.failureKind && refusal?.error.contains("noise") == true,
+                "\(String(describing: refusal))"
+            )
+        }
+        #expect(refusals[0]?.error.contains("1 to 1 image(s)") == true && refusals[2]?.error.contains("1 to 2") == true)
+        #expect(try submit("e", image, noise: [1, patches, latent])?.kind == MessageKind.accepted.rawValue)
+        #expect(try submit("f", story, noise: [2, patches, latent])?.kind == MessageKind.accepted.rawValue)
+        #expect(h.core.status().jobs.count == 2)
+    }
+
+    @Test func aPromptTooLongToFitTheContextIsRefusedBeforeItIsTokenized() throws {
+        let h = CoreHarness()
+        let long = String(repeating: "a", count: planner.maxPromptBytes + 1)
+        try h.submitText("a", prompt: long)
+        let refusal = try #require(try h.envelopes(toClient: "a").last)
+        #expect(refusal.kind == Envelope.failureKind && refusal.error.contains("at most \(planner.maxPromptBytes)"))
+    }
+
     struct Failure: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }

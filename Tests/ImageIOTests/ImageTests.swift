@@ -35,6 +35,22 @@ import Testing
 }
 
 @Suite struct PNGCodecTests {
+    /// 20000 x 20000 claimed in 57 bytes (1.6 GB as RGBA): refused from the header, naming the limit.
+    @Test func aPictureOverThePixelLimitIsRefusedFromItsHeader() throws {
+        let bomb = PNGBomb.bytes(width: 20000, height: 20000)
+        #expect(bomb.count < 100)
+        let limit = PNGCodec.defaultMaxPixels
+        let refusal = PNGError(
+            message: "the picture is 20000 x 20000 = 400000000 pixels; the limit is \(limit) pixels"
+        )
+        #expect(throws: refusal) { _ = try PNGCodec.decode(bomb) }
+        // A real picture exactly at a limit decodes; one pixel over, it is refused.
+        let pixels = [UInt8](repeating: 200, count: 6 * 4 * 3)
+        let data = try PNGCodec.encode(Image8(width: 6, height: 4, channels: 3, pixels: pixels))
+        #expect(try PNGCodec.decode(data, maxPixels: 24).width == 6)
+        #expect(throws: PNGError.self) { _ = try PNGCodec.decode(data, maxPixels: 23) }
+    }
+
     @Test func anEncodedImageDecodesToTheSamePixelsWithOpaqueAlpha() throws {
         let pixels = (0..<(7 * 5 * 3)).map { UInt8(($0 * 37) % 256) }
         let data = try PNGCodec.encode(Image8(width: 7, height: 5, channels: 3, pixels: pixels))
