@@ -73,6 +73,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Messages refused (malformed, unknown ids, wrong kind), from clients and from workers.
     public var rejectedClientMessages: Int
     public var rejectedWorkerMessages: Int
+    /// Messages dropped unread because a socket's queue was full (a flood), from clients and from workers.
+    public var droppedClientMessages: Int = 0
+    public var droppedWorkerMessages: Int = 0
 
     public init(
         ready: Bool,

@@ -273,7 +273,7 @@ extension CoordinatorCore {
                 seconds: (now - record.accepted).seconds
             )
         }
-        return StatusReport(
+        var report = StatusReport(
             ready: pipeline.isReady && !desk.machine.available(.lmHead).isEmpty
                 && !desk.machine.available(.diffusionHead).isEmpty,
             pipeline: pipeline.isReady ? pipeline.chain.map(\.value) : [],
@@ -287,5 +287,8 @@ extension CoordinatorCore {
             rejectedClientMessages: rejectedClient,
             rejectedWorkerMessages: rejectedWorker
         )
+        report.droppedClientMessages = dropped.client
+        report.droppedWorkerMessages = dropped.worker
+        return report
     }
 }

@@ -33,7 +33,7 @@ extension CoordinatorCore {
                 info[joined.id] = WorkerInfo(registration: joined.registration)
                 note("\(describe(joined.id)) joined from \(joined.registration.host)")
             }
-            apply(outcome.directives)
+            if !outcome.directives.isEmpty { apply(outcome.directives) }  // a refusal changes nothing
             return
         }
         let routing = message.routing.first?.bytes ?? []

@@ -65,6 +65,8 @@ final class CoordinatorCore {
     var rejectedWorker = 0
     /// Messages this process could not frame (each is logged).
     var unsent = 0
+    /// Messages the shell dropped unread because a socket's queue was full.
+    var dropped: (client: Int, worker: Int) = (0, 0)
     /// The time of the event being handled.
     var now: ContinuousClock.Instant
     /// What the current event asks of the shell.

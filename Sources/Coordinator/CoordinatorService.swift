@@ -29,13 +29,9 @@ public final class CoordinatorService: Sendable {
         public var downAfter: Duration = .seconds(10)
         /// How long jobs wait for a replacement of a lost stage before they fail.
         public var replayTimeout: Duration = .seconds(120)
+        /// Messages from each socket waiting for the coordinator's thread at most; more are dropped and counted.
+        public var queueCapacity = 10_000
         public init() {}
-    }
-
-    enum Event: Sendable {
-        case client([ZMQMessage])
-        case worker([ZMQMessage])
-        case tick
     }
 
     private let planner: JobPlanner
@@ -63,7 +59,6 @@ public final class CoordinatorService: Sendable {
 
     /// Serves until either socket stops; throws only if the journal folder cannot be used.
     public func run() async throws {
-        let (events, sink) = AsyncStream.makeStream(of: Event.self)
         let thread = SerialThread(name: "coordinator")
         defer { thread.stop() }
         let (planner, context, clients, workers, options, logger) = (
@@ -85,29 +80,40 @@ public final class CoordinatorService: Sendable {
             return Shell(core: core, context: context, clients: clients, workers: workers, options: options)
         }
         try await thread.run { shell.carryOut(shell.core.restore(at: .now)) }
+        let inbox = FairInbox(capacity: options.queueCapacity)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await frames in self.clients.inbound { sink.yield(.client(frames)) }
-                sink.finish()
+                for await frames in self.clients.inbound { inbox.push(.client(frames)) }
+                inbox.close()
             }
             group.addTask {
-                for await frames in self.workers.inbound { sink.yield(.worker(frames)) }
-                sink.finish()
+                for await frames in self.workers.inbound { inbox.push(.worker(frames)) }
+                inbox.close()
             }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.options.tickInterval)  // cancelled: the loop condition ends it
-                    sink.yield(.tick)
+                    inbox.push(.tick)
                 }
             }
-            for await event in events {
-                // The core's thread refuses work only once it is stopped, after this loop.
-                _ = try? await thread.run {
-                    switch event {
-                    case .client(let frames): shell.carryOut(shell.core.client(frames, at: .now))
-                    case .worker(let frames): shell.carryOut(shell.core.worker(frames, at: .now))
-                    case .tick: shell.carryOut(shell.core.tick(at: .now))
+            for await _ in inbox.wakeUps {
+                // Events go to the core's thread in small batches taken in turns from the two sockets.
+                var batch = inbox.take(64)
+                while !batch.isEmpty {
+                    let events = batch
+                    let dropped = inbox.dropped
+                    // The core's thread refuses work only once it is stopped, after this loop.
+                    _ = try? await thread.run {
+                        shell.core.dropped = dropped
+                        for event in events {
+                            switch event {
+                            case .client(let frames): shell.carryOut(shell.core.client(frames, at: .now))
+                            case .worker(let frames): shell.carryOut(shell.core.worker(frames, at: .now))
+                            case .tick: shell.carryOut(shell.core.tick(at: .now))
+                            }
+                        }
                     }
+                    batch = inbox.take(64)
                 }
             }
             group.cancelAll()

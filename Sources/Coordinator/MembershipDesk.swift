@@ -1,5 +1,6 @@
 import ClusterProtocol
 import Membership
+import Runtime
 import Transport
 import Wire
 
@@ -19,8 +20,33 @@ public struct MembershipDesk: Sendable {
     public private(set) var machine: MembershipMachine
     /// Control messages that could not be read or were refused.
     public private(set) var rejected = 0
+    /// New registrations allowed: a bucket of `registrationBurst` that refills at `registrationsPerSecond`, so a
+    /// flood of fake registrations is refused at the cost of a reply each and never fills the member table.
+    public let registrationsPerSecond: Double
+    public let registrationBurst: Double
+    private var registrationTokens: Double
+    private var refilled: ContinuousClock.Instant?
 
-    public init(machine: MembershipMachine) { self.machine = machine }
+    public init(machine: MembershipMachine, registrationsPerSecond: Double = 20, registrationBurst: Double = 256) {
+        self.machine = machine
+        self.registrationsPerSecond = registrationsPerSecond
+        self.registrationBurst = registrationBurst
+        registrationTokens = registrationBurst
+    }
+
+    /// Takes a registration token, if the bucket has one.
+    private mutating func allowRegistration(at now: ContinuousClock.Instant) -> Bool {
+        if let refilled {
+            registrationTokens = min(
+                registrationBurst,
+                registrationTokens + (now - refilled).seconds * registrationsPerSecond
+            )
+        }
+        refilled = now
+        guard registrationTokens >= 1 else { return false }
+        registrationTokens -= 1
+        return true
+    }
 
     /// The current members, by id.
     public var members: [WorkerID: Member] { machine.members }
@@ -41,6 +67,9 @@ public struct MembershipDesk: Sendable {
                 if case .stage(let layers) = role, layers.isEmpty || registration.dataEndpoint.isEmpty {
                     throw MembershipError.stageWithoutLayersOrEndpoint
                 }
+                // A worker already registered with this key and incarnation only gets its id again.
+                let known = machine.member(key: registration.key)?.incarnation == registration.incarnation
+                guard known || allowRegistration(at: now) else { throw MembershipError.tooManyRegistrations }
                 let (id, directives) = try machine.register(
                     role: role,
                     key: registration.key,
@@ -63,7 +92,7 @@ public struct MembershipDesk: Sendable {
                 outcome.directives = try machine.drain(WorkerID(worker))
             case .left(let worker):
                 try checkSender(message)
-                outcome.directives = try machine.left(WorkerID(worker))
+                outcome.directives = try machine.left(WorkerID(worker), at: now)
             default:
                 throw MembershipError.notAControlMessage(e.kind)
             }
@@ -104,11 +133,13 @@ public struct MembershipDesk: Sendable {
 /// Why a control message was refused (beyond the machine's own refusals).
 public enum MembershipError: Error, Equatable, CustomStringConvertible {
     case stageWithoutLayersOrEndpoint
+    case tooManyRegistrations
     case notAControlMessage(UInt32)
 
     public var description: String {
         switch self {
         case .stageWithoutLayersOrEndpoint: "a stage must register a non-empty layer range and its data endpoint"
+        case .tooManyRegistrations: "too many registrations at once; try again in a second"
         case .notAControlMessage(let kind): "message kind \(kind) is not a membership message a worker sends"
         }
     }

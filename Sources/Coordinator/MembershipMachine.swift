@@ -55,6 +55,7 @@ public struct MembershipMachine: Sendable {
         case unknownWorker(WorkerID)
         case staleIncarnation(key: String, offered: UInt64, current: UInt64)
         case alreadyDown(WorkerID)
+        case tableFull(limit: Int)
 
         public var description: String {
             switch self {
@@ -62,19 +63,37 @@ public struct MembershipMachine: Sendable {
             case .staleIncarnation(let key, let offered, let current):
                 "worker '\(key)' registered with incarnation \(offered), older than the current \(current)"
             case .alreadyDown(let id): "worker \(id) was declared down; register again with a new incarnation"
+            case .tableFull(let limit): "the cluster has \(limit) members, its limit; no more can register"
             }
         }
     }
 
     public let suspectAfter: Duration
     public let downAfter: Duration
+    /// Members down this long are forgotten.
+    public let forgetAfter: Duration
+    /// Members (down ones not yet forgotten included) at most: a registration beyond it is refused.
+    public let maxMembers: Int
     public private(set) var members: [WorkerID: Member] = [:]
+    /// The member each key registered that is not down: registering and re-registering look up here, not through
+    /// every member.
+    private var live: [String: WorkerID] = [:]
+    /// When each down member went down, oldest first.
+    private var down: [(id: WorkerID, since: ContinuousClock.Instant)] = []
     private var nextID: UInt64 = 1
 
-    public init(suspectAfter: Duration = .seconds(3), downAfter: Duration = .seconds(10)) {
+    public init(
+        suspectAfter: Duration = .seconds(3),
+        downAfter: Duration = .seconds(10),
+        forgetAfter: Duration = .seconds(60),
+        maxMembers: Int = 1024
+    ) {
         precondition(suspectAfter < downAfter, "a worker must be suspect before it is down")
+        precondition(maxMembers > 0, "a cluster needs room for members")
         self.suspectAfter = suspectAfter
         self.downAfter = downAfter
+        self.forgetAfter = forgetAfter
+        self.maxMembers = maxMembers
     }
 
     /// Registers a worker. The same key and incarnation again is the same worker (an idempotent retry); a newer
@@ -86,13 +105,16 @@ public struct MembershipMachine: Sendable {
         at now: ContinuousClock.Instant
     ) throws(Refusal) -> (WorkerID, [Directive]) {
         var directives: [Directive] = []
-        if let current = members.values.first(where: { $0.key == key && $0.status != .down }) {
+        if let currentID = live[key], let current = members[currentID] {
             if current.incarnation == incarnation, current.role == role { return (current.id, []) }
             guard incarnation > current.incarnation else {
                 throw .staleIncarnation(key: key, offered: incarnation, current: current.incarnation)
             }
-            directives += markDown(current.id)
+            directives += markDown(current.id, at: now)
         }
+        // A full table makes room by forgetting the members longest down, and refuses when none are.
+        while members.count >= maxMembers, !down.isEmpty { members[down.removeFirst().id] = nil }
+        guard members.count < maxMembers else { throw .tableFull(limit: maxMembers) }
         let id = WorkerID(nextID)
         nextID += 1
         members[id] = Member(
@@ -104,6 +126,7 @@ public struct MembershipMachine: Sendable {
             lastHeard: now,
             load: 0
         )
+        live[key] = id
         directives.append(.announce(id, .alive))
         return (id, directives)
     }
@@ -139,22 +162,25 @@ public struct MembershipMachine: Sendable {
     }
 
     /// A drained worker has handed back everything and left; nothing is reassigned.
-    public mutating func left(_ id: WorkerID) throws(Refusal) -> [Directive] {
-        guard var member = members[id] else { throw .unknownWorker(id) }
+    public mutating func left(_ id: WorkerID, at now: ContinuousClock.Instant) throws(Refusal) -> [Directive] {
+        guard let member = members[id] else { throw .unknownWorker(id) }
         guard member.status != .down else { return [] }
-        member.status = .down
-        members[id] = member
+        _ = markDown(id, at: now)
         return [.announce(id, .down)]
     }
 
     /// Advances time: silence beyond `suspectAfter` makes a worker suspect, beyond `downAfter` down.
     public mutating func tick(at now: ContinuousClock.Instant) -> [Directive] {
         var directives: [Directive] = []
+        while let oldest = down.first, now - oldest.since > forgetAfter {
+            down.removeFirst()
+            members[oldest.id] = nil
+        }
         for id in members.keys.sorted() {
             guard let member = members[id], member.status != .down else { continue }
             let silence = now - member.lastHeard
             if silence > downAfter {
-                directives += markDown(id)
+                directives += markDown(id, at: now)
             } else if silence > suspectAfter, member.status == .alive {
                 members[id]?.status = .suspect
                 directives.append(.announce(id, .suspect))
@@ -163,13 +189,19 @@ public struct MembershipMachine: Sendable {
         return directives
     }
 
+    /// The member registered under `key` that is not down.
+    public func member(key: String) -> Member? { live[key].flatMap { members[$0] } }
+
     /// Members that may receive new work in `role`, least loaded first.
     public func available(_ role: WorkerRole) -> [Member] {
         members.values.filter { $0.role == role && $0.status == .alive }.sorted { ($0.load, $0.id) < ($1.load, $1.id) }
     }
 
-    private mutating func markDown(_ id: WorkerID) -> [Directive] {
+    private mutating func markDown(_ id: WorkerID, at now: ContinuousClock.Instant) -> [Directive] {
+        guard let member = members[id] else { return [] }
         members[id]?.status = .down
+        if live[member.key] == id { live[member.key] = nil }
+        down.append((id, now))
         return [.announce(id, .down), .reassignWork(of: id)]
     }
 }

@@ -39,6 +39,11 @@ public struct WorkerSession: Sendable {
             } catch LinkError.timedOut(let endpoint) {
                 guard ContinuousClock.now < deadline else { throw LinkError.timedOut(endpoint: endpoint) }
                 logger.info("waiting for the coordinator at \(endpoint)")
+            } catch LinkError.refused(let reason) where reason.contains("try again") {
+                // The coordinator limits how fast workers join; this refusal is temporary.
+                guard ContinuousClock.now < deadline else { throw LinkError.refused(reason) }
+                logger.info("\(reason)")
+                try await Task.sleep(for: .seconds(1))
             }
         }
         let session = WorkerSession(context: context, link: link, data: data, logger: logger)

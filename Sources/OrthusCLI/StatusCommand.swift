@@ -74,6 +74,9 @@ struct StatusCommand: AsyncParsableCommand {
         lines.append(
             "head backlog: lm \(report.lmBacklog), diffusion \(report.diffusionBacklog); refused messages: "
                 + "clients \(report.rejectedClientMessages), workers \(report.rejectedWorkerMessages)"
+                + (report.droppedClientMessages + report.droppedWorkerMessages > 0
+                    ? "; dropped in floods: clients \(report.droppedClientMessages), workers \(report.droppedWorkerMessages)"
+                    : "")
         )
         return lines.joined(separator: "\n") + "\n"
     }

@@ -35,7 +35,8 @@ import Wire
         let service = DeskHarness(
             router: router,
             desk: MembershipDesk(
-                machine: MembershipMachine(suspectAfter: .seconds(1), downAfter: .seconds(2))
+                // Two seconds leave room for a registration's answer on a machine loaded by other tests.
+                machine: MembershipMachine(suspectAfter: .seconds(2), downAfter: .seconds(4))
             )
         )
         let recorder = service.recorder

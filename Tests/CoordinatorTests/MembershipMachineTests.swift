@@ -1,4 +1,6 @@
+import ClusterProtocol
 import Testing
+import Wire
 
 @testable import Coordinator
 
@@ -61,7 +63,7 @@ import Testing
         let (b, _) = try machine.register(role: .diffusionHead, key: "d1", incarnation: 1, at: t0)
         #expect(try machine.drain(a) == [.announce(a, .draining)])
         #expect(machine.available(.diffusionHead).map(\.id) == [b])
-        #expect(try machine.left(a) == [.announce(a, .down)])
+        #expect(try machine.left(a, at: .now) == [.announce(a, .down)])
     }
 
     @Test func theLeastLoadedWorkerComesFirst() throws {
@@ -78,5 +80,57 @@ import Testing
         #expect(throws: MembershipMachine.Refusal.unknownWorker(WorkerID(99))) {
             try machine.heartbeat(from: WorkerID(99), load: 0, at: t0)
         }
+    }
+}
+
+/// The member table cannot be flooded: it has a bound, members long down are forgotten, and new registrations are
+/// rate-limited (a worker already registered is never refused).
+@Suite struct MembershipFloodTests {
+    let t0 = ContinuousClock.now
+
+    @Test func theTableIsBoundedAndForgetsMembersLongDown() throws {
+        var machine = MembershipMachine(
+            suspectAfter: .seconds(3),
+            downAfter: .seconds(10),
+            forgetAfter: .seconds(60),
+            maxMembers: 3
+        )
+        let (a, _) = try machine.register(role: .lmHead, key: "a", incarnation: 1, at: t0)
+        _ = try machine.register(role: .lmHead, key: "b", incarnation: 1, at: t0)
+        _ = try machine.register(role: .lmHead, key: "c", incarnation: 1, at: t0)
+        #expect(throws: MembershipMachine.Refusal.tableFull(limit: 3)) {
+            try machine.register(role: .lmHead, key: "d", incarnation: 1, at: t0)
+        }
+        // A member that is down makes room for a newcomer; one down for a minute is forgotten by the clock.
+        _ = try machine.left(a, at: t0 + .seconds(1))
+        let (d, _) = try machine.register(role: .lmHead, key: "d", incarnation: 1, at: t0 + .seconds(2))
+        #expect(machine.members[a] == nil && machine.members[d]?.status == .alive)
+        _ = try machine.left(d, at: t0 + .seconds(3))
+        _ = machine.tick(at: t0 + .seconds(5))
+        #expect(machine.members[d]?.status == .down)
+        _ = machine.tick(at: t0 + .seconds(64))
+        #expect(machine.members[d] == nil && machine.members.count == 2 + 0)
+    }
+
+    @Test func registrationsBeyondTheRateAreRefusedAndKnownWorkersStillAnswered() throws {
+        var desk = MembershipDesk(
+            machine: MembershipMachine(maxMembers: 1000),
+            registrationsPerSecond: 10,
+            registrationBurst: 5
+        )
+        func register(_ key: String, at now: ContinuousClock.Instant) -> MembershipMessage? {
+            let registration = Registration(key: key, incarnation: 1, role: .lmHead)
+            let message = MembershipMessage.register(registration).message
+            return desk.handle(message, at: now).reply.flatMap { try? MembershipMessage($0.envelope) }
+        }
+        let answers = (0..<20).map { register("fake-\($0)", at: t0) }
+        #expect(answers.prefix(5).allSatisfy { if case .registered = $0 { true } else { false } })
+        #expect(answers.dropFirst(5).allSatisfy { if case .refused = $0 { true } else { false } })
+        #expect(desk.members.count == 5)
+        // A known worker registering again (a lost answer) gets its id without a token.
+        if case .registered = register("fake-0", at: t0) {} else { Issue.record("a known worker was refused") }
+        // Half a second later, five more tokens.
+        let later = (20..<30).map { register("fake-\($0)", at: t0 + .milliseconds(500)) }
+        #expect(later.filter { if case .registered = $0 { true } else { false } }.count == 5)
     }
 }

@@ -1,0 +1,67 @@
+import ClusterClient
+import ClusterProtocol
+import Foundation
+import Synchronization
+import TestSupport
+import Testing
+import Transport
+import Wire
+
+/// An outsider floods the worker socket with registrations, as an attacker would: the coordinator keeps answering
+/// status promptly, its member table stays bounded, and no real worker is declared down.
+@Suite struct FloodTests {
+    @Test func twentyThousandRegistrationsInABurstLeaveTheClusterServing() async throws {
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        try await cluster.startWorkers(stages: [0..<4])
+        let client = try ClusterClient(endpoint: cluster.clients)
+        let attacker = try SocketPump(
+            context: try ZMQContext(),
+            name: "attacker",
+            kind: .dealer,
+            connect: cluster.workers
+        )
+        defer { attacker.stop() }
+
+        let flood = 20_000
+        let started = ContinuousClock.now
+        let answered = Atomic<Int>(0)
+        let reader = Task {
+            for await _ in attacker.inbound {
+                if answered.add(1, ordering: .relaxed).newValue == flood { break }
+            }
+        }
+        defer { reader.cancel() }
+        for index in 0..<flood {
+            let registration = Registration(key: "fake-\(index)", incarnation: 1, role: .lmHead)
+            try attacker.send(MembershipMessage.register(registration).message)
+        }
+        // Status every 100 ms until every fake registration is answered (or 60 s pass).
+        var slowest: Duration = .zero
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let start = ContinuousClock.now
+            _ = try await client.status(timeout: .seconds(10))
+            slowest = max(slowest, ContinuousClock.now - start)
+            let report = try await cluster.status()
+            if answered.load(ordering: .relaxed) + report.droppedWorkerMessages >= flood { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let report = try await cluster.status()
+        // Every registration was answered, or dropped unread and counted when the worker socket's queue was full (the
+        // drops may also count a real worker's heartbeat that arrived while the queue was full).
+        let count = answered.load(ordering: .relaxed)
+        let dropped = report.droppedWorkerMessages
+        #expect(count <= flood && count + dropped >= flood, "\(count) answered, \(dropped) dropped")
+        #expect(slowest < .seconds(1), "status took \(slowest) during the flood")
+        let real = report.members.filter { !$0.key.hasPrefix("fake-") }
+        #expect(real.count == 3 && real.allSatisfy { $0.state == "alive" }, "\(real)")
+        // The desk admits a burst of 256 registrations and 20 a second after it (its defaults).
+        let admitted = 256 + Int(((ContinuousClock.now - started) / .seconds(1)) * 20) + 1
+        #expect(report.members.count <= 3 + admitted, "\(report.members.count) members after the flood")
+        #expect(report.ready)
+        // Still serving jobs.
+        let result = try await cluster.submit(["--prompt", "hi", "--max-tokens", "3"])
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+}
