@@ -120,6 +120,7 @@ public final class ModelDirectory: Sendable {
         do { data = try Data(contentsOf: URL(fileURLWithPath: indexPath)) } catch {
             throw CheckpointError.unreadable(path: indexPath, reason: "\(error)")
         }
+        // Not JSON and JSON of the wrong shape get the same error, naming the file, below.
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw bad("not a JSON object")
         }

@@ -69,6 +69,7 @@ public final class SafetensorsFile: Sendable {
             throw bad("header of \(headerLength) bytes runs past the end of the \(file.size)-byte file (truncated?)")
         }
         let headerData = Data(bytes: file.base + 8, count: headerLength)
+        // Not JSON and JSON of the wrong shape get the same error, naming the file, below.
         guard let object = try? JSONSerialization.jsonObject(with: headerData), let header = object as? [String: Any]
         else { throw bad("the header is not a JSON object") }
 

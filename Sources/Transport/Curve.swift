@@ -112,6 +112,7 @@ public final class ZAPAuthenticator: Sendable {
                 frames[0].bytes, [], Array("1.0".utf8), frames[3].bytes, Array((ok ? "200" : "400").utf8),
                 Array((ok ? "OK" : "key not allowed").utf8), [], [],
             ]
+            // Without memory for the reply the handshake goes unanswered, and libzmq refuses it.
             guard let messages = try? reply.map({ try ZMQMessage(bytes: $0) }) else { continue }
             try? socket.send(messages)  // unanswered, the handshake is refused: the safe outcome
         }
