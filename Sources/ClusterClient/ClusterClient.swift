@@ -26,7 +26,13 @@ public struct ClusterClient: Sendable {
         let exchange = try Exchange(self, try ClientMessage.status.message(), timeout)
         defer { exchange.close() }
         for try await reply in exchange.replies() {
-            switch try? ClientMessage(reply) {  // anything else on this socket is not this request's answer
+            let message: ClientMessage
+            do {
+                message = try ClientMessage(reply)
+            } catch {
+                throw ClientError.refused("an unreadable reply: \(error)")
+            }
+            switch message {
             case .statusReport(let json): return try JSONDecoder().decode(StatusReport.self, from: Data(json.utf8))
             case .failure(_, let reason): throw ClientError.refused(reason)
             default: continue

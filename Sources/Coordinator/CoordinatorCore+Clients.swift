@@ -79,7 +79,13 @@ extension CoordinatorCore {
             if spec.mode == .imageToText, picture == nil {
                 throw JobRefusal.invalid("an image-to-text job carries its PNG as a uint8 tensor named 'image'")
             }
-            try checkNoise(tensor?.shape, for: spec)
+            if let shape = tensor?.shape {
+                do {
+                    try planner.validateNoise(shape: shape, for: spec.request)
+                } catch {
+                    throw JobRefusal.invalid(error.description)
+                }
+            }
             let noise = tensor.map { (shape: $0.shape, values: $0.values) }
             let png = spec.mode == .imageToText ? picture : nil
             let id = nextJob
@@ -109,7 +115,7 @@ extension CoordinatorCore {
             accepted: now,
             phase: .queued,
             detokenizer: StreamingDetokenizer(tokenizer: planner.tokenizer),
-            noise: noise.map { Self.nested($0.shape, $0.values) }
+            noise: try noise.map { try GivenNoise(shape: $0.shape, values: $0.values) }
         )
         if spec.mode == .imageToText {
             record.phase = .encoding
@@ -128,36 +134,6 @@ extension CoordinatorCore {
         } else {
             waiting.append(id)
             startWaitingJobs()
-        }
-    }
-
-    /// Client noise must have the shape the job can use, checked before its values are read: [1, patches, latent] for
-    /// text-to-image, [images, patches, latent] for an interleaved answer with no more images than its token budget
-    /// allows (each takes its patches, BOI and EOI); text jobs take none.
-    func checkNoise(_ shape: [Int]?, for spec: JobSpec) throws {
-        guard let shape else { return }
-        let request = spec.request
-        let perImage = planner.patches + 2
-        let images: Int
-        switch request.mode {
-        case .text, .imageToText: throw JobRefusal.invalid("noise applies to text-to-image and interleaved jobs only")
-        case .textToImage: images = 1
-        case .interleaved: images = planner.maxTokens(request) / perImage
-        }
-        guard shape.count == 3, (1...max(1, images)).contains(shape[0]), images > 0, shape[1] == planner.patches,
-            shape[2] == planner.latentDim
-        else {
-            throw JobRefusal.invalid(
-                "noise must be float32 [images, \(planner.patches), \(planner.latentDim)] with 1 to \(images) image(s) for this job, not \(shape)"
-            )
-        }
-    }
-
-    /// `[image][patch][latent]` from a flat [images, patches, latent] array.
-    static func nested(_ shape: [Int], _ values: [Float]) -> [[[Float]]] {
-        let (patches, width) = (shape[1], shape[2])
-        return (0..<shape[0]).map { k in
-            (0..<patches).map { i in Array(values[((k * patches + i) * width)..<((k * patches + i + 1) * width)]) }
         }
     }
 

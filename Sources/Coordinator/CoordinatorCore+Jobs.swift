@@ -29,7 +29,7 @@ struct JobRecord {
     var prepared: PlannedJob?
     var detokenizer: StreamingDetokenizer
     /// Noise the client supplied, `[image][patch][latent]`.
-    var noise: [[[Float]]]?
+    var noise: GivenNoise?
     /// Text streamed so far (text modes), for a client that attaches later with `fetch`.
     var streamed = ""
     var tokens = 0
@@ -109,16 +109,12 @@ extension CoordinatorCore {
         var places: [Int] = []
         for (place, patch) in work.enumerated() {
             guard let record = jobs[patch.job] else { continue }
-            var noise: [Float]?
-            if let given = record.noise {
-                guard patch.key.image < given.count else {
-                    fail(
-                        patch.job,
-                        "the job's noise covers \(given.count) image(s); image \(patch.key.image + 1) needs more"
-                    )
-                    continue
-                }
-                noise = given[patch.key.image][patch.key.patch]
+            let noise: [Float]?
+            do {
+                noise = try record.noise?.patch(patch.key)
+            } catch {
+                fail(patch.job, error.description)
+                continue
             }
             owners.append(patch.job)
             places.append(place)

@@ -33,7 +33,7 @@ extension CoordinatorCore {
                 info[joined.id] = WorkerInfo(registration: joined.registration)
                 note("\(describe(joined.id)) joined from \(joined.registration.host)")
             }
-            if !outcome.directives.isEmpty { apply(outcome.directives) }  // a refusal changes nothing
+            apply(outcome.directives)
             return
         }
         let routing = message.routing.first?.bytes ?? []
@@ -169,6 +169,9 @@ extension CoordinatorCore {
     }
 
     func apply(_ directives: [MembershipMachine.Directive]) {
+        // Nothing changed (a refusal, a heartbeat, a quiet tick): no pipeline to re-plan, no work to re-dispatch. A
+        // flood of refused registrations cost a scan of every member per message before this.
+        guard !directives.isEmpty else { return }
         for directive in directives {
             guard case .announce(let id, let status) = directive else { continue }
             switch status {

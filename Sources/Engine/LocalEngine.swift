@@ -15,9 +15,9 @@ public final class LocalEngine {
     public struct Job: Sendable {
         public var request: GenerationRequest
         public var picture: Image8?
-        public var noise: [[[Float]]]?
+        public var noise: GivenNoise?
 
-        public init(_ request: GenerationRequest, picture: Image8? = nil, noise: [[[Float]]]? = nil) {
+        public init(_ request: GenerationRequest, picture: Image8? = nil, noise: GivenNoise? = nil) {
             self.request = request
             self.picture = picture
             self.noise = noise
@@ -100,6 +100,11 @@ public final class LocalEngine {
 
     private func plan(id: UInt64, _ job: Job) throws -> PlannedJob {
         if job.request.mode != .text, pictures == nil { throw GenerationError.notOrthus(path: directory.path) }
+        if let noise = job.noise {
+            let images = noise.images
+            let shape = [images.count, images.first?.count ?? 0, images.first?.first?.count ?? 0]
+            try planner.validateNoise(shape: shape, for: job.request)
+        }
         guard job.request.mode == .imageToText else { return try planner.plan(id: id, job.request) }
         guard let picture = job.picture, let pictures else {
             throw RequestError("an image-to-text request needs a picture")

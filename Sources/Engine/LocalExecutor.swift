@@ -30,7 +30,7 @@ public struct LocalExecutor: Sendable {
     let lmHead: LMHead
     private var patches: PatchBatch?
     /// Noise a job's caller supplied, `[image][patch][latent]`, in place of the seeded noise.
-    private var givenNoise: [UInt64: [[[Float]]]] = [:]
+    private var givenNoise: [UInt64: GivenNoise] = [:]
     private var events: [Event] = []
     private var waitingPatches = false
 
@@ -55,16 +55,10 @@ public struct LocalExecutor: Sendable {
     /// Whether every job has finished (nothing queued, nothing sampling).
     public var isIdle: Bool { events.isEmpty && (patches?.isEmpty ?? true) }
 
-    /// Accepts a job; `noise` `[image][patch][latent]` replaces its seeded patch noise.
-    public mutating func submit(_ job: PlannedJob, noise: [[[Float]]]? = nil) throws -> [Update] {
+    /// Accepts a job; `noise` replaces its seeded patch noise.
+    public mutating func submit(_ job: PlannedJob, noise: GivenNoise? = nil) throws -> [Update] {
         if let noise { givenNoise[job.id] = noise }
         return try carryOut(try scheduler.submit(job))
-    }
-
-    /// Stops a job wherever it is.
-    public mutating func cancel(job: UInt64) throws -> [Update] {
-        givenNoise[job] = nil
-        return try carryOut(scheduler.cancel(job: job))
     }
 
     /// Handles the next result (a stage output or a head answer), or advances every patch in flight by one DDIM step
@@ -134,20 +128,12 @@ public struct LocalExecutor: Sendable {
     /// A patch with its noise: the caller's, or drawn from its key.
     private func patch(_ work: PatchWork) throws -> PatchBatch.Patch {
         let latentDim = patches!.head.latentDim
-        let noise: [Float]
-        if let given = givenNoise[work.job] {
-            let (image, patch) = (work.key.image, work.key.patch)
-            guard image < given.count, patch < given[image].count, given[image][patch].count == latentDim else {
-                throw GenerationError.noiseShape(image: image, patch: patch, latent: latentDim)
-            }
-            noise = given[image][patch]
-        } else {
-            noise = PatchNoise.gaussian(
-                seed: work.key.seed,
-                image: work.key.image,
-                patch: work.key.patch,
-                count: latentDim
-            )
+        let key = work.key
+        let noise =
+            try givenNoise[work.job]?.patch(key)
+            ?? PatchNoise.gaussian(seed: key.seed, image: key.image, patch: key.patch, count: latentDim)
+        guard noise.count == latentDim else {
+            throw GenerationError.noiseShape(image: key.image, patch: key.patch, latent: latentDim)
         }
         return PatchBatch.Patch(
             condition: work.condition,

@@ -204,15 +204,6 @@ public struct Scheduler: Sendable {
         return (failed, directives + schedule())
     }
 
-    /// The jobs a head request serves (to fail them when the request cannot be served).
-    public func jobs(ofRequest id: UInt64) -> [UInt64] {
-        switch outstanding[id] {
-        case .tokens(let ids): Set(ids.compactMap { sequences[$0]?.job }).sorted()
-        case .patches(let jobs): Set(jobs.filter { self.jobs[$0] != nil }).sorted()
-        case nil: []
-        }
-    }
-
     /// The pipeline lost a stage: every micro-batch in flight is gone, and nothing is scheduled until `replay()`.
     /// Head answers still arriving are kept.
     public mutating func suspend() {

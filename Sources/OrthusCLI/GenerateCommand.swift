@@ -84,8 +84,7 @@ struct GenerateCommand: ParsableCommand {
     /// The engine's job for a request's options: the request, its picture and its noise.
     static func job(_ options: RequestOptions, engine: LocalEngine) throws -> LocalEngine.Job {
         let picture = try options.image.map { try PNGCodec.read($0) }
-        let latentDim = engine.planner.latentDim
-        let noise = try options.noiseIn.map { try readNoise($0, latent: latentDim) }
+        let noise = try options.noiseIn.map(readNoise)
         return LocalEngine.Job(try options.generationRequest(), picture: picture, noise: noise)
     }
 
@@ -111,15 +110,13 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
-    /// Noise `[images][patches][latent]` from a float32 `.npy` of shape [images, patches, latent].
-    static func readNoise(_ path: String, latent: Int) throws -> [[[Float]]] {
+    /// Noise from a float32 `.npy` of shape [images, patches, latent]; the engine checks it against the job.
+    static func readNoise(_ path: String) throws -> GivenNoise {
         let (shape, values) = try NumpyFile.read(path)
-        guard shape.count == 3, shape[2] == latent else {
-            throw ValidationError("--noise-in \(path) has shape \(shape); expected [images, patches, \(latent)]")
-        }
-        let (images, patches) = (shape[0], shape[1])
-        return (0..<images).map { k in
-            (0..<patches).map { i in Array(values[((k * patches + i) * latent)..<((k * patches + i + 1) * latent)]) }
+        do {
+            return try GivenNoise(shape: shape, values: values)
+        } catch {
+            throw ValidationError("--noise-in \(path): \(error)")
         }
     }
 }

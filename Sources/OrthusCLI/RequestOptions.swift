@@ -88,8 +88,11 @@ struct RequestOptions: ParsableArguments {
     }
 
     var sampling: SamplingParameters {
-        let defaultTemperature: Float = interleaved ? 1 : 0
-        let defaultTopK = interleaved ? 50 : 0
-        return SamplingParameters(temperature: temperature ?? defaultTemperature, topK: topK ?? defaultTopK, topP: topP)
+        let defaults = GenerationRequest.defaultSampling(mode)
+        return SamplingParameters(
+            temperature: temperature ?? defaults.temperature,
+            topK: topK ?? defaults.topK,
+            topP: topP
+        )
     }
 }

@@ -48,7 +48,8 @@ import Testing
     /// near-ties between codes, and later patches inherit it (traced patch by patch against the reference's hidden
     /// states). Measured: 1.2e-4 at ×0.1 for text-to-image; a handful of pixels one level apart after truncation.
     @Test func textToImageWithInjectedNoiseReproducesTheReferenceLatentsAndPixels() throws {
-        let noise = Self.nested(try Fixtures.golden("t2i-noise"))
+        let goldenNoise = try Fixtures.golden("t2i-noise")
+        let noise = try GivenNoise(shape: goldenNoise.shape, values: goldenNoise.values)
         let request = GenerationRequest(
             mode: .textToImage,
             prompt: record.t2i.prompt,
@@ -81,7 +82,8 @@ import Testing
     }
 
     @Test func interleavedGenerationWithGreedyTextReproducesTheReferenceTextAndImages() throws {
-        let noise = Self.nested(try Fixtures.golden("interleaved-noise"))
+        let goldenNoise = try Fixtures.golden("interleaved-noise")
+        let noise = try GivenNoise(shape: goldenNoise.shape, values: goldenNoise.values)
         let request = GenerationRequest(
             mode: .interleaved,
             prompt: record.interleaved.prompt,
@@ -100,6 +102,20 @@ import Testing
             let error = zip(ours.flatMap { $0 }, reference.flatMap { $0 }).map { abs($0 - $1) * 0.1 }.max()!
             #expect(error <= 5e-4, "max abs latent error (head scale) \(error)")  // see the text-to-image test
         }
+    }
+
+    /// One process checks given noise with the planner's rule, as the coordinator does: text-to-image takes one
+    /// image's noise, text takes none.
+    @Test func noiseTheJobCannotUseIsRefusedBeforeAnythingRuns() throws {
+        let image = GenerationRequest(mode: .textToImage, prompt: "a cat", steps: 2)
+        let twoImages = GivenNoise(
+            images: Array(repeating: Array(repeating: [Float](repeating: 0, count: 8), count: 16), count: 2)
+        )
+        #expect(throws: RequestError.self) { _ = try engine.run(LocalEngine.Job(image, noise: twoImages)) }
+        let text = GenerationRequest(mode: .text, prompt: "hi", maxTokens: 2)
+        let oneImage = GivenNoise(images: Array(twoImages.images.prefix(1)))
+        #expect(throws: RequestError.self) { _ = try engine.run(LocalEngine.Job(text, noise: oneImage)) }
+        #expect(try engine.run(LocalEngine.Job(image, noise: oneImage)).reason == .imageComplete)
     }
 
     @Test func counterNoiseDependsOnlyOnSeedImageAndPatch() {
