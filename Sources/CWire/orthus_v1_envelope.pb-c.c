@@ -618,7 +618,7 @@ const ProtobufCMessageDescriptor orthus__v1__patch_key__descriptor =
   (ProtobufCMessageInit) orthus__v1__patch_key__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[22] =
+static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[25] =
 {
   {
     "version",
@@ -884,6 +884,42 @@ static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[22
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "route_token",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, route_token),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_route_token",
+    28,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, next_route_token),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "refused_inputs",
+    29,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, refused_inputs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orthus__v1__envelope__field_indices_by_name[] = {
   14,   /* field[14] = answer_text */
@@ -895,14 +931,17 @@ static const unsigned orthus__v1__envelope__field_indices_by_name[] = {
   2,   /* field[2] = job_id */
   1,   /* field[1] = kind */
   10,   /* field[10] = micro_batch */
+  23,   /* field[23] = next_route_token */
   12,   /* field[12] = outstanding */
   21,   /* field[21] = patch_keys */
   19,   /* field[19] = progress_done */
   20,   /* field[20] = progress_total */
   15,   /* field[15] = prompt */
   16,   /* field[16] = queued_ahead */
+  24,   /* field[24] = refused_inputs */
   6,   /* field[6] = registration */
   11,   /* field[11] = request_id */
+  22,   /* field[22] = route_token */
   3,   /* field[3] = sequence_ids */
   17,   /* field[17] = status_json */
   4,   /* field[4] = tensors */
@@ -916,7 +955,7 @@ static const ProtobufCIntRange orthus__v1__envelope__number_ranges[5 + 1] =
   { 11, 8 },
   { 13, 9 },
   { 15, 10 },
-  { 0, 22 }
+  { 0, 25 }
 };
 const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
 {
@@ -926,26 +965,28 @@ const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
   "Orthus__V1__Envelope",
   "orthus.v1",
   sizeof(Orthus__V1__Envelope),
-  22,
+  25,
   orthus__v1__envelope__field_descriptors,
   orthus__v1__envelope__field_indices_by_name,
   5,  orthus__v1__envelope__number_ranges,
   (ProtobufCMessageInit) orthus__v1__envelope__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue orthus__v1__protocol_version__enum_values_by_number[3] =
+static const ProtobufCEnumValue orthus__v1__protocol_version__enum_values_by_number[4] =
 {
   { "PROTOCOL_VERSION_UNSPECIFIED", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED", 0 },
   { "PROTOCOL_VERSION_1", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1", 1 },
   { "PROTOCOL_VERSION_2", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_2", 2 },
+  { "PROTOCOL_VERSION_3", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_3", 3 },
 };
 static const ProtobufCIntRange orthus__v1__protocol_version__value_ranges[] = {
-{0, 0},{0, 3}
+{0, 0},{0, 4}
 };
-static const ProtobufCEnumValueIndex orthus__v1__protocol_version__enum_values_by_name[3] =
+static const ProtobufCEnumValueIndex orthus__v1__protocol_version__enum_values_by_name[4] =
 {
   { "PROTOCOL_VERSION_1", 1 },
   { "PROTOCOL_VERSION_2", 2 },
+  { "PROTOCOL_VERSION_3", 3 },
   { "PROTOCOL_VERSION_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor orthus__v1__protocol_version__descriptor =
@@ -955,9 +996,9 @@ const ProtobufCEnumDescriptor orthus__v1__protocol_version__descriptor =
   "ProtocolVersion",
   "Orthus__V1__ProtocolVersion",
   "orthus.v1",
-  3,
+  4,
   orthus__v1__protocol_version__enum_values_by_number,
-  3,
+  4,
   orthus__v1__protocol_version__enum_values_by_name,
   1,
   orthus__v1__protocol_version__value_ranges,

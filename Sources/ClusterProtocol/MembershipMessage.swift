@@ -8,8 +8,8 @@ public enum MembershipMessage: Sendable, Equatable {
     case register(Registration)
     case registered(worker: UInt64)
     case refused(worker: UInt64, reason: String)
-    /// Alive, with the requests the worker holds and its compute time so far.
-    case heartbeat(worker: UInt64, outstanding: Int, busy: Duration)
+    /// Alive, with the requests the worker holds, its compute time so far and the inputs it refused so far.
+    case heartbeat(worker: UInt64, outstanding: Int, busy: Duration, refused: UInt64 = 0)
     /// Stopping: send no new work.
     case drain(worker: UInt64)
     /// Drained and gone.
@@ -38,8 +38,9 @@ public enum MembershipMessage: Sendable, Equatable {
         switch self {
         case .register(let registration): e.registration = registration
         case .refused(let worker, let reason): (e.workerID, e.error) = (worker, reason)
-        case .heartbeat(let worker, let outstanding, let busy):
+        case .heartbeat(let worker, let outstanding, let busy, let refused):
             e.workerID = worker
+            e.refusedInputs = refused
             e.outstanding = UInt32(clamping: outstanding)
             let (seconds, attoseconds) = busy.components
             e.busyMicroseconds = UInt64(clamping: seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
@@ -64,7 +65,8 @@ public enum MembershipMessage: Sendable, Equatable {
             self = .heartbeat(
                 worker: e.workerID,
                 outstanding: Int(e.outstanding),
-                busy: .microseconds(Int64(clamping: e.busyMicroseconds))
+                busy: .microseconds(Int64(clamping: e.busyMicroseconds)),
+                refused: e.refusedInputs
             )
         case .drain: self = .drain(worker: e.workerID)
         case .left: self = .left(worker: e.workerID)

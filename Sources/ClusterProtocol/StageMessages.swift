@@ -11,11 +11,14 @@ public struct StageBatch: Sendable {
     public var microBatch: UInt64
     public var slices: [SequenceSlice]
     public var input: StageBatchInput
+    /// The token that admits it at the stage it goes to (issued by the coordinator with the route).
+    public var routeToken: UInt64
 
-    public init(microBatch: UInt64, slices: [SequenceSlice], input: StageBatchInput) {
+    public init(microBatch: UInt64, slices: [SequenceSlice], input: StageBatchInput, routeToken: UInt64 = 0) {
         self.microBatch = microBatch
         self.slices = slices
         self.input = input
+        self.routeToken = routeToken
     }
 
     public func message(kind: MessageKind = .forward) throws -> WireMessage {
@@ -52,7 +55,8 @@ public struct StageBatch: Sendable {
                 kind: kind.rawValue,
                 sequenceIDs: slices.map(\.sequenceID),
                 tensors: tensors,
-                microBatch: microBatch
+                microBatch: microBatch,
+                routeToken: routeToken
             ),
             tensors: frames
         )
@@ -87,7 +91,12 @@ public struct StageBatch: Sendable {
                 throw StageMessageError.badTensor("hidden", "needs float32 [\(hiddenRows), hidden]")
             }
             let hidden = Matrix(rows: hiddenRows, columns: descriptor.shape[1], values: message.tensors[1].array())
-            return StageBatch(microBatch: envelope.microBatch, slices: slices, input: .hidden(hidden))
+            return StageBatch(
+                microBatch: envelope.microBatch,
+                slices: slices,
+                input: .hidden(hidden),
+                routeToken: envelope.routeToken
+            )
         }
         let tokensDescriptor = try tensor(1, "tokens")
         let latentsDescriptor = try tensor(2, "latents")
@@ -110,7 +119,12 @@ public struct StageBatch: Sendable {
             defer { next += 1 }
             return .latent(Array(latents[(next * width)..<((next + 1) * width)]))
         }
-        return StageBatch(microBatch: envelope.microBatch, slices: slices, input: .inputs(inputs))
+        return StageBatch(
+            microBatch: envelope.microBatch,
+            slices: slices,
+            input: .inputs(inputs),
+            routeToken: envelope.routeToken
+        )
     }
 }
 
@@ -134,28 +148,41 @@ public enum StageMessageError: Error, Equatable, CustomStringConvertible {
 
 /// The stages' control messages, each with its named fields.
 public enum StageControl: Sendable, Equatable {
-    /// Coordinator → stage: send output to `next` (the next stage's inbound), or to the coordinator when it is nil.
-    case route(next: String?)
+    /// Coordinator → stage: send output to `next` (the next stage's inbound), or to the coordinator when it is nil;
+    /// admit on the input only messages carrying the token `admits`, and stamp `stamps` on what goes to `next`. The
+    /// tokens are fresh for every pipeline the coordinator forms, so only the routed upstream can feed a stage.
+    case route(next: String?, admits: UInt64, stamps: UInt64)
     /// Stage → coordinator: the route is in place.
     case routed(next: String?)
-    /// Drop the KV caches of these sequences (finished or cancelled ones).
-    case release(sequences: [UInt64])
+    /// Drop the KV caches of these sequences (finished or cancelled ones); on the pipeline it carries the route
+    /// token of the stage it goes to.
+    case release(sequences: [UInt64], routeToken: UInt64 = 0)
 
     public var message: WireMessage {
         switch self {
-        case .route(let next): WireMessage(envelope: Envelope(kind: MessageKind.route.rawValue, endpoint: next ?? ""))
+        case .route(let next, let admits, let stamps):
+            WireMessage(
+                envelope: Envelope(
+                    kind: MessageKind.route.rawValue,
+                    endpoint: next ?? "",
+                    routeToken: admits,
+                    nextRouteToken: stamps
+                )
+            )
         case .routed(let next):
             WireMessage(envelope: Envelope(kind: MessageKind.routed.rawValue, endpoint: next ?? ""))
-        case .release(let ids): WireMessage(envelope: Envelope(kind: MessageKind.release.rawValue, sequenceIDs: ids))
+        case .release(let ids, let token):
+            WireMessage(envelope: Envelope(kind: MessageKind.release.rawValue, sequenceIDs: ids, routeToken: token))
         }
     }
 
     /// Reads a control envelope; nil for another kind.
     public init?(_ e: Envelope) {
         switch e.messageKind {
-        case .route: self = .route(next: e.endpoint.isEmpty ? nil : e.endpoint)
+        case .route:
+            self = .route(next: e.endpoint.isEmpty ? nil : e.endpoint, admits: e.routeToken, stamps: e.nextRouteToken)
         case .routed: self = .routed(next: e.endpoint.isEmpty ? nil : e.endpoint)
-        case .release: self = .release(sequences: e.sequenceIDs)
+        case .release: self = .release(sequences: e.sequenceIDs, routeToken: e.routeToken)
         default: return nil
         }
     }

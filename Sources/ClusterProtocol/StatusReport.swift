@@ -14,6 +14,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var outstanding: Int
         /// Compute time so far, as the worker last reported it (stages: running micro-batches), in seconds.
         public var busySeconds: Double
+        /// Stages: inputs refused so far (a wrong route token, over the KV budget, unreadable), as last reported.
+        public var refusedInputs: UInt64 = 0
 
         public init(
             id: UInt64,
@@ -24,7 +26,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
             endpoint: String?,
             state: String,
             outstanding: Int,
-            busySeconds: Double
+            busySeconds: Double,
+            refusedInputs: UInt64 = 0
         ) {
             self.id = id
             self.role = role
@@ -35,6 +38,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
             self.state = state
             self.outstanding = outstanding
             self.busySeconds = busySeconds
+            self.refusedInputs = refusedInputs
         }
     }
 
@@ -73,9 +77,21 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Messages refused (malformed, unknown ids, wrong kind), from clients and from workers.
     public var rejectedClientMessages: Int
     public var rejectedWorkerMessages: Int
-    /// Messages dropped unread because a socket's queue was full (a flood), from clients and from workers.
+    /// Messages dropped unread because a queue was full or a client sent over its rate (a flood), from clients and
+    /// from workers.
     public var droppedClientMessages: Int = 0
     public var droppedWorkerMessages: Int = 0
+    /// The clients with the most messages dropped.
+    public var floodingClients: [FloodRow] = []
+
+    public struct FloodRow: Codable, Sendable, Equatable {
+        public var peer: String
+        public var dropped: Int
+        public init(peer: String, dropped: Int) {
+            self.peer = peer
+            self.dropped = dropped
+        }
+    }
 
     public init(
         ready: Bool,

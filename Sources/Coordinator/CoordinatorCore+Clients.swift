@@ -11,7 +11,7 @@ import Wire
 extension CoordinatorCore {
     // MARK: - Client messages
 
-    func handleClient(_ frames: [ZMQMessage]) {
+    func handleClient(_ frames: [ZMQMessage], from peer: PeerIdentity) {
         let request: ClientMessage
         let routing = frames.first?.bytes ?? []
         do {
@@ -23,18 +23,21 @@ extension CoordinatorCore {
         }
         switch request {
         case .submit(let spec, let picture, let noise):
-            submit(spec, picture: picture, noise: noise, from: routing)
+            submit(spec, picture: picture, noise: noise, from: routing, owner: peer.jobOwner)
         case .status:
             do {
-                let json = String(decoding: try JSONEncoder().encode(status()), as: UTF8.self)
+                let json = String(decoding: try JSONEncoder().encode(status(for: peer)), as: UTF8.self)
                 reply(to: routing, .statusReport(json: json))
             } catch {
                 refuseClient(routing, job: 0, error)
             }
         case .fetch(let job):
-            fetch(job, for: routing)
+            fetch(job, for: routing, peer: peer)
         case .cancel(let job):
-            guard let record = jobs[job], record.client == routing else {
+            // Without keys nobody is proven, so only the connection that streams the job may cancel it.
+            guard let record = jobs[job],
+                peer.role == nil ? record.watchers.contains(routing) : may(peer, actOn: record.owner)
+            else {
                 refuseClient(routing, job: job, JobRefusal.unknownJob(job))
                 return
             }
@@ -42,6 +45,17 @@ extension CoordinatorCore {
         default:
             refuseClient(routing, job: 0, WorkerMessageError.notFromAClient(request.kind.rawValue))
         }
+    }
+
+    /// Whether `peer` may see, fetch or cancel a job its `owner` submitted: its own, or any for an admin key (and in a
+    /// cluster without keys, where nobody can be told apart). Another client's job is "unknown" to it.
+    func may(_ peer: PeerIdentity, actOn owner: String) -> Bool {
+        peer.actsOnAllJobs || owner == peer.jobOwner
+    }
+
+    /// Sends a job's progress or result to every connection that follows it.
+    func notify(_ record: JobRecord, _ message: ClientMessage) {
+        for watcher in record.watchers { reply(to: watcher, message) }
     }
 
     func refuseClient(_ routing: [UInt8], job: UInt64, _ error: any Error) {
@@ -68,7 +82,13 @@ extension CoordinatorCore {
         try emitOrThrow(framed, CoordinatorAction.toClient)
     }
 
-    func submit(_ spec: JobSpec, picture: [UInt8]?, noise tensor: NoiseTensor?, from routing: [UInt8]) {
+    func submit(
+        _ spec: JobSpec,
+        picture: [UInt8]?,
+        noise tensor: NoiseTensor?,
+        from routing: [UInt8],
+        owner: String
+    ) {
         do {
             do {
                 try planner.validate(spec.request)
@@ -89,9 +109,9 @@ extension CoordinatorCore {
             let noise = tensor.map { (shape: $0.shape, values: $0.values) }
             let png = spec.mode == .imageToText ? picture : nil
             let id = nextJob
-            let record = try makeRecord(id: id, spec: spec, noise: noise, client: routing)
+            let record = try makeRecord(id: id, spec: spec, noise: noise, client: routing, owner: owner)
             // Journaled before it is acknowledged: an accepted job survives a coordinator restart.
-            try journal?.accepted(id, spec: spec, png: png, noise: noise)
+            try journal?.accepted(id, spec: spec, owner: owner, png: png, noise: noise)
             nextJob += 1
             jobs[id] = record
             reply(to: routing, .accepted(job: id, prompt: spec.prompt, queuedAhead: waiting.count))
@@ -106,11 +126,13 @@ extension CoordinatorCore {
         id: UInt64,
         spec: JobSpec,
         noise: (shape: [Int], values: [Float])?,
-        client: [UInt8]
+        client: [UInt8],
+        owner: String
     ) throws -> JobRecord {
         var record = JobRecord(
             id: id,
-            client: client,
+            watchers: client.isEmpty ? [] : [client],
+            owner: owner,
             spec: spec,
             accepted: now,
             phase: .queued,

@@ -21,8 +21,11 @@ struct JobRecord {
     }
 
     let id: UInt64
-    /// The client's routing id; empty for a job restarted from the journal until a client fetches it.
-    var client: [UInt8]
+    /// The connections its results stream to: the submitter's, and those of clients that fetched it since (a job
+    /// restarted from the journal has none until one fetches it). A bound keeps the oldest out.
+    var watchers: [[UInt8]]
+    /// The public key of the client that submitted it (empty in a cluster without keys).
+    let owner: String
     let spec: JobSpec
     let accepted: ContinuousClock.Instant
     var phase: Phase
@@ -49,7 +52,12 @@ extension CoordinatorCore {
             case .forward(let microBatch, let slices, let inputs):
                 do {
                     guard pipeline.isReady else { throw JobRefusal.failed("no pipeline to run it on") }
-                    let batch = StageBatch(microBatch: microBatch, slices: slices, input: .inputs(inputs))
+                    let batch = StageBatch(
+                        microBatch: microBatch,
+                        slices: slices,
+                        input: .inputs(inputs),
+                        routeToken: pipeline.entryToken
+                    )
                     try emitOrThrow(try batch.message(), CoordinatorAction.toPipeline)
                 } catch {
                     let (jobs, more) = scheduler.abandon(microBatch: microBatch)
@@ -75,12 +83,12 @@ extension CoordinatorCore {
                 }
                 record.streamed += piece
                 jobs[job] = record
-                reply(to: record.client, .text(job: job, piece: piece, tokens: record.tokens))
+                notify(record, .text(job: job, piece: piece, tokens: record.tokens))
             case .patchDone(let job, let image, let done, let total):
                 guard var record = jobs[job] else { continue }
                 record.patches += 1
                 jobs[job] = record
-                reply(to: record.client, .patches(job: job, image: image, done: done, total: total))
+                notify(record, .patches(job: job, image: image, done: done, total: total))
             case .finished(let job, let answer):
                 guard let record = jobs[job] else { continue }
                 if record.spec.mode == .text || record.spec.mode == .imageToText {
@@ -91,7 +99,8 @@ extension CoordinatorCore {
             case .release(let sequences):
                 let message = StageControl.release(sequences: sequences).message
                 if pipeline.isReady {
-                    emit(message, CoordinatorAction.toPipeline, "a cache release")
+                    let release = StageControl.release(sequences: sequences, routeToken: pipeline.entryToken)
+                    emit(release.message, CoordinatorAction.toPipeline, "a cache release")
                 } else {
                     // No pipeline to carry it in order: tell every stage directly.
                     for (id, worker) in info where worker.registration.role == .stage { sendToWorker(id, message) }
@@ -148,7 +157,7 @@ extension CoordinatorCore {
         let rest = record.detokenizer.finish()
         record.streamed += rest
         jobs[job] = record
-        reply(to: record.client, .finished(job: job, rest: rest))
+        notify(record, .finished(job: job, rest: rest))
         journalEnd(job) { try $0.finished(job, text: record.streamed, pieces: [], images: []) }
         finish(job)
     }
@@ -203,10 +212,10 @@ extension CoordinatorCore {
                 }
             }
             messages.append(try ClientMessage.finished(job: job, rest: "").message())
-            if !record.client.isEmpty {
+            for watcher in record.watchers {
                 for var message in messages {
                     // A frame is consumed when it is sent: each message gets its own routing frame.
-                    message.routing = [try ZMQMessage(bytes: record.client)]
+                    message.routing = [try ZMQMessage(bytes: watcher)]
                     try emitOrThrow(message, CoordinatorAction.toClient)
                 }
             }
@@ -228,14 +237,15 @@ extension CoordinatorCore {
         guard let record = jobs.removeValue(forKey: job) else { return }
         waiting.removeAll { $0 == job }
         failed += 1
-        reply(to: record.client, .failure(job: job, reason: reason))
+        notify(record, .failure(job: job, reason: reason))
         journalEnd(job) { try $0.failed(job, reason: reason) }
         apply(scheduler.cancel(job: job))
     }
 
     // MARK: - Status
 
-    func status() -> StatusReport {
+    /// The cluster's state as `peer` may see it: a client key's own jobs only.
+    func status(for peer: PeerIdentity = .anonymous) -> StatusReport {
         let members = desk.members.values.sorted { $0.id < $1.id }.map { member -> StatusReport.MemberRow in
             let registration = info[member.id]?.registration
             var role = "diffusion-head"
@@ -256,10 +266,12 @@ extension CoordinatorCore {
                 endpoint: registration.flatMap { $0.dataEndpoint.isEmpty ? nil : $0.dataEndpoint },
                 state: "\(member.status)",
                 outstanding: lmPool.load(of: member.id) + diffusionPool.load(of: member.id),
-                busySeconds: member.busy.seconds
+                busySeconds: member.busy.seconds,
+                refusedInputs: info[member.id]?.refusedInputs ?? 0
             )
         }
-        let rows = jobs.values.sorted { $0.id < $1.id }.map { record in
+        let visible = jobs.values.filter { may(peer, actOn: $0.owner) }
+        let rows = visible.sorted { $0.id < $1.id }.map { record in
             StatusReport.JobRow(
                 id: record.id,
                 mode: "\(record.spec.mode)",
@@ -285,6 +297,7 @@ extension CoordinatorCore {
         )
         report.droppedClientMessages = dropped.client
         report.droppedWorkerMessages = dropped.worker
+        report.floodingClients = floodingClients.map { StatusReport.FloodRow(peer: $0.peer, dropped: $0.dropped) }
         return report
     }
 }

@@ -5,6 +5,9 @@ import Transport
 import Wire
 
 extension CoordinatorCore {
+    /// Connections one job streams to at most.
+    static let maxWatchers = 8
+
     /// Runs the journal's unfinished jobs again (no client yet: `fetch` attaches one) and continues its job ids.
     func restoreJournal() {
         guard let journal else { return }
@@ -13,7 +16,13 @@ extension CoordinatorCore {
             for problem in unreadable { note("journal: \(problem); it is not restarted") }
             nextJob = (ids.max() ?? 0) + 1
             for job in unfinished {
-                jobs[job.id] = try makeRecord(id: job.id, spec: job.spec, noise: job.noise, client: [])
+                jobs[job.id] = try makeRecord(
+                    id: job.id,
+                    spec: job.spec,
+                    noise: job.noise,
+                    client: [],
+                    owner: job.owner
+                )
                 start(job.id, png: job.png)
             }
             if !ids.isEmpty { note("journal: \(ids.count) job(s), \(unfinished.count) restarted") }
@@ -28,11 +37,17 @@ extension CoordinatorCore {
         do { try write(journal) } catch { note("journal: job \(job): \(error)") }
     }
 
-    /// A client asks for a job's results: a running job streams to it from now on (after the text so far); an
-    /// ended one is replayed from the journal.
-    func fetch(_ id: UInt64, for client: [UInt8]) {
+    /// A client asks for a job's results: a running job streams to it from now on (after the text so far) as well
+    /// as to whoever followed it already; an ended one is replayed from the journal. Another client's job is
+    /// unknown to it.
+    func fetch(_ id: UInt64, for client: [UInt8], peer: PeerIdentity) {
         if var record = jobs[id] {
-            record.client = client
+            guard may(peer, actOn: record.owner) else {
+                refuseClient(client, job: id, JobRefusal.unknownJob(id))
+                return
+            }
+            if !record.watchers.contains(client) { record.watchers.append(client) }
+            if record.watchers.count > Self.maxWatchers { record.watchers.removeFirst() }
             jobs[id] = record
             reply(to: client, .accepted(job: id, prompt: record.spec.prompt, queuedAhead: 0))
             if !record.streamed.isEmpty {
@@ -41,15 +56,16 @@ extension CoordinatorCore {
             return
         }
         let result: JobJournal.Result?
-        let spec: JobSpec?
+        let stored: (spec: JobSpec, owner: String)?
         do {
-            result = try journal?.result(id)
-            spec = try journal?.spec(id)
+            stored = try journal?.stored(id)
+            result = stored == nil ? nil : try journal?.result(id)
         } catch {
             refuseClient(client, job: id, error)
             return
         }
-        guard let journal, let result else {
+        let spec = stored?.spec
+        guard let journal, let result, let stored, may(peer, actOn: stored.owner) else {
             refuseClient(client, job: id, JobRefusal.unknownJob(id))
             return
         }

@@ -10,7 +10,7 @@ import Wire
 extension CoordinatorCore {
     // MARK: - Worker messages
 
-    func handleWorker(_ frames: [ZMQMessage]) {
+    func handleWorker(_ frames: [ZMQMessage], from peer: PeerIdentity) {
         let message: WireMessage
         do {
             message = try WireMessage.parse(frames, routingFrames: 1)
@@ -27,8 +27,9 @@ extension CoordinatorCore {
         }
         let kind = message.envelope.kind
         if (MessageKind.register.rawValue...MessageKind.refused.rawValue).contains(kind) {
-            let outcome = desk.handle(message, at: now)
+            let outcome = desk.handle(message, from: peer, at: now)
             if let reply = outcome.reply { emit(reply, CoordinatorAction.toWorkers, "a membership reply") }
+            if let refused = outcome.refusedInputs { info[refused.id]?.refusedInputs = refused.count }
             if let joined = outcome.joined {
                 info[joined.id] = WorkerInfo(registration: joined.registration)
                 note("\(describe(joined.id)) joined from \(joined.registration.host)")
@@ -38,10 +39,11 @@ extension CoordinatorCore {
         }
         let routing = message.routing.first?.bytes ?? []
         if kind == MessageKind.hello.rawValue {
-            hello(from: routing, message: message)
+            hello(from: routing, peer: peer, message: message)
             return
         }
-        guard let sender = peers[routing] else {
+        // A data socket speaks for its worker only with the key that registered it (a routing id can be copied).
+        guard let sender = peers[routing], desk.identities[sender] == peer else {
             refuseWorker(message, WorkerMessageError.unknownPeer)
             return
         }
@@ -63,9 +65,9 @@ extension CoordinatorCore {
         )
     }
 
-    private func hello(from routing: [UInt8], message: WireMessage) {
+    private func hello(from routing: [UInt8], peer: PeerIdentity, message: WireMessage) {
         let id = WorkerID(message.envelope.workerID)
-        guard let member = desk.members[id], member.status != .down, info[id] != nil,
+        guard let member = desk.members[id], member.status != .down, info[id] != nil, desk.identities[id] == peer,
             routing == WorkerLink.dataRoutingID(key: member.key, incarnation: member.incarnation)
         else {
             refuseWorker(message, MembershipMachine.Refusal.unknownWorker(id))
@@ -220,9 +222,16 @@ extension CoordinatorCore {
             if let chain = PipelineChain.find(stages, layerCount: planner.layerCount) {
                 pipeline.chain = chain
                 pipeline.awaitingRoute = Set(chain)
+                // Fresh tokens for every pipeline: each stage admits only what carries its own, which only its
+                // upstream (the previous stage, or this coordinator for the first) is given.
+                var generator = SystemRandomNumberGenerator()
+                let tokens = chain.map { _ in UInt64.random(in: 1...UInt64.max, using: &generator) }
+                pipeline.entryToken = tokens[0]
                 for (index, id) in chain.enumerated() {
-                    let next = index + 1 < chain.count ? info[chain[index + 1]]!.registration.dataEndpoint : ""
-                    sendToWorker(id, StageControl.route(next: next.isEmpty ? nil : next).message)
+                    let last = index + 1 == chain.count
+                    let next = last ? nil : info[chain[index + 1]]!.registration.dataEndpoint
+                    let route = StageControl.route(next: next, admits: tokens[index], stamps: last ? 0 : tokens[index + 1])
+                    sendToWorker(id, route.message)
                 }
             }
         }

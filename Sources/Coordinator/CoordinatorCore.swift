@@ -11,6 +11,8 @@ struct WorkerInfo {
     var registration: Registration
     /// The routing id of its data socket, once it said hello.
     var peer: [UInt8]?
+    /// Stages: inputs it refused so far, from its heartbeats.
+    var refusedInputs: UInt64 = 0
 }
 
 /// The pipeline being formed or in use.
@@ -21,6 +23,8 @@ struct PipelineState {
     /// The shell's PUSH socket to the first stage is being opened, or is open.
     var opening = false
     var entryOpen = false
+    /// The token the first stage admits: stamped on every micro-batch and release sent into the pipeline.
+    var entryToken: UInt64 = 0
 
     var isReady: Bool { !chain.isEmpty && awaitingRoute.isEmpty && entryOpen }
 }
@@ -67,6 +71,8 @@ final class CoordinatorCore {
     var unsent = 0
     /// Messages the shell dropped unread because a socket's queue was full.
     var dropped: (client: Int, worker: Int) = (0, 0)
+    /// The clients whose messages were dropped most (over their rate or queue bound).
+    var floodingClients: [(peer: String, dropped: Int)] = []
     /// The time of the event being handled.
     var now: ContinuousClock.Instant
     /// What the current event asks of the shell.
@@ -105,14 +111,22 @@ final class CoordinatorCore {
 
     // MARK: - Events
 
-    /// A message on the client socket.
-    func client(_ frames: [ZMQMessage], at now: ContinuousClock.Instant) -> [CoordinatorAction] {
-        handling(at: now) { handleClient(frames) }
+    /// A message on the client socket, from the key `peer` (anonymous without Curve).
+    func client(
+        _ frames: [ZMQMessage],
+        from peer: PeerIdentity = .anonymous,
+        at now: ContinuousClock.Instant
+    ) -> [CoordinatorAction] {
+        handling(at: now) { handleClient(frames, from: peer) }
     }
 
-    /// A message on the worker socket.
-    func worker(_ frames: [ZMQMessage], at now: ContinuousClock.Instant) -> [CoordinatorAction] {
-        handling(at: now) { handleWorker(frames) }
+    /// A message on the worker socket, from the key `peer` (anonymous without Curve).
+    func worker(
+        _ frames: [ZMQMessage],
+        from peer: PeerIdentity = .anonymous,
+        at now: ContinuousClock.Instant
+    ) -> [CoordinatorAction] {
+        handling(at: now) { handleWorker(frames, from: peer) }
     }
 
     /// The clock: heartbeats missed, replay timeouts.

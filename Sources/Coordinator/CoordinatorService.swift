@@ -1,3 +1,4 @@
+import ClusterProtocol
 import Foundation
 import Generation
 import Logging
@@ -29,8 +30,9 @@ public final class CoordinatorService: Sendable {
         public var downAfter: Duration = .seconds(10)
         /// How long jobs wait for a replacement of a lost stage before they fail.
         public var replayTimeout: Duration = .seconds(120)
-        /// Messages from each socket waiting for the coordinator's thread at most; more are dropped and counted.
-        public var queueCapacity = 10_000
+        /// What may wait for the coordinator's thread: per-client queues and rates, the workers' queues. More is
+        /// dropped and counted (status shows it, per client).
+        public var inbox = InboxLimits()
         public init() {}
     }
 
@@ -80,14 +82,18 @@ public final class CoordinatorService: Sendable {
             return Shell(core: core, context: context, clients: clients, workers: workers, options: options)
         }
         try await thread.run { shell.carryOut(shell.core.restore(at: .now)) }
-        let inbox = FairInbox(capacity: options.queueCapacity)
+        let inbox = FairInbox(limits: options.inbox)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await frames in self.clients.inbound { inbox.push(.client(frames)) }
+                for await frames in self.clients.inbound {
+                    inbox.push(.client(frames, PeerIdentity(userID: frames.last?.userID)))
+                }
                 inbox.close()
             }
             group.addTask {
-                for await frames in self.workers.inbound { inbox.push(.worker(frames)) }
+                for await frames in self.workers.inbound {
+                    inbox.push(.worker(frames, PeerIdentity(userID: frames.last?.userID)))
+                }
                 inbox.close()
             }
             group.addTask {
@@ -102,13 +108,17 @@ public final class CoordinatorService: Sendable {
                 while !batch.isEmpty {
                     let events = batch
                     let dropped = inbox.dropped
+                    let droppers = inbox.topDroppers(5)
                     // The core's thread refuses work only once it is stopped, after this loop.
                     _ = try? await thread.run {
                         shell.core.dropped = dropped
+                        shell.core.floodingClients = droppers
                         for event in events {
                             switch event {
-                            case .client(let frames): shell.carryOut(shell.core.client(frames, at: .now))
-                            case .worker(let frames): shell.carryOut(shell.core.worker(frames, at: .now))
+                            case .client(let frames, let peer):
+                                shell.carryOut(shell.core.client(frames, from: peer, at: .now))
+                            case .worker(let frames, let peer):
+                                shell.carryOut(shell.core.worker(frames, from: peer, at: .now))
                             case .tick: shell.carryOut(shell.core.tick(at: .now))
                             }
                         }

@@ -1,26 +1,41 @@
+import ClusterProtocol
 import Synchronization
 import Transport
 
-/// The coordinator's events waiting for its thread: client messages, worker messages and clock ticks, taken in turns
-/// so that a flood on one socket cannot hold back the other (a client's status, a worker's heartbeat). Each socket's
-/// queue has a bound; what arrives beyond it is dropped and counted.
+/// The coordinator's events waiting for its thread, in the order that keeps the cluster alive under a flood:
+///
+/// * worker control messages first (registrations, heartbeats, drains on the workers' control links), so no amount
+///   of client or data traffic delays a heartbeat until its worker is declared down;
+/// * then worker data and client messages in turns;
+/// * clients each in their own queue, served round-robin, so one client's flood delays another's status by one
+///   message per turn at most; each client's queue has a bound and a rate (a token bucket), and what it sends beyond
+///   them is dropped and counted against it.
+///
+/// Every queue is bounded, so nothing a peer sends grows this process's memory beyond the bounds.
 final class FairInbox: Sendable {
     enum Event: Sendable {
-        case client([ZMQMessage])
-        case worker([ZMQMessage])
+        case client([ZMQMessage], PeerIdentity)
+        case worker([ZMQMessage], PeerIdentity)
         case tick
     }
 
-    private struct Queue {
-        var items: [[ZMQMessage]] = []
-        var head = 0
+    /// A FIFO that pops in O(1).
+    struct Queue<Element> {
+        private var items: [Element] = []
+        private var head = 0
         var count: Int { items.count - head }
+        var isEmpty: Bool { head == items.count }
 
-        mutating func pop() -> [ZMQMessage]? {
+        mutating func push(_ item: Element) { items.append(item) }
+
+        mutating func pop() -> Element? {
             guard head < items.count else { return nil }
             defer {
                 head += 1
-                if head > 1024, head * 2 > items.count {
+                if head == items.count {
+                    items.removeAll(keepingCapacity: items.count <= 1024)
+                    head = 0
+                } else if head > 1024, head * 2 > items.count {
                     items.removeFirst(head)
                     head = 0
                 }
@@ -29,37 +44,67 @@ final class FairInbox: Sendable {
         }
     }
 
-    private struct State {
-        var clients = Queue()
-        var workers = Queue()
-        var tick = false
-        var clientFirst = true
-        var droppedClient = 0
-        var droppedWorker = 0
+    /// One client's queue and budget.
+    struct ClientState {
+        var queue = Queue<([ZMQMessage], PeerIdentity)>()
+        var tokens: Double
+        var refilled: ContinuousClock.Instant
+        var dropped = 0
+        /// In the round-robin ring.
+        var scheduled = false
     }
 
-    let capacity: Int
+    private struct State {
+        var control = Queue<([ZMQMessage], PeerIdentity)>()
+        var data = Queue<([ZMQMessage], PeerIdentity)>()
+        var clients: [[UInt8]: ClientState] = [:]
+        /// Clients with messages waiting, in turn order.
+        var ring = Queue<[UInt8]>()
+        var tick = false
+        var clientTurn = true
+        var droppedClient = 0
+        var droppedWorker = 0
+        /// Drops of clients no longer tracked, and of clients beyond `clientPeers`.
+        var droppedOther = 0
+    }
+
+    let limits: InboxLimits
     private let state = Mutex(State())
     let wakeUps: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
+    /// The shared queue of clients beyond `clientPeers`.
+    private static let overflowPeer: [UInt8] = []
 
-    init(capacity: Int) {
-        self.capacity = capacity
+    init(limits: InboxLimits = InboxLimits()) {
+        self.limits = limits
         (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    func push(_ event: Event) {
+    /// Whether a worker message came on a control link (`<key>/control/<incarnation>`): read from the routing frame
+    /// alone, without parsing, so it can jump the queue. Only worker keys reach the worker socket under Curve.
+    static func isControl(_ frames: [ZMQMessage]) -> Bool {
+        guard let routing = frames.first, routing.count < 512 else { return false }
+        return routing.withBytes { String(decoding: $0, as: UTF8.self) }.contains("/control/")
+    }
+
+    /// A client's queue key: its Curve key when it has one, else the connection's routing id.
+    private static func clientKey(_ frames: [ZMQMessage], _ peer: PeerIdentity) -> [UInt8] {
+        peer.role != nil ? Array(peer.publicKey.utf8) : (frames.first?.bytes ?? [])
+    }
+
+    func push(_ event: Event, at now: ContinuousClock.Instant = .now) {
         state.withLock { state in
             switch event {
-            case .client(let frames):
-                if state.clients.count < capacity {
-                    state.clients.items.append(frames)
-                } else {
-                    state.droppedClient += 1
-                }
-            case .worker(let frames):
-                if state.workers.count < capacity {
-                    state.workers.items.append(frames)
+            case .client(let frames, let peer): pushClient(&state, frames, peer, now)
+            case .worker(let frames, let peer):
+                if Self.isControl(frames) {
+                    if state.control.count < limits.workerQueue {
+                        state.control.push((frames, peer))
+                    } else {
+                        state.droppedWorker += 1
+                    }
+                } else if state.data.count < limits.workerQueue {
+                    state.data.push((frames, peer))
                 } else {
                     state.droppedWorker += 1
                 }
@@ -69,10 +114,47 @@ final class FairInbox: Sendable {
         wake.yield()
     }
 
+    private func pushClient(
+        _ state: inout State,
+        _ frames: [ZMQMessage],
+        _ peer: PeerIdentity,
+        _ now: ContinuousClock.Instant
+    ) {
+        var key = Self.clientKey(frames, peer)
+        if state.clients[key] == nil, state.clients.count >= limits.clientPeers {
+            // Forget idle clients whose budget is whole again; they lose nothing by it.
+            state.clients = state.clients.filter { entry in
+                let idle = entry.value.queue.isEmpty
+                    && entry.value.tokens + (now - entry.value.refilled).seconds * limits.clientRate
+                        >= limits.clientBurst
+                if idle { state.droppedOther += entry.value.dropped }
+                return !idle
+            }
+            if state.clients.count >= limits.clientPeers { key = Self.overflowPeer }
+        }
+        var client =
+            state.clients[key] ?? ClientState(tokens: limits.clientBurst, refilled: now)
+        client.tokens = min(limits.clientBurst, client.tokens + (now - client.refilled).seconds * limits.clientRate)
+        client.refilled = now
+        if client.tokens >= 1, client.queue.count < limits.clientQueue {
+            client.tokens -= 1
+            client.queue.push((frames, peer))
+            if !client.scheduled {
+                client.scheduled = true
+                state.ring.push(key)
+            }
+        } else {
+            client.dropped += 1
+            state.droppedClient += 1
+        }
+        state.clients[key] = client
+    }
+
     /// No more events will come.
     func close() { wake.finish() }
 
-    /// Up to `limit` events: a pending tick first, then the two sockets in turns.
+    /// Up to `limit` events: a pending tick, then worker control messages, then worker data and clients in turns
+    /// (clients round-robin).
     func take(_ limit: Int) -> [Event] {
         state.withLock { state in
             var events: [Event] = []
@@ -80,15 +162,17 @@ final class FairInbox: Sendable {
                 state.tick = false
                 events.append(.tick)
             }
+            while events.count < limit, let (frames, peer) = state.control.pop() {
+                events.append(.worker(frames, peer))
+            }
             while events.count < limit {
-                let first = state.clientFirst
-                state.clientFirst.toggle()
-                if first, let frames = state.clients.pop() {
-                    events.append(.client(frames))
-                } else if let frames = state.workers.pop() {
-                    events.append(.worker(frames))
-                } else if let frames = state.clients.pop() {
-                    events.append(.client(frames))
+                state.clientTurn.toggle()
+                if state.clientTurn, let event = popClient(&state) {
+                    events.append(event)
+                } else if let (frames, peer) = state.data.pop() {
+                    events.append(.worker(frames, peer))
+                } else if let event = popClient(&state) {
+                    events.append(event)
                 } else {
                     break
                 }
@@ -97,6 +181,48 @@ final class FairInbox: Sendable {
         }
     }
 
-    /// Messages dropped because a socket's queue was full.
+    private func popClient(_ state: inout State) -> Event? {
+        while let key = state.ring.pop() {
+            guard var client = state.clients[key], let (frames, peer) = client.queue.pop() else { continue }
+            if client.queue.isEmpty { client.scheduled = false } else { state.ring.push(key) }
+            state.clients[key] = client
+            return .client(frames, peer)
+        }
+        return nil
+    }
+
+    /// Messages dropped because a queue was full or a client over its rate.
     var dropped: (client: Int, worker: Int) { state.withLock { ($0.droppedClient, $0.droppedWorker) } }
+
+    /// The clients that had the most messages dropped (a key's first characters, or a connection), most first.
+    func topDroppers(_ count: Int) -> [(peer: String, dropped: Int)] {
+        state.withLock { state in
+            var rows = state.clients.filter { $0.value.dropped > 0 }.map { entry in
+                (peer: Self.describe(entry.key), dropped: entry.value.dropped)
+            }
+            if state.droppedOther > 0 { rows.append((peer: "other clients", dropped: state.droppedOther)) }
+            return Array(rows.sorted { $0.dropped > $1.dropped }.prefix(count))
+        }
+    }
+
+    private static func describe(_ key: [UInt8]) -> String {
+        if key.isEmpty { return "clients beyond the tracked limit" }
+        return key.count == 40
+            ? "client key " + String(decoding: key.prefix(8), as: UTF8.self) + "…"
+            : "connection " + key.map { String($0, radix: 16) }.joined()
+    }
+}
+
+/// The bounds of the coordinator's inbox (`FairInbox`).
+public struct InboxLimits: Sendable {
+    /// Messages from the workers' control links, and from their data sockets, waiting at most.
+    public var workerQueue = 10_000
+    /// Messages one client may have waiting.
+    public var clientQueue = 256
+    /// Messages one client may send per second in the long run, and at once.
+    public var clientRate = 200.0
+    public var clientBurst = 400.0
+    /// Clients tracked at once; beyond it new clients share one queue.
+    public var clientPeers = 4096
+    public init() {}
 }

@@ -32,6 +32,8 @@ struct JobJournal {
         var spec: JobSpec
         var png: [UInt8]?
         var noise: (shape: [Int], values: [Float])?
+        /// The submitting client's public key (empty without keys).
+        var owner: String
     }
 
     init(folder: String) throws {
@@ -41,12 +43,18 @@ struct JobJournal {
 
     private func path(_ id: UInt64, _ name: String) -> String { folder + "/\(id)/" + name }
 
-    func accepted(_ id: UInt64, spec: JobSpec, png: [UInt8]?, noise: (shape: [Int], values: [Float])?) throws {
+    func accepted(
+        _ id: UInt64,
+        spec: JobSpec,
+        owner: String,
+        png: [UInt8]?,
+        noise: (shape: [Int], values: [Float])?
+    ) throws {
         try FileManager.default.createDirectory(atPath: folder + "/\(id)", withIntermediateDirectories: true)
         if let png { try write(Data(png), to: path(id, "input.png")) }
         if let noise { try write(NumpyFile.encode(noise.values, shape: noise.shape), to: path(id, "noise.npy")) }
         // The spec goes last: a job folder without one was never acknowledged and is ignored.
-        try write(try JSONEncoder().encode(StoredSpec(spec)), to: path(id, "spec.json"))
+        try write(try JSONEncoder().encode(StoredSpec(spec, owner: owner)), to: path(id, "spec.json"))
     }
 
     func finished(
@@ -75,11 +83,13 @@ struct JobJournal {
         )
     }
 
-    /// A job's spec, as submitted; nil for a job the journal never had.
-    func spec(_ id: UInt64) throws -> JobSpec? {
+    /// A job's spec, as submitted, and who submitted it; nil for a job the journal never had.
+    func stored(_ id: UInt64) throws -> (spec: JobSpec, owner: String)? {
         guard let data = FileManager.default.contents(atPath: path(id, "spec.json")) else { return nil }
         do {
-            return try JSONDecoder().decode(StoredSpec.self, from: data).spec
+            let stored = try JSONDecoder().decode(StoredSpec.self, from: data)
+            guard let spec = stored.spec else { throw JobRefusal.failed("unknown job mode \(stored.mode)") }
+            return (spec, stored.owner ?? "")
         } catch {
             throw JobRefusal.failed("the journal's \(path(id, "spec.json")) is unreadable: \(error)")
         }
@@ -112,14 +122,14 @@ struct JobJournal {
         var unreadable: [String] = []
         for id in names.compactMap(UInt64.init).sorted() {
             do {
-                guard let spec = try spec(id) else { continue }
+                guard let (spec, owner) = try stored(id) else { continue }
                 ids.append(id)
                 guard try result(id) == nil else { continue }
                 let png = FileManager.default.contents(atPath: path(id, "input.png")).map(Array.init)
                 let noise =
                     FileManager.default.fileExists(atPath: path(id, "noise.npy"))
                     ? try NumpyFile.read(path(id, "noise.npy")) : nil
-                unfinished.append(Unfinished(id: id, spec: spec, png: png, noise: noise))
+                unfinished.append(Unfinished(id: id, spec: spec, png: png, noise: noise, owner: owner))
             } catch {
                 ids.append(id)  // its id stays taken
                 unreadable.append("job \(id): \(error)")
@@ -149,8 +159,11 @@ private struct StoredSpec: Codable {
     var seed: UInt64
     var guidance: Float
     var steps: Int
+    /// The submitting client's public key; absent in journals written before keys had roles.
+    var owner: String?
 
-    init(_ spec: JobSpec) {
+    init(_ spec: JobSpec, owner: String) {
+        self.owner = owner
         mode = spec.mode.rawValue
         prompt = spec.prompt
         maxTokens = spec.maxTokens

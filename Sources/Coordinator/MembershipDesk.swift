@@ -1,4 +1,5 @@
 import ClusterProtocol
+import Foundation
 import Membership
 import Runtime
 import Transport
@@ -15,6 +16,8 @@ public struct MembershipDesk: Sendable {
         public var directives: [MembershipMachine.Directive] = []
         /// A worker that just joined, with what it registered.
         public var joined: (id: WorkerID, registration: Registration)?
+        /// A heartbeat's count of the inputs its worker refused.
+        public var refusedInputs: (id: WorkerID, count: UInt64)?
     }
 
     public private(set) var machine: MembershipMachine
@@ -26,11 +29,23 @@ public struct MembershipDesk: Sendable {
     public let registrationBurst: Double
     private var registrationTokens: Double
     private var refilled: ContinuousClock.Instant?
+    /// The key that registered each member: every later message about that member must come from the same key.
+    public private(set) var identities: [WorkerID: PeerIdentity] = [:]
+    /// Incarnations are microseconds since 1970 when a worker starts; one further ahead of this coordinator's clock
+    /// than `incarnationSlack` is refused, so no worker can claim an incarnation no restart could ever replace.
+    public let incarnationSlack: UInt64 = 3_600_000_000
+    private let wallClock: @Sendable () -> UInt64
 
-    public init(machine: MembershipMachine, registrationsPerSecond: Double = 20, registrationBurst: Double = 256) {
+    public init(
+        machine: MembershipMachine,
+        registrationsPerSecond: Double = 20,
+        registrationBurst: Double = 256,
+        wallClock: @escaping @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970 * 1_000_000) }
+    ) {
         self.machine = machine
         self.registrationsPerSecond = registrationsPerSecond
         self.registrationBurst = registrationBurst
+        self.wallClock = wallClock
         registrationTokens = registrationBurst
     }
 
@@ -51,8 +66,12 @@ public struct MembershipDesk: Sendable {
     /// The current members, by id.
     public var members: [WorkerID: Member] { machine.members }
 
-    /// Handles one control message (kinds 40-45) read from the worker ROUTER.
-    public mutating func handle(_ message: WireMessage, at now: ContinuousClock.Instant) -> Outcome {
+    /// Handles one control message (kinds 40-45) read from the worker ROUTER, sent by `peer`.
+    public mutating func handle(
+        _ message: WireMessage,
+        from peer: PeerIdentity,
+        at now: ContinuousClock.Instant
+    ) -> Outcome {
         var outcome = Outcome()
         let e = message.envelope
         do {
@@ -67,8 +86,14 @@ public struct MembershipDesk: Sendable {
                 if case .stage(let layers) = role, layers.isEmpty || registration.dataEndpoint.isEmpty {
                     throw MembershipError.stageWithoutLayersOrEndpoint
                 }
+                guard registration.incarnation <= wallClock() &+ incarnationSlack else {
+                    throw MembershipError.incarnationAhead(registration.incarnation)
+                }
+                let current = machine.member(key: registration.key)
+                // A slot held by a live worker is that worker's key's: another key cannot replace it.
+                if let current, identities[current.id] != peer { throw MembershipError.slotHeldByAnotherKey }
                 // A worker already registered with this key and incarnation only gets its id again.
-                let known = machine.member(key: registration.key)?.incarnation == registration.incarnation
+                let known = current?.incarnation == registration.incarnation
                 guard known || allowRegistration(at: now) else { throw MembershipError.tooManyRegistrations }
                 let (id, directives) = try machine.register(
                     role: role,
@@ -76,11 +101,13 @@ public struct MembershipDesk: Sendable {
                     incarnation: registration.incarnation,
                     at: now
                 )
+                identities[id] = peer
                 outcome.reply = reply(MembershipMessage.registered(worker: id.value), to: message)
                 outcome.directives = directives
                 if directives.contains(.announce(id, .alive)) { outcome.joined = (id, registration) }
-            case .heartbeat(let worker, let outstanding, let busy):
-                try checkSender(message)
+            case .heartbeat(let worker, let outstanding, let busy, let refused):
+                try checkSender(message, peer)
+                outcome.refusedInputs = (WorkerID(worker), refused)
                 outcome.directives = try machine.heartbeat(
                     from: WorkerID(worker),
                     load: outstanding,
@@ -88,10 +115,10 @@ public struct MembershipDesk: Sendable {
                     at: now
                 )
             case .drain(let worker):
-                try checkSender(message)
+                try checkSender(message, peer)
                 outcome.directives = try machine.drain(WorkerID(worker))
             case .left(let worker):
-                try checkSender(message)
+                try checkSender(message, peer)
                 outcome.directives = try machine.left(WorkerID(worker), at: now)
             default:
                 throw MembershipError.notAControlMessage(e.kind)
@@ -113,9 +140,9 @@ public struct MembershipDesk: Sendable {
     /// A worker id names a member only on that member's own control link: ids are not unique across coordinator
     /// restarts, so a worker still using an id from the last coordinator is refused (and registers again) instead of
     /// being taken for whoever holds that id now.
-    private func checkSender(_ message: WireMessage) throws(MembershipMachine.Refusal) {
+    private func checkSender(_ message: WireMessage, _ peer: PeerIdentity) throws(MembershipMachine.Refusal) {
         let id = WorkerID(message.envelope.workerID)
-        guard let member = machine.members[id],
+        guard let member = machine.members[id], identities[id] == peer,
             message.routing.first?.bytes
                 == WorkerLink.controlRoutingID(key: member.key, incarnation: member.incarnation)
         else { throw .unknownWorker(id) }
@@ -126,7 +153,11 @@ public struct MembershipDesk: Sendable {
 
     /// Advances the membership clock.
     public mutating func tick(at now: ContinuousClock.Instant) -> [MembershipMachine.Directive] {
-        machine.tick(at: now)
+        let directives = machine.tick(at: now)
+        if identities.count > machine.members.count {
+            identities = identities.filter { machine.members[$0.key] != nil }  // forgotten members
+        }
+        return directives
     }
 }
 
@@ -135,12 +166,17 @@ public enum MembershipError: Error, Equatable, CustomStringConvertible {
     case stageWithoutLayersOrEndpoint
     case tooManyRegistrations
     case notAControlMessage(UInt32)
+    case slotHeldByAnotherKey
+    case incarnationAhead(UInt64)
 
     public var description: String {
         switch self {
         case .stageWithoutLayersOrEndpoint: "a stage must register a non-empty layer range and its data endpoint"
         case .tooManyRegistrations: "too many registrations at once; try again in a second"
         case .notAControlMessage(let kind): "message kind \(kind) is not a membership message a worker sends"
+        case .slotHeldByAnotherKey: "this worker key is held by a live worker registered with another Curve key"
+        case .incarnationAhead(let incarnation):
+            "incarnation \(incarnation) is ahead of the coordinator's clock (microseconds since 1970 at start)"
         }
     }
 }

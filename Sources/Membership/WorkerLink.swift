@@ -162,16 +162,23 @@ public final class WorkerLink: Sendable {
         }
     }
 
-    /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length and `busy` the
-    /// compute time it has spent so far (in the envelope's `total`, microseconds). Ends by cancellation; a beat that
-    /// cannot be framed ends it with the error.
+    /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length, `busy` the
+    /// compute time it has spent so far and `refused` the inputs it refused so far. Ends by cancellation; a beat
+    /// that cannot be framed ends it with the error.
     public func heartbeat(
         every interval: Duration,
         busy: @escaping @Sendable () -> Duration = { .zero },
+        refused: @escaping @Sendable () -> UInt64 = { 0 },
         load: @escaping @Sendable () -> Int
     ) async throws {
         while !Task.isCancelled {
-            try pump.send(MembershipMessage.heartbeat(worker: workerID, outstanding: load(), busy: busy()).message)
+            let beat = MembershipMessage.heartbeat(
+                worker: workerID,
+                outstanding: load(),
+                busy: busy(),
+                refused: refused()
+            )
+            try pump.send(beat.message)
             do {
                 try await Task.sleep(for: interval)
             } catch {

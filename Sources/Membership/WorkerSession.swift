@@ -63,10 +63,11 @@ public struct WorkerSession: Sendable {
     /// beat that cannot be sent is logged and ends them (the coordinator then declares this worker down).
     public func beat(
         busy: @escaping @Sendable () -> Duration = { .zero },
+        refused: @escaping @Sendable () -> UInt64 = { 0 },
         outstanding: @escaping @Sendable () -> Int
     ) async {
         do {
-            try await link.heartbeat(every: .seconds(1), busy: busy, load: outstanding)
+            try await link.heartbeat(every: .seconds(1), busy: busy, refused: refused, load: outstanding)
         } catch {
             logger.error("heartbeats stopped: \(error)")
         }
@@ -149,6 +150,7 @@ public struct WorkerSession: Sendable {
     /// handed over, so the coordinator replays or fails the sequences it held), then `stop` ends its loop.
     public func serveUntilSignalled(
         busy: @escaping @Sendable () -> Duration,
+        refused: @escaping @Sendable () -> UInt64,
         outstanding: @escaping @Sendable () -> Int,
         rejoined: @escaping @Sendable () async -> Void,
         serve: @escaping @Sendable () async -> Void,
@@ -157,7 +159,7 @@ public struct WorkerSession: Sendable {
         let signals = TerminationSignals.stream()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await serve() }
-            group.addTask { await self.beat(busy: busy, outstanding: outstanding) }
+            group.addTask { await self.beat(busy: busy, refused: refused, outstanding: outstanding) }
             group.addTask { await self.stayRegistered(rejoined: rejoined) }
             for await _ in signals { break }
             await leave()

@@ -11,6 +11,8 @@ public enum StageError: Error, Equatable, CustomStringConvertible {
     case wrongInputKind(firstStage: Bool)
     case hiddenWidth(found: Int, expected: Int)
     case emptySlice(UInt64)
+    case beyondContext(sequence: UInt64, end: Int, context: Int)
+    case overKVBudget(needed: Int, free: Int, budget: Int)
 
     public var description: String {
         switch self {
@@ -25,6 +27,10 @@ public enum StageError: Error, Equatable, CustomStringConvertible {
         case .hiddenWidth(let found, let expected):
             "hidden rows are \(found) wide; the model's hidden size is \(expected)"
         case .emptySlice(let sequence): "sequence \(sequence) has an empty slice"
+        case .beyondContext(let sequence, let end, let context):
+            "sequence \(sequence) would reach position \(end), beyond the model's context of \(context)"
+        case .overKVBudget(let needed, let free, let budget):
+            "the micro-batch needs \(needed) KV positions but this stage has \(free) free of its budget of \(budget)"
         }
     }
 }
@@ -37,9 +43,18 @@ public enum StageError: Error, Equatable, CustomStringConvertible {
 public struct StageCompute: Sendable {
     public let stack: LayerStack
     private var caches: [UInt64: KVCache] = [:]
+    /// KV positions cached across all sequences, and the most this stage holds (its KV budget): a micro-batch that
+    /// would go beyond it is refused before anything is allocated.
+    public private(set) var cachedPositions = 0
+    public var positionBudget = Int.max
 
     public init(directory: ModelDirectory, layers: Range<Int>) throws {
         stack = try LayerStack(directory: directory, layers: layers)
+    }
+
+    /// Bytes one cached position takes on this stage (keys and values of every layer, float32).
+    public var bytesPerPosition: Int {
+        layers.count * 2 * stack.configuration.keyValueHeads * stack.configuration.headDim * MemoryLayout<Float>.stride
     }
 
     public var layers: Range<Int> { stack.layers }
@@ -59,6 +74,10 @@ public struct StageCompute: Sendable {
         for slice in slices {
             guard slice.count > 0 else { throw StageError.emptySlice(slice.sequenceID) }
             guard seen.insert(slice.sequenceID).inserted else { throw StageError.duplicateSequence(slice.sequenceID) }
+            let context = stack.configuration.contextLength
+            guard slice.start + slice.count <= context else {
+                throw StageError.beyondContext(sequence: slice.sequenceID, end: slice.start + slice.count, context: context)
+            }
             if let cache = caches[slice.sequenceID] {
                 guard cache.count == slice.start else {
                     throw StageError.positionMismatch(
@@ -74,6 +93,9 @@ public struct StageCompute: Sendable {
                 }
                 batchCaches.append(stack.makeCache())
             }
+        }
+        guard rows <= positionBudget - cachedPositions else {
+            throw StageError.overKVBudget(needed: rows, free: positionBudget - cachedPositions, budget: positionBudget)
         }
         var x: Matrix
         switch input {
@@ -93,15 +115,21 @@ public struct StageCompute: Sendable {
         for slice in slices { caches[slice.sequenceID] = nil }
         defer { for (slice, cache) in zip(slices, batchCaches) { caches[slice.sequenceID] = cache } }
         try stack.forward(&x, rowCounts: slices.map(\.count), caches: &batchCaches)
+        cachedPositions += rows
         return x
     }
 
     /// Drops every cache (the coordinator that knew these sequences is gone).
-    public mutating func releaseAll() { caches = [:] }
+    public mutating func releaseAll() {
+        caches = [:]
+        cachedPositions = 0
+    }
 
     /// Drops the caches of finished sequences.
     public mutating func release(_ sequences: [UInt64]) {
-        for id in sequences { caches[id] = nil }
+        for id in sequences {
+            cachedPositions -= caches.removeValue(forKey: id)?.count ?? 0
+        }
     }
 
     /// The last row of each slice: what the last stage sends to the heads.

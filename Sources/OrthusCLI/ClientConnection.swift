@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClusterClient
+import ClusterProtocol
 import Transport
 
 /// How a client reaches the coordinator: its endpoint and, for a Curve cluster, the keys.
@@ -7,11 +8,11 @@ struct ClientConnection: ParsableArguments {
     @Option(help: "The coordinator's client endpoint (tcp://HOST:PORT).")
     var coordinator = "tcp://127.0.0.1:5555"
 
-    @Option(help: "CurveZMQ key folder: cluster.pub and this client's NAME.key (see orthus keys).")
+    @Option(help: "CurveZMQ key folder: cluster.pub and this client's clients/NAME.key (see orthus keys).")
     var curveDir: String?
 
-    @Option(help: "The client key's name in --curve-dir.")
-    var keyName = "client"
+    @Option(help: "The client key's name in --curve-dir (a client key sees its own jobs, an admin key all).")
+    var keyName = "admin"
 
     func validate() throws {
         do {
@@ -22,7 +23,12 @@ struct ClientConnection: ParsableArguments {
     }
 
     func open() throws -> ClusterClient {
-        let keys = try curveDir.map { try ClusterKeys.client($0, name: keyName) }
+        let keys: ClusterKeys?
+        do {
+            keys = try curveDir.map { try ClusterKeys.client($0, name: keyName) }
+        } catch let error as KeyFileError {
+            throw ValidationError(error.description)
+        }
         return try ClusterClient(endpoint: coordinator, options: keys?.client() ?? ZMQSocket.Options())
     }
 }

@@ -39,8 +39,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Journal folder: accepted jobs survive a restart, finished results stay fetchable (orthus fetch).")
     var journal: String?
 
-    @Option(help: "CurveZMQ key folder (made by orthus keys): only admitted keys may connect, and links are encrypted.")
+    @Option(
+        help: """
+            CurveZMQ key folder (made by orthus keys): worker keys only on --workers, client and admin keys only on \
+            --listen, every link encrypted.
+            """
+    )
     var curveDir: String?
+
+    @Flag(help: "Allow --listen or --workers beyond loopback without keys (anyone who reaches them can do anything).")
+    var insecure = false
 
     @Option(help: "Seconds jobs wait for a replacement of a lost stage (then they fail).")
     var replayTimeout: Double = 120
@@ -51,23 +59,33 @@ struct CoordinatorCommand: AsyncParsableCommand {
     func run() async throws {
         let planner = try JobPlanner(directory: try ModelDirectory(path: model))
         let context = try ZMQContext()
-        let keys = try curveDir.map(ClusterKeys.cluster)
+        let keys: ClusterKeys?
+        do {
+            keys = try curveDir.map(ClusterKeys.coordinator)
+        } catch let error as KeyFileError {
+            throw ValidationError(error.description)
+        }
+        if let warning = try BindExposure.check([listen, workers], keyed: keys != nil, insecure: insecure) {
+            StandardStreams.err(warning + "\n")
+        }
         let authenticator = try keys?.authenticator(context)
         defer { authenticator?.stop() }
-        var socketOptions = keys?.server() ?? ZMQSocket.Options()
+        var socketOptions = ZMQSocket.Options()
         socketOptions.maxMessageBytes = Int64(maxMessageMb) << 20
+        var clientOptions = socketOptions
+        clientOptions.dropWhenPeerFull = true  // a client that never reads loses its own replies, nobody else's
         let clientPump = try SocketPump(
             context: context,
             name: "clients",
             kind: .router,
-            options: socketOptions,
+            options: try keys?.server(domain: KeyDomain.clients, clientOptions) ?? clientOptions,
             bind: listen
         )
         let workerPump = try SocketPump(
             context: context,
             name: "workers",
             kind: .router,
-            options: socketOptions,
+            options: try keys?.server(domain: KeyDomain.workers, socketOptions) ?? socketOptions,
             bind: workers
         )
         var options = CoordinatorService.Options()

@@ -78,6 +78,13 @@ struct StatusCommand: AsyncParsableCommand {
                     ? "; dropped in floods: clients \(report.droppedClientMessages), workers \(report.droppedWorkerMessages)"
                     : "")
         )
+        for row in report.floodingClients { lines.append("  dropped from \(row.peer): \(row.dropped)") }
+        let refused = report.members.filter { $0.refusedInputs > 0 }
+        if !refused.isEmpty {
+            lines.append(
+                "stage inputs refused: " + refused.map { "w\($0.id) \($0.refusedInputs)" }.joined(separator: ", ")
+            )
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

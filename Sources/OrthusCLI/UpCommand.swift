@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClusterClient
 import ClusterLauncher
+import ClusterProtocol
 import Foundation
 import Runtime
 import Transport
@@ -34,7 +35,8 @@ struct UpCommand: AsyncParsableCommand {
         let cluster = try ClusterProcesses(executable: Self.executablePath, logs: logs)
         try cluster.start(spec)
         StandardStreams.err("started \(cluster.names.count) processes; logs in \(logs)/\n")
-        let keys = try spec.curveDir.map(ClusterKeys.cluster)
+        // The operator's admin key watches the cluster become ready.
+        let keys = try spec.curveDir.map { try ClusterKeys.client($0, name: "admin") }
         let client = try ClusterClient(
             endpoint: spec.coordinator.listen,
             options: keys?.client() ?? ZMQSocket.Options()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import ClusterProtocol
 import Foundation
 import Generation
 import HeadService
@@ -37,27 +38,41 @@ struct StageCommand: AsyncParsableCommand {
     @Flag(help: "Print the name of every tensor this stage mapped.")
     var listTensors = false
 
+    @Flag(help: "Allow --listen beyond loopback without keys (anyone who reaches it can feed this stage).")
+    var insecure = false
+
+    @Option(help: "MiB this stage may hold in KV caches; micro-batches beyond it are refused (default: half of RAM).")
+    var kvMemory: Int?
+
     func run() async throws {
         guard let range = LayerRange.parse(layers) else {
             throw ValidationError("--layers \(layers) is not a range like 0..<16")
         }
         // The directory (and with it the shards' mappings) ends with the load: the weights are copies, and the
         // mapped pages would otherwise stay in the process's memory beside them.
-        let (compute, names) = try {
+        var (compute, names) = try {
             let directory = try ModelDirectory(path: worker.model)
             return (try StageCompute(directory: directory, layers: range), directory.namesLoaded)
         }()
-        StandardStreams.err("stage \(range.lowerBound)..<\(range.upperBound): mapped \(names.count) tensors\n")
+        let budget = kvMemory.map { $0 << 20 } ?? Int(ProcessInfo.processInfo.physicalMemory / 2)
+        compute.positionBudget = budget / compute.bytesPerPosition
+        StandardStreams.err(
+            "stage \(range.lowerBound)..<\(range.upperBound): mapped \(names.count) tensors; KV budget \(budget >> 20) MiB "
+                + "(\(compute.positionBudget) positions)\n"
+        )
         if listTensors { StandardStreams.err(names.map { "  \($0)\n" }.joined()) }
         let context = try ZMQContext()
-        let keys = try worker.keys()
+        let keys = try worker.keys(binds: true)
+        if let warning = try BindExposure.check([listen], keyed: keys != nil, insecure: insecure) {
+            StandardStreams.err(warning + "\n")
+        }
         let authenticator = try keys?.authenticator(context)
         defer { authenticator?.stop() }
         let inbound = try SocketPump(
             context: context,
             name: "stage-in",
             kind: .pull,
-            options: keys?.server() ?? ZMQSocket.Options(),
+            options: try keys?.server(domain: KeyDomain.workers) ?? ZMQSocket.Options(),
             bind: listen
         )
         let endpoint = advertise ?? Self.reachable(inbound.boundEndpoint ?? listen)
@@ -79,6 +94,7 @@ struct StageCommand: AsyncParsableCommand {
         }
         await session.serveUntilSignalled(
             busy: { stage.busy },
+            refused: { UInt64(stage.rejected + stage.strangers) },
             outstanding: { 0 },
             rejoined: { await stage.releaseAll() },
             serve: { await stage.run() },

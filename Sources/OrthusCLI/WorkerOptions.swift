@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterProtocol
 import Membership
 import Transport
 import Wire
@@ -20,8 +21,17 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "CurveZMQ key folder (made by orthus keys): authenticate and encrypt every link.")
     var curveDir: String?
 
-    /// The cluster keys, when the cluster runs with Curve.
-    func keys() throws -> ClusterKeys? { try curveDir.map(ClusterKeys.cluster) }
+    @Option(help: "The worker key's name in --curve-dir (DIR/workers/NAME.key).")
+    var workerKey = "worker"
+
+    /// This worker's keys, when the cluster runs with Curve; a stage (`binds`) also proves the cluster keypair.
+    func keys(binds: Bool = false) throws -> ClusterKeys? {
+        do {
+            return try curveDir.map { try ClusterKeys.worker($0, name: workerKey, binds: binds) }
+        } catch let error as KeyFileError {
+            throw ValidationError(error.description)
+        }
+    }
 
     func join(context: ZMQContext, registration: Registration) async throws -> WorkerSession {
         try await WorkerSession.join(

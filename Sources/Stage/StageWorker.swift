@@ -10,10 +10,15 @@ import Wire
 /// A stage worker's message loops: micro-batches in on `inbound`, hidden rows out to the next stage, or from the last
 /// stage the final row of each slice (kind `output`) to the coordinator.
 ///
-/// The coordinator link carries everything else: `route` (where to send output; answered with `routed`), `release`
-/// sent straight to this stage, and failure reports. Compute runs on the worker's own `SerialThread`, never on the
-/// cooperative pool. A message that cannot be read or run is counted and reported (kind `failure`, with the reason);
-/// the loop carries on with the next.
+/// The coordinator link carries everything else: `route` (where to send output, and the route tokens; answered with
+/// `routed`), `release` sent straight to this stage, and failure reports. Compute runs on the worker's own
+/// `SerialThread`, never on the cooperative pool.
+///
+/// The input admits only what the routed upstream sends: every message must carry the token the coordinator gave
+/// this stage with its route (it reaches only the upstream, over authenticated links). Anything else is refused and
+/// counted before its tensors are read, with no report (a stranger's flood must not become the coordinator's). A
+/// message from the upstream that cannot be run (beyond the context, over the KV budget, out of order) is counted and
+/// reported to the coordinator with the reason, which fails the jobs it carried; the loop carries on with the next.
 public final class StageWorker: Sendable {
     /// The compute state, touched only on `thread`.
     private final class ComputeBox: @unchecked Sendable {
@@ -22,10 +27,17 @@ public final class StageWorker: Sendable {
     }
 
     /// Where output goes: a PUSH to the next stage, or the coordinator link (`nil`). Unset until routed.
-    private enum Route: Sendable {
+    private enum Destination: Sendable {
         case unset
         case next(SocketPump)
         case coordinator
+    }
+
+    /// The current route: where output goes, the token the input admits, the token stamped on output.
+    private struct Route: Sendable {
+        var destination = Destination.unset
+        var admits: UInt64 = 0
+        var stamps: UInt64 = 0
     }
 
     private let box: ComputeBox
@@ -33,7 +45,7 @@ public final class StageWorker: Sendable {
     private let inbound: SocketPump
     private let coordinator: SocketPump
     private let connect: @Sendable (String) throws -> SocketPump
-    private let route = Mutex<Route>(.unset)
+    private let route = Mutex(Route())
     private let processedCount = Atomic<Int>(0)
     private let busyMicroseconds = Atomic<Int>(0)
 
@@ -45,6 +57,9 @@ public final class StageWorker: Sendable {
     public var processed: Int { processedCount.load(ordering: .relaxed) }
     /// Messages refused (malformed, out of order, wrong kind, or arriving before a route).
     public var rejected: Int { rejectedCount.load(ordering: .relaxed) }
+    private let strangerCount = Atomic<Int>(0)
+    /// Inputs refused because they did not carry this stage's route token (not from its upstream).
+    public var strangers: Int { strangerCount.load(ordering: .relaxed) }
 
     /// `connect` opens the PUSH socket toward a next stage's endpoint when a route names one.
     public init(
@@ -67,16 +82,17 @@ public final class StageWorker: Sendable {
             for await frames in inbound.inbound { await handle(frames) }
             group.cancelAll()
         }
-        if case .next(let pump) = route.withLock({ $0 }) { pump.stop() }
+        if case .next(let pump) = route.withLock({ $0.destination }) { pump.stop() }
         thread.stop()
     }
 
-    /// Sends output to `endpoint`, or to the coordinator when it is nil; replaces any earlier route.
-    public func route(to endpoint: String?) throws {
-        let new: Route = try endpoint.map { .next(try connect($0)) } ?? .coordinator
+    /// Sends output to `endpoint`, or to the coordinator when it is nil, admitting inputs that carry `admits` and
+    /// stamping `stamps` on output; replaces any earlier route (and its tokens).
+    public func route(to endpoint: String?, admits: UInt64, stamps: UInt64) throws {
+        let destination: Destination = try endpoint.map { .next(try connect($0)) } ?? .coordinator
         let old = route.withLock { current in
-            defer { current = new }
-            return current
+            defer { current = Route(destination: destination, admits: admits, stamps: stamps) }
+            return current.destination
         }
         if case .next(let pump) = old { pump.stop() }
     }
@@ -95,10 +111,10 @@ public final class StageWorker: Sendable {
             let message = try WireMessage.parse(frames)
             envelope = message.envelope
             switch StageControl(message.envelope) {
-            case .route(let next):
-                try route(to: next)
+            case .route(let next, let admits, let stamps):
+                try route(to: next, admits: admits, stamps: stamps)
                 try coordinator.send(StageControl.routed(next: next).message)
-            case .release(let ids):
+            case .release(let ids, _):
                 let box = self.box
                 try await thread.run { box.compute.release(ids) }
             case .routed, nil:
@@ -113,9 +129,21 @@ public final class StageWorker: Sendable {
     func handle(_ frames: [ZMQMessage]) async {
         var envelope: Envelope?
         do {
-            let message = try WireMessage.parse(frames)
+            let message: WireMessage
+            do {
+                message = try WireMessage.parse(frames)
+            } catch {
+                strangerCount.add(1, ordering: .relaxed)  // unreadable: nobody to answer
+                return
+            }
+            let route = self.route.withLock { $0 }
+            // Only the routed upstream holds this token; anything else is dropped before its tensors are read.
+            guard route.admits != 0, message.envelope.routeToken == route.admits else {
+                strangerCount.add(1, ordering: .relaxed)
+                return
+            }
             envelope = message.envelope
-            let destination = route.withLock { $0 }
+            let destination = route.destination
             switch MessageKind(rawValue: message.envelope.kind) {
             case .forward:
                 let batch = try StageBatch.parse(message)
@@ -128,8 +156,12 @@ public final class StageWorker: Sendable {
                 let downstream: SocketPump
                 switch destination {
                 case .next(let pump):
-                    frames = try StageBatch(microBatch: batch.microBatch, slices: batch.slices, input: .hidden(output))
-                        .message().frames()
+                    frames = try StageBatch(
+                        microBatch: batch.microBatch,
+                        slices: batch.slices,
+                        input: .hidden(output),
+                        routeToken: route.stamps
+                    ).message().frames()
                     downstream = pump
                 default:
                     frames = try StageBatch(
@@ -145,7 +177,11 @@ public final class StageWorker: Sendable {
                 let box = self.box
                 let ids = message.envelope.sequenceIDs
                 try await thread.run { box.compute.release(ids) }
-                if case .next(let pump) = destination { pump.send(try message.frames()) }
+                if case .next(let pump) = destination {
+                    var forwarded = message
+                    forwarded.envelope.routeToken = route.stamps
+                    pump.send(try forwarded.frames())
+                }
             default:
                 throw StageMessageError.unexpectedKind(message.envelope.kind)
             }

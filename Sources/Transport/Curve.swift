@@ -4,9 +4,9 @@ import Synchronization
 
 /// CurveZMQ settings for one socket (authentication and encryption of a link).
 public enum CurveSecurity: Sendable, Equatable {
-    /// A binding socket: it proves itself with this secret key, and clients are checked by the context's
-    /// `ZAPAuthenticator`.
-    case server(secretKey: String)
+    /// A binding socket: it proves itself with this secret key, and connecting peers are checked by the context's
+    /// `ZAPAuthenticator` against the keys it admits to `domain` (so a socket admits one kind of peer only).
+    case server(secretKey: String, domain: String)
     /// A connecting socket: its own keypair, and the public key the server must prove it holds.
     case client(publicKey: String, secretKey: String, serverKey: String)
 }
@@ -43,11 +43,11 @@ public struct CurveKeyPair: Sendable, Equatable {
 extension ZMQSocket {
     func apply(_ curve: CurveSecurity) throws(ZMQError) {
         switch curve {
-        case .server(let secretKey):
+        case .server(let secretKey, let domain):
             try set(ZMQ_CURVE_SERVER, Int32(1))
             try setKey(ZMQ_CURVE_SECRETKEY, secretKey)
-            // Every server socket asks the ZAP handler, so only allowed keys connect.
-            try setKey(ZMQ_ZAP_DOMAIN, "orthus")
+            // Every server socket asks the ZAP handler, so only keys admitted to its domain connect.
+            try setKey(ZMQ_ZAP_DOMAIN, domain)
         case .client(let publicKey, let secretKey, let serverKey):
             try setKey(ZMQ_CURVE_PUBLICKEY, publicKey)
             try setKey(ZMQ_CURVE_SECRETKEY, secretKey)
@@ -64,9 +64,12 @@ extension ZMQSocket {
 }
 
 /// The context's ZAP handler (RFC 27): libzmq asks it about every Curve client that connects to a server socket of
-/// the same context, and it allows only the listed public keys. It runs on its own thread.
+/// the same context. It admits a key only to the domains it was listed for, and answers with that key's user id,
+/// which libzmq then attaches to every message from the connection (`ZMQMessage.userID`): a receiver knows which key
+/// sent each message. It runs on its own thread.
 public final class ZAPAuthenticator: Sendable {
-    private let allowed: Set<[UInt8]>
+    /// Domain → raw public key → the user id its messages carry.
+    private let admitted: [String: [[UInt8]: String]]
     private let stopping = Atomic<Bool>(false)
     private let refusedCount = Atomic<Int>(0)
     private let finished = DispatchSemaphore(value: 0)
@@ -74,9 +77,15 @@ public final class ZAPAuthenticator: Sendable {
     /// Clients refused so far.
     public var refused: Int { refusedCount.load(ordering: .relaxed) }
 
-    /// Binds the handler in `context`; `allowedKeys` are Z85 public keys.
-    public init(context: ZMQContext, allowedKeys: [String]) throws {
-        allowed = Set(allowedKeys.compactMap(CurveKeyPair.decode))
+    /// Binds the handler in `context`; `admitted` maps each ZAP domain to its Z85 public keys and their user ids.
+    public init(context: ZMQContext, admitted: [String: [String: String]]) throws {
+        self.admitted = admitted.mapValues { keys in
+            var raw: [[UInt8]: String] = [:]
+            for (key, user) in keys {
+                if let bytes = CurveKeyPair.decode(key) { raw[bytes] = user }
+            }
+            return raw
+        }
         let socket = try ZMQSocket(context, kind: .router)
         try socket.bind("inproc://zeromq.zap.01")
         let box = SocketBox(socket: socket)
@@ -105,12 +114,12 @@ public final class ZAPAuthenticator: Sendable {
             guard (try? socket.waitReadable(timeoutMilliseconds: 100)) == true,
                 let frames = try? socket.receive(), frames.count >= 9
             else { continue }
-            let key = frames[8].bytes
-            let ok = frames[7].bytes == Array("CURVE".utf8) && allowed.contains(key)
-            if !ok { refusedCount.add(1, ordering: .relaxed) }
+            let domain = String(decoding: frames[4].bytes, as: UTF8.self)
+            let user = frames[7].bytes == Array("CURVE".utf8) ? admitted[domain]?[frames[8].bytes] : nil
+            if user == nil { refusedCount.add(1, ordering: .relaxed) }
             let reply: [[UInt8]] = [
-                frames[0].bytes, [], Array("1.0".utf8), frames[3].bytes, Array((ok ? "200" : "400").utf8),
-                Array((ok ? "OK" : "key not allowed").utf8), [], [],
+                frames[0].bytes, [], Array("1.0".utf8), frames[3].bytes, Array((user != nil ? "200" : "400").utf8),
+                Array((user != nil ? "OK" : "key not admitted to \(domain)").utf8), Array((user ?? "").utf8), [],
             ]
             // Without memory for the reply the handshake goes unanswered, and libzmq refuses it.
             guard let messages = try? reply.map({ try ZMQMessage(bytes: $0) }) else { continue }

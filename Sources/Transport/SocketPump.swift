@@ -15,6 +15,8 @@ public final class SocketPump: Sendable {
     public let boundEndpoint: String?
     /// Outbound messages libzmq refused for a reason other than backpressure (e.g. an unknown ROUTER peer).
     public var failedSends: Int { state.failures.load(ordering: .relaxed) }
+    /// Outbound messages dropped because their peer's queue was full (`Options.dropWhenPeerFull`).
+    public var droppedSends: Int { state.dropped.load(ordering: .relaxed) }
 
     private let state: State
     private let waker: Mutex<WakeSocket>
@@ -24,6 +26,7 @@ public final class SocketPump: Sendable {
         let outbox = Mutex<[[ZMQMessage]]>([])
         let stopping = Atomic<Bool>(false)
         let failures = Atomic<Int>(0)
+        let dropped = Atomic<Int>(0)
         /// Messages queued by `send` and not yet handed to libzmq (or dropped).
         let unsent = Atomic<Int>(0)
         /// `flush` callers waiting for `unsent` to reach zero.
@@ -220,21 +223,23 @@ public final class SocketPump: Sendable {
                 defer { queued.removeAll() }
                 return queued
             }
-            while let message = pending.first {
+            var handled = 0  // taken off the front at once: removing one at a time costs O(n) each
+            sending: while handled < pending.count {
                 do {
-                    try socket.send(message)
-                    pending.removeFirst()
-                    state.sent()
+                    try socket.send(pending[handled])
+                } catch let error where error.wouldBlock && socket.dropsWhenPeerFull {
+                    state.dropped.add(1, ordering: .relaxed)  // that peer does not read: only its message goes
                 } catch let error where error.wouldBlock {
-                    break  // backpressure: keep it queued, poll for POLLOUT
+                    break sending  // backpressure: keep it queued, poll for POLLOUT
                 } catch let error where error.terminated {
                     return
                 } catch {
-                    pending.removeFirst()
                     state.failures.add(1, ordering: .relaxed)
-                    state.sent()
                 }
+                handled += 1
+                state.sent()
             }
+            pending.removeFirst(handled)
             do {
                 while let message = try socket.receive() { continuation.yield(message) }
             } catch let error where error.terminated {

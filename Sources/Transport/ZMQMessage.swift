@@ -74,6 +74,15 @@ public final class ZMQMessage: @unchecked Sendable {
         try body(UnsafeRawBufferPointer(start: zmq_msg_data(msg), count: count))
     }
 
+    /// The user id the ZAP handler gave the connection this frame came in on (under CurveZMQ, who holds the key
+    /// that sent it); nil on a connection without one, and on the routing frame a ROUTER adds itself (read it from
+    /// a frame the peer sent). The corresponding C function is `zmq_msg_gets`.
+    public var userID: String? {
+        guard let value = zmq_msg_gets(msg, "User-Id") else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
     /// A copy of the payload.
     public var bytes: [UInt8] { withBytes { Array($0) } }
 

@@ -33,6 +33,10 @@ public final class ZMQSocket {
         /// ROUTER: a new connection with a routing id already in use takes it over (a restarted worker is not locked
         /// out by its dead predecessor's lingering connection).
         public var routerHandover = true
+        /// ROUTER: a message for a peer whose queue is at the high-water mark is dropped (and counted by the pump)
+        /// instead of waiting, so a peer that never reads cannot hold back what goes to the others, nor grow this
+        /// process's memory (libzmq holds `sendHighWater` messages per peer at most).
+        public var dropWhenPeerFull = false
         /// The identity this socket announces to a ROUTER (DEALER/REQ).
         public var routingID: [UInt8]?
         /// CurveZMQ authentication and encryption; nil is plain TCP.
@@ -43,6 +47,8 @@ public final class ZMQSocket {
 
     let handle: UnsafeMutableRawPointer
     public let kind: Kind
+    /// See `Options.dropWhenPeerFull`.
+    let dropsWhenPeerFull: Bool
     /// A socket keeps its context alive: `zmq_ctx_term` waits for every socket of the context to close, so a context
     /// released while one of its sockets is open would block forever in its deinit.
     private let context: ZMQContext
@@ -53,6 +59,7 @@ public final class ZMQSocket {
         self.handle = handle
         self.kind = kind
         self.context = context
+        dropsWhenPeerFull = kind == .router && options.dropWhenPeerFull
         try set(ZMQ_LINGER, options.lingerMilliseconds)
         try set(ZMQ_MAXMSGSIZE, options.maxMessageBytes)
         try set(ZMQ_SNDHWM, options.sendHighWater)

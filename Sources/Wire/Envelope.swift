@@ -3,7 +3,7 @@
 /// On the wire a message is this envelope, protobuf-encoded, followed by one raw frame per tensor descriptor, in
 /// order. Tensor bytes never travel inside protobuf fields.
 public struct Envelope: Sendable, Equatable {
-    public static let currentVersion: UInt32 = 2
+    public static let currentVersion: UInt32 = 3
 
     public var version: UInt32
     public var kind: UInt32
@@ -41,6 +41,12 @@ public struct Envelope: Sendable, Equatable {
     public var progressTotal: UInt32
     /// Coordinator → diffusion worker: the noise key of each patch, (seed, image, patch).
     public var patchKeys: [WirePatchKey]
+    /// Stage messages: the token that admits this message at the stage it goes to. In a route: the token the stage
+    /// admits on its input, and `nextRouteToken` the one it stamps on its output.
+    public var routeToken: UInt64
+    public var nextRouteToken: UInt64
+    /// Heartbeats: stage inputs the worker refused so far.
+    public var refusedInputs: UInt64
 
     public init(
         kind: UInt32,
@@ -64,6 +70,9 @@ public struct Envelope: Sendable, Equatable {
         progressDone: UInt32 = 0,
         progressTotal: UInt32 = 0,
         patchKeys: [WirePatchKey] = [],
+        routeToken: UInt64 = 0,
+        nextRouteToken: UInt64 = 0,
+        refusedInputs: UInt64 = 0,
         version: UInt32 = Envelope.currentVersion
     ) {
         self.version = version
@@ -88,6 +97,9 @@ public struct Envelope: Sendable, Equatable {
         self.progressDone = progressDone
         self.progressTotal = progressTotal
         self.patchKeys = patchKeys
+        self.routeToken = routeToken
+        self.nextRouteToken = nextRouteToken
+        self.refusedInputs = refusedInputs
     }
 }
 

@@ -45,6 +45,9 @@ public enum EnvelopeCodec {
         message.image_index = envelope.imageIndex
         message.progress_done = envelope.progressDone
         message.progress_total = envelope.progressTotal
+        message.route_token = envelope.routeToken
+        message.next_route_token = envelope.nextRouteToken
+        message.refused_inputs = envelope.refusedInputs
         var keys = [Orthus__V1__PatchKey](repeating: Orthus__V1__PatchKey(), count: envelope.patchKeys.count)
         for (i, key) in envelope.patchKeys.enumerated() {
             orthus__v1__patch_key__init(&keys[i])
@@ -221,6 +224,9 @@ public enum EnvelopeCodec {
             progressDone: m.progress_done,
             progressTotal: m.progress_total,
             patchKeys: keys,
+            routeToken: m.route_token,
+            nextRouteToken: m.next_route_token,
+            refusedInputs: m.refused_inputs,
             version: version
         )
     }

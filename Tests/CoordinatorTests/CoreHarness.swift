@@ -26,6 +26,8 @@ final class CoreHarness {
         var key: String
         var incarnation: UInt64
         var id: UInt64
+        /// The key it registered with.
+        var peer: PeerIdentity = .anonymous
         var control: [UInt8] { WorkerLink.controlRoutingID(key: key, incarnation: incarnation) }
         var data: [UInt8] { WorkerLink.dataRoutingID(key: key, incarnation: incarnation) }
     }
@@ -76,27 +78,37 @@ final class CoreHarness {
 
     func restore() { record(core.restore(at: now)) }
 
-    func fromClient(_ name: String, _ envelope: Envelope, tensors: [ZMQMessage] = []) throws {
+    func fromClient(
+        _ name: String,
+        _ envelope: Envelope,
+        tensors: [ZMQMessage] = [],
+        peer: PeerIdentity = .anonymous
+    ) throws {
         let frames =
             [try ZMQMessage(bytes: Array(name.utf8))] + (try WireMessage(envelope: envelope, tensors: tensors).frames())
-        record(core.client(frames, at: now))
+        record(core.client(frames, from: peer, at: now))
     }
 
     func fromClient(_ name: String, raw: [ZMQMessage]) throws {
         record(core.client([try ZMQMessage(bytes: Array(name.utf8))] + raw, at: now))
     }
 
-    func fromWorker(_ routing: [UInt8], _ message: WireMessage) throws {
-        record(core.worker([try ZMQMessage(bytes: routing)] + (try message.frames()), at: now))
+    func fromWorker(_ routing: [UInt8], _ message: WireMessage, peer: PeerIdentity = .anonymous) throws {
+        record(core.worker([try ZMQMessage(bytes: routing)] + (try message.frames()), from: peer, at: now))
     }
 
-    func fromWorker(_ routing: [UInt8], _ envelope: Envelope) throws {
-        try fromWorker(routing, WireMessage(envelope: envelope))
+    func fromWorker(_ routing: [UInt8], _ envelope: Envelope, peer: PeerIdentity = .anonymous) throws {
+        try fromWorker(routing, WireMessage(envelope: envelope), peer: peer)
     }
 
-    /// Registers a worker on its control link and greets on its data socket.
-    func join(_ key: String, role: WireRole, layers: Range<Int> = 0..<0) throws -> Worker {
-        var worker = Worker(key: key, incarnation: 1, id: 0)
+    /// Registers a worker on its control link and greets on its data socket, as `peer`.
+    func join(
+        _ key: String,
+        role: WireRole,
+        layers: Range<Int> = 0..<0,
+        peer: PeerIdentity = .anonymous
+    ) throws -> Worker {
+        var worker = Worker(key: key, incarnation: 1, id: 0, peer: peer)
         let registration = Registration(
             key: key,
             incarnation: 1,
@@ -104,16 +116,24 @@ final class CoreHarness {
             layers: layers,
             dataEndpoint: role == .stage ? "tcp://\(key):5601" : ""
         )
-        try fromWorker(worker.control, Envelope(kind: MessageKind.register.rawValue, registration: registration))
+        try fromWorker(
+            worker.control,
+            Envelope(kind: MessageKind.register.rawValue, registration: registration),
+            peer: peer
+        )
         let registered = try #require(envelopes(to: worker.control).last)
         #expect(registered.kind == MessageKind.registered.rawValue)
         worker.id = registered.workerID
-        try fromWorker(worker.data, Envelope(kind: MessageKind.hello.rawValue, workerID: worker.id))
+        try fromWorker(worker.data, Envelope(kind: MessageKind.hello.rawValue, workerID: worker.id), peer: peer)
         return worker
     }
 
     func heartbeat(_ worker: Worker) throws {
-        try fromWorker(worker.control, Envelope(kind: MessageKind.heartbeat.rawValue, workerID: worker.id))
+        try fromWorker(
+            worker.control,
+            Envelope(kind: MessageKind.heartbeat.rawValue, workerID: worker.id),
+            peer: worker.peer
+        )
     }
 
     /// The messages sent so far to a client or worker routing id (not forgotten by this call).
@@ -148,7 +168,7 @@ final class CoreHarness {
         let stage = try join(key, role: .stage, layers: 0..<Self.planner.layerCount)
         let route = try #require(envelopes(to: stage.data).last)
         #expect(route.kind == MessageKind.route.rawValue && route.endpoint.isEmpty)
-        try fromWorker(stage.data, Envelope(kind: MessageKind.routed.rawValue))
+        try fromWorker(stage.data, Envelope(kind: MessageKind.routed.rawValue), peer: stage.peer)
         return stage
     }
 
@@ -160,7 +180,7 @@ final class CoreHarness {
             values: Array(repeating: value, count: batch.slices.count * Self.planner.hiddenSize)
         )
         let reply = StageBatch(microBatch: batch.microBatch, slices: batch.slices, input: .hidden(rows))
-        try fromWorker(stage.data, try reply.message(kind: .output))
+        try fromWorker(stage.data, try reply.message(kind: .output), peer: stage.peer)
     }
 
     func submitText(_ client: String, prompt: String = "hi", maxTokens: Int = 2) throws {

@@ -148,7 +148,7 @@ final class DeskHarness: Sendable {
                         self.desk.withLock { $0.countMalformed() }
                         continue
                     }
-                    let outcome = self.desk.withLock { $0.handle(message, at: .now) }
+                    let outcome = self.desk.withLock { $0.handle(message, from: .anonymous, at: .now) }
                     if let reply = outcome.reply { try! self.router.send(reply) }  // a desk reply is an envelope alone
                     self.recorder.directives.withLock { $0 += outcome.directives }
                 }

@@ -121,7 +121,7 @@ import Wire
         func register(_ key: String, at now: ContinuousClock.Instant) -> MembershipMessage? {
             let registration = Registration(key: key, incarnation: 1, role: .lmHead)
             let message = MembershipMessage.register(registration).message
-            return desk.handle(message, at: now).reply.flatMap { try? MembershipMessage($0.envelope) }
+            return desk.handle(message, from: .anonymous, at: now).reply.flatMap { try? MembershipMessage($0.envelope) }
         }
         let answers = (0..<20).map { register("fake-\($0)", at: t0) }
         #expect(answers.prefix(5).allSatisfy { if case .registered = $0 { true } else { false } })

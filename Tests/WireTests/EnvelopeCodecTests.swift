@@ -24,7 +24,10 @@ import Testing
         imageIndex: 1,
         progressDone: 7,
         progressTotal: 16,
-        patchKeys: [WirePatchKey(seed: .max, image: 1, patch: 15), WirePatchKey(seed: 0, image: 0, patch: 0)]
+        patchKeys: [WirePatchKey(seed: .max, image: 1, patch: 15), WirePatchKey(seed: 0, image: 0, patch: 0)],
+        routeToken: .max,
+        nextRouteToken: 0x0123_4567_89AB_CDEF,
+        refusedInputs: 3
     )
 
     func decode(_ bytes: [UInt8]) throws(WireError) -> Envelope {
@@ -46,11 +49,11 @@ import Testing
 
     @Test func anotherProtocolVersionIsRefusedByNumber() {
         var future = sample
-        future.version = 3
-        #expect(throws: WireError.unsupportedVersion(3)) { try decode(EnvelopeCodec.encode(future)) }
-        var first = sample
-        first.version = 1
-        #expect(throws: WireError.unsupportedVersion(1)) { try decode(EnvelopeCodec.encode(first)) }
+        future.version = 4
+        #expect(throws: WireError.unsupportedVersion(4)) { try decode(EnvelopeCodec.encode(future)) }
+        var second = sample
+        second.version = 2
+        #expect(throws: WireError.unsupportedVersion(2)) { try decode(EnvelopeCodec.encode(second)) }
         var unset = sample
         unset.version = 0
         #expect(throws: WireError.unsupportedVersion(0)) { try decode(EnvelopeCodec.encode(unset)) }

@@ -20,7 +20,7 @@ import Testing
                         return tensors.withUnsafeMutableBufferPointer { list in
                             var envelope = Orthus__V1__Envelope()
                             orthus__v1__envelope__init(&envelope)
-                            envelope.version = ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_2
+                            envelope.version = ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_3
                             envelope.kind = 3
                             envelope.job_id = 42
                             envelope.n_sequence_ids = 2
@@ -38,7 +38,7 @@ import Testing
         }
         let decoded = try #require(orthus__v1__envelope__unpack(nil, packed.count, packed))
         defer { orthus__v1__envelope__free_unpacked(decoded, nil) }
-        #expect(decoded.pointee.version == ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_2)
+        #expect(decoded.pointee.version == ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_3)
         #expect(decoded.pointee.job_id == 42 && decoded.pointee.micro_batch == 9 && decoded.pointee.kind == 3)
         #expect(
             Array(UnsafeBufferPointer(start: decoded.pointee.sequence_ids, count: decoded.pointee.n_sequence_ids)) == [

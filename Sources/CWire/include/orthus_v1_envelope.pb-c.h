@@ -33,7 +33,11 @@ typedef enum _Orthus__V1__ProtocolVersion {
   /*
    * Every field of the envelope has one meaning whatever the kind (version 1 reused `step`, `total` and `text`).
    */
-  ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_2 = 2
+  ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_2 = 2,
+  /*
+   * Stage inputs carry the route token the coordinator issued, and heartbeats the inputs a worker refused.
+   */
+  ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_3 = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORTHUS__V1__PROTOCOL_VERSION)
 } Orthus__V1__ProtocolVersion;
 typedef enum _Orthus__V1__DType {
@@ -235,10 +239,20 @@ struct  Orthus__V1__Envelope
    */
   size_t n_patch_keys;
   Orthus__V1__PatchKey **patch_keys;
+  /*
+   * Stage messages: the token that admits this message at the stage it is sent to. In a route (coordinator → stage):
+   * the token the stage admits on its input, and `next_route_token` the one it stamps on its output.
+   */
+  uint64_t route_token;
+  uint64_t next_route_token;
+  /*
+   * Heartbeats: stage inputs the worker refused so far (wrong route token, over its KV budget, unreadable).
+   */
+  uint64_t refused_inputs;
 };
 #define ORTHUS__V1__ENVELOPE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__envelope__descriptor) \
-    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL }
+    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, 0, 0, 0 }
 
 
 /* Orthus__V1__Registration methods */
