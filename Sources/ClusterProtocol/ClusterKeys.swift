@@ -159,7 +159,8 @@ extension ClusterKeys {
             try write(pair.publicKey + "\n", to: layout.clusterPublic, secret: false)
             written += [layout.clusterPair, layout.clusterPublic]
         }
-        let named = workers.map { (PeerIdentity.Role.worker, $0) } + clients.map { (.client, $0) }
+        let named =
+            workers.map { (PeerIdentity.Role.worker, $0) } + clients.map { (.client, $0) }
             + admins.map { (.admin, $0) }
         for (role, name) in named {
             guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { throw KeyFileError.badName(name) }

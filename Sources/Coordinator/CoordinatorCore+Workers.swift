@@ -230,7 +230,11 @@ extension CoordinatorCore {
                 for (index, id) in chain.enumerated() {
                     let last = index + 1 == chain.count
                     let next = last ? nil : info[chain[index + 1]]!.registration.dataEndpoint
-                    let route = StageControl.route(next: next, admits: tokens[index], stamps: last ? 0 : tokens[index + 1])
+                    let route = StageControl.route(
+                        next: next,
+                        admits: tokens[index],
+                        stamps: last ? 0 : tokens[index + 1]
+                    )
                     sendToWorker(id, route.message)
                 }
             }

@@ -84,16 +84,22 @@ public final class CoordinatorService: Sendable {
         try await thread.run { shell.carryOut(shell.core.restore(at: .now)) }
         let inbox = FairInbox(limits: options.inbox)
         await withTaskGroup(of: Void.self) { group in
+            // Messages go from each socket's thread straight into the inbox's bounded queues; the streams carry only
+            // what arrived before that, and end when the sockets stop.
+            let client: @Sendable ([ZMQMessage]) -> Void = {
+                inbox.push(.client($0, PeerIdentity(userID: $0.last?.userID)))
+            }
+            let worker: @Sendable ([ZMQMessage]) -> Void = {
+                inbox.push(.worker($0, PeerIdentity(userID: $0.last?.userID)))
+            }
+            clients.deliver(to: client)
+            workers.deliver(to: worker)
             group.addTask {
-                for await frames in self.clients.inbound {
-                    inbox.push(.client(frames, PeerIdentity(userID: frames.last?.userID)))
-                }
+                for await frames in self.clients.inbound { client(frames) }
                 inbox.close()
             }
             group.addTask {
-                for await frames in self.workers.inbound {
-                    inbox.push(.worker(frames, PeerIdentity(userID: frames.last?.userID)))
-                }
+                for await frames in self.workers.inbound { worker(frames) }
                 inbox.close()
             }
             group.addTask {

@@ -124,7 +124,8 @@ final class FairInbox: Sendable {
         if state.clients[key] == nil, state.clients.count >= limits.clientPeers {
             // Forget idle clients whose budget is whole again; they lose nothing by it.
             state.clients = state.clients.filter { entry in
-                let idle = entry.value.queue.isEmpty
+                let idle =
+                    entry.value.queue.isEmpty
                     && entry.value.tokens + (now - entry.value.refilled).seconds * limits.clientRate
                         >= limits.clientBurst
                 if idle { state.droppedOther += entry.value.dropped }

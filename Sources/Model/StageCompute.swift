@@ -76,7 +76,11 @@ public struct StageCompute: Sendable {
             guard seen.insert(slice.sequenceID).inserted else { throw StageError.duplicateSequence(slice.sequenceID) }
             let context = stack.configuration.contextLength
             guard slice.start + slice.count <= context else {
-                throw StageError.beyondContext(sequence: slice.sequenceID, end: slice.start + slice.count, context: context)
+                throw StageError.beyondContext(
+                    sequence: slice.sequenceID,
+                    end: slice.start + slice.count,
+                    context: context
+                )
             }
             if let cache = caches[slice.sequenceID] {
                 guard cache.count == slice.start else {

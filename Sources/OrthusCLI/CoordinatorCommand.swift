@@ -56,6 +56,17 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Largest message accepted from a client or worker, in MiB (larger ones are dropped and counted).")
     var maxMessageMb = 256
 
+    @Option(
+        help: """
+            Client messages read per second at most, over all clients (taken from each in turn); more wait at their \
+            senders. Each client may also send --client-rate a second (more are dropped and counted against it).
+            """
+    )
+    var clientMessageRate = 50_000.0
+
+    @Option(help: "Messages per second one client may send (twice as many at once); more are dropped and counted.")
+    var clientRate = 200.0
+
     func run() async throws {
         let planner = try JobPlanner(directory: try ModelDirectory(path: model))
         let context = try ZMQContext()
@@ -74,6 +85,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         socketOptions.maxMessageBytes = Int64(maxMessageMb) << 20
         var clientOptions = socketOptions
         clientOptions.dropWhenPeerFull = true  // a client that never reads loses its own replies, nobody else's
+        clientOptions.receiveRate = clientMessageRate
         let clientPump = try SocketPump(
             context: context,
             name: "clients",
@@ -95,6 +107,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.journal = journal
         options.entrySocket = keys?.client() ?? ZMQSocket.Options()
         options.replayTimeout = .milliseconds(Int(replayTimeout * 1000))
+        options.inbox.clientRate = clientRate
+        options.inbox.clientBurst = 2 * clientRate
         let service = CoordinatorService(
             planner: planner,
             context: context,

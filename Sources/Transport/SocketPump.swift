@@ -21,12 +21,22 @@ public final class SocketPump: Sendable {
     private let state: State
     private let waker: Mutex<WakeSocket>
 
+    /// A receiver closure in a box: a closure stored in and read back from a generic `Mutex` is re-wrapped in a
+    /// conversion thunk on every access (seen as a chain of thunks growing with each message), a class reference
+    /// is not.
+    final class Receiver: Sendable {
+        let receive: @Sendable ([ZMQMessage]) -> Void
+        init(_ receive: @escaping @Sendable ([ZMQMessage]) -> Void) { self.receive = receive }
+    }
+
     /// What the caller's threads and the pump's thread share.
     final class State: Sendable {
         let outbox = Mutex<[[ZMQMessage]]>([])
         let stopping = Atomic<Bool>(false)
         let failures = Atomic<Int>(0)
         let dropped = Atomic<Int>(0)
+        /// Set by `deliver(to:)`: inbound messages go to it on the pump's thread instead of into `inbound`.
+        let receiver = Mutex<Receiver?>(nil)
         /// Messages queued by `send` and not yet handed to libzmq (or dropped).
         let unsent = Atomic<Int>(0)
         /// `flush` callers waiting for `unsent` to reach zero.
@@ -125,6 +135,14 @@ public final class SocketPump: Sendable {
         }
     }
 
+    /// Hands every inbound message from now on to `receiver`, called on the pump's own thread, instead of the
+    /// `inbound` stream: nothing waits in an unbounded buffer between the socket and a consumer that bounds its own
+    /// queues (the coordinator's inbox, under a flood). `receiver` must return quickly.
+    public func deliver(to receiver: @escaping @Sendable ([ZMQMessage]) -> Void) {
+        let box = Receiver(receiver)
+        state.receiver.withLock { $0 = box }
+    }
+
     /// Frames and queues a cluster message; one whose tensors disagree with its descriptors is refused with the reason.
     public func send(_ message: WireMessage) throws {
         send(try message.frames())
@@ -203,17 +221,20 @@ public final class SocketPump: Sendable {
         continuation: AsyncStream<[ZMQMessage]>.Continuation
     ) {
         var pending: [[ZMQMessage]] = []
+        var budget = ReceiveBudget(rate: socket.receiveRate)
         while !state.stopping.load(ordering: .relaxed) {
+            budget.refill(at: .now)
+            let reading = budget.allows
             var items = [
                 zmq_pollitem_t(
                     socket: socket.handle,
                     fd: 0,
-                    events: Int16(ZMQ_POLLIN) | (pending.isEmpty ? 0 : Int16(ZMQ_POLLOUT)),
+                    events: (reading ? Int16(ZMQ_POLLIN) : 0) | (pending.isEmpty ? 0 : Int16(ZMQ_POLLOUT)),
                     revents: 0
                 ),
                 zmq_pollitem_t(socket: wake.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0),
             ]
-            if zmq_poll(&items, 2, 100) < 0 {
+            if zmq_poll(&items, 2, reading ? 100 : budget.millisecondsToNext) < 0 {
                 let error = ZMQError.last("zmq_poll")
                 if error.interrupted { continue }
                 return
@@ -241,12 +262,55 @@ public final class SocketPump: Sendable {
             }
             pending.removeFirst(handled)
             do {
-                while let message = try socket.receive() { continuation.yield(message) }
+                // A bounded batch per round: under a flood the socket is never empty, and sending must get its turn.
+                var received = 0
+                while received < 512, budget.allows, let message = try socket.receive() {
+                    received += 1
+                    budget.take()
+                    if let receiver = state.receiver.withLock({ $0 }) {
+                        receiver.receive(message)
+                    } else {
+                        continuation.yield(message)
+                    }
+                }
             } catch let error where error.terminated {
                 return
             } catch {
                 state.failures.add(1, ordering: .relaxed)
             }
         }
+    }
+}
+
+/// How fast a pump reads its socket (`ZMQSocket.Options.receiveRate`): a token bucket of one tenth of a second's
+/// messages. While it is empty the pump does not read, so the peers' messages wait in libzmq's bounded pipes and then
+/// in their own TCP buffers (backpressure on whoever floods), and libzmq's fair queueing still takes the next message
+/// from each peer in turn.
+struct ReceiveBudget {
+    let rate: Double?
+    private var tokens: Double
+    private var refilled = ContinuousClock.now
+
+    init(rate: Double?) {
+        self.rate = rate
+        tokens = rate.map { max(1, $0 / 10) } ?? 0
+    }
+
+    var allows: Bool { rate == nil || tokens >= 1 }
+
+    mutating func take() { if rate != nil { tokens -= 1 } }
+
+    mutating func refill(at now: ContinuousClock.Instant) {
+        guard let rate else { return }
+        let elapsed = (now - refilled).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+        tokens = min(max(1, rate / 10), tokens + seconds * rate)
+        refilled = now
+    }
+
+    /// How long until the next token, for the poll's timeout.
+    var millisecondsToNext: Int {
+        guard let rate, tokens < 1 else { return 0 }
+        return max(1, Int(((1 - tokens) / rate * 1000).rounded(.up)))
     }
 }

@@ -37,6 +37,9 @@ public final class ZMQSocket {
         /// instead of waiting, so a peer that never reads cannot hold back what goes to the others, nor grow this
         /// process's memory (libzmq holds `sendHighWater` messages per peer at most).
         public var dropWhenPeerFull = false
+        /// Messages per second the socket's pump reads at most (nil: as fast as they come). Beyond it they wait in
+        /// libzmq's pipes and the senders' TCP buffers, so a flood costs its sender, not this process.
+        public var receiveRate: Double?
         /// The identity this socket announces to a ROUTER (DEALER/REQ).
         public var routingID: [UInt8]?
         /// CurveZMQ authentication and encryption; nil is plain TCP.
@@ -49,6 +52,8 @@ public final class ZMQSocket {
     public let kind: Kind
     /// See `Options.dropWhenPeerFull`.
     let dropsWhenPeerFull: Bool
+    /// See `Options.receiveRate`.
+    let receiveRate: Double?
     /// A socket keeps its context alive: `zmq_ctx_term` waits for every socket of the context to close, so a context
     /// released while one of its sockets is open would block forever in its deinit.
     private let context: ZMQContext
@@ -60,6 +65,7 @@ public final class ZMQSocket {
         self.kind = kind
         self.context = context
         dropsWhenPeerFull = kind == .router && options.dropWhenPeerFull
+        receiveRate = options.receiveRate
         try set(ZMQ_LINGER, options.lingerMilliseconds)
         try set(ZMQ_MAXMSGSIZE, options.maxMessageBytes)
         try set(ZMQ_SNDHWM, options.sendHighWater)

@@ -126,9 +126,13 @@ import Wire
         }
         let replacement = try h.join("stage-c", role: .stage, layers: half..<planner.layerCount)
         let again = try lastRoute(h, first)
-        guard case .route(_, let admitsAgain, let stampsAgain) = again else { throw CoordinatorCoreTests.Failure("a new route") }
+        guard case .route(_, let admitsAgain, let stampsAgain) = again else {
+            throw CoordinatorCoreTests.Failure("a new route")
+        }
         let routeC = try lastRoute(h, replacement)
-        guard case .route(nil, let admitsC, 0) = routeC else { throw CoordinatorCoreTests.Failure("the replacement gets a route") }
+        guard case .route(nil, let admitsC, 0) = routeC else {
+            throw CoordinatorCoreTests.Failure("the replacement gets a route")
+        }
         #expect(admitsAgain != admitsA && stampsAgain == admitsC && admitsC != admitsB)
     }
 }
