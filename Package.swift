@@ -6,7 +6,9 @@ let strictSettings: [SwiftSetting] = [.treatAllWarnings(as: .error), .enableUpco
 let package = Package(
     name: "orthus-cluster",
     products: [
-        .executable(name: "orthus", targets: ["OrthusCLI"])
+        .executable(name: "orthus", targets: ["OrthusCLI"]),
+        // The decoders of untrusted bytes as fuzz targets, for the libFuzzer package in ops/fuzz.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -118,6 +120,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Every decoder of untrusted bytes (messages, checkpoint files, tokenizer, PNG, journal) as a fuzz target, with
+        // real seed inputs; ops/fuzz.sh runs them under libFuzzer, FuzzTargetTests runs their seeds and past findings.
+        .target(
+            name: "FuzzTargets",
+            dependencies: [
+                "Transport", "Wire", "ClusterProtocol", "Checkpoint", "Coordinator", "ImageIO", "Tensor", "Tokenizer",
+                "Generation",
+            ],
+            swiftSettings: strictSettings
+        ),
         // Fixture paths and golden comparisons shared by the test targets.
         .target(name: "TestSupport", dependencies: ["Tensor", "Runtime"], swiftSettings: strictSettings),
         // One process: the Generation scheduler's directives carried out in-process (layers, LM head, diffusion
@@ -212,6 +224,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         // Multi-process clusters on loopback: real coordinator, stage and head processes, real sockets.
+        .testTarget(
+            name: "FuzzTargetTests",
+            dependencies: ["FuzzTargets", "TestSupport"],
+            resources: [.copy("Findings")],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "ClusterTests",
             dependencies: [

@@ -47,8 +47,7 @@ final class FairInbox: Sendable {
     /// One client's queue and budget.
     struct ClientState {
         var queue = Queue<([ZMQMessage], PeerIdentity)>()
-        var tokens: Double
-        var refilled: ContinuousClock.Instant
+        var budget: TokenBucket
         var dropped = 0
         /// In the round-robin ring.
         var scheduled = false
@@ -123,22 +122,17 @@ final class FairInbox: Sendable {
         var key = Self.clientKey(frames, peer)
         if state.clients[key] == nil, state.clients.count >= limits.clientPeers {
             // Forget idle clients whose budget is whole again; they lose nothing by it.
-            state.clients = state.clients.filter { entry in
-                let idle =
-                    entry.value.queue.isEmpty
-                    && entry.value.tokens + (now - entry.value.refilled).seconds * limits.clientRate
-                        >= limits.clientBurst
-                if idle { state.droppedOther += entry.value.dropped }
-                return !idle
+            let idle = state.clients.filter { $0.value.queue.isEmpty && $0.value.budget.isFull(at: now) }
+            for (idleKey, client) in idle {
+                state.droppedOther += client.dropped
+                state.clients[idleKey] = nil
             }
             if state.clients.count >= limits.clientPeers { key = Self.overflowPeer }
         }
         var client =
-            state.clients[key] ?? ClientState(tokens: limits.clientBurst, refilled: now)
-        client.tokens = min(limits.clientBurst, client.tokens + (now - client.refilled).seconds * limits.clientRate)
-        client.refilled = now
-        if client.tokens >= 1, client.queue.count < limits.clientQueue {
-            client.tokens -= 1
+            state.clients[key]
+            ?? ClientState(budget: TokenBucket(rate: limits.clientRate, burst: limits.clientBurst, at: now))
+        if client.queue.count < limits.clientQueue, client.budget.take(at: now) {
             client.queue.push((frames, peer))
             if !client.scheduled {
                 client.scheduled = true

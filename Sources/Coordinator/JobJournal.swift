@@ -148,6 +148,25 @@ struct JobJournal {
     }
 }
 
+/// Reads a journal folder as a restarted coordinator would: every job's spec, the result of those that ended and the
+/// files of those that did not. Unreadable files are reported by job, never fatal (used to fuzz the journal's
+/// readers, and to check a folder by hand).
+public enum JournalReader {
+    public static func read(folder: String) throws -> (jobs: Int, unfinished: Int, unreadable: [String]) {
+        let journal = try JobJournal(folder: folder)
+        let (ids, unfinished, unreadable) = try journal.load()
+        var problems = unreadable
+        for id in ids {
+            do {
+                _ = try journal.result(id)
+            } catch {
+                problems.append("job \(id): \(error)")
+            }
+        }
+        return (ids.count, unfinished.count, problems)
+    }
+}
+
 /// `JobSpec` as JSON in the journal.
 private struct StoredSpec: Codable {
     var mode: UInt32

@@ -23,12 +23,12 @@ public struct MembershipDesk: Sendable {
     public private(set) var machine: MembershipMachine
     /// Control messages that could not be read or were refused.
     public private(set) var rejected = 0
-    /// New registrations allowed: a bucket of `registrationBurst` that refills at `registrationsPerSecond`, so a
-    /// flood of fake registrations is refused at the cost of a reply each and never fills the member table.
+    /// New registrations allowed per key: a bucket of `registrationBurst` that refills at `registrationsPerSecond`,
+    /// so a flood of fake registrations is refused at the cost of a reply each, never fills the member table, and
+    /// (under Curve) never holds back another key's workers. Without Curve every peer shares the anonymous bucket.
     public let registrationsPerSecond: Double
     public let registrationBurst: Double
-    private var registrationTokens: Double
-    private var refilled: ContinuousClock.Instant?
+    private var registrationBuckets: [String: TokenBucket] = [:]
     /// The key that registered each member: every later message about that member must come from the same key.
     public private(set) var identities: [WorkerID: PeerIdentity] = [:]
     /// Incarnations are microseconds since 1970 when a worker starts; one further ahead of this coordinator's clock
@@ -46,21 +46,18 @@ public struct MembershipDesk: Sendable {
         self.registrationsPerSecond = registrationsPerSecond
         self.registrationBurst = registrationBurst
         self.wallClock = wallClock
-        registrationTokens = registrationBurst
     }
 
-    /// Takes a registration token, if the bucket has one.
-    private mutating func allowRegistration(at now: ContinuousClock.Instant) -> Bool {
-        if let refilled {
-            registrationTokens = min(
-                registrationBurst,
-                registrationTokens + (now - refilled).seconds * registrationsPerSecond
-            )
+    /// Takes a registration token from `peer`'s bucket, if it has one.
+    private mutating func allowRegistration(from peer: PeerIdentity, at now: ContinuousClock.Instant) -> Bool {
+        if registrationBuckets.count > 1024 {
+            registrationBuckets = registrationBuckets.filter { !$0.value.isFull(at: now) }  // idle keys lose nothing
         }
-        refilled = now
-        guard registrationTokens >= 1 else { return false }
-        registrationTokens -= 1
-        return true
+        var bucket =
+            registrationBuckets[peer.publicKey]
+            ?? TokenBucket(rate: registrationsPerSecond, burst: registrationBurst, at: now)
+        defer { registrationBuckets[peer.publicKey] = bucket }
+        return bucket.take(at: now)
     }
 
     /// The current members, by id.
@@ -94,7 +91,9 @@ public struct MembershipDesk: Sendable {
                 if let current, identities[current.id] != peer { throw MembershipError.slotHeldByAnotherKey }
                 // A worker already registered with this key and incarnation only gets its id again.
                 let known = current?.incarnation == registration.incarnation
-                guard known || allowRegistration(at: now) else { throw MembershipError.tooManyRegistrations }
+                guard known || allowRegistration(from: peer, at: now) else {
+                    throw MembershipError.tooManyRegistrations
+                }
                 let (id, directives) = try machine.register(
                     role: role,
                     key: registration.key,

@@ -33,7 +33,16 @@ public final class DiffusionWorker: Sendable {
     public var outstanding: Int { unanswered.load(ordering: .relaxed) }
     private let unanswered = Atomic<Int>(0)
 
-    public init(head: DiffusionHead, codec: PictureCodec? = nil, socket: SocketPump) {
+    /// Pictures larger than this are refused from their header, before their pixels are allocated.
+    private let maxPixels: Int
+
+    public init(
+        head: DiffusionHead,
+        codec: PictureCodec? = nil,
+        socket: SocketPump,
+        maxPixels: Int = PNGCodec.defaultMaxPixels
+    ) {
+        self.maxPixels = maxPixels
         self.head = head
         self.codec = codec
         self.socket = socket
@@ -77,7 +86,9 @@ public final class DiffusionWorker: Sendable {
             return try ImagePNG(.decodedImage, requestID: request.requestID, job: request.job, png: png).message()
         }
         let request = try ImagePNG.parse(message)
-        let latents: Matrix = try await thread.run { try codec.encode(try PNGCodec.decode(Data(request.png))) }
+        let latents: Matrix = try await thread.run { [maxPixels] in
+            try codec.encode(try PNGCodec.decode(Data(request.png), maxPixels: maxPixels))
+        }
         return try ImageLatents(.encodedImage, requestID: request.requestID, job: request.job, latents: latents)
             .message()
     }

@@ -73,11 +73,11 @@ public enum PNGCodec {
         )
     }
 
-    /// Reads and decodes a PNG file.
-    public static func read(_ path: String) throws -> Image8 {
+    /// Reads and decodes a PNG file of at most `maxPixels` pixels.
+    public static func read(_ path: String, maxPixels: Int = defaultMaxPixels) throws -> Image8 {
         guard FileManager.default.fileExists(atPath: path) else { throw PNGError(message: "no such file: \(path)") }
         do {
-            return try decode(try Data(contentsOf: URL(fileURLWithPath: path)))
+            return try decode(try Data(contentsOf: URL(fileURLWithPath: path)), maxPixels: maxPixels)
         } catch let error as PNGError {
             throw PNGError(message: "\(path): \(error.message)")
         }

@@ -10,6 +10,7 @@ import Generation
 struct BatchGeneration {
     let file: String
     let engine: LocalEngine
+    let maxImagePixels: Int
 
     struct Outcome: Encodable {
         var line: Int
@@ -38,7 +39,7 @@ struct BatchGeneration {
         var planned: [(line: Int, options: RequestOptions)] = []
         for request in requests {
             do {
-                jobs.append(try GenerateCommand.job(request.options, engine: engine))
+                jobs.append(try GenerateCommand.job(request.options, engine: engine, maxImagePixels: maxImagePixels))
                 planned.append(request)
             } catch {
                 outcomes[request.line] = Outcome(line: request.line, error: Self.message(error))

@@ -53,8 +53,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds jobs wait for a replacement of a lost stage (then they fail).")
     var replayTimeout: Double = 120
 
-    @Option(help: "Largest message accepted from a client or worker, in MiB (larger ones are dropped and counted).")
+    @Option(help: "Largest message accepted from a worker, in MiB (libzmq drops larger ones unread).")
     var maxMessageMb = 256
+
+    @Option(
+        help: """
+            Largest message accepted from a client, in MiB: room for the largest picture and noise a job takes; \
+            libzmq drops larger ones unread, before allocating them, and disconnects the client.
+            """
+    )
+    var maxClientMessageMb = 64
 
     @Option(
         help: """
@@ -84,6 +92,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         var socketOptions = ZMQSocket.Options()
         socketOptions.maxMessageBytes = Int64(maxMessageMb) << 20
         var clientOptions = socketOptions
+        clientOptions.maxMessageBytes = Int64(maxClientMessageMb) << 20
         clientOptions.dropWhenPeerFull = true  // a client that never reads loses its own replies, nobody else's
         clientOptions.receiveRate = clientMessageRate
         let clientPump = try SocketPump(

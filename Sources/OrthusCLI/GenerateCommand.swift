@@ -35,14 +35,17 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Print token counts and speeds to stderr.")
     var stats = false
 
+    @Option(help: "Largest picture (--image) in pixels; a larger one is refused from its header before decoding.")
+    var maxImagePixels = PNGCodec.defaultMaxPixels
+
     func run() throws {
         let loadStart = ContinuousClock.now
         let engine = try LocalEngine(directory: try ModelDirectory(path: modelOptions.model))
         if let prompts {
-            try BatchGeneration(file: prompts, engine: engine).run()
+            try BatchGeneration(file: prompts, engine: engine, maxImagePixels: maxImagePixels).run()
             return
         }
-        let job = try Self.job(request, engine: engine)
+        let job = try Self.job(request, engine: engine, maxImagePixels: maxImagePixels)
         var detokenizer = StreamingDetokenizer(tokenizer: engine.tokenizer)
         let streamsText = job.request.mode == .text || job.request.mode == .imageToText
         let progress = ProgressBar(unit: "patches")
@@ -82,8 +85,8 @@ struct GenerateCommand: ParsableCommand {
     }
 
     /// The engine's job for a request's options: the request, its picture and its noise.
-    static func job(_ options: RequestOptions, engine: LocalEngine) throws -> LocalEngine.Job {
-        let picture = try options.image.map { try PNGCodec.read($0) }
+    static func job(_ options: RequestOptions, engine: LocalEngine, maxImagePixels: Int) throws -> LocalEngine.Job {
+        let picture = try options.image.map { try PNGCodec.read($0, maxPixels: maxImagePixels) }
         let noise = try options.noiseIn.map(readNoise)
         return LocalEngine.Job(try options.generationRequest(), picture: picture, noise: noise)
     }

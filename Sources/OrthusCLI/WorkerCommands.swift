@@ -5,6 +5,7 @@ import Foundation
 import Generation
 import HeadService
 import Heads
+import ImageIO
 import Membership
 import Model
 import Stage
@@ -138,6 +139,9 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
 
     @OptionGroup var worker: WorkerOptions
 
+    @Option(help: "Largest picture to encode, in pixels; a larger one is refused from its header before decoding.")
+    var maxImagePixels = PNGCodec.defaultMaxPixels
+
     func run() async throws {
         let (head, codec) = try {  // the shards stay mapped only while loading, as in StageCommand
             let directory = try ModelDirectory(path: worker.model)
@@ -146,7 +150,7 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
         }()
         let context = try ZMQContext()
         let session = try await worker.joinPool(.diffusionHead, name: "diffusion-head", context: context)
-        let pool = DiffusionWorker(head: head, codec: codec, socket: session.data)
+        let pool = DiffusionWorker(head: head, codec: codec, socket: session.data, maxPixels: maxImagePixels)
         await session.serveUntilDrained(outstanding: { pool.outstanding }) { await pool.run() }
         StandardStreams.err("diffusion-head stopped after \(pool.headCalls) head calls\n")
     }

@@ -93,3 +93,26 @@ import Tokenizer
         #expect(badSplit.status != 0 && badSplit.stderr.contains("contiguous"))
     }
 }
+
+/// Without keys nobody is proven, so the roles' sockets stay on loopback unless the operator accepts the exposure.
+@Suite struct ExposureCommandTests {
+    let model = Fixtures.root + "/tiny-orthus"
+
+    @Test func unkeyedSocketsBeyondLoopbackAreRefusedWithoutInsecure() async throws {
+        let coordinator = try OrthusProcess.run([
+            "coordinator", "--model", model, "--listen", "tcp://*:0", "--workers", "tcp://127.0.0.1:0",
+        ])
+        #expect(coordinator.status != 0 && coordinator.stderr.contains("tcp://*:0 would listen beyond this host"))
+        let stage = try OrthusProcess.run([
+            "stage", "--coordinator", "tcp://127.0.0.1:1", "--model", model, "--layers", "0..<2", "--listen",
+            "tcp://0.0.0.0:0", "--join-timeout", "0.2",
+        ])
+        #expect(stage.status != 0 && stage.stderr.contains("--insecure"), "\(stage.stderr)")
+        // With --insecure the stage starts (and says so loudly) and then fails only to find its coordinator.
+        let insecure = try OrthusProcess.run([
+            "stage", "--coordinator", "tcp://127.0.0.1:1", "--model", model, "--layers", "0..<2", "--listen",
+            "tcp://0.0.0.0:0", "--join-timeout", "0.2", "--insecure",
+        ])
+        #expect(insecure.stderr.contains("WARNING") && insecure.stderr.contains("no answer from the coordinator"))
+    }
+}

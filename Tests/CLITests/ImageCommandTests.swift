@@ -67,6 +67,33 @@ import Tokenizer
         #expect(result.stderr.contains("the limit is 16777216 pixels"))
     }
 
+    /// The bomb is refused before its pixels are allocated: under a 512 MiB data limit (a process's heap and private
+    /// mappings; a 20000 x 20000 RGB picture needs 1.2 GB) generate still refuses it by name, and with the pixel
+    /// limit raised past it the same run fails for lack of memory instead.
+    @Test func aPNGBombIsRefusedBeforeAnyLargeAllocation() throws {
+        let bomb = temporary("bomb-limited.png")
+        try PNGBomb.bytes(width: 20000, height: 20000).write(to: URL(fileURLWithPath: bomb))
+        func generate(maxPixels: Int) throws -> (status: Int32, stderr: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            process.arguments = [
+                "--data=\(512 << 20)", OrthusProcess.executable, "generate", "--model", model, "--image", bomb,
+                "--prompt", "what?", "--max-image-pixels", "\(maxPixels)",
+            ]
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let said = errors.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: said, as: UTF8.self))
+        }
+        let refused = try generate(maxPixels: PNGCodec.defaultMaxPixels)
+        #expect(refused.status != 0 && refused.stderr.contains("the limit is 16777216 pixels"), "\(refused.stderr)")
+        let unguarded = try generate(maxPixels: 1 << 30)
+        #expect(unguarded.status != 0 && !unguarded.stderr.contains("the limit is"), "\(unguarded.stderr)")
+    }
+
     @Test func interleavedWritesImagesAndAPageThatShowsThemInOrder() throws {
         let folder = temporary("answer")
         let result = try OrthusProcess.run([

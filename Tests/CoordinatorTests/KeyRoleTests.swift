@@ -51,6 +51,18 @@ import Wire
         #expect(try h.envelopes(toClient: "alice").last?.kind == MessageKind.finished.rawValue)
     }
 
+    @Test func oneKeysRegistrationFloodDoesNotHoldBackAnothersWorkers() throws {
+        var desk = MembershipDesk(machine: MembershipMachine(), registrationsPerSecond: 1, registrationBurst: 4)
+        let now = ContinuousClock.now
+        func register(_ key: String, as peer: PeerIdentity) -> Bool {
+            let message = MembershipMessage.register(Registration(key: key, incarnation: 1, role: .lmHead)).message
+            return desk.handle(message, from: peer, at: now).reply?.envelope.kind == MessageKind.registered.rawValue
+        }
+        let flood = (0..<10).map { register("fake-\($0)", as: rogueKey) }
+        #expect(flood == Array(repeating: true, count: 4) + Array(repeating: false, count: 6))
+        #expect(register("lm-real", as: workerKey))
+    }
+
     @Test func anIncarnationAheadOfTheClockIsRefused() throws {
         let h = CoreHarness()
         let worker = CoreHarness.Worker(key: "lm-b", incarnation: .max, id: 0, peer: workerKey)
