@@ -25,8 +25,10 @@ while [ $# -gt 0 ]; do
 done
 [ ${#targets[@]} -gt 0 ] || targets=(messages safetensors config tokenizer png journal)
 
-(cd ops/fuzz && swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library 2>&1 | tail -1)
-bin=$(cd ops/fuzz && swift build -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --show-bin-path)
+# Swift code instrumented for coverage and checked by the address sanitizer; the C shims and the protobuf-c code too.
+flags=(-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xcc -fsanitize=fuzzer-no-link,address)
+(cd ops/fuzz && swift build "${flags[@]}" 2>&1 | tail -1)
+bin=$(cd ops/fuzz && swift build "${flags[@]}" --show-bin-path)
 
 status=0
 for target in "${targets[@]}"; do
@@ -41,7 +43,7 @@ for target in "${targets[@]}"; do
   # Inputs up to 64 KiB: room for a message with tensor frames, a small PNG or a cut-down tokenizer.json. Leak
   # detection is off: Foundation's Data(contentsOf:) leaks its buffer for an empty file, once per process, which
   # would stop every file target at its first empty input; the address sanitizer's other checks stay on.
-  if ORTHUS_FUZZ_SEEDS="$seeds" ORTHUS_FUZZ_MODEL="$root/Tests/Fixtures/tiny-orthus" \
+  if ASAN_OPTIONS=detect_leaks=0 ORTHUS_FUZZ_SEEDS="$seeds" ORTHUS_FUZZ_FIXTURES="$root/Tests/Fixtures" \
     "$bin/fuzz-$target" "${limits[@]}" -max_len=65536 -rss_limit_mb=4096 -timeout=10 -detect_leaks=0 -print_final_stats=1 \
     -artifact_prefix="$findings/" "$corpus" "$seeds" >"$log" 2>&1; then
     executions=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')

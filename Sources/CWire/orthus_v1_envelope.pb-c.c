@@ -232,7 +232,7 @@ void   orthus__v1__envelope__free_unpacked
   assert(message->base.descriptor == &orthus__v1__envelope__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor orthus__v1__registration__field_descriptors[7] =
+static const ProtobufCFieldDescriptor orthus__v1__registration__field_descriptors[8] =
 {
   {
     "key",
@@ -318,6 +318,18 @@ static const ProtobufCFieldDescriptor orthus__v1__registration__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "link_secret",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Registration, link_secret),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orthus__v1__registration__field_indices_by_name[] = {
   5,   /* field[5] = data_endpoint */
@@ -326,12 +338,13 @@ static const unsigned orthus__v1__registration__field_indices_by_name[] = {
   0,   /* field[0] = key */
   3,   /* field[3] = layer_begin */
   4,   /* field[4] = layer_end */
+  7,   /* field[7] = link_secret */
   2,   /* field[2] = role */
 };
 static const ProtobufCIntRange orthus__v1__registration__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor orthus__v1__registration__descriptor =
 {
@@ -341,7 +354,7 @@ const ProtobufCMessageDescriptor orthus__v1__registration__descriptor =
   "Orthus__V1__Registration",
   "orthus.v1",
   sizeof(Orthus__V1__Registration),
-  7,
+  8,
   orthus__v1__registration__field_descriptors,
   orthus__v1__registration__field_indices_by_name,
   1,  orthus__v1__registration__number_ranges,

@@ -68,7 +68,7 @@ extension CoordinatorCore {
     private func hello(from routing: [UInt8], peer: PeerIdentity, message: WireMessage) {
         let id = WorkerID(message.envelope.workerID)
         guard let member = desk.members[id], member.status != .down, info[id] != nil, desk.identities[id] == peer,
-            routing == WorkerLink.dataRoutingID(key: member.key, incarnation: member.incarnation)
+            let registration = info[id]?.registration, routing == WorkerLink.dataRoutingID(registration)
         else {
             refuseWorker(message, MembershipMachine.Refusal.unknownWorker(id))
             return

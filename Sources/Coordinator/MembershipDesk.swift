@@ -31,6 +31,8 @@ public struct MembershipDesk: Sendable {
     private var registrationBuckets: [String: TokenBucket] = [:]
     /// The key that registered each member: every later message about that member must come from the same key.
     public private(set) var identities: [WorkerID: PeerIdentity] = [:]
+    /// The routing id of each member's control link (unguessable: it holds the worker's link secret).
+    private var controlLinks: [WorkerID: [UInt8]] = [:]
     /// Incarnations are microseconds since 1970 when a worker starts; one further ahead of this coordinator's clock
     /// than `incarnationSlack` is refused, so no worker can claim an incarnation no restart could ever replace.
     public let incarnationSlack: UInt64 = 3_600_000_000
@@ -101,6 +103,7 @@ public struct MembershipDesk: Sendable {
                     at: now
                 )
                 identities[id] = peer
+                controlLinks[id] = WorkerLink.controlRoutingID(registration)
                 outcome.reply = reply(MembershipMessage.registered(worker: id.value), to: message)
                 outcome.directives = directives
                 if directives.contains(.announce(id, .alive)) { outcome.joined = (id, registration) }
@@ -141,9 +144,8 @@ public struct MembershipDesk: Sendable {
     /// being taken for whoever holds that id now.
     private func checkSender(_ message: WireMessage, _ peer: PeerIdentity) throws(MembershipMachine.Refusal) {
         let id = WorkerID(message.envelope.workerID)
-        guard let member = machine.members[id], identities[id] == peer,
-            message.routing.first?.bytes
-                == WorkerLink.controlRoutingID(key: member.key, incarnation: member.incarnation)
+        guard machine.members[id] != nil, identities[id] == peer, let link = controlLinks[id],
+            message.routing.first?.bytes == link
         else { throw .unknownWorker(id) }
     }
 
@@ -153,8 +155,9 @@ public struct MembershipDesk: Sendable {
     /// Advances the membership clock.
     public mutating func tick(at now: ContinuousClock.Instant) -> [MembershipMachine.Directive] {
         let directives = machine.tick(at: now)
-        if identities.count > machine.members.count {
-            identities = identities.filter { machine.members[$0.key] != nil }  // forgotten members
+        if identities.count > machine.members.count {  // forgotten members
+            identities = identities.filter { machine.members[$0.key] != nil }
+            controlLinks = controlLinks.filter { machine.members[$0.key] != nil }
         }
         return directives
     }

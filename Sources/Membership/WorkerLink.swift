@@ -98,7 +98,7 @@ public final class WorkerLink: Sendable {
         self.registration = registration
         self.endpoint = endpoint
         var options = options
-        options.routingID = Self.controlRoutingID(key: registration.key, incarnation: registration.incarnation)
+        options.routingID = Self.controlRoutingID(registration)
         let pump = try SocketPump(context: context, name: "link", kind: .dealer, options: options, connect: endpoint)
         self.pump = pump
         let (refusals, refused) = AsyncStream.makeStream(
@@ -125,13 +125,16 @@ public final class WorkerLink: Sendable {
     }
 
     /// The routing id of a worker's control link, and of its data socket: the coordinator checks that a message
-    /// naming a worker id comes from that worker's own socket.
-    public static func controlRoutingID(key: String, incarnation: UInt64) -> [UInt8] {
-        Array("\(key)/control/\(incarnation)".utf8)
+    /// naming a worker id comes from that worker's own socket. The link secret makes them unguessable, so a peer
+    /// cannot connect with a worker's routing id and have the worker's traffic handed over to it.
+    public static func controlRoutingID(_ registration: Registration) -> [UInt8] {
+        Array(
+            "\(registration.key)/control/\(registration.incarnation)/\(String(registration.linkSecret, radix: 16))".utf8
+        )
     }
 
-    public static func dataRoutingID(key: String, incarnation: UInt64) -> [UInt8] {
-        Array("\(key)/data/\(incarnation)".utf8)
+    public static func dataRoutingID(_ registration: Registration) -> [UInt8] {
+        Array("\(registration.key)/data/\(registration.incarnation)/\(String(registration.linkSecret, radix: 16))".utf8)
     }
 
     /// The id the coordinator gave this worker (0 before registration).

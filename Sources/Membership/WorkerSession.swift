@@ -22,8 +22,10 @@ public struct WorkerSession: Sendable {
         socketOptions: ZMQSocket.Options,
         logger: Logger
     ) async throws -> WorkerSession {
+        var registration = registration
+        if registration.linkSecret == 0 { registration.linkSecret = UInt64.random(in: 1...UInt64.max) }
         var options = socketOptions
-        options.routingID = WorkerLink.dataRoutingID(key: registration.key, incarnation: registration.incarnation)
+        options.routingID = WorkerLink.dataRoutingID(registration)
         let data = try SocketPump(context: context, name: "data", kind: .dealer, options: options, connect: coordinator)
         let link = try WorkerLink(
             context: context,

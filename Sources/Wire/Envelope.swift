@@ -153,6 +153,9 @@ public struct Registration: Sendable, Equatable {
     /// Stages: where the worker receives micro-batches.
     public var dataEndpoint: String
     public var host: String
+    /// Random per worker process and part of its sockets' routing ids; sent only over its authenticated control link,
+    /// so no other peer can guess the routing ids and take over the worker's connections.
+    public var linkSecret: UInt64
 
     public init(
         key: String,
@@ -160,8 +163,10 @@ public struct Registration: Sendable, Equatable {
         role: WireRole,
         layers: Range<Int> = 0..<0,
         dataEndpoint: String = "",
-        host: String = ""
+        host: String = "",
+        linkSecret: UInt64 = 0
     ) {
+        self.linkSecret = linkSecret
         self.key = key
         self.incarnation = incarnation
         self.role = role

@@ -65,6 +65,7 @@ public enum EnvelopeCodec {
             registration.layer_end = UInt32(clamping: r.layers.upperBound)
             registration.data_endpoint = cString(r.dataEndpoint)
             registration.host = cString(r.host)
+            registration.link_secret = r.linkSecret
         }
         var job = Orthus__V1__JobSpec()
         if let spec = envelope.job {
@@ -176,7 +177,8 @@ public enum EnvelopeCodec {
                 role: role,
                 layers: Int(r.layer_begin)..<Int(r.layer_end),
                 dataEndpoint: r.data_endpoint.map { String(cString: $0) } ?? "",
-                host: r.host.map { String(cString: $0) } ?? ""
+                host: r.host.map { String(cString: $0) } ?? "",
+                linkSecret: r.link_secret
             )
         }
         var job: JobSpec?

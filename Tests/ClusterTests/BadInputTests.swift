@@ -32,7 +32,7 @@ import Wire
     }
 
     @Test func everyBadMessageGetsAReasonOrACountedDropAndTheCoordinatorCarriesOn() async throws {
-        let cluster = try LocalCluster(coordinatorArguments: ["--max-message-mb", "1"])
+        let cluster = try LocalCluster(coordinatorArguments: ["--max-message-mb", "1", "--max-client-message-mb", "1"])
         defer { cluster.stop() }
         let context = try ZMQContext()
         var client = try Peer(context, cluster.clients)
@@ -83,7 +83,7 @@ import Wire
         let answer = try WireMessage.parse(try #require(await link.replies.next()))
         #expect(answer.envelope.kind == 45 && answer.envelope.error.contains("non-empty layer range"))
 
-        // Oversized (over --max-message-mb): libzmq drops it and disconnects that peer before it reaches the loop.
+        // Oversized (over --max-client-message-mb): libzmq drops it and disconnects that peer before it reaches the loop.
         let big = try Peer(context, cluster.clients)
         big.pump.send(
             [

@@ -28,8 +28,13 @@ final class CoreHarness {
         var id: UInt64
         /// The key it registered with.
         var peer: PeerIdentity = .anonymous
-        var control: [UInt8] { WorkerLink.controlRoutingID(key: key, incarnation: incarnation) }
-        var data: [UInt8] { WorkerLink.dataRoutingID(key: key, incarnation: incarnation) }
+        /// The link secret in its routing ids (a fixed one: the harness plays every worker).
+        var secret: UInt64 = 0x5EC
+        var registration: Registration {
+            Registration(key: key, incarnation: incarnation, role: .lmHead, linkSecret: secret)
+        }
+        var control: [UInt8] { WorkerLink.controlRoutingID(registration) }
+        var data: [UInt8] { WorkerLink.dataRoutingID(registration) }
     }
 
     /// Everything the core asked for since the last `take()`.
@@ -114,7 +119,8 @@ final class CoreHarness {
             incarnation: 1,
             role: role,
             layers: layers,
-            dataEndpoint: role == .stage ? "tcp://\(key):5601" : ""
+            dataEndpoint: role == .stage ? "tcp://\(key):5601" : "",
+            linkSecret: worker.secret
         )
         try fromWorker(
             worker.control,

@@ -37,6 +37,12 @@ import Wire
             peer: rogueKey
         )
         #expect(try h.envelopes(to: lm.control).last?.kind == MessageKind.refused.rawValue)
+        // Even with the same key, a socket whose routing id lacks the worker's link secret cannot say hello as it, so
+        // it can never be handed the worker's traffic.
+        var guessed = lm
+        guessed.secret = 1
+        try h.fromWorker(guessed.data, Envelope(kind: MessageKind.hello.rawValue, workerID: lm.id), peer: workerKey)
+        #expect(try h.envelopes(to: guessed.data).last?.error.contains("unknown worker") == true)
         // A reply on the worker's data routing id from another key is refused, not taken as the worker's.
         try h.submitText("alice", maxTokens: 1)
         let stage = try h.startStage()

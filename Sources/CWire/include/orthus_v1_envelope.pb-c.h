@@ -101,10 +101,15 @@ struct  Orthus__V1__Registration
    */
   char *data_endpoint;
   char *host;
+  /*
+   * Random per worker process, part of its sockets' routing ids, and sent only over its authenticated control link:
+   * another peer cannot guess the routing ids and take over the worker's connections.
+   */
+  uint64_t link_secret;
 };
 #define ORTHUS__V1__REGISTRATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__registration__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, ORTHUS__V1__ROLE__ROLE_UNSPECIFIED, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, ORTHUS__V1__ROLE__ROLE_UNSPECIFIED, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
