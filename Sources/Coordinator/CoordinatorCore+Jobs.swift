@@ -295,9 +295,10 @@ extension CoordinatorCore {
             rejectedClientMessages: rejectedClient,
             rejectedWorkerMessages: rejectedWorker
         )
-        report.droppedClientMessages = dropped.client
-        report.droppedWorkerMessages = dropped.worker
-        report.floodingClients = floodingClients.map { StatusReport.FloodRow(peer: $0.peer, dropped: $0.dropped) }
+        let counts = inboxCounts()
+        report.droppedClientMessages = counts.client
+        report.droppedWorkerMessages = counts.worker
+        report.floodingClients = counts.topClients.map { StatusReport.FloodRow(peer: $0.peer, dropped: $0.dropped) }
         return report
     }
 }

@@ -69,10 +69,8 @@ final class CoordinatorCore {
     var rejectedWorker = 0
     /// Messages this process could not frame (each is logged).
     var unsent = 0
-    /// Messages the shell dropped unread because a socket's queue was full.
-    var dropped: (client: Int, worker: Int) = (0, 0)
-    /// The clients whose messages were dropped most (over their rate or queue bound).
-    var floodingClients: [(peer: String, dropped: Int)] = []
+    /// What the shell's inbox dropped unread (queues full, clients over their rate), for status.
+    var inboxCounts: @Sendable () -> InboxCounts = { InboxCounts() }
     /// The time of the event being handled.
     var now: ContinuousClock.Instant
     /// What the current event asks of the shell.

@@ -83,6 +83,7 @@ public final class CoordinatorService: Sendable {
         }
         try await thread.run { shell.carryOut(shell.core.restore(at: .now)) }
         let inbox = FairInbox(limits: options.inbox)
+        try await thread.run { shell.core.inboxCounts = { inbox.counts(top: 5) } }  // read when status is asked
         await withTaskGroup(of: Void.self) { group in
             // Messages go from each socket's thread straight into the inbox's bounded queues; the streams carry only
             // what arrived before that, and end when the sockets stop.
@@ -113,12 +114,8 @@ public final class CoordinatorService: Sendable {
                 var batch = inbox.take(64)
                 while !batch.isEmpty {
                     let events = batch
-                    let dropped = inbox.dropped
-                    let droppers = inbox.topDroppers(5)
                     // The core's thread refuses work only once it is stopped, after this loop.
                     _ = try? await thread.run {
-                        shell.core.dropped = dropped
-                        shell.core.floodingClients = droppers
                         for event in events {
                             switch event {
                             case .client(let frames, let peer):

@@ -186,17 +186,16 @@ final class FairInbox: Sendable {
         return nil
     }
 
-    /// Messages dropped because a queue was full or a client over its rate.
-    var dropped: (client: Int, worker: Int) { state.withLock { ($0.droppedClient, $0.droppedWorker) } }
-
-    /// The clients that had the most messages dropped (a key's first characters, or a connection), most first.
-    func topDroppers(_ count: Int) -> [(peer: String, dropped: Int)] {
+    /// What was dropped, with the `top` clients that had the most dropped (a key's first characters, or a
+    /// connection), most first.
+    func counts(top: Int) -> InboxCounts {
         state.withLock { state in
             var rows = state.clients.filter { $0.value.dropped > 0 }.map { entry in
                 (peer: Self.describe(entry.key), dropped: entry.value.dropped)
             }
             if state.droppedOther > 0 { rows.append((peer: "other clients", dropped: state.droppedOther)) }
-            return Array(rows.sorted { $0.dropped > $1.dropped }.prefix(count))
+            let topClients = Array(rows.sorted { $0.dropped > $1.dropped }.prefix(top))
+            return InboxCounts(client: state.droppedClient, worker: state.droppedWorker, topClients: topClients)
         }
     }
 
@@ -206,6 +205,13 @@ final class FairInbox: Sendable {
             ? "client key " + String(decoding: key.prefix(8), as: UTF8.self) + "…"
             : "connection " + key.map { String($0, radix: 16) }.joined()
     }
+}
+
+/// What the inbox dropped: from clients and from workers, and the clients that had the most dropped.
+struct InboxCounts: Sendable {
+    var client = 0
+    var worker = 0
+    var topClients: [(peer: String, dropped: Int)] = []
 }
 
 /// The bounds of the coordinator's inbox (`FairInbox`).

@@ -6,7 +6,8 @@ import Tensor
 import Tokenizer
 
 /// The decoders of files a process reads: a checkpoint's safetensors header and tensors, its config.json and
-/// tokenizer.json, PNG pictures (from clients and from disk), and the coordinator's job journal.
+/// tokenizer.json, PNG pictures (from clients and from disk), and the coordinator's job journal. Every `try?` here
+/// drops a decoder's refusal on purpose: refusing is its job, and only a crash is a finding.
 public enum FileTargets {
     /// A safetensors file: the header, then every tensor it names, read as floats.
     public static func safetensors(_ bytes: [UInt8]) {

@@ -6,7 +6,8 @@ import Tokenizer
 import Transport
 import Wire
 
-/// Whether a reader accepts an input (the seeds must be inputs the readers take, or fuzzing starts from nothing).
+/// Whether a reader accepts an input (the seeds must be inputs the readers take, or fuzzing starts from nothing); a
+/// refusal is the answer, so its error is not needed.
 public enum FuzzProbe {
     public static func messageParses(_ bytes: [UInt8]) -> Bool {
         let frames = FuzzInput.frames(bytes)

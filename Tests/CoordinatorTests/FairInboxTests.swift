@@ -48,13 +48,13 @@ import Transport
             inbox.push(.client(try frames(index % 2 == 0 ? "a" : "b"), keyed), at: start)
         }
         inbox.push(.client(try frames("other"), .anonymous), at: start)
-        #expect(inbox.dropped.client == 15)
+        #expect(inbox.counts(top: 5).client == 15)
         let taken = inbox.take(100)
         #expect(taken.count == 16 && taken.map(routing).contains("other"))
         // A second later the bucket has 5 + 10 tokens: 15 of 20 messages pass, 5 are over the rate.
         for _ in 0..<20 { inbox.push(.client(try frames("a"), keyed), at: start + .seconds(1)) }
-        #expect(inbox.dropped.client == 20 && inbox.take(100).count == 15)
-        let top = inbox.topDroppers(5)
+        #expect(inbox.counts(top: 5).client == 20 && inbox.take(100).count == 15)
+        let top = inbox.counts(top: 5).topClients
         #expect(top.count == 1 && top[0].peer == "client key kkkkkkkk…" && top[0].dropped == 20)
     }
 
@@ -64,7 +64,7 @@ import Transport
         let inbox = FairInbox(limits: limits)
         for _ in 0..<5 { inbox.push(.worker(try frames("w/data/1"), .anonymous), at: start) }
         for _ in 0..<4 { inbox.push(.worker(try frames("w/control/1"), .anonymous), at: start) }
-        #expect(inbox.dropped.worker == 3 && inbox.take(100).count == 6)
+        #expect(inbox.counts(top: 5).worker == 3 && inbox.take(100).count == 6)
     }
 }
 
