@@ -129,20 +129,22 @@ final class FairInbox: Sendable {
             }
             if state.clients.count >= limits.clientPeers { key = Self.overflowPeer }
         }
-        var client =
-            state.clients[key]
-            ?? ClientState(budget: TokenBucket(rate: limits.clientRate, burst: limits.clientBurst, at: now))
-        if client.queue.count < limits.clientQueue, client.budget.take(at: now) {
-            client.queue.push((frames, peer))
-            if !client.scheduled {
-                client.scheduled = true
+        if state.clients[key] == nil {
+            state.clients[key] = ClientState(
+                budget: TokenBucket(rate: limits.clientRate, burst: limits.clientBurst, at: now)
+            )
+        }
+        // Changed in place (a copy of the state would copy its queue on every push).
+        if state.clients[key]!.queue.count < limits.clientQueue, state.clients[key]!.budget.take(at: now) {
+            state.clients[key]!.queue.push((frames, peer))
+            if !state.clients[key]!.scheduled {
+                state.clients[key]!.scheduled = true
                 state.ring.push(key)
             }
         } else {
-            client.dropped += 1
+            state.clients[key]!.dropped += 1
             state.droppedClient += 1
         }
-        state.clients[key] = client
     }
 
     /// No more events will come.
@@ -178,9 +180,8 @@ final class FairInbox: Sendable {
 
     private func popClient(_ state: inout State) -> Event? {
         while let key = state.ring.pop() {
-            guard var client = state.clients[key], let (frames, peer) = client.queue.pop() else { continue }
-            if client.queue.isEmpty { client.scheduled = false } else { state.ring.push(key) }
-            state.clients[key] = client
+            guard state.clients[key] != nil, let (frames, peer) = state.clients[key]!.queue.pop() else { continue }
+            if state.clients[key]!.queue.isEmpty { state.clients[key]!.scheduled = false } else { state.ring.push(key) }
             return .client(frames, peer)
         }
         return nil
