@@ -92,33 +92,33 @@ final class FairInbox: Sendable {
     }
 
     func push(_ event: Event, at now: ContinuousClock.Instant = .now) {
-        state.withLock { state in
+        let queued = state.withLock { state -> Bool in
             switch event {
-            case .client(let frames, let peer): pushClient(&state, frames, peer, now)
+            case .client(let frames, let peer): return pushClient(&state, frames, peer, now)
             case .worker(let frames, let peer):
-                if Self.isControl(frames) {
-                    if state.control.count < limits.workerQueue {
-                        state.control.push((frames, peer))
-                    } else {
-                        state.droppedWorker += 1
-                    }
-                } else if state.data.count < limits.workerQueue {
-                    state.data.push((frames, peer))
-                } else {
+                let control = Self.isControl(frames)
+                guard (control ? state.control.count : state.data.count) < limits.workerQueue else {
                     state.droppedWorker += 1
+                    return false
                 }
-            case .tick: state.tick = true
+                if control { state.control.push((frames, peer)) } else { state.data.push((frames, peer)) }
+                return true
+            case .tick:
+                state.tick = true
+                return true
             }
         }
-        wake.yield()
+        // A dropped message wakes nobody: under a flood, waking the consumer for each cost a context switch apiece.
+        if queued { wake.yield() }
     }
 
+    /// Queues a client's message unless it is over its bound or rate; returns whether it was queued.
     private func pushClient(
         _ state: inout State,
         _ frames: [ZMQMessage],
         _ peer: PeerIdentity,
         _ now: ContinuousClock.Instant
-    ) {
+    ) -> Bool {
         var key = Self.clientKey(frames, peer)
         if state.clients[key] == nil, state.clients.count >= limits.clientPeers {
             // Forget idle clients whose budget is whole again; they lose nothing by it.
@@ -141,10 +141,11 @@ final class FairInbox: Sendable {
                 state.clients[key]!.scheduled = true
                 state.ring.push(key)
             }
-        } else {
-            state.clients[key]!.dropped += 1
-            state.droppedClient += 1
+            return true
         }
+        state.clients[key]!.dropped += 1
+        state.droppedClient += 1
+        return false
     }
 
     /// No more events will come.
