@@ -29,13 +29,20 @@ public final class ClusterProcesses: @unchecked Sendable {  // driven by one tas
 
     public var names: [String] { children.map(\.name) }
 
-    /// Starts a process; `threads` sets its compute and OpenBLAS thread count.
+    /// Starts a process; `threads` sets its compute and OpenBLAS thread count; `wrapper` runs it under another command
+    /// (`ip netns exec NS` starts it on a network namespace's host; that command execs it, so signals reach it).
     @discardableResult
-    public func start(_ name: String, _ arguments: [String], threads: Int? = nil, log: String? = nil) throws -> Process
-    {
+    public func start(
+        _ name: String,
+        _ arguments: [String],
+        threads: Int? = nil,
+        log: String? = nil,
+        under wrapper: [String] = []
+    ) throws -> Process {
+        let command = wrapper + [executable] + arguments
         let process = try ChildProcess.start(
-            executable: executable,
-            arguments: arguments,
+            executable: command[0],
+            arguments: Array(command.dropFirst()),
             threads: threads,
             log: logPath(log ?? name)
         )
@@ -51,10 +58,11 @@ public final class ClusterProcesses: @unchecked Sendable {  // driven by one tas
         workers: String = "tcp://127.0.0.1:*",
         arguments: [String] = [],
         log: String = "coordinator",
-        threads: Int? = nil
+        threads: Int? = nil,
+        under wrapper: [String] = []
     ) throws {
         let command = ["coordinator", "--model", model, "--listen", listen, "--workers", workers] + arguments
-        try start("coordinator", command, threads: threads, log: log)
+        try start("coordinator", command, threads: threads, log: log, under: wrapper)
         guard let endpoints = CoordinatorAnnouncement.wait(forLogAt: logPath(log)) else {
             throw LaunchError("the coordinator did not start; see \(logPath(log))")
         }

@@ -31,8 +31,9 @@ public enum OrthusProcess {
 
     /// `run` without blocking a thread of the cooperative pool while the child runs (tests that run several children
     /// at once on a 2-core machine would otherwise serialize them).
-    public static func output(_ arguments: [String]) async throws -> Output {
-        let (process, files) = try launch(arguments, waitable: true)
+    /// `wrapper` runs it under another command (`ip netns exec NS`, for one).
+    public static func output(_ arguments: [String], under wrapper: [String] = []) async throws -> Output {
+        let (process, files) = try launch(arguments, waitable: true, under: wrapper)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             files.exited.withLock { state in
                 if state.exited { done.resume() } else { state.waiter = done }
@@ -69,11 +70,16 @@ public enum OrthusProcess {
         }
     }
 
-    private static func launch(_ arguments: [String], waitable: Bool = false) throws -> (Process, CapturedFiles) {
+    private static func launch(
+        _ arguments: [String],
+        waitable: Bool = false,
+        under wrapper: [String] = []
+    ) throws -> (Process, CapturedFiles) {
         let files = try CapturedFiles()
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        let command = wrapper + [executable] + arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: files.out))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: files.err))
         if waitable {

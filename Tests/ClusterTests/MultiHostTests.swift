@@ -1,0 +1,94 @@
+import ClusterLauncher
+import ClusterProtocol
+import Foundation
+import TestSupport
+import Testing
+
+/// A keyed cluster across six hosts in network namespaces (coordinator; stage 0; stage 1; the LM-head worker and a
+/// diffusion worker; a second diffusion worker; the client), each role on its own namespace address: every mode gives
+/// generate's bytes, across a cut of a stage's cable shorter than the suspect time, and across a cut of the head
+/// workers' host longer than the down time (they are declared down, come back, register again and finish the work).
+@Suite struct MultiHostTests {
+    static let hosts = ["coord", "stage0", "stage1", "heads", "diffusion", "client"]
+
+    @Test func everyModeAcrossHostsAndCutLinks() async throws {
+        let bed = try NetworkBed(hosts: Self.hosts)
+        let scratch = try ScratchFolder("multi-host")
+        let keys = scratch.file("keys")
+        _ = try await OrthusProcess.output(["keys", keys])
+        let secure = ["--curve-dir", keys]
+        let model = Fixtures.tinyOrthus
+        let processes = try ClusterProcesses(executable: OrthusProcess.executable, logs: scratch.file("logs"))
+        defer { processes.stop() }
+        let coordinator = try bed.address("coord")
+        try processes.startCoordinator(
+            model: model,
+            listen: "tcp://\(coordinator):5555",
+            workers: "tcp://\(coordinator):5556",
+            arguments: secure,
+            under: bed.on("coord")
+        )
+        let join = ["--coordinator", processes.workers, "--model", model] + secure
+        for (index, layers) in ["0..<2", "2..<4"].enumerated() {
+            let host = "stage\(index)"
+            let listen = "tcp://\(try bed.address(host)):5601"
+            try processes.start(host, ["stage"] + join + ["--layers", layers, "--listen", listen], under: bed.on(host))
+        }
+        try processes.start("lm", ["lm-head"] + join, under: bed.on("heads"))
+        try processes.start("diffusion-a", ["diffusion-head"] + join, under: bed.on("heads"))
+        try processes.start("diffusion-b", ["diffusion-head"] + join, under: bed.on("diffusion"))
+        let client = ["--coordinator", processes.clients] + secure
+        func orthus(_ arguments: [String]) async throws -> OrthusProcess.Output {
+            try await OrthusProcess.output(arguments, under: bed.on("client"))
+        }
+        let ready = try await orthus(["status"] + client + ["--wait", "60", "--json"])
+        #expect(ready.status == 0, "the cluster did not become ready: \(ready.stderr)")
+        let report = try JSONDecoder().decode(StatusReport.self, from: Data(ready.stdout.utf8))
+        #expect(report.members.compactMap(\.endpoint).allSatisfy { $0.hasPrefix("tcp://10.77.0.") })
+
+        /// Runs jobs together from the client host and checks each against generate's outputs.
+        func runAndCompare(_ jobs: [ReferenceJob], _ label: String) async throws {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for job in jobs {
+                    let out = scratch.file(label + "-" + job.name)
+                    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+                    group.addTask {
+                        let result = try await orthus(["submit"] + client + job.arguments(out: out))
+                        #expect(result.status == 0, "\(job.name) \(label): \(result.stderr)")
+                        let outcome = ReferenceJob.Outcome(job: job, folder: out, stdout: result.stdout)
+                        #expect(
+                            outcome == ReferenceJob.expected[job.name],
+                            "\(job.name) \(label) differs from generate"
+                        )
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+
+        // Every mode while stage 1's cable is out for 1 s (less than the 3 s suspect time): TCP carries the
+        // micro-batches over once it is back; nothing is suspected or replayed.
+        try bed.cut("stage1")
+        let mend = Task {
+            try await Task.sleep(for: .seconds(1))
+            try bed.mend("stage1")
+        }
+        try await runAndCompare(ReferenceJob.all, "short-cut")
+        try await mend.value
+
+        // The head workers' host out for 11 s, longer than the 10 s down time: the LM-head worker and one diffusion
+        // worker are declared down; back, they register again and the jobs finish as generate's.
+        try bed.cut("heads")
+        let longMend = Task {
+            try await Task.sleep(for: .seconds(11))
+            try bed.mend("heads")
+        }
+        try await runAndCompare(ReferenceJob.all.filter { $0.name == "text" || $0.name == "text-to-image" }, "long-cut")
+        try await longMend.value
+        let after = try await orthus(["status"] + client + ["--json"])
+        let final = try JSONDecoder().decode(StatusReport.self, from: Data(after.stdout.utf8))
+        let lmHeads = final.members.filter { $0.role == "lm-head" }
+        #expect(lmHeads.contains { $0.state == "down" } && lmHeads.contains { $0.state == "alive" }, "\(lmHeads)")
+        #expect(final.failedJobs == 0 && final.jobs.isEmpty)
+    }
+}
