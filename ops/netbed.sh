@@ -77,7 +77,8 @@ case "${1:-}" in
     model=$PWD/cluster/models/orthus-shapes
     work=$(mktemp -d)
     bed=demo$$
-    trap 'ops/netbed.sh down $bed; kill $(jobs -p) 2>/dev/null || true' EXIT
+    pids=()
+    trap 'kill "${pids[@]}" 2>/dev/null || true; ops/netbed.sh down $bed' EXIT
     ops/netbed.sh up $bed coord stage0 stage1 heads diffusion client
     "$orthus" keys "$work/keys" >/dev/null 2>&1
     at() { ops/netbed.sh address $bed "$1"; }
@@ -86,13 +87,19 @@ case "${1:-}" in
     workers=tcp://$(at coord):5556
     on coord coordinator --model "$model" --listen "tcp://$(at coord):5555" --workers "$workers" "${keys[@]}" \
       > "$work/coordinator.log" 2>&1 &
+      pids+=($!)
     on stage0 stage --coordinator "$workers" --model "$model" --layers '0..<2' --listen "tcp://$(at stage0):5601" \
       "${keys[@]}" > "$work/stage0.log" 2>&1 &
+      pids+=($!)
     on stage1 stage --coordinator "$workers" --model "$model" --layers '2..<4' --listen "tcp://$(at stage1):5601" \
       "${keys[@]}" > "$work/stage1.log" 2>&1 &
+      pids+=($!)
     on heads lm-head --coordinator "$workers" --model "$model" "${keys[@]}" > "$work/lm.log" 2>&1 &
+    pids+=($!)
     on heads diffusion-head --coordinator "$workers" --model "$model" "${keys[@]}" > "$work/diffusion-a.log" 2>&1 &
+    pids+=($!)
     on diffusion diffusion-head --coordinator "$workers" --model "$model" "${keys[@]}" > "$work/diffusion-b.log" 2>&1 &
+    pids+=($!)
     client=(--coordinator "tcp://$(at coord):5555" "${keys[@]}")
     on client status "${client[@]}" --wait 120 >/dev/null
     echo "cluster ready across $(wc -l < "/run/netbed-$bed.hosts") hosts; logs in $work"

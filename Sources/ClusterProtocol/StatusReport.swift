@@ -83,6 +83,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var droppedWorkerMessages: Int = 0
     /// The clients with the most messages dropped.
     public var floodingClients: [FloodRow] = []
+    /// Which run of the coordinator answered: a new value after every restart (a client whose job stream went quiet
+    /// learns from it that the coordinator restarted and its stream is gone, and fetches the job again).
+    public var instance: UInt64 = 0
 
     public struct FloodRow: Codable, Sendable, Equatable {
         public var peer: String

@@ -295,6 +295,7 @@ extension CoordinatorCore {
             rejectedClientMessages: rejectedClient,
             rejectedWorkerMessages: rejectedWorker
         )
+        report.instance = instance
         let counts = inboxCounts()
         report.droppedClientMessages = counts.client
         report.droppedWorkerMessages = counts.worker

@@ -69,6 +69,8 @@ final class CoordinatorCore {
     var rejectedWorker = 0
     /// Messages this process could not frame (each is logged).
     var unsent = 0
+    /// This run's first id, unique across restarts: status reports it, so clients can tell a restart.
+    let instance: UInt64
     /// What the shell's inbox dropped unread (queues full, clients over their rate), for status.
     var inboxCounts: @Sendable () -> InboxCounts = { InboxCounts() }
     /// The time of the event being handled.
@@ -91,6 +93,7 @@ final class CoordinatorCore {
         self.options = options
         self.journal = journal
         self.now = now
+        instance = firstID
         self.log = log
         desk = MembershipDesk(
             machine: MembershipMachine(suspectAfter: options.suspectAfter, downAfter: options.downAfter)

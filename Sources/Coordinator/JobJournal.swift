@@ -51,6 +51,7 @@ struct JobJournal {
         noise: (shape: [Int], values: [Float])?
     ) throws {
         try FileManager.default.createDirectory(atPath: folder + "/\(id)", withIntermediateDirectories: true)
+        try Self.syncFolder(of: folder + "/\(id)")  // the job's folder entry itself
         if let png { try write(Data(png), to: path(id, "input.png")) }
         if let noise { try write(NumpyFile.encode(noise.values, shape: noise.shape), to: path(id, "noise.npy")) }
         // The spec goes last: a job folder without one was never acknowledged and is ignored.
@@ -138,12 +139,43 @@ struct JobJournal {
         return (ids, unfinished, unreadable)
     }
 
-    /// Writes through a temporary file and a rename, so a crash never leaves half a file.
+    /// Writes through a temporary file and a rename, so a crash never leaves half a file, and makes it durable before
+    /// returning: the file's data is synced before the rename (so the name never points at unwritten data after a
+    /// power loss), and its folder after it (so the rename itself survives). A job is acknowledged only after this.
     private func write(_ data: Data, to path: String) throws {
         let temporary = path + ".partial"
-        try data.write(to: URL(fileURLWithPath: temporary))
-        guard rename(temporary, path) == 0 else {
-            throw JobRefusal.failed("cannot write the journal file \(path): \(String(cString: strerror(errno)))")
+        func failure(_ what: String) -> JobRefusal {
+            JobRefusal.failed("cannot \(what) the journal file \(path): \(String(cString: strerror(errno)))")
+        }
+        let file = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard file >= 0 else { throw failure("create") }
+        defer { close(file) }
+        let written = data.withUnsafeBytes { bytes -> Bool in
+            var offset = 0
+            while offset < bytes.count {
+                let count = Foundation.write(file, bytes.baseAddress! + offset, bytes.count - offset)
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { return false }
+                offset += count
+            }
+            return true
+        }
+        guard written else { throw failure("write") }
+        guard fsync(file) == 0 else { throw failure("sync") }
+        guard rename(temporary, path) == 0 else { throw failure("rename") }
+        try Self.syncFolder(of: path)
+    }
+
+    /// Syncs the folder holding `path`, so an entry created or renamed in it survives a power loss.
+    static func syncFolder(of path: String) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        let handle = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard handle >= 0 else {
+            throw JobRefusal.failed("cannot open the journal folder \(folder): \(String(cString: strerror(errno)))")
+        }
+        defer { close(handle) }
+        guard fsync(handle) == 0 else {
+            throw JobRefusal.failed("cannot sync the journal folder \(folder): \(String(cString: strerror(errno)))")
         }
     }
 }

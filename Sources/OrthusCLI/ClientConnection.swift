@@ -14,6 +14,14 @@ struct ClientConnection: ParsableArguments {
     @Option(help: "The client key's name in --curve-dir (a client key sees its own jobs, an admin key all).")
     var keyName = "admin"
 
+    @Option(
+        help: """
+            Seconds to wait for a coordinator that went silent or restarted to serve the job again (submit, fetch); \
+            it can when it keeps a journal.
+            """
+    )
+    var reattachTimeout: Double = 120
+
     func validate() throws {
         do {
             try Endpoint.check(coordinator)

@@ -3,7 +3,6 @@ import ClusterClient
 import ClusterProtocol
 import Foundation
 import Runtime
-import Synchronization
 import Transport
 import Wire
 
@@ -16,30 +15,45 @@ struct JobResults: Sendable {
     /// For the progress bar of image and interleaved jobs.
     let maxTokens: Int?
 
-    /// Runs until the job finishes (exits 0) or fails (throws `ExitCode(1)` after printing the reason). Ctrl-C or
-    /// SIGTERM cancels the job on the cluster rather than leaving it running there.
-    func receive(_ stream: JobStream) async throws {
+    /// Runs until the job finishes (exits 0) or fails (throws `ExitCode(1)` after printing the reason), following it
+    /// across a coordinator that goes silent or restarts (`JobFollower`). Ctrl-C or SIGTERM cancels the job on the
+    /// cluster rather than leaving it running there; without an answer within 2 s it exits anyway.
+    func receive(_ stream: JobStream, from client: ClusterClient, reattach: Double) async throws {
         let progress = ProgressBar(unit: imageOut != nil ? "patches" : "tokens")
-        let job = AcceptedJob()
+        let follower = JobFollower(client: client, reattach: .milliseconds(Int(reattach * 1000)))
         let signals = TerminationSignals.stream()
         let streamsText = outDir == nil && imageOut == nil
         let outcome: JobOutcome
         do {
             outcome = try await withThrowingTaskGroup(of: JobOutcome?.self) { group in
-                // Ctrl-C or SIGTERM asks the cluster to cancel the job; its failure reply then ends the stream.
                 group.addTask {
-                    for await _ in signals {
-                        guard let id = job.id else { Foundation.exit(130) }
-                        do {
-                            try stream.cancel(job: id)
-                        } catch {
-                            StandardStreams.err("could not ask the coordinator to cancel job \(id): \(error)\n")
-                            Foundation.exit(130)
+                    var iterator = signals.makeAsyncIterator()
+                    guard await iterator.next() != nil else { return nil }
+                    guard let id = follower.job else { Foundation.exit(130) }
+                    do {
+                        try follower.cancel()
+                    } catch {
+                        StandardStreams.err("could not ask the coordinator to cancel job \(id): \(error)\n")
+                        Foundation.exit(130)
+                    }
+                    // The cancel's answer ends the stream, and this task with the group; a coordinator that does not
+                    // answer keeps us 2 s at most.
+                    try? await Task.sleep(for: .seconds(2))  // cancelled: the answer came
+                    if Task.isCancelled { return nil }
+                    StandardStreams.err("job \(id): the coordinator did not confirm the cancel; exiting\n")
+                    Foundation.exit(130)
+                }
+                group.addTask {
+                    try await follower.follow(stream) { event in
+                        switch event {
+                        case .notice(let text):
+                            progress.finish()
+                            StandardStreams.err(text + "\n")
+                        case .message(let message):
+                            show(message, progress: progress, streamsText: streamsText)
                         }
                     }
-                    return nil
                 }
-                group.addTask { try await collect(stream, job: job, progress: progress, streamsText: streamsText) }
                 defer { group.cancelAll() }
                 while let result = try await group.next() {
                     if let outcome = result { return outcome }
@@ -55,29 +69,21 @@ struct JobResults: Sendable {
         try finish(outcome)
     }
 
-    /// Reads the job to its end, streaming text and drawing progress as it comes.
-    private func collect(
-        _ stream: JobStream,
-        job: AcceptedJob,
-        progress: ProgressBar,
-        streamsText: Bool
-    ) async throws -> JobOutcome {
-        try await stream.collect { message in
-            switch message {
-            case .accepted(let id, _, let ahead):
-                job.id = id
-                StandardStreams.err("job \(id) accepted" + (ahead > 0 ? ", queued behind \(ahead)" : "") + "\n")
-            case .text(_, let piece, let done):
-                if streamsText {
-                    StandardStreams.out(piece)
-                } else {
-                    progress.update(done: done, total: max(done, maxTokens ?? done))
-                }
-            case .patches(_, _, let done, let total):
-                progress.update(done: done, total: total)
-            default:
-                break
+    /// Streams text and draws progress as a job's messages come.
+    private func show(_ message: ClientMessage, progress: ProgressBar, streamsText: Bool) {
+        switch message {
+        case .accepted(let id, _, let ahead):
+            StandardStreams.err("job \(id) accepted" + (ahead > 0 ? ", queued behind \(ahead)" : "") + "\n")
+        case .text(_, let piece, let done):
+            if streamsText {
+                StandardStreams.out(piece)
+            } else {
+                progress.update(done: done, total: max(done, maxTokens ?? done))
             }
+        case .patches(_, _, let done, let total):
+            progress.update(done: done, total: total)
+        default:
+            break
         }
     }
 
@@ -99,14 +105,6 @@ struct JobResults: Sendable {
         }
     }
 
-    /// The id the coordinator gave the job, shared with the signal handler.
-    final class AcceptedJob: Sendable {
-        private let value = Mutex<UInt64?>(nil)
-        var id: UInt64? {
-            get { value.withLock { $0 } }
-            set { value.withLock { $0 = newValue } }
-        }
-    }
 }
 
 /// `orthus fetch`: the results of a job by id, from a coordinator with a journal (after a restart, or from another
@@ -136,7 +134,9 @@ struct FetchCommand: AsyncParsableCommand {
     var timeout: Double = 30
 
     func run() async throws {
-        let stream = try connection.open().fetch(job: job, timeout: .milliseconds(Int(timeout * 1000)))
-        try await JobResults(imageOut: imageOut, outDir: outDir, latentsOut: latentsOut, maxTokens: nil).receive(stream)
+        let client = try connection.open()
+        let stream = try client.fetch(job: job, timeout: .milliseconds(Int(timeout * 1000)))
+        try await JobResults(imageOut: imageOut, outDir: outDir, latentsOut: latentsOut, maxTokens: nil)
+            .receive(stream, from: client, reattach: connection.reattachTimeout)
     }
 }

@@ -25,7 +25,8 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let picture = try request.image.map { Array(try Data(contentsOf: URL(fileURLWithPath: $0))) }
-        let stream = try connection.open().submit(
+        let client = try connection.open()
+        let stream = try client.submit(
             JobSpec(try request.generationRequest()),
             picture: picture,
             noise: try request.noiseIn.map { try NumpyFile.read($0) },
@@ -36,6 +37,6 @@ struct SubmitCommand: AsyncParsableCommand {
             outDir: request.outDir,
             latentsOut: request.latentsOut,
             maxTokens: request.maxTokens
-        ).receive(stream)
+        ).receive(stream, from: client, reattach: connection.reattachTimeout)
     }
 }

@@ -1,0 +1,75 @@
+import ClusterProtocol
+import Foundation
+import TestSupport
+import Testing
+
+/// A client outlives its coordinator: `submit` notices that a journaled coordinator restarted under its running job,
+/// follows the job again and writes generate's output; against a coordinator that stays dead it gives up after its
+/// re-attach time with the reason, and Ctrl-C exits within about 2 s even with nobody to confirm the cancel.
+@Suite struct ClientSurvivalTests {
+    @Test func submitFollowsItsJobAcrossARestartAndGivesUpOnADeadCoordinator() async throws {
+        let scratch = try ScratchFolder("survival")
+        let journal = scratch.file("journal")
+        let cluster = try LocalCluster(coordinatorArguments: ["--journal", journal])
+        defer { cluster.stop() }
+        try await cluster.startWorkers(stages: [0..<2, 2..<4])
+
+        // A long image job; the coordinator is killed under it and restarted with its journal.
+        let image = StageLossTests.image
+        let out = scratch.file("followed")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let log = scratch.file("submit.log")
+        let submit = try OrthusProcess.start(
+            ["submit", "--coordinator", cluster.clients] + image.arguments(out: out),
+            log: log
+        )
+        _ = try await cluster.waitFor("the job under way") { report in report.jobs.contains { $0.patches > 0 } }
+        try cluster.restartCoordinator(["--journal", journal], name: "coordinator-2")
+        let restarted = ContinuousClock.now
+        while submit.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let followed = ContinuousClock.now - restarted
+        let said = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(submit.terminationStatus == 0, "\(said)")
+        #expect(said.contains("restarted") || said.contains("silent"), "\(said)")
+        #expect(said.contains("following job 1 again"), "\(said)")
+        #expect(followed < .seconds(60), "the job took \(followed) to finish after the restart")
+        let reference = scratch.file("reference")
+        try FileManager.default.createDirectory(atPath: reference, withIntermediateDirectories: true)
+        let single = try await OrthusProcess.output(
+            ["generate", "--model", Fixtures.tinyOrthus] + image.arguments(out: reference)
+        )
+        #expect(
+            ReferenceJob.Outcome(job: image, folder: out, stdout: "")
+                == ReferenceJob.Outcome(job: image, folder: reference, stdout: single.stdout)
+        )
+
+        // The coordinator dies for good: a running submit says so and gives up after its re-attach time.
+        let doomed = scratch.file("doomed.log")
+        let orphan = try OrthusProcess.start(
+            ["submit", "--coordinator", cluster.clients, "--reattach-timeout", "2"]
+                + image.arguments(out: scratch.file("never")),
+            log: doomed
+        )
+        _ = try await cluster.waitFor("the second job under way") { report in report.jobs.contains { $0.patches > 0 } }
+        cluster.processes.kill("coordinator")
+        let killed = ContinuousClock.now
+        while orphan.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let gaveUp = ContinuousClock.now - killed
+        let orphanSaid = try String(contentsOfFile: doomed, encoding: .utf8)
+        #expect(orphan.terminationStatus != 0 && orphanSaid.contains("did not come back"), "\(orphanSaid)")
+        #expect(gaveUp < .seconds(15), "submit took \(gaveUp) to give up")
+
+        // Ctrl-C with no coordinator to confirm the cancel: out within about 2 s.
+        let waiting = try OrthusProcess.start(
+            ["submit", "--coordinator", cluster.clients, "--prompt", "hi", "--timeout", "60"],
+            log: scratch.file("interrupted.log")
+        )
+        try await Task.sleep(for: .milliseconds(500))
+        kill(waiting.processIdentifier, SIGINT)
+        let interrupted = ContinuousClock.now
+        while waiting.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(ContinuousClock.now - interrupted < .seconds(3))
+        // With no coordinator to drain to, the workers would wait out their drain: they go at once.
+        for name in cluster.processes.names { cluster.processes.kill(name) }
+    }
+}
