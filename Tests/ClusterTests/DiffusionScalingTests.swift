@@ -59,15 +59,9 @@ import Testing
         let outcomes = try await submissions.value
         for (job, result, out) in outcomes {
             #expect(result.status == 0, "\(job.name): \(result.stderr)")
-            let reference = cluster.folder + "/reference-" + job.name
-            try FileManager.default.createDirectory(atPath: reference, withIntermediateDirectories: true)
-            let single = try await OrthusProcess.output(
-                ["generate", "--model", Fixtures.tinyOrthus] + job.arguments(out: reference)
-            )
-            #expect(single.status == 0)
+            let reference = try await job.generated(in: cluster.folder + "/reference-" + job.name)
             #expect(
-                ReferenceJob.Outcome(job: job, folder: out, stdout: result.stdout)
-                    == ReferenceJob.Outcome(job: job, folder: reference, stdout: single.stdout),
+                ReferenceJob.Outcome(job: job, folder: out, stdout: result.stdout) == reference,
                 "\(job.name) differs from generate"
             )
         }

@@ -39,15 +39,8 @@ import Testing
             ]
         )
         #expect(fetched.status == 0, "\(fetched.stderr)")
-        let reference = cluster.folder + "/reference"
-        try FileManager.default.createDirectory(atPath: reference, withIntermediateDirectories: true)
-        let single = try await OrthusProcess.output(
-            ["generate", "--model", Fixtures.tinyOrthus] + image.arguments(out: reference)
-        )
-        #expect(
-            ReferenceJob.Outcome(job: image, folder: out, stdout: "")
-                == ReferenceJob.Outcome(job: image, folder: reference, stdout: single.stdout)
-        )
+        let reference = try await image.generated(in: cluster.folder + "/reference")
+        #expect(ReferenceJob.Outcome(job: image, folder: out, stdout: reference.stdout) == reference)
 
         // Job 1 finished before the crash: its text comes from the journal.
         let old = try await OrthusProcess.output(["fetch", "--coordinator", cluster.clients, "--job", "1"])

@@ -6,8 +6,9 @@ import Testing
 
 /// A keyed cluster across six hosts in network namespaces (coordinator; stage 0; stage 1; the LM-head worker and a
 /// diffusion worker; a second diffusion worker; the client), each role on its own namespace address: every mode gives
-/// generate's bytes, across a cut of a stage's cable shorter than the suspect time, and across a cut of the head
-/// workers' host longer than the down time (they are declared down, come back, register again and finish the work).
+/// generate's bytes, across a cut of a stage's cable shorter than the suspect time, over a stage link slowed by a
+/// token bucket, and across a cut of the head workers' host longer than the down time (they are declared down, come
+/// back, register again and finish the work).
 @Suite struct MultiHostTests {
     static let hosts = ["coord", "stage0", "stage1", "heads", "diffusion", "client"]
 
@@ -75,6 +76,11 @@ import Testing
         }
         try await runAndCompare(ReferenceJob.all, "short-cut")
         try await mend.value
+
+        // Stage 1's link slowed to 1 Mbit/s by a token bucket: slower, the same bytes.
+        try bed.slow("stage1", to: "1mbit")
+        try await runAndCompare(ReferenceJob.all.filter { $0.name == "text" || $0.name == "image-to-text" }, "slow")
+        try bed.slow("stage1", to: nil)
 
         // The head workers' host out for 11 s, longer than the 10 s down time: the LM-head worker and one diffusion
         // worker are declared down; back, they register again and the jobs finish as generate's.

@@ -30,6 +30,8 @@ final class NetworkBed: Sendable {
 
     func cut(_ host: String) throws { try Self.run(["cut", name, host]) }
     func mend(_ host: String) throws { try Self.run(["mend", name, host]) }
+    /// A token-bucket qdisc on the host's interface (`rate` like "1mbit"; nil removes it).
+    func slow(_ host: String, to rate: String?) throws { try Self.run(["slow", name, host, rate ?? "off"]) }
 
     @discardableResult
     private static func run(_ arguments: [String]) throws -> String {

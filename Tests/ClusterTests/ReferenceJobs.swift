@@ -14,6 +14,16 @@ struct ReferenceJob: Sendable {
         options.map { $0.replacingOccurrences(of: "{out}", with: folder) }
     }
 
+    /// What single-process `orthus generate` makes of this job, run now with its outputs in `folder` (made here).
+    func generated(in folder: String) async throws -> Outcome {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let single = try await OrthusProcess.output(
+            ["generate", "--model", Fixtures.tinyOrthus] + arguments(out: folder)
+        )
+        guard single.status == 0 else { throw ClusterError("generate failed for \(name): \(single.stderr)") }
+        return Outcome(job: self, folder: folder, stdout: single.stdout)
+    }
+
     static let all = [
         ReferenceJob(
             name: "text",
