@@ -98,7 +98,7 @@ extension CoordinatorCore {
                 rows: request.rows.count,
                 vocabularySize: planner.configuration.vocabSize
             )
-            _ = lmPool.complete(e.requestID)
+            _ = lmPool.complete(e.requestID, by: sender, at: now)
             apply(try scheduler.sampled(requestID: reply.requestID, tokens: reply.tokens))
             dispatch()
         case MessageKind.sampledPatches.rawValue:
@@ -106,7 +106,7 @@ extension CoordinatorCore {
                 throw Scheduler.Refusal.unknownRequest(e.requestID)
             }
             let reply = try PatchReply.parse(message, patches: owners.count, latentDim: planner.latentDim)
-            _ = diffusionPool.complete(e.requestID)
+            _ = diffusionPool.complete(e.requestID, by: sender, at: now)
             var latents = [[Float]](repeating: [], count: asked)
             for (latent, place) in zip(reply.latents, places) { latents[place] = latent }
             apply(try scheduler.patchesSampled(requestID: reply.requestID, latents: latents))
@@ -116,7 +116,7 @@ extension CoordinatorCore {
                 throw Scheduler.Refusal.unknownRequest(e.requestID)
             }
             let reply = try ImagePNG.parse(message)
-            _ = diffusionPool.complete(e.requestID)
+            _ = diffusionPool.complete(e.requestID, by: sender, at: now)
             decoded(job: job, image: image, latents: latents, png: reply.png)
             dispatch()
         case MessageKind.encodedImage.rawValue:
@@ -124,7 +124,7 @@ extension CoordinatorCore {
                 throw Scheduler.Refusal.unknownRequest(e.requestID)
             }
             let reply = try ImageLatents.parse(message, patches: planner.patches, latentDim: planner.latentDim)
-            _ = diffusionPool.complete(e.requestID)
+            _ = diffusionPool.complete(e.requestID, by: sender, at: now)
             encoded(job: job, latents: reply.latents)
             dispatch()
         case Envelope.failureKind:
@@ -157,6 +157,7 @@ extension CoordinatorCore {
 
     func handleTick() {
         apply(desk.tick(at: now))
+        resendOverdueTokenRequests()
         // Jobs wait for a replacement stage only so long.
         if let broken, now - broken.since > options.replayTimeout {
             let running = jobs.values.filter { $0.phase == .running }.map(\.id).sorted()
@@ -168,6 +169,22 @@ extension CoordinatorCore {
             }
             self.broken = (now, broken.reason)
         }
+    }
+
+    /// An LM-head worker that heartbeats but does not answer (a stuck compute thread) would hold its requests until it
+    /// is declared down, and every job with them: a request past the pool's deadline goes to another worker at once,
+    /// and the holder gets no new work until it answers. With no other worker it stays where it is. (The diffusion
+    /// pool has no deadline: its requests' times vary with their steps and the worker's other patches.)
+    func resendOverdueTokenRequests() {
+        for (request, worker) in lmPool.overdue(at: now) {
+            let others = desk.machine.available(.lmHead).map(\.id).filter {
+                $0 != worker && info[$0]?.peer != nil && !lmPool.slow.contains($0)
+            }
+            guard !others.isEmpty else { continue }
+            note("LM-head request \(request) passed its deadline of \(lmPool.deadline) on \(describe(worker)); re-sent")
+            lmPool.resend(request)
+        }
+        dispatch()
     }
 
     func apply(_ directives: [MembershipMachine.Directive]) {

@@ -184,7 +184,7 @@ final class CoordinatorCore {
     func dispatch() {
         for (pool, role) in [(\CoordinatorCore.lmPool, WorkerRole.lmHead), (\.diffusionPool, .diffusionHead)] {
             let eligible = desk.machine.available(role).map(\.id).filter { info[$0]?.peer != nil }
-            for send in self[keyPath: pool].dispatch(to: eligible) {
+            for send in self[keyPath: pool].dispatch(to: eligible, at: now) {
                 do {
                     sendToWorker(send.worker, try send.payload.message(id: send.request))
                 } catch {

@@ -4,6 +4,11 @@ import Membership
 /// a worker. A request goes to the eligible worker holding the fewest, ties to the one that least recently got work
 /// (so a lone job's sequential requests still spread over the pool); when a worker is lost its requests go back to the
 /// front of the queue and are re-sent elsewhere (heads are stateless and seeded, so the answer is the same).
+///
+/// Deadlines: the pool learns its service time (a moving average from send to answer); a request unanswered for
+/// `deadlineFactor` times it (at least `deadlineFloor`) is overdue, and `resend` gives it to another worker while its
+/// holder, marked slow, gets no new work until it answers something. The first answer completes a request; a later
+/// one finds it gone and is dropped, so the output is the same.
 struct HeadPool<Payload>: Sendable where Payload: Sendable {
     private(set) var holder: [UInt64: WorkerID] = [:]
     private(set) var payloads: [UInt64: Payload] = [:]
@@ -12,6 +17,19 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
     /// When each worker last got a request (a dispatch counter).
     private var lastAssigned: [WorkerID: UInt64] = [:]
     private var assignments: UInt64 = 0
+    /// When each held request was sent to its holder.
+    private var sentAt: [UInt64: ContinuousClock.Instant] = [:]
+    /// The moving average of the time from send to answer; nil before the first answer.
+    private(set) var serviceTime: Duration?
+    /// Workers that let a request pass its deadline.
+    private(set) var slow: Set<WorkerID> = []
+    var deadlineFactor = 2.0
+    var deadlineFloor: Duration = .milliseconds(250)
+    /// Before any answer the deadline is this.
+    var firstDeadline: Duration = .seconds(5)
+
+    /// How long a request may go unanswered.
+    var deadline: Duration { serviceTime.map { max(deadlineFloor, $0 * deadlineFactor) } ?? firstDeadline }
 
     /// Queues a request; `dispatch` sends it.
     mutating func add(_ id: UInt64, _ payload: Payload) {
@@ -24,7 +42,11 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
 
     /// Assigns queued requests to `workers` (those that may take new work): least loaded first, then least recently
     /// assigned, then lower id; returns what to send where.
-    mutating func dispatch(to workers: [WorkerID]) -> [(request: UInt64, worker: WorkerID, payload: Payload)] {
+    mutating func dispatch(
+        to candidates: [WorkerID],
+        at now: ContinuousClock.Instant
+    ) -> [(request: UInt64, worker: WorkerID, payload: Payload)] {
+        let workers = candidates.filter { !slow.contains($0) }
         guard !workers.isEmpty else { return [] }
         var loads = Dictionary(uniqueKeysWithValues: workers.map { ($0, load(of: $0)) })
         var sends: [(UInt64, WorkerID, Payload)] = []
@@ -37,16 +59,27 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
             assignments += 1
             lastAssigned[worker] = assignments
             holder[id] = worker
+            sentAt[id] = now
             sends.append((id, worker, payload))
         }
         backlog = []
         return sends
     }
 
-    /// A request was answered (by whichever worker); returns its payload, or nil if it is unknown or already
-    /// answered.
-    mutating func complete(_ id: UInt64) -> Payload? {
+    /// A request was answered by `worker` (any, when a failure report ends it); returns its payload, or nil if it is
+    /// unknown or already answered. An answer from the request's holder times the pool's service; any answer shows
+    /// the worker is not stuck.
+    mutating func complete(_ id: UInt64, by worker: WorkerID? = nil, at now: ContinuousClock.Instant? = nil) -> Payload?
+    {
+        if let worker {
+            slow.remove(worker)
+            if holder[id] == worker, let now, let sent = sentAt[id] {
+                let took = now - sent
+                serviceTime = serviceTime.map { $0 * 0.8 + took * 0.2 } ?? took
+            }
+        }
         holder[id] = nil
+        sentAt[id] = nil
         backlog.removeAll { $0 == id }
         return payloads.removeValue(forKey: id)
     }
@@ -54,8 +87,28 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
     /// A worker was lost: its requests go back to the front of the queue, in request order.
     mutating func reclaim(from worker: WorkerID) {
         let lost = holder.filter { $0.value == worker }.map(\.key).sorted()
-        for id in lost { holder[id] = nil }
+        for id in lost {
+            holder[id] = nil
+            sentAt[id] = nil
+        }
+        slow.remove(worker)
         backlog = lost + backlog
+    }
+
+    /// Requests past their deadline, oldest first, with their holders.
+    func overdue(at now: ContinuousClock.Instant) -> [(request: UInt64, worker: WorkerID)] {
+        let limit = deadline
+        return sentAt.filter { now - $0.value > limit }.keys.sorted().compactMap { id in
+            holder[id].map { (id, $0) }
+        }
+    }
+
+    /// Takes an overdue request from its holder, which is marked slow, to the front of the queue for another worker.
+    mutating func resend(_ id: UInt64) {
+        guard let worker = holder.removeValue(forKey: id) else { return }
+        sentAt[id] = nil
+        slow.insert(worker)
+        backlog.insert(id, at: 0)
     }
 
     /// Requests not yet answered.

@@ -6,14 +6,15 @@ import Testing
 @Suite struct HeadPoolTests {
     let a = WorkerID(1)
     let b = WorkerID(2)
+    let t0 = ContinuousClock.now
 
     @Test func requestsGoToTheLeastLoadedWorkerAndALostWorkersRequestsAreResent() {
         var pool = HeadPool<String>()
-        #expect(pool.dispatch(to: [a, b]).isEmpty)
+        #expect(pool.dispatch(to: [a, b], at: t0).isEmpty)
         for id in 1...3 { pool.add(UInt64(id), "r\(id)") }
         // Nobody to send to: everything waits.
-        #expect(pool.dispatch(to: []).isEmpty && pool.backlog == [1, 2, 3])
-        let first = pool.dispatch(to: [a, b])
+        #expect(pool.dispatch(to: [], at: t0).isEmpty && pool.backlog == [1, 2, 3])
+        let first = pool.dispatch(to: [a, b], at: t0)
         #expect(first.map(\.request) == [1, 2, 3] && first.map(\.worker) == [a, b, a])
         #expect(pool.load(of: a) == 2 && pool.load(of: b) == 1)
 
@@ -23,7 +24,7 @@ import Testing
         pool.add(4, "r4")
         pool.reclaim(from: a)
         #expect(pool.backlog == [1, 3, 4])
-        let resent = pool.dispatch(to: [b])
+        let resent = pool.dispatch(to: [b], at: t0)
         #expect(resent.map(\.request) == [1, 3, 4] && resent.allSatisfy { $0.worker == b })
         #expect(resent.map(\.payload) == ["r1", "r3", "r4"] && pool.pending == 3)
     }
@@ -33,11 +34,37 @@ import Testing
         var served: [WorkerID] = []
         for id in 1...4 {
             pool.add(UInt64(id), id)
-            let send = pool.dispatch(to: [a, b])
+            let send = pool.dispatch(to: [a, b], at: t0)
             served += send.map(\.worker)
             #expect(pool.complete(UInt64(id)) == id)
         }
         #expect(served == [a, b, a, b])
+    }
+
+    @Test func aRequestPastItsDeadlineGoesToAnotherWorkerAndALateAnswerIsDropped() {
+        var pool = HeadPool<Int>()
+        // The service time is learnt from answers: 100 ms, so the deadline is the 250 ms floor (2 x 100 ms is less).
+        pool.add(1, 1)
+        _ = pool.dispatch(to: [a, b], at: t0)
+        #expect(pool.deadline == .seconds(5))  // nothing learnt yet
+        #expect(pool.complete(1, by: a, at: t0 + .milliseconds(100)) == 1)
+        #expect(pool.serviceTime == .milliseconds(100) && pool.deadline == .milliseconds(250))
+        // a takes the next request and goes quiet.
+        pool.add(2, 2)
+        let sent = pool.dispatch(to: [a, b], at: t0 + .seconds(1))
+        #expect(sent.map(\.worker) == [b])  // b had not had work for longer
+        pool.add(3, 3)
+        #expect(pool.dispatch(to: [a, b], at: t0 + .seconds(1)).map(\.worker) == [a])
+        #expect(pool.overdue(at: t0 + .milliseconds(1200)).isEmpty)
+        let late = pool.overdue(at: t0 + .milliseconds(1300))
+        #expect(late.map(\.request) == [2, 3])
+        pool.resend(3)
+        #expect(pool.slow == [a] && pool.backlog == [3])
+        // The slow worker gets no new work; b does.
+        #expect(pool.dispatch(to: [a, b], at: t0 + .milliseconds(1300)).map(\.worker) == [b])
+        #expect(pool.complete(3, by: b, at: t0 + .milliseconds(1400)) == 3)
+        // a's late answer finds the request gone; answering at all takes it off the slow list.
+        #expect(pool.complete(3, by: a, at: t0 + .seconds(2)) == nil && pool.slow.isEmpty)
     }
 
     @Test func aChainCoversEveryLayerOrThereIsNone() {
