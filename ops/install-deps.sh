@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs (C libraries and the protobuf-c compiler). Idempotent.
+# Installs the Debian packages the build needs (C libraries and the protobuf-c compiler) and iproute2 (ip and tc, for
+# the network-namespace test bed, ops/netbed.sh). Idempotent.
 set -euo pipefail
 
-packages=(libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev pkg-config)
+packages=(libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev pkg-config iproute2)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
