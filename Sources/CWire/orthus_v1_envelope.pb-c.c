@@ -631,7 +631,7 @@ const ProtobufCMessageDescriptor orthus__v1__patch_key__descriptor =
   (ProtobufCMessageInit) orthus__v1__patch_key__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[25] =
+static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[27] =
 {
   {
     "version",
@@ -933,6 +933,30 @@ static const ProtobufCFieldDescriptor orthus__v1__envelope__field_descriptors[25
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "kv_positions",
+    30,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, kv_positions),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kv_budget",
+    31,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__Envelope, kv_budget),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orthus__v1__envelope__field_indices_by_name[] = {
   14,   /* field[14] = answer_text */
@@ -943,6 +967,8 @@ static const unsigned orthus__v1__envelope__field_indices_by_name[] = {
   8,   /* field[8] = job */
   2,   /* field[2] = job_id */
   1,   /* field[1] = kind */
+  26,   /* field[26] = kv_budget */
+  25,   /* field[25] = kv_positions */
   10,   /* field[10] = micro_batch */
   23,   /* field[23] = next_route_token */
   12,   /* field[12] = outstanding */
@@ -968,7 +994,7 @@ static const ProtobufCIntRange orthus__v1__envelope__number_ranges[5 + 1] =
   { 11, 8 },
   { 13, 9 },
   { 15, 10 },
-  { 0, 25 }
+  { 0, 27 }
 };
 const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
 {
@@ -978,7 +1004,7 @@ const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
   "Orthus__V1__Envelope",
   "orthus.v1",
   sizeof(Orthus__V1__Envelope),
-  25,
+  27,
   orthus__v1__envelope__field_descriptors,
   orthus__v1__envelope__field_indices_by_name,
   5,  orthus__v1__envelope__number_ranges,

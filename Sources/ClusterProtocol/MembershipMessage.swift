@@ -8,8 +8,8 @@ public enum MembershipMessage: Sendable, Equatable {
     case register(Registration)
     case registered(worker: UInt64)
     case refused(worker: UInt64, reason: String)
-    /// Alive, with the requests the worker holds, its compute time so far and the inputs it refused so far.
-    case heartbeat(worker: UInt64, outstanding: Int, busy: Duration, refused: UInt64 = 0)
+    /// Alive, with what the worker holds and has done so far.
+    case heartbeat(worker: UInt64, load: WorkerLoad)
     /// Stopping: send no new work.
     case drain(worker: UInt64)
     /// Drained and gone.
@@ -38,12 +38,14 @@ public enum MembershipMessage: Sendable, Equatable {
         switch self {
         case .register(let registration): e.registration = registration
         case .refused(let worker, let reason): (e.workerID, e.error) = (worker, reason)
-        case .heartbeat(let worker, let outstanding, let busy, let refused):
+        case .heartbeat(let worker, let load):
             e.workerID = worker
-            e.refusedInputs = refused
-            e.outstanding = UInt32(clamping: outstanding)
-            let (seconds, attoseconds) = busy.components
+            e.outstanding = UInt32(clamping: load.outstanding)
+            let (seconds, attoseconds) = load.busy.components
             e.busyMicroseconds = UInt64(clamping: seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
+            e.refusedInputs = load.refusedInputs
+            e.kvPositions = load.kvPositions
+            e.kvBudget = load.kvBudget
         case .registered(let worker), .drain(let worker), .left(let worker), .hello(let worker),
             .drainAccepted(let worker):
             e.workerID = worker
@@ -64,9 +66,13 @@ public enum MembershipMessage: Sendable, Equatable {
         case .heartbeat:
             self = .heartbeat(
                 worker: e.workerID,
-                outstanding: Int(e.outstanding),
-                busy: .microseconds(Int64(clamping: e.busyMicroseconds)),
-                refused: e.refusedInputs
+                load: WorkerLoad(
+                    outstanding: Int(e.outstanding),
+                    busy: .microseconds(Int64(clamping: e.busyMicroseconds)),
+                    refusedInputs: e.refusedInputs,
+                    kvPositions: e.kvPositions,
+                    kvBudget: e.kvBudget
+                )
             )
         case .drain: self = .drain(worker: e.workerID)
         case .left: self = .left(worker: e.workerID)
@@ -87,5 +93,32 @@ public enum MembershipMessageError: Error, Equatable, CustomStringConvertible {
         case .notMembership(let kind): "message kind \(kind) is not a membership message"
         case .missingRegistration: "a register message carries no registration"
         }
+    }
+}
+
+/// What a heartbeat reports about its worker.
+public struct WorkerLoad: Sendable, Equatable {
+    /// Requests the worker holds.
+    public var outstanding: Int
+    /// Compute time so far (stages: running micro-batches).
+    public var busy: Duration
+    /// Stage inputs refused so far (a wrong route token, over the KV budget, unreadable).
+    public var refusedInputs: UInt64
+    /// Stages: the KV positions held, and the budget (the most the stage holds).
+    public var kvPositions: UInt64
+    public var kvBudget: UInt64
+
+    public init(
+        outstanding: Int = 0,
+        busy: Duration = .zero,
+        refusedInputs: UInt64 = 0,
+        kvPositions: UInt64 = 0,
+        kvBudget: UInt64 = 0
+    ) {
+        self.outstanding = outstanding
+        self.busy = busy
+        self.refusedInputs = refusedInputs
+        self.kvPositions = kvPositions
+        self.kvBudget = kvBudget
     }
 }

@@ -16,6 +16,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var busySeconds: Double
         /// Stages: inputs refused so far (a wrong route token, over the KV budget, unreadable), as last reported.
         public var refusedInputs: UInt64 = 0
+        /// Stages: KV positions held, and the budget, as last reported.
+        public var kvPositions: UInt64 = 0
+        public var kvBudget: UInt64 = 0
 
         public init(
             id: UInt64,
@@ -27,7 +30,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
             state: String,
             outstanding: Int,
             busySeconds: Double,
-            refusedInputs: UInt64 = 0
+            refusedInputs: UInt64 = 0,
+            kvPositions: UInt64 = 0,
+            kvBudget: UInt64 = 0
         ) {
             self.id = id
             self.role = role
@@ -39,6 +44,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
             self.outstanding = outstanding
             self.busySeconds = busySeconds
             self.refusedInputs = refusedInputs
+            self.kvPositions = kvPositions
+            self.kvBudget = kvBudget
         }
     }
 

@@ -267,7 +267,9 @@ extension CoordinatorCore {
                 state: "\(member.status)",
                 outstanding: lmPool.load(of: member.id) + diffusionPool.load(of: member.id),
                 busySeconds: member.busy.seconds,
-                refusedInputs: info[member.id]?.refusedInputs ?? 0
+                refusedInputs: info[member.id]?.load.refusedInputs ?? 0,
+                kvPositions: info[member.id]?.load.kvPositions ?? 0,
+                kvBudget: info[member.id]?.load.kvBudget ?? 0
             )
         }
         let visible = jobs.values.filter { may(peer, actOn: $0.owner) }

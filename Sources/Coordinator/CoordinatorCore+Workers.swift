@@ -29,7 +29,7 @@ extension CoordinatorCore {
         if (MessageKind.register.rawValue...MessageKind.refused.rawValue).contains(kind) {
             let outcome = desk.handle(message, from: peer, at: now)
             if let reply = outcome.reply { emit(reply, CoordinatorAction.toWorkers, "a membership reply") }
-            if let refused = outcome.refusedInputs { info[refused.id]?.refusedInputs = refused.count }
+            if let reported = outcome.load { info[reported.id]?.load = reported.load }
             if let joined = outcome.joined {
                 info[joined.id] = WorkerInfo(registration: joined.registration)
                 note("\(describe(joined.id)) joined from \(joined.registration.host)")

@@ -11,8 +11,8 @@ struct WorkerInfo {
     var registration: Registration
     /// The routing id of its data socket, once it said hello.
     var peer: [UInt8]?
-    /// Stages: inputs it refused so far, from its heartbeats.
-    var refusedInputs: UInt64 = 0
+    /// What its last heartbeat reported (stages: refused inputs, KV positions held and budget).
+    var load = WorkerLoad()
 }
 
 /// The pipeline being formed or in use.

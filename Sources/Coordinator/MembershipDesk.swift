@@ -16,8 +16,8 @@ public struct MembershipDesk: Sendable {
         public var directives: [MembershipMachine.Directive] = []
         /// A worker that just joined, with what it registered.
         public var joined: (id: WorkerID, registration: Registration)?
-        /// A heartbeat's count of the inputs its worker refused.
-        public var refusedInputs: (id: WorkerID, count: UInt64)?
+        /// What a heartbeat reported.
+        public var load: (id: WorkerID, load: WorkerLoad)?
     }
 
     public private(set) var machine: MembershipMachine
@@ -107,13 +107,13 @@ public struct MembershipDesk: Sendable {
                 outcome.reply = reply(MembershipMessage.registered(worker: id.value), to: message)
                 outcome.directives = directives
                 if directives.contains(.announce(id, .alive)) { outcome.joined = (id, registration) }
-            case .heartbeat(let worker, let outstanding, let busy, let refused):
+            case .heartbeat(let worker, let load):
                 try checkSender(message, peer)
-                outcome.refusedInputs = (WorkerID(worker), refused)
+                outcome.load = (WorkerID(worker), load)
                 outcome.directives = try machine.heartbeat(
                     from: WorkerID(worker),
-                    load: outstanding,
-                    busy: busy,
+                    load: load.outstanding,
+                    busy: load.busy,
                     at: now
                 )
             case .drain(let worker):

@@ -165,22 +165,11 @@ public final class WorkerLink: Sendable {
         }
     }
 
-    /// Sends a heartbeat every `interval` until cancelled; `load` reports the worker's queue length, `busy` the
-    /// compute time it has spent so far and `refused` the inputs it refused so far. Ends by cancellation; a beat
-    /// that cannot be framed ends it with the error.
-    public func heartbeat(
-        every interval: Duration,
-        busy: @escaping @Sendable () -> Duration = { .zero },
-        refused: @escaping @Sendable () -> UInt64 = { 0 },
-        load: @escaping @Sendable () -> Int
-    ) async throws {
+    /// Sends a heartbeat every `interval` until cancelled, with the worker's `load` at that moment. Ends by
+    /// cancellation; a beat that cannot be framed ends it with the error.
+    public func heartbeat(every interval: Duration, load: @escaping @Sendable () -> WorkerLoad) async throws {
         while !Task.isCancelled {
-            let beat = MembershipMessage.heartbeat(
-                worker: workerID,
-                outstanding: load(),
-                busy: busy(),
-                refused: refused()
-            )
+            let beat = MembershipMessage.heartbeat(worker: workerID, load: load())
             try pump.send(beat.message)
             do {
                 try await Task.sleep(for: interval)

@@ -61,15 +61,11 @@ public struct WorkerSession: Sendable {
         try data.send(MembershipMessage.hello(worker: workerID).message)
     }
 
-    /// Heartbeats every second until cancelled, with the compute time so far and the requests the worker holds; a
-    /// beat that cannot be sent is logged and ends them (the coordinator then declares this worker down).
-    public func beat(
-        busy: @escaping @Sendable () -> Duration = { .zero },
-        refused: @escaping @Sendable () -> UInt64 = { 0 },
-        outstanding: @escaping @Sendable () -> Int
-    ) async {
+    /// Heartbeats every second until cancelled, with the worker's load; a beat that cannot be sent is logged and ends
+    /// them (the coordinator then declares this worker down).
+    public func beat(load: @escaping @Sendable () -> WorkerLoad) async {
         do {
-            try await link.heartbeat(every: .seconds(1), busy: busy, refused: refused, load: outstanding)
+            try await link.heartbeat(every: .seconds(1), load: load)
         } catch {
             logger.error("heartbeats stopped: \(error)")
         }
@@ -129,7 +125,7 @@ public struct WorkerSession: Sendable {
     ) async {
         let signals = TerminationSignals.stream()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.beat(outstanding: outstanding) }
+            group.addTask { await self.beat { WorkerLoad(outstanding: outstanding()) } }
             group.addTask { await self.stayRegistered() }
             group.addTask {
                 for await _ in signals {
@@ -151,9 +147,7 @@ public struct WorkerSession: Sendable {
     /// Runs a stage's loop with heartbeats until SIGTERM or SIGINT; a stage leaves at once (its caches cannot be
     /// handed over, so the coordinator replays or fails the sequences it held), then `stop` ends its loop.
     public func serveUntilSignalled(
-        busy: @escaping @Sendable () -> Duration,
-        refused: @escaping @Sendable () -> UInt64,
-        outstanding: @escaping @Sendable () -> Int,
+        load: @escaping @Sendable () -> WorkerLoad,
         rejoined: @escaping @Sendable () async -> Void,
         serve: @escaping @Sendable () async -> Void,
         stop: @escaping @Sendable () -> Void
@@ -161,7 +155,7 @@ public struct WorkerSession: Sendable {
         let signals = TerminationSignals.stream()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await serve() }
-            group.addTask { await self.beat(busy: busy, refused: refused, outstanding: outstanding) }
+            group.addTask { await self.beat(load: load) }
             group.addTask { await self.stayRegistered(rejoined: rejoined) }
             for await _ in signals { break }
             await leave()

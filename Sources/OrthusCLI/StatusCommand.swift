@@ -79,6 +79,13 @@ struct StatusCommand: AsyncParsableCommand {
                     : "")
         )
         for row in report.floodingClients { lines.append("  dropped from \(row.peer): \(row.dropped)") }
+        let stages = report.members.filter { $0.kvBudget > 0 && $0.state != "down" }
+        if !stages.isEmpty {
+            lines.append(
+                "stage KV positions held: "
+                    + stages.map { "w\($0.id) \($0.kvPositions) of \($0.kvBudget)" }.joined(separator: ", ")
+            )
+        }
         let refused = report.members.filter { $0.refusedInputs > 0 }
         if !refused.isEmpty {
             lines.append(

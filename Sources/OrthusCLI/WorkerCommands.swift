@@ -94,9 +94,14 @@ struct StageCommand: AsyncParsableCommand {
             try SocketPump(context: context, name: "stage-out", kind: .push, options: outbound, connect: next)
         }
         await session.serveUntilSignalled(
-            busy: { stage.busy },
-            refused: { UInt64(stage.rejected + stage.strangers) },
-            outstanding: { 0 },
+            load: {
+                WorkerLoad(
+                    busy: stage.busy,
+                    refusedInputs: UInt64(stage.rejected + stage.strangers),
+                    kvPositions: UInt64(stage.kvPositions),
+                    kvBudget: UInt64(stage.kvBudget)
+                )
+            },
             rejoined: { await stage.releaseAll() },
             serve: { await stage.run() },
             stop: { inbound.stop() }

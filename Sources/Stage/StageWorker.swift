@@ -57,6 +57,10 @@ public final class StageWorker: Sendable {
     public var processed: Int { processedCount.load(ordering: .relaxed) }
     /// Messages refused (malformed, out of order, wrong kind, or arriving before a route).
     public var rejected: Int { rejectedCount.load(ordering: .relaxed) }
+    private let heldPositions = Atomic<Int>(0)
+    /// KV positions the stage holds now, and the most it holds (its budget).
+    public var kvPositions: Int { heldPositions.load(ordering: .relaxed) }
+    public let kvBudget: Int
     private let strangerCount = Atomic<Int>(0)
     /// Inputs refused because they did not carry this stage's route token (not from its upstream).
     public var strangers: Int { strangerCount.load(ordering: .relaxed) }
@@ -69,6 +73,7 @@ public final class StageWorker: Sendable {
         connect: @escaping @Sendable (String) throws -> SocketPump
     ) {
         box = ComputeBox(compute)
+        kvBudget = compute.positionBudget
         thread = SerialThread(name: "stage-\(compute.layers.lowerBound)-\(compute.layers.upperBound)")
         self.inbound = inbound
         self.coordinator = coordinator
@@ -102,6 +107,7 @@ public final class StageWorker: Sendable {
         let box = self.box
         // The compute thread refuses work only once the worker is stopping, when the caches go with it.
         try? await thread.run { box.compute.releaseAll() }
+        heldPositions.store(0, ordering: .relaxed)
     }
 
     /// Messages from the coordinator link: route, release.
@@ -116,7 +122,11 @@ public final class StageWorker: Sendable {
                 try coordinator.send(StageControl.routed(next: next).message)
             case .release(let ids, _):
                 let box = self.box
-                try await thread.run { box.compute.release(ids) }
+                let held = try await thread.run {
+                    box.compute.release(ids)
+                    return box.compute.cachedPositions
+                }
+                heldPositions.store(held, ordering: .relaxed)
             case .routed, nil:
                 throw StageMessageError.unexpectedKind(message.envelope.kind)
             }
@@ -150,7 +160,10 @@ public final class StageWorker: Sendable {
                 let box = self.box
                 if case .unset = destination { throw StageMessageError.notRouted }
                 let started = ContinuousClock.now
-                let output = try await thread.run { try box.compute.run(batch.slices, input: batch.input) }
+                let (output, held) = try await thread.run {
+                    (try box.compute.run(batch.slices, input: batch.input), box.compute.cachedPositions)
+                }
+                heldPositions.store(held, ordering: .relaxed)
                 busyMicroseconds.add(Int((ContinuousClock.now - started).microseconds), ordering: .relaxed)
                 let frames: [ZMQMessage]
                 let downstream: SocketPump
@@ -176,7 +189,11 @@ public final class StageWorker: Sendable {
             case .release:
                 let box = self.box
                 let ids = message.envelope.sequenceIDs
-                try await thread.run { box.compute.release(ids) }
+                let held = try await thread.run {
+                    box.compute.release(ids)
+                    return box.compute.cachedPositions
+                }
+                heldPositions.store(held, ordering: .relaxed)
                 if case .next(let pump) = destination {
                     var forwarded = message
                     forwarded.envelope.routeToken = route.stamps

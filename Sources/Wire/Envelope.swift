@@ -47,6 +47,9 @@ public struct Envelope: Sendable, Equatable {
     public var nextRouteToken: UInt64
     /// Heartbeats: stage inputs the worker refused so far.
     public var refusedInputs: UInt64
+    /// Heartbeats of a stage: the KV positions it holds, and its budget.
+    public var kvPositions: UInt64
+    public var kvBudget: UInt64
 
     public init(
         kind: UInt32,
@@ -73,6 +76,8 @@ public struct Envelope: Sendable, Equatable {
         routeToken: UInt64 = 0,
         nextRouteToken: UInt64 = 0,
         refusedInputs: UInt64 = 0,
+        kvPositions: UInt64 = 0,
+        kvBudget: UInt64 = 0,
         version: UInt32 = Envelope.currentVersion
     ) {
         self.version = version
@@ -100,6 +105,8 @@ public struct Envelope: Sendable, Equatable {
         self.routeToken = routeToken
         self.nextRouteToken = nextRouteToken
         self.refusedInputs = refusedInputs
+        self.kvPositions = kvPositions
+        self.kvBudget = kvBudget
     }
 }
 

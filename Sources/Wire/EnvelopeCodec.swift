@@ -48,6 +48,8 @@ public enum EnvelopeCodec {
         message.route_token = envelope.routeToken
         message.next_route_token = envelope.nextRouteToken
         message.refused_inputs = envelope.refusedInputs
+        message.kv_positions = envelope.kvPositions
+        message.kv_budget = envelope.kvBudget
         var keys = [Orthus__V1__PatchKey](repeating: Orthus__V1__PatchKey(), count: envelope.patchKeys.count)
         for (i, key) in envelope.patchKeys.enumerated() {
             orthus__v1__patch_key__init(&keys[i])
@@ -229,6 +231,8 @@ public enum EnvelopeCodec {
             routeToken: m.route_token,
             nextRouteToken: m.next_route_token,
             refusedInputs: m.refused_inputs,
+            kvPositions: m.kv_positions,
+            kvBudget: m.kv_budget,
             version: version
         )
     }

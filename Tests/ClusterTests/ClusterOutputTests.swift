@@ -53,6 +53,12 @@ import Testing
         }
         let report = try await cluster.status()
         #expect(report.completedJobs == ReferenceJob.all.count && report.failedJobs == 0 && report.jobs.isEmpty)
+        // Every stage reports its KV budget, and once the jobs are done it holds no KV positions: all released.
+        let released = try await cluster.waitFor("the stages to report their caches released") { report in
+            let stages = report.members.filter { $0.role == "stage" }
+            return stages.count == topology.stages.count && stages.allSatisfy { $0.kvBudget > 0 && $0.kvPositions == 0 }
+        }
+        #expect(released.members.filter { $0.role == "stage" }.allSatisfy { $0.refusedInputs == 0 })
 
         // Each stage mapped exactly its own layers' tensors (plus the embeddings on the first and the final norm
         // on the last), as the checkpoint's own index names them.

@@ -35,8 +35,8 @@ import Wire
         let service = DeskHarness(
             router: router,
             desk: MembershipDesk(
-                // Two seconds leave room for a registration's answer on a machine loaded by other tests.
-                machine: MembershipMachine(suspectAfter: .seconds(2), downAfter: .seconds(4))
+                // Seconds, not milliseconds: on a machine loaded by other tests a heartbeat can wait that long.
+                machine: MembershipMachine(suspectAfter: .seconds(3), downAfter: .seconds(6))
             )
         )
         let recorder = service.recorder
@@ -60,7 +60,7 @@ import Wire
         )
         let stageID = WorkerID(try await stage.register(timeout: .seconds(60)))
         // The stage heartbeats from the start (on a loaded machine a registration's answer can take seconds).
-        let beating = Task { try await stage.heartbeat(every: .milliseconds(50)) { 2 } }
+        let beating = Task { try await stage.heartbeat(every: .milliseconds(50)) { WorkerLoad(outstanding: 2) } }
         let diffusionID = WorkerID(try await diffusion.register(timeout: .seconds(60)))
         #expect(stageID != diffusionID && service.members[stageID]?.role == .stage(layers: 0..<2))
         #expect(recorder.directives.withLock { $0 }.contains(.announce(diffusionID, .alive)))
@@ -81,7 +81,7 @@ import Wire
             registration: Registration(key: "a/diffusion/0", incarnation: 2, role: .diffusionHead)
         )
         let newID = WorkerID(try await restarted.register(timeout: .seconds(60)))
-        let restartedBeating = Task { try await restarted.heartbeat(every: .milliseconds(50)) { 0 } }
+        let restartedBeating = Task { try await restarted.heartbeat(every: .milliseconds(50)) { WorkerLoad() } }
         #expect(newID != diffusionID && service.members[newID]?.status == .alive)
         let stale = try WorkerLink(
             context: context,

@@ -131,6 +131,12 @@ import Wire
         #expect(after.envelope.microBatch == 4)
         #expect(worker0.rejected == 1 && worker0.strangers == 3 && worker0.processed == 3 && worker1.processed == 3)
         #expect(worker1.strangers == 0)
+        // The positions held, as heartbeats report them: sequence 1 has 32, 2 has 3, 7 has 1.
+        #expect(worker0.kvPositions == 36 && worker1.kvPositions == 36)
+        feeder.send(try StageControl.release(sequences: [1, 2, 7], routeToken: token0).message.frames())
+        let drained = ContinuousClock.now + .seconds(10)
+        while worker1.kvPositions > 0, ContinuousClock.now < drained { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(worker0.kvPositions == 0 && worker1.kvPositions == 0)
 
         for pump in [feeder, in0, in1, collector, link0] { pump.stop() }
         for loop in loops { await loop.value }

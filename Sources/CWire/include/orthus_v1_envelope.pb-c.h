@@ -254,10 +254,15 @@ struct  Orthus__V1__Envelope
    * Heartbeats: stage inputs the worker refused so far (wrong route token, over its KV budget, unreadable).
    */
   uint64_t refused_inputs;
+  /*
+   * Heartbeats of a stage: the KV positions it holds, and its budget (the most it holds).
+   */
+  uint64_t kv_positions;
+  uint64_t kv_budget;
 };
 #define ORTHUS__V1__ENVELOPE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__envelope__descriptor) \
-    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, 0, 0, 0 }
+    , ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED, 0, 0, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, NULL, 0, NULL, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0 }
 
 
 /* Orthus__V1__Registration methods */
