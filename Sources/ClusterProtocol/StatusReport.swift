@@ -93,6 +93,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// Which run of the coordinator answered: a new value after every restart (a client whose job stream went quiet
     /// learns from it that the coordinator restarted and its stream is gone, and fetches the job again).
     public var instance: UInt64 = 0
+    /// KV positions the running jobs reserved on every stage (each stage's budget is in its member row).
+    public var kvReserved: Int = 0
 
     public struct FloodRow: Codable, Sendable, Equatable {
         public var peer: String

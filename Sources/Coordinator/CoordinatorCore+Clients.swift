@@ -110,6 +110,10 @@ extension CoordinatorCore {
             let png = spec.mode == .imageToText ? picture : nil
             let id = nextJob
             let record = try makeRecord(id: id, spec: spec, noise: noise, client: routing, owner: owner)
+            // A job that could never fit the pipeline's KV is refused now, not after it waited its turn.
+            if let needed = record.prepared?.kvPositions, let budget = pipelineKVBudget, needed > budget.positions {
+                throw JobRefusal.neverFits(needed: needed, stage: budget.stage, budget: budget.positions)
+            }
             // Journaled before it is acknowledged: an accepted job survives a coordinator restart.
             try journal?.accepted(id, spec: spec, owner: owner, png: png, noise: noise)
             nextJob += 1
@@ -173,13 +177,33 @@ extension CoordinatorCore {
         }
     }
 
-    /// Hands queued jobs to the scheduler once a pipeline is ready.
+    /// Hands queued jobs to the scheduler once a pipeline is ready, in arrival order, while their KV fits: each job
+    /// reserves the positions it can hold on every stage (`PlannedJob.kvPositions`) against the smallest budget the
+    /// pipeline's stages declared, until it ends. The first that does not fit waits, and those behind it with it (a
+    /// long job is not overtaken forever); one that could never fit fails with the numbers.
     func startWaitingJobs() {
         guard pipeline.isReady else { return }
-        let ready = waiting
-        waiting = []
-        for id in ready {
-            guard var record = jobs[id], let prepared = record.prepared else { continue }
+        let budget = pipelineKVBudget
+        while let id = waiting.first {
+            guard var record = jobs[id], let prepared = record.prepared else {
+                waiting.removeFirst()
+                continue
+            }
+            let needed = prepared.kvPositions
+            if let budget {
+                guard needed <= budget.positions else {
+                    waiting.removeFirst()
+                    fail(
+                        id,
+                        JobRefusal.neverFits(needed: needed, stage: budget.stage, budget: budget.positions).description
+                    )
+                    continue
+                }
+                guard kvReserved + needed <= budget.positions else { return }
+            }
+            waiting.removeFirst()
+            reservedKV[id] = needed
+            kvReserved += needed
             record.phase = .running
             jobs[id] = record
             do {
@@ -188,5 +212,20 @@ extension CoordinatorCore {
                 fail(id, error.description)
             }
         }
+    }
+
+    /// The smallest KV budget among the pipeline's stages, as their heartbeats declared it (nil until one has).
+    var pipelineKVBudget: (stage: WorkerID, positions: Int)? {
+        pipeline.chain.compactMap { id -> (stage: WorkerID, positions: Int)? in
+            guard let budget = info[id]?.load.kvBudget, budget > 0 else { return nil }
+            return (id, Int(clamping: budget))
+        }.min { $0.positions < $1.positions }
+    }
+
+    /// A job ended: its KV reservation is free for the jobs waiting.
+    func releaseKV(of job: UInt64) {
+        guard let positions = reservedKV.removeValue(forKey: job) else { return }
+        kvReserved -= positions
+        startWaitingJobs()
     }
 }

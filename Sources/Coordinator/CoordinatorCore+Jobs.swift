@@ -230,6 +230,7 @@ extension CoordinatorCore {
     private func finish(_ job: UInt64) {
         jobs[job] = nil
         completed += 1
+        releaseKV(of: job)
     }
 
     /// Fails a job: the client gets the reason, the scheduler forgets it and the stages drop its caches.
@@ -240,6 +241,7 @@ extension CoordinatorCore {
         notify(record, .failure(job: job, reason: reason))
         journalEnd(job) { try $0.failed(job, reason: reason) }
         apply(scheduler.cancel(job: job))
+        releaseKV(of: job)
     }
 
     // MARK: - Status
@@ -298,6 +300,7 @@ extension CoordinatorCore {
             rejectedWorkerMessages: rejectedWorker
         )
         report.instance = instance
+        report.kvReserved = kvReserved
         let counts = inboxCounts()
         report.droppedClientMessages = counts.client
         report.droppedWorkerMessages = counts.worker

@@ -56,8 +56,11 @@ final class CoordinatorCore {
     var diffusionPool = HeadPool<HeadWork>()
     var jobs: [UInt64: JobRecord] = [:]
     let journal: JobJournal?
-    /// Jobs ready to start, waiting for a pipeline, in arrival order.
+    /// Jobs ready to start, waiting for a pipeline or for KV room, in arrival order.
     var waiting: [UInt64] = []
+    /// The KV positions each running job reserved on every stage, and their sum.
+    var reservedKV: [UInt64: Int] = [:]
+    var kvReserved = 0
     var nextJob: UInt64 = 1
     /// VQ requests share the head request id space with the scheduler's, from 2^62 up (above this start's base too).
     var nextConversion: UInt64

@@ -6,6 +6,7 @@ public enum JobRefusal: Error, Equatable, CustomStringConvertible {
     case full(limit: Int)
     case unknownJob(UInt64)
     case failed(String)
+    case neverFits(needed: Int, stage: WorkerID, budget: Int)
 
     public var description: String {
         switch self {
@@ -13,6 +14,9 @@ public enum JobRefusal: Error, Equatable, CustomStringConvertible {
         case .full(let limit): "the cluster is full: \(limit) jobs are running or queued; try again later"
         case .unknownJob(let id): "no job \(id) is known to this coordinator"
         case .failed(let detail): detail
+        case .neverFits(let needed, let stage, let budget):
+            "the job can hold \(needed) KV positions on every stage, more than stage \(stage)'s whole budget of "
+                + "\(budget): it could never run (ask for fewer tokens, or give the stages more --kv-memory)"
         }
     }
 }

@@ -174,6 +174,17 @@ public enum PlannedJob: Sendable, Equatable {
         case .interleaved(let job): job.id
         }
     }
+
+    /// The KV positions the job can hold at most on each stage at once: every position of every sequence it feeds
+    /// (a text sequence to its token limit; both sequences of a CFG pair with all their patches; an interleaved
+    /// answer's text to its limit, with the unconditional sequence of one image beside it).
+    public var kvPositions: Int {
+        switch self {
+        case .text(let job): job.prompt.count + job.options.maxTokens
+        case .image(let job): job.prompt.count + job.nullPrompt.count + 2 * (job.patches + 1)
+        case .interleaved(let job): job.prompt.count + job.maxTokens + job.nullPrompt.count + job.patches + 1
+        }
+    }
 }
 
 extension Scheduler {

@@ -84,6 +84,7 @@ struct StatusCommand: AsyncParsableCommand {
             lines.append(
                 "stage KV positions held: "
                     + stages.map { "w\($0.id) \($0.kvPositions) of \($0.kvBudget)" }.joined(separator: ", ")
+                    + "; reserved by running jobs: \(report.kvReserved)"
             )
         }
         let refused = report.members.filter { $0.refusedInputs > 0 }

@@ -134,10 +134,10 @@ final class CoreHarness {
         return worker
     }
 
-    func heartbeat(_ worker: Worker) throws {
+    func heartbeat(_ worker: Worker, load: WorkerLoad = WorkerLoad()) throws {
         try fromWorker(
             worker.control,
-            Envelope(kind: MessageKind.heartbeat.rawValue, workerID: worker.id),
+            MembershipMessage.heartbeat(worker: worker.id, load: load).message,
             peer: worker.peer
         )
     }
