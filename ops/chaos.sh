@@ -52,10 +52,11 @@ jobs=(
   "question|--prompt|where is the green triangle?|--image|$PWD/cluster/eval/shapes/images/q-032.png"
   "interleaved|--prompt|draw a green triangle on the left.|--interleaved|--out-dir|OUT/answer|--seed|SEED|--max-tokens|80"
 )
-run_job() {  # KIND-index, arguments...; prints what it wrote, for comparison
+run_job() {  # folder, command...: its stdout, stderr and exit status go to the folder
   local out=$1; shift
   mkdir -p "$out"
   "$@" > "$out/stdout" 2> "$out/stderr"
+  echo $? > "$out/status"
 }
 arguments() {  # job spec, seed, folder
   IFS='|' read -r -a fields <<< "$1"
@@ -108,11 +109,15 @@ completed=0 identical=0 refused=0 lost=0
 declare -A reference
 for i in $(seq 0 $((submitted - 1))); do
   out=$work/jobs/$i
-  if grep -q "error:" "$out/stderr" 2>/dev/null && ! grep -q "accepted" "$out/stderr"; then
-    refused=$((refused + 1)); continue
-  fi
-  if ! grep -q . "$out/stdout" 2>/dev/null && [ ! -f "$out/image.png" ] && [ ! -d "$out/answer" ]; then
-    lost=$((lost + 1)); echo "lost: job $i ($(cat "$work/spec-$i")): $(tail -1 "$out/stderr")"; continue
+  if [ "$(cat "$out/status" 2>/dev/null)" != 0 ]; then
+    # Never accepted (the coordinator was away when it was submitted): refused, the client was told. Accepted and
+    # then not finished: lost.
+    if grep -qE "^job [0-9]+ accepted" "$out/stderr"; then
+      lost=$((lost + 1)); echo "lost: job $i ($(cat "$work/spec-$i")): $(tail -1 "$out/stderr")"
+    else
+      refused=$((refused + 1))
+    fi
+    continue
   fi
   completed=$((completed + 1))
   key=$(cat "$work/spec-$i")
