@@ -61,8 +61,11 @@ public enum FuzzInput {
     static let scratch: String = {
         let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
         let folder = base + "/orthus-fuzz-\(ProcessInfo.processInfo.processIdentifier)"
-        // A folder that cannot be made shows up as every file target's write failing, which the targets report.
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            fatalError("the fuzz targets cannot make their scratch folder \(folder): \(error)")
+        }
         return folder
     }()
 
