@@ -154,7 +154,7 @@ extension CoordinatorCore {
     /// Starts an accepted job: its picture to the diffusion pool for encoding, or the job to the queue.
     func start(_ id: UInt64, png: [UInt8]?) {
         if let png {
-            diffusionPool.add(nextConversion, .encode(job: id, png: png))
+            diffusionPool.add(nextConversion, .encode(job: id, png: png), cost: WorkCost(kind: HeadWork.encodeKind))
             nextConversion += 1
             dispatch()
         } else {

@@ -148,7 +148,11 @@ extension CoordinatorCore {
             return
         }
         let request = PatchRequest(requestID: id, patches: patches)
-        diffusionPool.add(id, .patches(request, jobs: owners, places: places, asked: work.count))
+        diffusionPool.add(
+            id,
+            .patches(request, jobs: owners, places: places, asked: work.count),
+            cost: WorkCost(kind: HeadWork.patchKind, units: patches.map(\.steps).max() ?? 1)
+        )
     }
 
     /// A text job is done: the rest of its streamed text goes out, then `finished`.
@@ -170,7 +174,11 @@ extension CoordinatorCore {
         var images = 0
         for piece in pieces {
             guard case .image(let latents) = piece else { continue }
-            diffusionPool.add(nextConversion, .decode(job: job, image: images, latents: latents))
+            diffusionPool.add(
+                nextConversion,
+                .decode(job: job, image: images, latents: latents),
+                cost: WorkCost(kind: HeadWork.decodeKind)
+            )
             nextConversion += 1
             images += 1
         }

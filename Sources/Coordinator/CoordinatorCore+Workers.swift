@@ -157,7 +157,7 @@ extension CoordinatorCore {
 
     func handleTick() {
         apply(desk.tick(at: now))
-        resendOverdueTokenRequests()
+        resendOverdueHeadRequests()
         // Jobs wait for a replacement stage only so long.
         if let broken, now - broken.since > options.replayTimeout {
             let running = jobs.values.filter { $0.phase == .running }.map(\.id).sorted()
@@ -171,18 +171,22 @@ extension CoordinatorCore {
         }
     }
 
-    /// An LM-head worker that heartbeats but does not answer (a stuck compute thread) would hold its requests until it
-    /// is declared down, and every job with them: a request past the pool's deadline goes to another worker at once,
-    /// and the holder gets no new work until it answers. With no other worker it stays where it is. (The diffusion
-    /// pool has no deadline: its requests' times vary with their steps and the worker's other patches.)
-    func resendOverdueTokenRequests() {
-        for (request, worker) in lmPool.overdue(at: now) {
-            let others = desk.machine.available(.lmHead).map(\.id).filter {
-                $0 != worker && info[$0]?.peer != nil && !lmPool.slow.contains($0)
+    /// A head worker that heartbeats but does not answer (a stuck compute thread) would hold its requests until it is
+    /// declared down, and every job with them: a request past its pool's deadline goes to another worker at once, and
+    /// the holder gets no new work until it answers. With no other worker it stays where it is.
+    func resendOverdueHeadRequests() {
+        for (pool, role, name) in [
+            (\CoordinatorCore.lmPool, WorkerRole.lmHead, "LM-head"), (\.diffusionPool, .diffusionHead, "diffusion"),
+        ] {
+            for (request, worker) in self[keyPath: pool].overdue(at: now) {
+                let others = desk.machine.available(role).map(\.id).filter {
+                    $0 != worker && info[$0]?.peer != nil && !self[keyPath: pool].slow.contains($0)
+                }
+                guard !others.isEmpty else { continue }
+                let deadline = self[keyPath: pool].deadline(of: request)
+                note("\(name) request \(request) passed its deadline of \(deadline) on \(describe(worker)); re-sent")
+                self[keyPath: pool].resend(request)
             }
-            guard !others.isEmpty else { continue }
-            note("LM-head request \(request) passed its deadline of \(lmPool.deadline) on \(describe(worker)); re-sent")
-            lmPool.resend(request)
         }
         dispatch()
     }

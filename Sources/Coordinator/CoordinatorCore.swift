@@ -53,7 +53,9 @@ final class CoordinatorCore {
     var peers: [[UInt8]: WorkerID] = [:]
     var pipeline = PipelineState()
     var lmPool = HeadPool<HeadWork>()
-    var diffusionPool = HeadPool<HeadWork>()
+    /// A diffusion worker batches every patch it holds into each DDIM step and decodes images between steps, so one
+    /// request's time per step varies with the others': its deadline is looser than the LM pool's.
+    var diffusionPool = HeadPool<HeadWork>(deadlineFactor: 3, deadlineFloor: .seconds(1))
     var jobs: [UInt64: JobRecord] = [:]
     let journal: JobJournal?
     /// Jobs ready to start, waiting for a pipeline or for KV room, in arrival order.

@@ -5,10 +5,11 @@ import Membership
 /// (so a lone job's sequential requests still spread over the pool); when a worker is lost its requests go back to the
 /// front of the queue and are re-sent elsewhere (heads are stateless and seeded, so the answer is the same).
 ///
-/// Deadlines: the pool learns its service time (a moving average from send to answer); a request unanswered for
-/// `deadlineFactor` times it (at least `deadlineFloor`) is overdue, and `resend` gives it to another worker while its
-/// holder, marked slow, gets no new work until it answers something. The first answer completes a request; a later
-/// one finds it gone and is dropped, so the output is the same.
+/// Deadlines: the pool learns its service time per unit of each kind of work (a moving average from send to answer,
+/// divided by the request's units: 1 for a token request, its DDIM steps for a patch request); a request unanswered
+/// for `deadlineFactor` times its units' expected time (at least `deadlineFloor`) is overdue, and `resend` gives it to
+/// another worker while its holder, marked slow, gets no new work until it answers something. The first answer
+/// completes a request; a later one finds it gone and is dropped, so the output is the same.
 struct HeadPool<Payload>: Sendable where Payload: Sendable {
     private(set) var holder: [UInt64: WorkerID] = [:]
     private(set) var payloads: [UInt64: Payload] = [:]
@@ -19,21 +20,43 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
     private var assignments: UInt64 = 0
     /// When each held request was sent to its holder.
     private var sentAt: [UInt64: ContinuousClock.Instant] = [:]
-    /// The moving average of the time from send to answer; nil before the first answer.
-    private(set) var serviceTime: Duration?
+    /// What each request costs.
+    private var costs: [UInt64: WorkCost] = [:]
+    /// The moving average of the time from send to answer per unit, by kind of work; absent before the first answer.
+    private(set) var serviceTimes: [Int: Duration] = [:]
     /// Workers that let a request pass its deadline.
     private(set) var slow: Set<WorkerID> = []
-    var deadlineFactor = 2.0
-    var deadlineFloor: Duration = .milliseconds(250)
-    /// Before any answer the deadline is this.
-    var firstDeadline: Duration = .seconds(5)
+    let deadlineFactor: Double
+    let deadlineFloor: Duration
+    /// Before any answer of its kind a request's deadline is this.
+    let firstDeadline: Duration
 
-    /// How long a request may go unanswered.
-    var deadline: Duration { serviceTime.map { max(deadlineFloor, $0 * deadlineFactor) } ?? firstDeadline }
+    init(
+        deadlineFactor: Double = 2,
+        deadlineFloor: Duration = .milliseconds(250),
+        firstDeadline: Duration = .seconds(5)
+    ) {
+        self.deadlineFactor = deadlineFactor
+        self.deadlineFloor = deadlineFloor
+        self.firstDeadline = firstDeadline
+    }
+
+    /// The service time per unit of the kind of work most requests are (kind 0).
+    var serviceTime: Duration? { serviceTimes[0] }
+
+    /// How long a request of `cost` may go unanswered.
+    func deadline(for cost: WorkCost = WorkCost()) -> Duration {
+        guard let perUnit = serviceTimes[cost.kind] else { return firstDeadline }
+        return max(deadlineFloor, perUnit * (deadlineFactor * Double(cost.units)))
+    }
+
+    /// How long request `id` may go unanswered.
+    func deadline(of id: UInt64) -> Duration { deadline(for: costs[id] ?? WorkCost()) }
 
     /// Queues a request; `dispatch` sends it.
-    mutating func add(_ id: UInt64, _ payload: Payload) {
+    mutating func add(_ id: UInt64, _ payload: Payload, cost: WorkCost = WorkCost()) {
         payloads[id] = payload
+        costs[id] = cost
         backlog.append(id)
     }
 
@@ -73,13 +96,14 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
     {
         if let worker {
             slow.remove(worker)
-            if holder[id] == worker, let now, let sent = sentAt[id] {
-                let took = now - sent
-                serviceTime = serviceTime.map { $0 * 0.8 + took * 0.2 } ?? took
+            if holder[id] == worker, let now, let sent = sentAt[id], let cost = costs[id] {
+                let took = (now - sent) / max(1, cost.units)
+                serviceTimes[cost.kind] = serviceTimes[cost.kind].map { $0 * 0.8 + took * 0.2 } ?? took
             }
         }
         holder[id] = nil
         sentAt[id] = nil
+        costs[id] = nil
         backlog.removeAll { $0 == id }
         return payloads.removeValue(forKey: id)
     }
@@ -97,8 +121,7 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
 
     /// Requests past their deadline, oldest first, with their holders.
     func overdue(at now: ContinuousClock.Instant) -> [(request: UInt64, worker: WorkerID)] {
-        let limit = deadline
-        return sentAt.filter { now - $0.value > limit }.keys.sorted().compactMap { id in
+        sentAt.filter { now - $0.value > deadline(of: $0.key) }.keys.sorted().compactMap { id in
             holder[id].map { (id, $0) }
         }
     }
@@ -113,6 +136,12 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
 
     /// Requests not yet answered.
     var pending: Int { payloads.count }
+}
+
+/// What a head request costs, for its deadline: requests of one kind take about `units` times one unit's time.
+struct WorkCost: Hashable, Sendable {
+    var kind = 0
+    var units = 1
 }
 
 /// The stage chain: alive stages whose layer ranges cover 0..<layerCount end to end.

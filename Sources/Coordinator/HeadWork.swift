@@ -11,6 +11,12 @@ enum HeadWork: Sendable {
     case decode(job: UInt64, image: Int, latents: [[Float]])
     case encode(job: UInt64, png: [UInt8])
 
+    /// The kinds of work whose service times the diffusion pool learns apart (`WorkCost.kind`): a patch request's
+    /// time per DDIM step, and one VQ decode or encode.
+    static let patchKind = 1
+    static let decodeKind = 2
+    static let encodeKind = 3
+
     func message(id: UInt64) throws -> WireMessage {
         switch self {
         case .tokens(let request): try request.message()

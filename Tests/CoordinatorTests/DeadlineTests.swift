@@ -68,4 +68,68 @@ import Wire
         #expect(replies.last?.kind == MessageKind.finished.rawValue)
         #expect(replies.map(\.answerText).joined() == (try planner.tokenizer.decode([token, token, token])))
     }
+
+    /// The same for the diffusion pool, whose deadline scales with a request's DDIM steps: the time per step learnt
+    /// from the first answer (200 ms for 10 steps: 20 ms a step), three times that per step of the next request (600
+    /// ms) at least 1 s.
+    @Test func aStuckButHeartbeatingDiffusionWorkerLosesItsPatchRequestAtItsDeadline() throws {
+        let h = CoreHarness()
+        let planner = CoreHarness.planner
+        _ = try h.join("lm-a", role: .lmHead)
+        let a = try h.join("diffusion-a", role: .diffusionHead)
+        let b = try h.join("diffusion-b", role: .diffusionHead)
+        let stage = try h.startStage()
+        try h.fromClient(
+            "alice",
+            Envelope(
+                kind: MessageKind.submit.rawValue,
+                job: JobSpec(mode: .textToImage, prompt: "a red square", maxTokens: 0, steps: 10)
+            )
+        )
+
+        /// The newest patch request sent to either worker.
+        func current() throws -> (worker: CoreHarness.Worker, request: PatchRequest) {
+            let sent = try [a, b].compactMap { worker -> (CoreHarness.Worker, PatchRequest)? in
+                let message = try h.messages(to: worker.data).last {
+                    $0.envelope.kind == MessageKind.samplePatches.rawValue
+                }
+                return try message.map {
+                    (worker, try PatchRequest.parse($0, hiddenSize: planner.hiddenSize, latentDim: planner.latentDim))
+                }
+            }
+            return try #require(sent.max { $0.1.requestID < $1.1.requestID })
+        }
+        func answer(_ worker: CoreHarness.Worker, _ request: PatchRequest) throws {
+            let latents = request.patches.map { _ in [Float](repeating: 0.1, count: planner.latentDim) }
+            try h.fromWorker(worker.data, try PatchReply(requestID: request.requestID, latents: latents).message())
+        }
+
+        // The prompt's last state goes to the pool; the first patch comes back in 200 ms.
+        try h.output(from: stage, for: try h.lastBatch())
+        let first = try current()
+        #expect(first.request.patches.allSatisfy { $0.steps == 10 })
+        h.now += .milliseconds(200)
+        try answer(first.worker, first.request)
+        // The next patch's holder goes quiet, while both heartbeat: after 1 s (the floor) it goes to the other.
+        try h.output(from: stage, for: try h.lastBatch())
+        let stuck = try current()
+        for _ in 0..<4 {
+            h.advance(.milliseconds(200))
+            try h.heartbeat(a)
+            try h.heartbeat(b)
+        }
+        #expect(try current().request.requestID == stuck.request.requestID)
+        #expect(try current().worker.key == stuck.worker.key)  // 800 ms: not yet
+        h.advance(.milliseconds(300))
+        let resent = try current()
+        #expect(resent.request.requestID == stuck.request.requestID && resent.worker.key != stuck.worker.key)
+        #expect(h.log.contains { $0.contains("diffusion request \(stuck.request.requestID) passed its deadline of 1") })
+        try answer(resent.worker, resent.request)
+        // The late answer is refused; the job goes on without the stuck worker.
+        try answer(stuck.worker, stuck.request)
+        #expect(try h.envelopes(to: stuck.worker.data).last?.kind == Envelope.failureKind)
+        try h.output(from: stage, for: try h.lastBatch())
+        #expect(try current().worker.key != stuck.worker.key)
+        #expect(try h.envelopes(toClient: "alice").contains { $0.kind == MessageKind.patches.rawValue })
+    }
 }

@@ -46,9 +46,9 @@ import Testing
         // The service time is learnt from answers: 100 ms, so the deadline is the 250 ms floor (2 x 100 ms is less).
         pool.add(1, 1)
         _ = pool.dispatch(to: [a, b], at: t0)
-        #expect(pool.deadline == .seconds(5))  // nothing learnt yet
+        #expect(pool.deadline() == .seconds(5))  // nothing learnt yet
         #expect(pool.complete(1, by: a, at: t0 + .milliseconds(100)) == 1)
-        #expect(pool.serviceTime == .milliseconds(100) && pool.deadline == .milliseconds(250))
+        #expect(pool.serviceTime == .milliseconds(100) && pool.deadline() == .milliseconds(250))
         // a takes the next request and goes quiet.
         pool.add(2, 2)
         let sent = pool.dispatch(to: [a, b], at: t0 + .seconds(1))
@@ -65,6 +65,28 @@ import Testing
         #expect(pool.complete(3, by: b, at: t0 + .milliseconds(1400)) == 3)
         // a's late answer finds the request gone; answering at all takes it off the slow list.
         #expect(pool.complete(3, by: a, at: t0 + .seconds(2)) == nil && pool.slow.isEmpty)
+    }
+
+    @Test func deadlinesScaleWithARequestsUnitsAndKindsAreLearntApart() {
+        var pool = HeadPool<Int>(deadlineFactor: 3, deadlineFloor: .seconds(1))
+        let steps = WorkCost(kind: 1, units: 100)
+        pool.add(1, 1, cost: steps)
+        pool.add(2, 2, cost: WorkCost(kind: 2))
+        _ = pool.dispatch(to: [a, b], at: t0)
+        // 100 steps in 2 s: 20 ms a step. A 50-step request may take 3 x 50 x 20 ms; a 10-step one the 1 s floor.
+        #expect(pool.complete(1, by: a, at: t0 + .seconds(2)) == 1)
+        #expect(pool.serviceTimes[1] == .milliseconds(20))
+        #expect(pool.deadline(for: WorkCost(kind: 1, units: 50)) == .seconds(3))
+        #expect(pool.deadline(for: WorkCost(kind: 1, units: 10)) == .seconds(1))
+        // Kind 2 has no answer yet: its first deadline; request 2 is overdue only past it.
+        #expect(pool.deadline(of: 2) == .seconds(5))
+        #expect(pool.overdue(at: t0 + .seconds(4)).isEmpty)
+        #expect(pool.overdue(at: t0 + .seconds(6)).map(\.request) == [2])
+        // A re-sent request keeps its cost.
+        pool.add(3, 3, cost: WorkCost(kind: 1, units: 50))
+        _ = pool.dispatch(to: [a], at: t0 + .seconds(6))
+        pool.resend(3)
+        #expect(pool.deadline(of: 3) == .seconds(3))
     }
 
     @Test func aChainCoversEveryLayerOrThereIsNone() {
