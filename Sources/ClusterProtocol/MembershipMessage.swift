@@ -46,6 +46,7 @@ public enum MembershipMessage: Sendable, Equatable {
             e.refusedInputs = load.refusedInputs
             e.kvPositions = load.kvPositions
             e.kvBudget = load.kvBudget
+            e.microBatch = load.finishedMicroBatch
         case .registered(let worker), .drain(let worker), .left(let worker), .hello(let worker),
             .drainAccepted(let worker):
             e.workerID = worker
@@ -71,7 +72,8 @@ public enum MembershipMessage: Sendable, Equatable {
                     busy: .microseconds(Int64(clamping: e.busyMicroseconds)),
                     refusedInputs: e.refusedInputs,
                     kvPositions: e.kvPositions,
-                    kvBudget: e.kvBudget
+                    kvBudget: e.kvBudget,
+                    finishedMicroBatch: e.microBatch
                 )
             )
         case .drain: self = .drain(worker: e.workerID)
@@ -107,18 +109,24 @@ public struct WorkerLoad: Sendable, Equatable {
     /// Stages: the KV positions held, and the budget (the most the stage holds).
     public var kvPositions: UInt64
     public var kvBudget: UInt64
+    /// Stages: the newest micro-batch it has run (carried in the heartbeat's `micro_batch`). A stage runs micro-batches
+    /// in the order they reach it, so every older one has passed it too: the coordinator finds the stage a late
+    /// micro-batch is stuck on as the first of the chain that has not reported it.
+    public var finishedMicroBatch: UInt64
 
     public init(
         outstanding: Int = 0,
         busy: Duration = .zero,
         refusedInputs: UInt64 = 0,
         kvPositions: UInt64 = 0,
-        kvBudget: UInt64 = 0
+        kvBudget: UInt64 = 0,
+        finishedMicroBatch: UInt64 = 0
     ) {
         self.outstanding = outstanding
         self.busy = busy
         self.refusedInputs = refusedInputs
         self.kvPositions = kvPositions
         self.kvBudget = kvBudget
+        self.finishedMicroBatch = finishedMicroBatch
     }
 }

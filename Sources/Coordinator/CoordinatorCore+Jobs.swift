@@ -59,6 +59,7 @@ extension CoordinatorCore {
                         routeToken: pipeline.entryToken
                     )
                     try emitOrThrow(try batch.message(), CoordinatorAction.toPipeline)
+                    batchClock.sent(microBatch, rows: inputs.count, at: now)
                 } catch {
                     let (jobs, more) = scheduler.abandon(microBatch: microBatch)
                     for job in jobs { fail(job, "micro-batch \(microBatch) could not be sent: \(error)") }

@@ -29,7 +29,7 @@ extension CoordinatorCore {
         if (MessageKind.register.rawValue...MessageKind.refused.rawValue).contains(kind) {
             let outcome = desk.handle(message, from: peer, at: now)
             if let reply = outcome.reply { emit(reply, CoordinatorAction.toWorkers, "a membership reply") }
-            if let reported = outcome.load { info[reported.id]?.load = reported.load }
+            if let reported = outcome.load { heartbeat(from: reported.id, reported.load) }
             if let joined = outcome.joined {
                 info[joined.id] = WorkerInfo(registration: joined.registration)
                 note("\(describe(joined.id)) joined from \(joined.registration.host)")
@@ -86,6 +86,7 @@ extension CoordinatorCore {
             let batch = try StageBatch.parse(message)
             guard case .hidden(let rows) = batch.input else { throw WorkerMessageError.unexpected(e.kind) }
             apply(try scheduler.stageOutput(microBatch: batch.microBatch, lastRows: rows))
+            batchClock.answered(batch.microBatch, at: now)
         case MessageKind.routed.rawValue:
             pipeline.awaitingRoute.remove(sender)
             openPipelineIfRouted()
@@ -142,6 +143,7 @@ extension CoordinatorCore {
         var affected: [UInt64] = []
         switch role {
         case .stage:
+            batchClock.forget(e.microBatch)
             let (jobs, directives) = scheduler.abandon(microBatch: e.microBatch)
             affected = jobs
             apply(directives)
@@ -158,6 +160,7 @@ extension CoordinatorCore {
     func handleTick() {
         apply(desk.tick(at: now))
         resendOverdueHeadRequests()
+        checkMicroBatchDeadlines()
         // Jobs wait for a replacement stage only so long.
         if let broken, now - broken.since > options.replayTimeout {
             let running = jobs.values.filter { $0.phase == .running }.map(\.id).sorted()
@@ -169,26 +172,6 @@ extension CoordinatorCore {
             }
             self.broken = (now, broken.reason)
         }
-    }
-
-    /// A head worker that heartbeats but does not answer (a stuck compute thread) would hold its requests until it is
-    /// declared down, and every job with them: a request past its pool's deadline goes to another worker at once, and
-    /// the holder gets no new work until it answers. With no other worker it stays where it is.
-    func resendOverdueHeadRequests() {
-        for (pool, role, name) in [
-            (\CoordinatorCore.lmPool, WorkerRole.lmHead, "LM-head"), (\.diffusionPool, .diffusionHead, "diffusion"),
-        ] {
-            for (request, worker) in self[keyPath: pool].overdue(at: now) {
-                let others = desk.machine.available(role).map(\.id).filter {
-                    $0 != worker && info[$0]?.peer != nil && !self[keyPath: pool].slow.contains($0)
-                }
-                guard !others.isEmpty else { continue }
-                let deadline = self[keyPath: pool].deadline(of: request)
-                note("\(name) request \(request) passed its deadline of \(deadline) on \(describe(worker)); re-sent")
-                self[keyPath: pool].resend(request)
-            }
-        }
-        dispatch()
     }
 
     func apply(_ directives: [MembershipMachine.Directive]) {
@@ -219,6 +202,7 @@ extension CoordinatorCore {
         note("\(describe(id)) is down")
         lmPool.reclaim(from: id)
         diffusionPool.reclaim(from: id)
+        slowStages.remove(id)
         if pipeline.chain.contains(id) { breakPipeline("\(describe(id)) left the pipeline") }
         if let peer = info[id]?.peer { peers[peer] = nil }
         info[id] = nil
@@ -226,6 +210,7 @@ extension CoordinatorCore {
 
     func breakPipeline(_ reason: String) {
         scheduler.suspend()
+        batchClock.reset()
         if pipeline.opening || pipeline.entryOpen { emit(.closePipeline) }
         pipeline = PipelineState()
         broken = (now, reason)
@@ -240,7 +225,11 @@ extension CoordinatorCore {
                 else { return nil }
                 return (member.id, layers)
             }
-            if let chain = PipelineChain.find(stages, layerCount: planner.layerCount) {
+            // A stage that let a micro-batch pass its deadline is used only when no chain can do without it.
+            let healthy = stages.filter { !slowStages.contains($0.id) }
+            if let chain = PipelineChain.find(healthy, layerCount: planner.layerCount)
+                ?? PipelineChain.find(stages, layerCount: planner.layerCount)
+            {
                 pipeline.chain = chain
                 pipeline.awaitingRoute = Set(chain)
                 // Fresh tokens for every pipeline: each stage admits only what carries its own, which only its

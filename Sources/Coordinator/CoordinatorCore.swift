@@ -13,6 +13,8 @@ struct WorkerInfo {
     var peer: [UInt8]?
     /// What its last heartbeat reported (stages: refused inputs, KV positions held and budget).
     var load = WorkerLoad()
+    /// When that heartbeat arrived.
+    var loadAt: ContinuousClock.Instant?
 }
 
 /// The pipeline being formed or in use.
@@ -56,6 +58,10 @@ final class CoordinatorCore {
     /// A diffusion worker batches every patch it holds into each DDIM step and decodes images between steps, so one
     /// request's time per step varies with the others': its deadline is looser than the LM pool's.
     var diffusionPool = HeadPool<HeadWork>(deadlineFactor: 3, deadlineFloor: .seconds(1))
+    /// When each micro-batch in the pipeline was sent, and how long the pipeline takes.
+    var batchClock = MicroBatchClock()
+    /// Stages that let a micro-batch pass its deadline: a chain is formed without them when one can be.
+    var slowStages: Set<WorkerID> = []
     var jobs: [UInt64: JobRecord] = [:]
     let journal: JobJournal?
     /// Jobs ready to start, waiting for a pipeline or for KV room, in arrival order.

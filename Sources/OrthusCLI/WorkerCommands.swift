@@ -104,7 +104,8 @@ struct StageCommand: AsyncParsableCommand {
                     busy: stage.busy,
                     refusedInputs: UInt64(stage.rejected + stage.strangers),
                     kvPositions: UInt64(stage.kvPositions),
-                    kvBudget: UInt64(stage.kvBudget)
+                    kvBudget: UInt64(stage.kvBudget),
+                    finishedMicroBatch: stage.finishedMicroBatch
                 )
             },
             rejoined: { await stage.releaseAll() },

@@ -47,6 +47,9 @@ public final class StageWorker: Sendable {
     private let connect: @Sendable (String) throws -> SocketPump
     private let route = Mutex(Route())
     private let processedCount = Atomic<Int>(0)
+    private let newestFinished = Atomic<UInt64>(0)
+    /// The newest micro-batch run so far (heartbeats report it: the coordinator finds where a late one is stuck).
+    public var finishedMicroBatch: UInt64 { newestFinished.load(ordering: .relaxed) }
     private let busyMicroseconds = Atomic<Int>(0)
 
     /// Time spent running micro-batches so far.
@@ -185,6 +188,8 @@ public final class StageWorker: Sendable {
                     downstream = coordinator
                 }
                 processedCount.add(1, ordering: .relaxed)  // before sending: whoever receives the output sees the count
+                // One task handles inputs, so a load and a store cannot race.
+                newestFinished.store(max(batch.microBatch, finishedMicroBatch), ordering: .relaxed)
                 downstream.send(frames)
             case .release:
                 let box = self.box

@@ -132,4 +132,62 @@ import Wire
         #expect(try current().worker.key != stuck.worker.key)
         #expect(try h.envelopes(toClient: "alice").contains { $0.kind == MessageKind.patches.rawValue })
     }
+
+    /// A stage that heartbeats but never runs its micro-batch: once the micro-batch passes its deadline (three times
+    /// the pipeline's time, at least 2 s) and a heartbeat sent after it still does not report it, the pipeline is
+    /// re-formed on a spare stage and the job replayed there; without a spare the pipeline waits and says why.
+    @Test func aStuckButHeartbeatingStageIsReplacedByASpareAtItsMicroBatchsDeadline() throws {
+        let h = CoreHarness()
+        let planner = CoreHarness.planner
+        let token = try planner.tokenizer.encode(" ok").first!
+        let lm = try h.join("lm-a", role: .lmHead)
+        let stuck = try h.startStage("stage-a")
+        try h.submitText("alice", maxTokens: 2)
+        func answerTokens() throws {
+            let request = try h.lastTokenRequest(to: lm)
+            try h.fromWorker(lm.data, try TokenReply(requestID: request.requestID, tokens: [token]).message())
+        }
+        // The prompt's micro-batch comes back in 100 ms: the pipeline's time is learnt.
+        let prompt = try h.lastBatch()
+        h.now += .milliseconds(100)
+        try h.output(from: stuck, for: prompt)
+        try h.heartbeat(stuck, load: WorkerLoad(finishedMicroBatch: prompt.microBatch))
+        try answerTokens()
+        // The next micro-batch never comes back; the stage heartbeats without it, and there is no spare yet.
+        let late = try h.lastBatch()
+        #expect(late.microBatch > prompt.microBatch)
+        for _ in 0..<5 {
+            h.advance(.milliseconds(500))
+            try h.heartbeat(stuck, load: WorkerLoad(finishedMicroBatch: prompt.microBatch))
+        }
+        // Past the deadline now, but the last heartbeat was sent before it had passed: wait for the next.
+        #expect(!h.log.contains { $0.contains("passed its deadline") })
+        h.advance(.milliseconds(100))
+        #expect(h.log.contains { $0.contains("micro-batch \(late.microBatch) passed its deadline of 2") })
+        #expect(h.log.contains { $0.contains("no spare stage") } && h.core.pipeline.chain == [WorkerID(stuck.id)])
+
+        // A spare joins: the next tick re-forms the pipeline on it, and the job is replayed there from position 0.
+        let spare = try h.join("stage-b", role: .stage, layers: 0..<planner.layerCount)
+        h.advance(.milliseconds(100))
+        #expect(h.log.contains { $0.contains("re-forming the pipeline without it") })
+        let route = try #require(try h.envelopes(to: spare.data).last)
+        #expect(route.kind == MessageKind.route.rawValue)
+        try h.fromWorker(spare.data, Envelope(kind: MessageKind.routed.rawValue))
+        let replay = try h.lastBatch()
+        #expect(replay.microBatch > late.microBatch && replay.slices.first?.start == 0)
+        try h.output(from: spare, for: replay)
+        // The stuck stage's answer, when it comes, is for a micro-batch no longer in flight: refused.
+        try h.output(from: stuck, for: late)
+        #expect(try h.envelopes(to: stuck.data).last?.kind == Envelope.failureKind)
+        while try h.envelopes(toClient: "alice").last?.kind != MessageKind.finished.rawValue {
+            if let request = Optional(try h.lastTokenRequest(to: lm)), h.core.lmPool.payloads[request.requestID] != nil
+            {
+                try answerTokens()
+            } else {
+                try h.output(from: spare, for: try h.lastBatch())
+            }
+        }
+        let text = try h.envelopes(toClient: "alice").map(\.answerText).joined()
+        #expect(text == (try planner.tokenizer.decode([token, token])))
+    }
 }

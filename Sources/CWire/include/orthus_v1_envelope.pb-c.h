@@ -208,7 +208,7 @@ struct  Orthus__V1__Envelope
    */
   char *endpoint;
   /*
-   * Stage messages: the micro-batch.
+   * Stage messages: the micro-batch. A stage's heartbeat: the newest micro-batch it has run.
    */
   uint64_t micro_batch;
   /*
