@@ -19,6 +19,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
         /// Stages: KV positions held, and the budget, as last reported.
         public var kvPositions: UInt64 = 0
         public var kvBudget: UInt64 = 0
+        /// Stages of the pipeline: the KV positions running jobs have reserved on it (every job reserves on each).
+        public var kvReserved: UInt64 = 0
+        /// It let a request or micro-batch pass its deadline and gets no new work until it shows progress.
+        public var slow = false
 
         public init(
             id: UInt64,
@@ -32,7 +36,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
             busySeconds: Double,
             refusedInputs: UInt64 = 0,
             kvPositions: UInt64 = 0,
-            kvBudget: UInt64 = 0
+            kvBudget: UInt64 = 0,
+            kvReserved: UInt64 = 0,
+            slow: Bool = false
         ) {
             self.id = id
             self.role = role
@@ -46,6 +52,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
             self.refusedInputs = refusedInputs
             self.kvPositions = kvPositions
             self.kvBudget = kvBudget
+            self.kvReserved = kvReserved
+            self.slow = slow
         }
     }
 

@@ -177,22 +177,25 @@ extension CoordinatorCore {
         }
     }
 
-    /// Hands queued jobs to the scheduler once a pipeline is ready, in arrival order, while their KV fits: each job
-    /// reserves the positions it can hold on every stage (`PlannedJob.kvPositions`) against the smallest budget the
-    /// pipeline's stages declared, until it ends. The first that does not fit waits, and those behind it with it (a
-    /// long job is not overtaken forever); one that could never fit fails with the numbers.
+    /// Hands queued jobs to the scheduler once a pipeline is ready, while their KV fits: each job reserves the positions
+    /// it can hold on every stage (`PlannedJob.kvPositions`) against the smallest budget the pipeline's stages
+    /// declared, until its sequences end. The next to start is the oldest waiting job of the client running the fewest
+    /// (so one client's burst does not hold the others' jobs behind it); when it does not fit, nothing behind it starts
+    /// either (a long job is not overtaken forever). One that could never fit fails with the numbers. The queue is
+    /// bounded by `maxJobs`.
     func startWaitingJobs() {
         guard pipeline.isReady else { return }
         let budget = pipelineKVBudget
-        while let id = waiting.first {
+        while let index = nextWaitingIndex() {
+            let id = waiting[index]
             guard var record = jobs[id], let prepared = record.prepared else {
-                waiting.removeFirst()
+                waiting.remove(at: index)
                 continue
             }
             let needed = prepared.kvPositions
             if let budget {
                 guard needed <= budget.positions else {
-                    waiting.removeFirst()
+                    waiting.remove(at: index)
                     fail(
                         id,
                         JobRefusal.neverFits(needed: needed, stage: budget.stage, budget: budget.positions).description
@@ -201,7 +204,7 @@ extension CoordinatorCore {
                 }
                 guard kvReserved + needed <= budget.positions else { return }
             }
-            waiting.removeFirst()
+            waiting.remove(at: index)
             reservedKV[id] = needed
             kvReserved += needed
             record.phase = .running
@@ -214,6 +217,28 @@ extension CoordinatorCore {
         }
     }
 
+    /// Where in `waiting` the next job to start is: the oldest of the client (owner key; without keys, the submitting
+    /// connection) with the fewest jobs holding KV.
+    private func nextWaitingIndex() -> Int? {
+        guard waiting.count > 1 else { return waiting.isEmpty ? nil : 0 }
+        var running: [String: Int] = [:]
+        for job in reservedKV.keys { if let record = jobs[job] { running[client(of: record), default: 0] += 1 } }
+        var best: (index: Int, running: Int)?
+        var seen: Set<String> = []
+        for (index, id) in waiting.enumerated() {
+            let client = jobs[id].map(client(of:)) ?? ""
+            guard seen.insert(client).inserted else { continue }
+            let count = running[client] ?? 0
+            if best == nil || count < best!.running { best = (index, count) }
+        }
+        return best?.index
+    }
+
+    private func client(of record: JobRecord) -> String {
+        guard record.owner.isEmpty else { return "key " + record.owner }
+        return "connection " + (record.watchers.first ?? []).map { String($0, radix: 16) }.joined(separator: ".")
+    }
+
     /// The smallest KV budget among the pipeline's stages, as their heartbeats declared it (nil until one has).
     var pipelineKVBudget: (stage: WorkerID, positions: Int)? {
         pipeline.chain.compactMap { id -> (stage: WorkerID, positions: Int)? in
@@ -222,7 +247,7 @@ extension CoordinatorCore {
         }.min { $0.positions < $1.positions }
     }
 
-    /// A job ended: its KV reservation is free for the jobs waiting.
+    /// A job's sequences ended (or it failed): its KV reservation is free for the jobs waiting.
     func releaseKV(of job: UInt64) {
         guard let positions = reservedKV.removeValue(forKey: job) else { return }
         kvReserved -= positions

@@ -185,6 +185,8 @@ extension CoordinatorCore {
         }
         record.imagesExpected = images
         jobs[job] = record
+        // Its sequences have ended on the stages (the scheduler released them): decoding needs no KV.
+        releaseKV(of: job)
         if images == 0 { deliver(job) }
     }
 
@@ -280,7 +282,10 @@ extension CoordinatorCore {
                 busySeconds: member.busy.seconds,
                 refusedInputs: info[member.id]?.load.refusedInputs ?? 0,
                 kvPositions: info[member.id]?.load.kvPositions ?? 0,
-                kvBudget: info[member.id]?.load.kvBudget ?? 0
+                kvBudget: info[member.id]?.load.kvBudget ?? 0,
+                kvReserved: pipeline.chain.contains(member.id) ? UInt64(kvReserved) : 0,
+                slow: slowStages.contains(member.id) || lmPool.slow.contains(member.id)
+                    || diffusionPool.slow.contains(member.id)
             )
         }
         let visible = jobs.values.filter { may(peer, actOn: $0.owner) }

@@ -53,7 +53,8 @@ struct StatusCommand: AsyncParsableCommand {
         for m in report.members {
             lines.append(
                 pad([
-                    "w\(m.id)", m.role, m.layers ?? "-", m.state, "\(m.outstanding)", m.host.isEmpty ? "-" : m.host,
+                    "w\(m.id)", m.role, m.layers ?? "-", m.slow ? "\(m.state),slow" : m.state, "\(m.outstanding)",
+                    m.host.isEmpty ? "-" : m.host,
                     m.key,
                     m.endpoint ?? "-",
                 ])
@@ -81,11 +82,13 @@ struct StatusCommand: AsyncParsableCommand {
         for row in report.floodingClients { lines.append("  dropped from \(row.peer): \(row.dropped)") }
         let stages = report.members.filter { $0.kvBudget > 0 && $0.state != "down" }
         if !stages.isEmpty {
-            lines.append(
-                "stage KV positions held: "
-                    + stages.map { "w\($0.id) \($0.kvPositions) of \($0.kvBudget)" }.joined(separator: ", ")
-                    + "; reserved by running jobs: \(report.kvReserved)"
-            )
+            lines.append("stage KV positions (held now / reserved by running jobs / free to reserve, of the budget):")
+            for stage in stages {
+                let free = stage.kvBudget - min(stage.kvBudget, stage.kvReserved)
+                lines.append(
+                    "  w\(stage.id) \(stage.kvPositions) / \(stage.kvReserved) / \(free) of \(stage.kvBudget)"
+                )
+            }
         }
         let refused = report.members.filter { $0.refusedInputs > 0 }
         if !refused.isEmpty {

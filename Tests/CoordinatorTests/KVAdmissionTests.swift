@@ -43,4 +43,60 @@ import Wire
         #expect(!status.jobs.contains { $0.id == a })
         #expect(status.jobs.allSatisfy { $0.phase == "running" } && status.kvReserved == 2 * perJob)
     }
+
+    /// The next job to start is the oldest of the client running the fewest: a client that queued a burst does not
+    /// hold another's job behind it. And status shows, per stage, what is held, reserved and free.
+    @Test func theQueueServesTheClientRunningFewestFirst() throws {
+        let h = CoreHarness()
+        let planner = CoreHarness.planner
+        let token = try planner.tokenizer.encode(" ok").first!
+        let lm = try h.join("lm-a", role: .lmHead)
+        let stage = try h.startStage()
+        let perJob = try planner.promptIDs("hi").count + 4
+        try h.heartbeat(stage, load: WorkerLoad(kvPositions: 7, kvBudget: UInt64(2 * perJob)))
+        for _ in 0..<3 { try h.submitText("burst", maxTokens: 4) }
+        try h.submitText("other", maxTokens: 4)
+        let ids = try ["burst", "other"].map { client in
+            try h.envelopes(toClient: client).filter { $0.kind == MessageKind.accepted.rawValue }.map(\.jobID)
+        }
+        #expect(h.core.status().jobs.map(\.phase) == ["running", "running", "queued", "queued"])
+        let row = try #require(h.core.status().members.first { $0.id == stage.id })
+        #expect(row.kvReserved == UInt64(2 * perJob) && row.kvPositions == 7 && row.kvBudget == UInt64(2 * perJob))
+
+        // The first burst job ends: the other client's job starts before the burst's third, though it came later.
+        while try h.envelopes(toClient: "burst").filter({ $0.kind == MessageKind.finished.rawValue }).isEmpty {
+            try h.output(from: stage, for: try h.lastBatch())
+            let request = try h.lastTokenRequest(to: lm)
+            try h.fromWorker(
+                lm.data,
+                try TokenReply(requestID: request.requestID, tokens: request.rows.map { _ in token }).message()
+            )
+        }
+        let phases = Dictionary(uniqueKeysWithValues: h.core.status().jobs.map { ($0.id, $0.phase) })
+        #expect(phases[ids[1][0]] == "running" && phases[ids[0][2]] == "queued")
+    }
+
+    /// An image job's reservation ends with its sequences, before its image is decoded.
+    @Test func anImageJobsKVIsFreeWhileItsImageIsDecoded() throws {
+        let h = CoreHarness()
+        let planner = CoreHarness.planner
+        _ = try h.join("lm-a", role: .lmHead)
+        let diffusion = try h.join("diffusion-a", role: .diffusionHead)
+        let stage = try h.startStage()
+        try h.heartbeat(stage, load: WorkerLoad(kvBudget: 100_000))
+        let spec = JobSpec(mode: .textToImage, prompt: "a red square", maxTokens: 0, steps: 2)
+        try h.fromClient("alice", Envelope(kind: MessageKind.submit.rawValue, job: spec))
+        #expect(h.core.kvReserved > 0)
+        var answered: Set<UInt64> = []
+        while h.core.jobs.values.first?.phase == .running {
+            let batch = try h.lastBatch()
+            if answered.insert(batch.microBatch).inserted { try h.output(from: stage, for: batch) }
+            for case (let id, .patches(let request, _, _, _)) in h.core.diffusionPool.payloads {
+                let latents = request.patches.map { _ in [Float](repeating: 0.1, count: planner.latentDim) }
+                try h.fromWorker(diffusion.data, try PatchReply(requestID: id, latents: latents).message())
+            }
+        }
+        #expect(h.core.jobs.values.first?.phase == .decoding)
+        #expect(h.core.kvReserved == 0 && h.core.reservedKV.isEmpty)
+    }
 }
