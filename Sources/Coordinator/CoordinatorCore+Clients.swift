@@ -109,7 +109,12 @@ extension CoordinatorCore {
             let noise = tensor.map { (shape: $0.shape, values: $0.values) }
             let png = spec.mode == .imageToText ? picture : nil
             let id = nextJob
-            let record = try makeRecord(id: id, spec: spec, noise: noise, client: routing, owner: owner)
+            var record = try makeRecord(id: id, spec: spec, noise: noise, client: routing, owner: owner)
+            record.inputBytes = (png?.count ?? 0) + (noise?.values.count ?? 0) * MemoryLayout<Float>.size
+            let held = heldInputBytes
+            guard held + record.inputBytes <= options.maxHeldInputBytes else {
+                throw JobRefusal.inputsFull(needed: record.inputBytes, held: held, limit: options.maxHeldInputBytes)
+            }
             // A job that could never fit the pipeline's KV is refused now, not after it waited its turn.
             if let needed = record.prepared?.kvPositions, let budget = pipelineKVBudget, needed > budget.positions {
                 throw JobRefusal.neverFits(needed: needed, stage: budget.stage, budget: budget.positions)
@@ -124,6 +129,9 @@ extension CoordinatorCore {
             refuseClient(routing, job: 0, error)
         }
     }
+
+    /// The pictures and noise accepted jobs hold.
+    var heldInputBytes: Int { jobs.values.reduce(0) { $0 + $1.inputBytes } }
 
     /// A job's record, with the scheduler's job prepared (image to text: once its picture is encoded).
     func makeRecord(

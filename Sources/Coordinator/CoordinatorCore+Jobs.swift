@@ -33,6 +33,8 @@ struct JobRecord {
     var detokenizer: StreamingDetokenizer
     /// Noise the client supplied, `[image][patch][latent]`.
     var noise: GivenNoise?
+    /// The bytes of picture and noise it brought (held against `maxHeldInputBytes` until it ends).
+    var inputBytes = 0
     /// Text streamed so far (text modes), for a client that attaches later with `fetch`.
     var streamed = ""
     var tokens = 0

@@ -16,13 +16,10 @@ extension CoordinatorCore {
             for problem in unreadable { note("journal: \(problem); it is not restarted") }
             nextJob = (ids.max() ?? 0) + 1
             for job in unfinished {
-                jobs[job.id] = try makeRecord(
-                    id: job.id,
-                    spec: job.spec,
-                    noise: job.noise,
-                    client: [],
-                    owner: job.owner
-                )
+                var record = try makeRecord(id: job.id, spec: job.spec, noise: job.noise, client: [], owner: job.owner)
+                // Counted, never refused: these were accepted before the restart.
+                record.inputBytes = (job.png?.count ?? 0) + (job.noise?.values.count ?? 0) * MemoryLayout<Float>.size
+                jobs[job.id] = record
                 start(job.id, png: job.png)
             }
             if !ids.isEmpty { note("journal: \(ids.count) job(s), \(unfinished.count) restarted") }

@@ -15,6 +15,9 @@ public final class CoordinatorService: Sendable {
     public struct Options: Sendable {
         /// Jobs running or queued at most; more are refused with a clear message.
         public var maxJobs = 64
+        /// Bytes of pictures and noise that accepted jobs may hold at once (with `maxJobs`, what bounds the
+        /// coordinator's memory: a job beyond is refused as "full" until others end).
+        public var maxHeldInputBytes = 512 << 20
         /// Micro-batches in flight, at least one per stage (0: one per stage). More keeps stages busy across head
         /// round trips but splits the running sequences into smaller batches, so each reads the weights for fewer
         /// tokens; on the bench machine one per stage gave the most throughput (`orthus bench --depth`).

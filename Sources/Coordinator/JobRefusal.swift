@@ -7,6 +7,7 @@ public enum JobRefusal: Error, Equatable, CustomStringConvertible {
     case unknownJob(UInt64)
     case failed(String)
     case neverFits(needed: Int, stage: WorkerID, budget: Int)
+    case inputsFull(needed: Int, held: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -17,6 +18,9 @@ public enum JobRefusal: Error, Equatable, CustomStringConvertible {
         case .neverFits(let needed, let stage, let budget):
             "the job can hold \(needed) KV positions on every stage, more than stage \(stage)'s whole budget of "
                 + "\(budget): it could never run (ask for fewer tokens, or give the stages more --kv-memory)"
+        case .inputsFull(let needed, let held, let limit):
+            "the cluster is full: accepted jobs hold \(held >> 10) KiB of pictures and noise and this job brings "
+                + "\(needed >> 10) KiB, over the limit of \(limit >> 10) KiB; try again later"
         }
     }
 }

@@ -30,6 +30,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Jobs running or queued at most; more are refused.")
     var maxJobs = 64
 
+    @Option(
+        help: "MiB of pictures and noise that accepted jobs may hold at once; a job beyond is refused until others end."
+    )
+    var maxHeldInputMb = 512
+
     @Option(help: "Micro-batches in flight; at least, and by default, one per stage.")
     var depth = 0
 
@@ -111,6 +116,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         )
         var options = CoordinatorService.Options()
         options.maxJobs = maxJobs
+        options.maxHeldInputBytes = maxHeldInputMb << 20
         options.pipelineDepth = depth
         options.prefillChunk = prefillChunk
         options.journal = journal

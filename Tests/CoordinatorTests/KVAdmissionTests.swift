@@ -99,4 +99,34 @@ import Wire
         #expect(h.core.jobs.values.first?.phase == .decoding)
         #expect(h.core.kvReserved == 0 && h.core.reservedKV.isEmpty)
     }
+
+    /// The coordinator's memory is bounded by what accepted jobs may hold: jobs (`maxJobs`) and their pictures and
+    /// noise (`maxHeldInputBytes`); a job beyond is refused as full, with the numbers, until others end.
+    @Test func picturesAndNoiseHeldByAcceptedJobsAreBounded() throws {
+        let planner = CoreHarness.planner
+        let noiseBytes = planner.patches * planner.latentDim * 4
+        var options = CoordinatorService.Options()
+        options.maxHeldInputBytes = 2 * noiseBytes + noiseBytes / 2
+        let h = CoreHarness(options: options)
+        func submit(_ client: String) throws -> Envelope? {
+            let spec = JobSpec(mode: .textToImage, prompt: "a cat", maxTokens: 0, steps: 2)
+            let values = [Float](repeating: 0.5, count: planner.patches * planner.latentDim)
+            let noise = try NoiseTensor(shape: [1, planner.patches, planner.latentDim], values: values)
+            let message = try ClientMessage.submit(spec, picture: nil, noise: noise).message()
+            try h.fromClient(client, message.envelope, tensors: message.tensors)
+            return try h.envelopes(toClient: client).last
+        }
+        let first = try #require(try submit("a"))
+        #expect(first.kind == MessageKind.accepted.rawValue)
+        #expect(try submit("b")?.kind == MessageKind.accepted.rawValue)
+        let refused = try #require(try submit("c"))
+        #expect(refused.kind == Envelope.failureKind && refused.error.contains("pictures and noise"))
+        #expect(refused.error.contains("\(2 * noiseBytes >> 10) KiB"))
+        // A text job brings neither: accepted.
+        try h.submitText("d")
+        #expect(try h.envelopes(toClient: "d").last?.kind == MessageKind.accepted.rawValue)
+        // One ends (cancelled): the next image job with noise fits again.
+        try h.fromClient("a", try ClientMessage.cancel(job: first.jobID).message().envelope)
+        #expect(try submit("e")?.kind == MessageKind.accepted.rawValue)
+    }
 }
