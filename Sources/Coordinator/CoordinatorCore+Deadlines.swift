@@ -27,7 +27,7 @@ extension CoordinatorCore {
     /// A stage that heartbeats but does not run its input (a stuck compute thread) would hold the pipeline until it is
     /// declared down, which it never is. When the oldest micro-batch in flight passes its deadline, the stage it is
     /// stuck on is the first of the chain whose heartbeats, sent after the deadline, have not reported it (a stage
-    /// runs micro-batches in the order they arrive). That stage is marked slow; if a chain can do without it (a spare
+    /// runs micro-batches in the order they arrive), or is silent (suspect). That stage is marked slow; if a chain can do without it (a spare
     /// stage covers its layers), the pipeline is re-formed on that chain and every sequence replayed onto it, so the
     /// output is the same. A slow stage is used again once it reports progress, or when no chain can do without it.
     func checkMicroBatchDeadlines() {
@@ -35,8 +35,11 @@ extension CoordinatorCore {
         for id in pipeline.chain {
             guard let worker = info[id] else { return }
             if worker.load.finishedMicroBatch >= late.microBatch { continue }
-            // Only a report from after the deadline shows the stage had that long: else wait for its next heartbeat.
-            guard let reported = worker.loadAt, reported > late.sentAt + late.deadline else { return }
+            // Only a report from after the deadline shows the stage had that long: else wait for its next heartbeat. A
+            // stage that has gone quiet (suspect) reports nothing: it is stuck as far as this micro-batch goes, and a
+            // spare takes over now instead of after the down time.
+            let silent = desk.members[id]?.status == .suspect
+            guard silent || (worker.loadAt.map { $0 > late.sentAt + late.deadline } ?? false) else { return }
             let newlySlow = slowStages.insert(id).inserted
             let stages = desk.machine.members.values.compactMap { member -> (id: WorkerID, layers: Range<Int>)? in
                 guard case .stage(let layers) = member.role, member.status == .alive, info[member.id]?.peer != nil,

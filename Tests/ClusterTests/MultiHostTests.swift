@@ -7,7 +7,8 @@ import Testing
 /// A keyed cluster across six hosts in network namespaces (coordinator; stage 0; stage 1; the LM-head worker and a
 /// diffusion worker; a second diffusion worker; the client), each role on its own namespace address: every mode gives
 /// generate's bytes, across a cut of a stage's cable shorter than the suspect time, over a stage link slowed by a
-/// token bucket, and across a cut of the head workers' host longer than the down time (they are declared down, come
+/// token bucket, across a killed stage whose replacement's cable is cut while the jobs are replayed onto it, and
+/// across a cut of the head workers' host longer than the down time (they are declared down, come
 /// back, register again and finish the work).
 @Suite struct MultiHostTests {
     static let hosts = ["coord", "stage0", "stage1", "heads", "diffusion", "client"]
@@ -84,6 +85,40 @@ import Testing
         try await runAndCompare(ReferenceJob.all.filter { $0.name == "text" || $0.name == "image-to-text" }, "slow")
         try bed.slow("stage1", to: nil)
 
+        // Stage 0 killed while jobs run, and started again on its host. The killed one is silent, so once the
+        // micro-batch it held is past its deadline and it is suspect, the pipeline is formed on the replacement and
+        // the jobs are replayed onto it; its cable is cut for 1.5 s as soon as the coordinator starts the replay.
+        let coordinatorLog = processes.logPath("coordinator")
+        let disturbed = Task {
+            try await runAndCompare(
+                ReferenceJob.all.filter { $0.name == "text-to-image" || $0.name == "interleaved" },
+                "replay-cut"
+            )
+        }
+        let runningDeadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < runningDeadline {
+            let status = try await orthus(["status"] + client + ["--json"])
+            let report = try JSONDecoder().decode(StatusReport.self, from: Data(status.stdout.utf8))
+            if report.jobs.count == 2, report.jobs.allSatisfy({ $0.phase == "running" && $0.patches > 0 }) { break }
+        }
+        processes.kill("stage0")
+        let stageListen = "tcp://\(try bed.address("stage0")):5601"
+        try processes.start(
+            "stage0",
+            ["stage"] + join + ["--layers", "0..<2", "--listen", stageListen],
+            log: "stage0-replacement",
+            under: bed.on("stage0")
+        )
+        let replayDeadline = ContinuousClock.now + .seconds(60)
+        while try Self.count("replaying 2 job(s)", in: coordinatorLog) == 0, ContinuousClock.now < replayDeadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try bed.cut("stage0")
+        try await Task.sleep(for: .milliseconds(1500))
+        try bed.mend("stage0")
+        try await disturbed.value
+        #expect(try Self.count("replaying 2 job(s)", in: coordinatorLog) == 1, "the jobs were not replayed")
+
         // The head workers' host out for 11 s, longer than the 10 s down time: the LM-head worker and one diffusion
         // worker are declared down; back, they register again and the jobs finish as generate's.
         try bed.cut("heads")
@@ -98,5 +133,10 @@ import Testing
         let lmHeads = final.members.filter { $0.role == "lm-head" }
         #expect(lmHeads.contains { $0.state == "down" } && lmHeads.contains { $0.state == "alive" }, "\(lmHeads)")
         #expect(final.failedJobs == 0 && final.jobs.isEmpty)
+    }
+
+    /// How many lines of a log mention `phrase`.
+    static func count(_ phrase: String, in log: String) throws -> Int {
+        try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.contains(phrase) }.count
     }
 }

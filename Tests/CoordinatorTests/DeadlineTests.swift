@@ -190,4 +190,30 @@ import Wire
         let text = try h.envelopes(toClient: "alice").map(\.answerText).joined()
         #expect(text == (try planner.tokenizer.decode([token, token])))
     }
+
+    /// A stage that went silent (killed, or its host unreachable) holding a micro-batch: a spare takes over as soon as
+    /// the micro-batch is past its deadline and the stage is suspect (3 s of silence), not after the 10 s down time.
+    @Test func aSilentStagesSpareTakesOverAtTheSuspectTime() throws {
+        let h = CoreHarness()
+        let planner = CoreHarness.planner
+        let token = try planner.tokenizer.encode(" ok").first!
+        let lm = try h.join("lm-a", role: .lmHead)
+        let silent = try h.startStage("stage-a")
+        let spare = try h.join("stage-b", role: .stage, layers: 0..<planner.layerCount)
+        try h.submitText("alice", maxTokens: 3)
+        // The prompt comes back in 100 ms (the pipeline's time is learnt); then the stage goes silent.
+        h.now += .milliseconds(100)
+        try h.output(from: silent, for: try h.lastBatch())
+        let request = try h.lastTokenRequest(to: lm)
+        try h.fromWorker(lm.data, try TokenReply(requestID: request.requestID, tokens: [token]).message())
+        var waited = Duration.zero
+        while !h.log.contains(where: { $0.contains("re-forming the pipeline without it") }), waited < .seconds(10) {
+            h.advance(.milliseconds(200))
+            try h.heartbeat(spare)
+            waited += .milliseconds(200)
+        }
+        #expect(waited > .seconds(2) && waited <= .milliseconds(3400), "took \(waited)")
+        #expect(!h.log.contains { $0.contains("is down") })
+        #expect(try h.envelopes(to: spare.data).last?.kind == MessageKind.route.rawValue)
+    }
 }
