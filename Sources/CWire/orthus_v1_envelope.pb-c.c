@@ -361,7 +361,7 @@ const ProtobufCMessageDescriptor orthus__v1__registration__descriptor =
   (ProtobufCMessageInit) orthus__v1__registration__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orthus__v1__job_spec__field_descriptors[9] =
+static const ProtobufCFieldDescriptor orthus__v1__job_spec__field_descriptors[10] =
 {
   {
     "mode",
@@ -471,6 +471,18 @@ static const ProtobufCFieldDescriptor orthus__v1__job_spec__field_descriptors[9]
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "submission",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, submission),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orthus__v1__job_spec__field_indices_by_name[] = {
   7,   /* field[7] = guidance */
@@ -479,6 +491,7 @@ static const unsigned orthus__v1__job_spec__field_indices_by_name[] = {
   1,   /* field[1] = prompt */
   6,   /* field[6] = seed */
   8,   /* field[8] = steps */
+  9,   /* field[9] = submission */
   3,   /* field[3] = temperature */
   4,   /* field[4] = top_k */
   5,   /* field[5] = top_p */
@@ -486,7 +499,7 @@ static const unsigned orthus__v1__job_spec__field_indices_by_name[] = {
 static const ProtobufCIntRange orthus__v1__job_spec__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor orthus__v1__job_spec__descriptor =
 {
@@ -496,7 +509,7 @@ const ProtobufCMessageDescriptor orthus__v1__job_spec__descriptor =
   "Orthus__V1__JobSpec",
   "orthus.v1",
   sizeof(Orthus__V1__JobSpec),
-  9,
+  10,
   orthus__v1__job_spec__field_descriptors,
   orthus__v1__job_spec__field_indices_by_name,
   1,  orthus__v1__job_spec__number_ranges,

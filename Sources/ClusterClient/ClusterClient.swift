@@ -41,7 +41,12 @@ public struct ClusterClient: Sendable {
         throw ClientError.closed(endpoint)
     }
 
-    /// Submits a job: the picture (PNG bytes) of an image-to-text job and noise `[images, patches, latent]` travel as
+    /// How long a submit waits for its acceptance before it is sent again (with the same submission id, so the
+    /// coordinator takes it for the same job): a coordinator killed with the first copy unread, or restarted, gets it
+    /// from the copy.
+    public static let resubmitEvery: Duration = .seconds(2)
+
+    /// Submits a job (with a random submission id, unless `spec` has one): the picture (PNG bytes) of an image-to-text job and noise `[images, patches, latent]` travel as
     /// tensor frames. `acceptTimeout` bounds the wait for the coordinator's acceptance; the job then streams until it
     /// ends.
     public func submit(
@@ -51,8 +56,10 @@ public struct ClusterClient: Sendable {
         acceptTimeout: Duration
     ) throws -> JobStream {
         let tensor = try noise.map { try NoiseTensor(shape: $0.shape, values: $0.values) }
+        var spec = spec
+        if spec.submission == 0 { spec.submission = UInt64.random(in: 1...UInt64.max) }
         let message = try ClientMessage.submit(spec, picture: picture, noise: tensor).message()
-        return JobStream(exchange: try Exchange(self, message, acceptTimeout))
+        return JobStream(exchange: try Exchange(self, message, acceptTimeout, resendEvery: Self.resubmitEvery))
     }
 
     /// Attaches to job `id`: a running job streams from where it is, an ended one is replayed from the journal.
@@ -110,7 +117,10 @@ final class Exchange: Sendable {
     private let state = State()
     private let timer: Task<Void, Never>
 
-    init(_ client: ClusterClient, _ message: WireMessage, _ timeout: Duration) throws {
+    /// Sends `message`; without any answer within `timeout` the replies end with `ClientError.noAnswer`. With
+    /// `resendEvery`, the message is sent again at that interval until an answer comes (for messages the coordinator
+    /// takes once however often they come).
+    init(_ client: ClusterClient, _ message: WireMessage, _ timeout: Duration, resendEvery: Duration? = nil) throws {
         endpoint = client.endpoint
         let pump = try SocketPump(
             context: client.context,
@@ -123,10 +133,20 @@ final class Exchange: Sendable {
         try pump.send(message)
         let state = self.state
         timer = Task {
-            do {
-                try await Task.sleep(for: timeout)
-            } catch {
-                return  // disarmed: an answer came, or the exchange closed
+            let end = ContinuousClock.now + timeout
+            while ContinuousClock.now < end {
+                do {
+                    try await Task.sleep(until: min(end, ContinuousClock.now + (resendEvery ?? timeout)))
+                } catch {
+                    return  // disarmed: an answer came, or the exchange closed
+                }
+                guard !state.answered.load(ordering: .relaxed) else { return }
+                guard ContinuousClock.now < end else { break }
+                do {
+                    try pump.send(message)
+                } catch {
+                    break  // the socket is gone: the replies end
+                }
             }
             guard !state.answered.load(ordering: .relaxed) else { return }
             state.gaveUp.store(true, ordering: .relaxed)

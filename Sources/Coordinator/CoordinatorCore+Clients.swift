@@ -23,7 +23,7 @@ extension CoordinatorCore {
         }
         switch request {
         case .submit(let spec, let picture, let noise):
-            submit(spec, picture: picture, noise: noise, from: routing, owner: peer.jobOwner)
+            submit(spec, picture: picture, noise: noise, from: routing, peer: peer)
         case .status:
             do {
                 let json = String(decoding: try JSONEncoder().encode(status(for: peer)), as: UTF8.self)
@@ -87,13 +87,19 @@ extension CoordinatorCore {
         picture: [UInt8]?,
         noise tensor: NoiseTensor?,
         from routing: [UInt8],
-        owner: String
+        peer: PeerIdentity
     ) {
+        let owner = peer.jobOwner
         do {
             do {
                 try planner.validate(spec.request)
             } catch {
                 throw JobRefusal.invalid(error.description)
+            }
+            // A submission sent again (no acceptance reached its client) is the job it already is.
+            if let job = submissions.job(owner: owner, submission: spec.submission) {
+                resubmitted(job, from: routing, peer: peer)
+                return
             }
             guard jobs.count < options.maxJobs else { throw JobRefusal.full(limit: options.maxJobs) }
             if spec.mode == .imageToText, picture == nil {
@@ -123,11 +129,20 @@ extension CoordinatorCore {
             try journal?.accepted(id, spec: spec, owner: owner, png: png, noise: noise)
             nextJob += 1
             jobs[id] = record
+            submissions.record(owner: owner, submission: spec.submission, job: id)
             reply(to: routing, .accepted(job: id, prompt: spec.prompt, queuedAhead: waiting.count))
             start(id, png: png)
         } catch {
             refuseClient(routing, job: 0, error)
         }
+    }
+
+    /// A submit repeated with an id this client's key already submitted: a connection that follows the job already
+    /// gets its stream (nothing is sent twice); another (the client's, after a coordinator restart) attaches as a
+    /// fetch does.
+    private func resubmitted(_ job: UInt64, from routing: [UInt8], peer: PeerIdentity) {
+        if let record = jobs[job], record.watchers.contains(routing) { return }
+        fetch(job, for: routing, peer: peer)
     }
 
     /// The pictures and noise accepted jobs hold.

@@ -20,6 +20,7 @@ extension CoordinatorCore {
                 // Counted, never refused: these were accepted before the restart.
                 record.inputBytes = (job.png?.count ?? 0) + (job.noise?.values.count ?? 0) * MemoryLayout<Float>.size
                 jobs[job.id] = record
+                submissions.record(owner: job.owner, submission: job.spec.submission, job: job.id)
                 start(job.id, png: job.png)
             }
             if !ids.isEmpty { note("journal: \(ids.count) job(s), \(unfinished.count) restarted") }

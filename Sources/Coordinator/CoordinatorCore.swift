@@ -63,6 +63,8 @@ final class CoordinatorCore {
     /// Stages that let a micro-batch pass its deadline: a chain is formed without them when one can be.
     var slowStages: Set<WorkerID> = []
     var jobs: [UInt64: JobRecord] = [:]
+    /// The job each recent client submission became (a submit sent again is not a second job).
+    var submissions = Submissions()
     let journal: JobJournal?
     /// Jobs ready to start, waiting for a pipeline or for KV room, in arrival order.
     var waiting: [UInt64] = []

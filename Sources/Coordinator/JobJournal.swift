@@ -212,6 +212,8 @@ private struct StoredSpec: Codable {
     var steps: Int
     /// The submitting client's public key; absent in journals written before keys had roles.
     var owner: String?
+    /// The client's id for the submission; absent in older journals.
+    var submission: UInt64?
 
     init(_ spec: JobSpec, owner: String) {
         self.owner = owner
@@ -224,6 +226,7 @@ private struct StoredSpec: Codable {
         seed = spec.seed
         guidance = spec.guidance
         steps = spec.steps
+        submission = spec.submission
     }
 
     var spec: JobSpec? {
@@ -237,7 +240,8 @@ private struct StoredSpec: Codable {
                 topP: topP,
                 seed: seed,
                 guidance: guidance,
-                steps: steps
+                steps: steps,
+                submission: submission ?? 0
             )
         }
     }

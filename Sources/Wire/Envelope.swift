@@ -206,6 +206,8 @@ public struct JobSpec: Sendable, Equatable {
     /// Image modes: the classifier-free guidance scale and DDIM steps.
     public var guidance: Float
     public var steps: Int
+    /// The client's id for this submission (0: none); the same id from the same key again is the same job.
+    public var submission: UInt64
 
     public init(
         mode: JobMode,
@@ -216,7 +218,8 @@ public struct JobSpec: Sendable, Equatable {
         topP: Float = 1,
         seed: UInt64 = 0,
         guidance: Float = 5,
-        steps: Int = 100
+        steps: Int = 100,
+        submission: UInt64 = 0
     ) {
         self.mode = mode
         self.prompt = prompt
@@ -227,6 +230,7 @@ public struct JobSpec: Sendable, Equatable {
         self.seed = seed
         self.guidance = guidance
         self.steps = steps
+        self.submission = submission
     }
 }
 

@@ -81,6 +81,7 @@ public enum EnvelopeCodec {
             job.seed = spec.seed
             job.guidance = spec.guidance
             job.steps = UInt32(clamping: spec.steps)
+            job.submission = spec.submission
         }
         return keys.withUnsafeMutableBufferPointer { keyBuffer in
             var keyList = (0..<keyBuffer.count).map { Optional(keyBuffer.baseAddress! + $0) }
@@ -197,7 +198,8 @@ public enum EnvelopeCodec {
                 topP: j.top_p,
                 seed: j.seed,
                 guidance: j.guidance,
-                steps: Int(j.steps)
+                steps: Int(j.steps),
+                submission: j.submission
             )
         }
         var keys: [WirePatchKey] = []

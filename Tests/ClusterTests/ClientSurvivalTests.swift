@@ -2,6 +2,7 @@ import ClusterProtocol
 import Foundation
 import TestSupport
 import Testing
+import Transport
 
 /// A client outlives its coordinator: `submit` notices that a journaled coordinator restarted under its running job,
 /// follows the job again and writes generate's output; against a coordinator that stays dead it gives up after its
@@ -64,5 +65,47 @@ import Testing
         #expect(ContinuousClock.now - interrupted < .seconds(3))
         // With no coordinator to drain to, the workers would wait out their drain: they go at once.
         for name in cluster.processes.names { cluster.processes.kill(name) }
+    }
+
+    /// A coordinator that dies with a submit it had read (played by a socket on the client endpoint that takes the
+    /// submit and closes): the client sends the submit again with the same submission id, the restarted coordinator
+    /// accepts it, and the job runs once and finishes. Without the repeat the client would wait out its accept timeout.
+    @Test func aSubmitLostWithItsCoordinatorIsSentAgainAndRunsOnce() async throws {
+        let scratch = try ScratchFolder("resubmit")
+        let journal = scratch.file("journal")
+        let cluster = try LocalCluster(coordinatorArguments: ["--journal", journal])
+        defer { cluster.stop() }
+        try await cluster.startWorkers(stages: [0..<4])
+        cluster.processes.kill("coordinator")
+        let job = ReferenceJob.all.first { $0.name == "text" }!
+        let out = scratch.file("text")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let log = scratch.file("submit.log")
+        var swallowed = 0
+        let submit: Process
+        do {
+            let router = try ZMQSocket(try ZMQContext(), kind: .router)
+            try router.bind(cluster.clients)
+            submit = try OrthusProcess.start(
+                ["submit", "--coordinator", cluster.clients, "--timeout", "60"] + job.arguments(out: out),
+                log: log
+            )
+            let deadline = ContinuousClock.now + .seconds(20)
+            while swallowed == 0, ContinuousClock.now < deadline {
+                if try router.waitReadable(timeoutMilliseconds: 100), try router.receive() != nil { swallowed += 1 }
+            }
+        }  // the socket closes with its scope: the submit went down with this "coordinator"
+        #expect(swallowed == 1)
+        try cluster.restartCoordinator(["--journal", journal], name: "coordinator-2")
+        let restarted = ContinuousClock.now
+        while submit.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        let said = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(submit.terminationStatus == 0, "\(said)")
+        #expect(ContinuousClock.now - restarted < .seconds(30), "the job took too long after the restart")
+        let reference = try await job.generated(in: scratch.file("reference"))
+        #expect(ReferenceJob.Outcome(job: job, folder: out, stdout: reference.stdout) == reference)
+        // One job: the copy read by the dead one was lost with it, the repeats were taken as one.
+        let report = try await cluster.status()
+        #expect(report.completedJobs == 1 && report.jobs.isEmpty)
     }
 }

@@ -134,10 +134,15 @@ struct  Orthus__V1__JobSpec
    */
   float guidance;
   uint32_t steps;
+  /*
+   * The client's id for this submission (random, nonzero): a submit repeated with the same id by the same key is the
+   * same job, so a client may send it again when no acceptance came (the coordinator may have died with it).
+   */
+  uint64_t submission;
 };
 #define ORTHUS__V1__JOB_SPEC__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__job_spec__descriptor) \
-    , ORTHUS__V1__JOB_MODE__JOB_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0 }
+    , ORTHUS__V1__JOB_MODE__JOB_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
