@@ -4,12 +4,12 @@
 # SIGKILL and started again (the coordinator keeps a journal) or one host's cable is cut for 1-15 s. Every answer is
 # compared with single-process `orthus generate`. Prints submitted, completed, identical, refused and lost.
 #
-#   ops/chaos.sh [MINUTES]      (default 2)
+#   [ORTHUS=BINARY] ops/chaos.sh [MINUTES]      (default 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-2}
-swift build 2>&1 | tail -1
-orthus=$PWD/.build/debug/orthus
+# ORTHUS=PATH soaks that binary (a copy, say, while the tree is rebuilt); else the tree is built and its binary used.
+if [ -n "${ORTHUS:-}" ]; then orthus=$ORTHUS; else swift build 2>&1 | tail -1; orthus=$PWD/.build/debug/orthus; fi
 model=$PWD/cluster/models/orthus-shapes
 work=$(mktemp -d)
 bed=chaos$$
@@ -53,10 +53,10 @@ jobs=(
   "interleaved|--prompt|draw a green triangle on the left.|--interleaved|--out-dir|OUT/answer|--seed|SEED|--max-tokens|80"
 )
 run_job() {  # folder, command...: its stdout, stderr and exit status go to the folder
-  local out=$1; shift
+  local out=$1 status=0; shift
   mkdir -p "$out"
-  "$@" > "$out/stdout" 2> "$out/stderr"
-  echo $? > "$out/status"
+  "$@" > "$out/stdout" 2> "$out/stderr" || status=$?  # (set -e would end the job's subshell before it says)
+  echo $status > "$out/status"
 }
 arguments() {  # job spec, seed, folder
   IFS='|' read -r -a fields <<< "$1"

@@ -58,8 +58,14 @@ public struct ClusterClient: Sendable {
         let tensor = try noise.map { try NoiseTensor(shape: $0.shape, values: $0.values) }
         var spec = spec
         if spec.submission == 0 { spec.submission = UInt64.random(in: 1...UInt64.max) }
-        let message = try ClientMessage.submit(spec, picture: picture, noise: tensor).message()
-        return JobStream(exchange: try Exchange(self, message, acceptTimeout, resendEvery: Self.resubmitEvery))
+        let named = spec
+        // Framed anew for each copy: a sent frame is consumed.
+        let message: @Sendable () throws -> WireMessage = {
+            try ClientMessage.submit(named, picture: picture, noise: tensor).message()
+        }
+        return JobStream(
+            exchange: try Exchange(self, try message(), acceptTimeout, resend: (Self.resubmitEvery, message))
+        )
     }
 
     /// Attaches to job `id`: a running job streams from where it is, an ended one is replayed from the journal.
@@ -118,9 +124,14 @@ final class Exchange: Sendable {
     private let timer: Task<Void, Never>
 
     /// Sends `message`; without any answer within `timeout` the replies end with `ClientError.noAnswer`. With
-    /// `resendEvery`, the message is sent again at that interval until an answer comes (for messages the coordinator
-    /// takes once however often they come).
-    init(_ client: ClusterClient, _ message: WireMessage, _ timeout: Duration, resendEvery: Duration? = nil) throws {
+    /// `resend`, a copy (framed anew: a sent frame is consumed) goes out at its interval until an answer comes (for
+    /// messages the coordinator takes once however often they come).
+    init(
+        _ client: ClusterClient,
+        _ message: WireMessage,
+        _ timeout: Duration,
+        resend: (every: Duration, message: @Sendable () throws -> WireMessage)? = nil
+    ) throws {
         endpoint = client.endpoint
         let pump = try SocketPump(
             context: client.context,
@@ -136,16 +147,16 @@ final class Exchange: Sendable {
             let end = ContinuousClock.now + timeout
             while ContinuousClock.now < end {
                 do {
-                    try await Task.sleep(until: min(end, ContinuousClock.now + (resendEvery ?? timeout)))
+                    try await Task.sleep(until: min(end, ContinuousClock.now + (resend?.every ?? timeout)))
                 } catch {
                     return  // disarmed: an answer came, or the exchange closed
                 }
                 guard !state.answered.load(ordering: .relaxed) else { return }
-                guard ContinuousClock.now < end else { break }
+                guard let resend, ContinuousClock.now < end else { break }
                 do {
-                    try pump.send(message)
+                    try pump.send(try resend.message())
                 } catch {
-                    break  // the socket is gone: the replies end
+                    break  // it framed once, so it frames again; if not, the wait ends as unanswered
                 }
             }
             guard !state.answered.load(ordering: .relaxed) else { return }

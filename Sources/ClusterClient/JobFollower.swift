@@ -76,7 +76,9 @@ public final class JobFollower: Sendable {
                     observe(.message(message))
                     if outcome.add(message) { return outcome }
                 case .tick:
-                    guard ContinuousClock.now - quietSince >= silence else { continue }
+                    // Before its acceptance the submit itself is sent again until its accept timeout (the
+                    // coordinator takes the copies as one job): silence then is not a reason to give up.
+                    guard job != nil, ContinuousClock.now - quietSince >= silence else { continue }
                     do {
                         let report = try await client.status(timeout: silence)
                         quietSince = .now

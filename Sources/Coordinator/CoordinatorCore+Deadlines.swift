@@ -27,9 +27,10 @@ extension CoordinatorCore {
     /// A stage that heartbeats but does not run its input (a stuck compute thread) would hold the pipeline until it is
     /// declared down, which it never is. When the oldest micro-batch in flight passes its deadline, the stage it is
     /// stuck on is the first of the chain whose heartbeats, sent after the deadline, have not reported it (a stage
-    /// runs micro-batches in the order they arrive), or is silent (suspect). That stage is marked slow; if a chain can do without it (a spare
-    /// stage covers its layers), the pipeline is re-formed on that chain and every sequence replayed onto it, so the
-    /// output is the same. A slow stage is used again once it reports progress, or when no chain can do without it.
+    /// runs micro-batches in the order they arrive), or that is silent (suspect). That stage is marked slow; if a
+    /// chain can do without it (a spare stage covers its layers), the pipeline is re-formed on that chain and every
+    /// sequence replayed onto it, so the output is the same. A slow stage is used again once it reports progress, or
+    /// when no chain can do without it.
     func checkMicroBatchDeadlines() {
         guard pipeline.isReady, let late = batchClock.oldestOverdue(at: now) else { return }
         for id in pipeline.chain {
@@ -41,12 +42,7 @@ extension CoordinatorCore {
             let silent = desk.members[id]?.status == .suspect
             guard silent || (worker.loadAt.map { $0 > late.sentAt + late.deadline } ?? false) else { return }
             let newlySlow = slowStages.insert(id).inserted
-            let stages = desk.machine.members.values.compactMap { member -> (id: WorkerID, layers: Range<Int>)? in
-                guard case .stage(let layers) = member.role, member.status == .alive, info[member.id]?.peer != nil,
-                    !slowStages.contains(member.id)
-                else { return nil }
-                return (member.id, layers)
-            }
+            let stages = usableStages.filter { !slowStages.contains($0.id) }
             let reason = "micro-batch \(late.microBatch) passed its deadline of \(late.deadline) on \(describe(id))"
             guard PipelineChain.find(stages, layerCount: planner.layerCount) != nil else {
                 // Checked again every tick: a spare that joins later takes over then.

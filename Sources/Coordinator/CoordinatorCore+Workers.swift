@@ -135,7 +135,9 @@ extension CoordinatorCore {
         }
     }
 
-    /// A worker could not serve a request: the jobs that depended on it fail with the worker's reason.
+    /// A worker could not serve a request: the jobs that depended on it fail with the worker's reason. Only the
+    /// worker holding the work can fail it: a report about a request since re-sent elsewhere, or from a stage no
+    /// longer in the pipeline, changes nothing.
     private func workerFailure(_ e: Envelope, from sender: WorkerID) {
         rejectedWorker += 1
         let role = desk.members[sender]?.role
@@ -143,12 +145,17 @@ extension CoordinatorCore {
         var affected: [UInt64] = []
         switch role {
         case .stage:
+            guard pipeline.chain.contains(sender) else { return }
             batchClock.forget(e.microBatch)
             let (jobs, directives) = scheduler.abandon(microBatch: e.microBatch)
             affected = jobs
             apply(directives)
-        case .lmHead: affected = lmPool.complete(e.requestID).map { jobs(of: $0) } ?? []
-        case .diffusionHead: affected = diffusionPool.complete(e.requestID).map { jobs(of: $0) } ?? []
+        case .lmHead:
+            guard lmPool.holder[e.requestID] == sender else { return }
+            affected = lmPool.complete(e.requestID).map { jobs(of: $0) } ?? []
+        case .diffusionHead:
+            guard diffusionPool.holder[e.requestID] == sender else { return }
+            affected = diffusionPool.complete(e.requestID).map { jobs(of: $0) } ?? []
         case nil: break
         }
         // Failing a job cancels it in the scheduler too, which schedules what its freed places let run.
@@ -220,11 +227,7 @@ extension CoordinatorCore {
     /// Forms a pipeline when none is in use, and hands queued head work to the pools.
     func membershipChanged() {
         if pipeline.chain.isEmpty {
-            let stages = desk.machine.members.values.compactMap { member -> (id: WorkerID, layers: Range<Int>)? in
-                guard case .stage(let layers) = member.role, member.status == .alive, info[member.id]?.peer != nil
-                else { return nil }
-                return (member.id, layers)
-            }
+            let stages = usableStages
             // A stage that let a micro-batch pass its deadline is used only when no chain can do without it.
             let healthy = stages.filter { !slowStages.contains($0.id) }
             if let chain = PipelineChain.find(healthy, layerCount: planner.layerCount)
@@ -250,6 +253,15 @@ extension CoordinatorCore {
             }
         }
         dispatch()
+    }
+
+    /// The stages a pipeline can be formed of: alive, with their data socket connected.
+    var usableStages: [(id: WorkerID, layers: Range<Int>)] {
+        desk.machine.members.values.compactMap { member -> (id: WorkerID, layers: Range<Int>)? in
+            guard case .stage(let layers) = member.role, member.status == .alive, info[member.id]?.peer != nil
+            else { return nil }
+            return (member.id, layers)
+        }
     }
 
     /// Once every stage of the chain has its route, the shell connects to the first stage.

@@ -118,6 +118,9 @@ public final class StageWorker: Sendable {
         var envelope: Envelope?
         do {
             let message = try WireMessage.parse(frames)
+            // A refusal of something this stage sent (an output for a micro-batch no longer in flight): nothing to
+            // do, and a failure is never answered with one.
+            if message.envelope.kind == Envelope.failureKind { return }
             envelope = message.envelope
             switch StageControl(message.envelope) {
             case .route(let next, let admits, let stamps):

@@ -24,7 +24,7 @@ public enum OrthusProcess {
     /// Output goes to temporary files, not pipes: nothing can block on a full pipe, and reading a file is not
     /// interrupted by the child's exit signal.
     public static func run(_ arguments: [String]) throws -> Output {
-        let (process, files) = try launch(arguments)
+        let (process, files) = try launch([executable] + arguments)
         process.waitUntilExit()
         return try files.output(process)
     }
@@ -33,7 +33,12 @@ public enum OrthusProcess {
     /// at once on a 2-core machine would otherwise serialize them).
     /// `wrapper` runs it under another command (`ip netns exec NS`, for one).
     public static func output(_ arguments: [String], under wrapper: [String] = []) async throws -> Output {
-        let (process, files) = try launch(arguments, waitable: true, under: wrapper)
+        try await output(command: wrapper + [executable] + arguments)
+    }
+
+    /// Any program's output, the same way (`command[0]` is its path).
+    public static func output(command: [String]) async throws -> Output {
+        let (process, files) = try launch(command, waitable: true)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             files.exited.withLock { state in
                 if state.exited { done.resume() } else { state.waiter = done }
@@ -70,14 +75,9 @@ public enum OrthusProcess {
         }
     }
 
-    private static func launch(
-        _ arguments: [String],
-        waitable: Bool = false,
-        under wrapper: [String] = []
-    ) throws -> (Process, CapturedFiles) {
+    private static func launch(_ command: [String], waitable: Bool = false) throws -> (Process, CapturedFiles) {
         let files = try CapturedFiles()
         let process = Process()
-        let command = wrapper + [executable] + arguments
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: files.out))

@@ -77,7 +77,8 @@ import Transport
         defer { cluster.stop() }
         try await cluster.startWorkers(stages: [0..<4])
         cluster.processes.kill("coordinator")
-        let job = ReferenceJob.all.first { $0.name == "text" }!
+        // A question about a picture: the copies carry the PNG as a tensor frame, framed anew for each.
+        let job = ReferenceJob.all.first { $0.name == "image-to-text" }!
         let out = scratch.file("text")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let log = scratch.file("submit.log")

@@ -57,6 +57,11 @@ import Wire
         let late = try TokenReply(requestID: stuck.request.requestID, tokens: [token + 1]).message()
         try h.fromWorker(stuck.worker.data, late)
         #expect(try h.envelopes(to: stuck.worker.data).last?.kind == Envelope.failureKind)
+        // A failure report about that request from the stuck worker (it does not hold it any more) changes nothing.
+        try h.fromWorker(
+            stuck.worker.data,
+            Envelope.failure(about: late.envelope, error: CoordinatorCoreTests.Failure("stuck"))
+        )
         try h.output(from: stage, for: try h.lastBatch())
         let third = try current()
         #expect(third.worker.key != stuck.worker.key)  // no new work for the slow worker until it answers
