@@ -1,0 +1,283 @@
+import ClusterClient
+import ClusterProtocol
+import Foundation
+import Generation
+import Hummingbird
+import NIOCore
+import Synchronization
+import Tensor
+import Wire
+
+/// Counts a request's prompt tokens as the cluster will (the same planner), for `usage`.
+public struct UsageCounter: Sendable {
+    let planner: JobPlanner
+
+    public init(planner: JobPlanner) { self.planner = planner }
+
+    /// The prompt's positions (a picture's patches included); nil when it cannot be planned (the coordinator then
+    /// refuses the job and says why).
+    func promptTokens(_ spec: JobSpec, picture: Bool) -> Int? {
+        let request = spec.request
+        do {
+            let job =
+                picture
+                ? try planner.imageQuestionJob(
+                    id: 0,
+                    request,
+                    latents: Matrix(rows: planner.patches, columns: planner.latentDim)
+                )
+                : try planner.plan(id: 0, request)
+            switch job {
+            case .text(let text): return text.prompt.count
+            case .image(let image): return image.prompt.count
+            case .interleaved(let interleaved): return interleaved.prompt.count
+            }
+        } catch {
+            return nil  // the coordinator refuses it with the reason, which is what the client gets
+        }
+    }
+
+    func tokenLimit(_ spec: JobSpec) -> Int { planner.maxTokens(spec.request) }
+}
+
+extension GatewayServer {
+    /// `POST /v1/chat/completions`: the whole answer, or (with `stream`) server-sent chunks as tokens come.
+    func chatCompletion(_ chat: ChatRequest) async throws -> Response {
+        let (spec, picture) = try RequestMapping.job(for: chat, model: model)
+        if chat.stream == true, spec.mode == .interleaved {
+            throw APIError.invalid("an interleaved answer (modalities with image) is not streamed yet", param: "stream")
+        }
+        try await requireReady()
+        let stream = try client.submit(spec, picture: picture, acceptTimeout: configuration.acceptTimeout)
+        let feed = JobFeed(stream)
+        // The job is accepted (or refused, with the status that says why) before any byte of the answer goes out.
+        let accepted = try await feed.accepted()
+        let id = "chatcmpl-\(accepted)"
+        let created = Int(Date().timeIntervalSince1970)
+        let promptTokens = usage.promptTokens(spec, picture: picture != nil) ?? 0
+        let limit = usage.tokenLimit(spec)
+        if chat.stream == true {
+            return streamedChat(
+                feed,
+                id: id,
+                created: created,
+                includeUsage: chat.stream_options?.include_usage ?? false,
+                promptTokens: promptTokens,
+                limit: limit
+            )
+        }
+        var outcome = JobOutcome()
+        var generated = 0
+        for try await message in feed.rest {
+            switch message {
+            case .text(_, _, let tokens): generated = max(generated, tokens)
+            case .patches: generated += 1
+            default: break
+            }
+            if outcome.add(message) { break }
+        }
+        let content: AnswerContent =
+            spec.mode == .interleaved
+            ? .parts(
+                outcome.pieces.map {
+                    switch $0 {
+                    case .text(let text): .text(text)
+                    case .image(let png, _): .image(png: png)
+                    }
+                }
+            )
+            : .text(outcome.text)
+        return json(
+            ChatCompletion(
+                id: id,
+                created: created,
+                model: configuration.modelID,
+                choices: [
+                    .init(message: .init(content: content), finish_reason: generated >= limit ? "length" : "stop")
+                ],
+                usage: Usage(
+                    prompt_tokens: promptTokens,
+                    completion_tokens: generated,
+                    total_tokens: promptTokens + generated
+                )
+            )
+        )
+    }
+
+    /// Server-sent events in OpenAI's chunk format: the role, each piece of text as it is decoded, the finish reason,
+    /// usage when asked, then `data: [DONE]`. A failure after the answer began is an event with OpenAI's error body
+    /// (its SDKs raise it). A client that goes away cancels its job.
+    func streamedChat(
+        _ feed: JobFeed,
+        id: String,
+        created: Int,
+        includeUsage: Bool,
+        promptTokens: Int,
+        limit: Int
+    ) -> Response {
+        let model = configuration.modelID
+        func chunk(_ delta: ChatChunk.Choice.Delta, finish: String? = nil) -> ChatChunk {
+            ChatChunk(id: id, created: created, model: model, choices: [.init(delta: delta, finish_reason: finish)])
+        }
+        let events = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+            let task = Task {
+                var generated = 0
+                do {
+                    continuation.yield(Self.event(chunk(.init(role: "assistant", content: ""))))
+                    for try await message in feed.rest {
+                        switch message {
+                        case .text(_, let piece, let tokens):
+                            generated = max(generated, tokens)
+                            if !piece.isEmpty { continuation.yield(Self.event(chunk(.init(content: piece)))) }
+                        case .finished(_, let rest):
+                            if !rest.isEmpty { continuation.yield(Self.event(chunk(.init(content: rest)))) }
+                            let reason = generated >= limit ? "length" : "stop"
+                            continuation.yield(Self.event(chunk(.init(), finish: reason)))
+                            if includeUsage {
+                                var last = ChatChunk(id: id, created: created, model: model, choices: [])
+                                last.usage = Usage(
+                                    prompt_tokens: promptTokens,
+                                    completion_tokens: generated,
+                                    total_tokens: promptTokens + generated
+                                )
+                                continuation.yield(Self.event(last))
+                            }
+                            continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
+                        default: continue
+                        }
+                    }
+                } catch {
+                    // The answer began: the failure is an event with OpenAI's error body (its SDKs raise it).
+                    continuation.yield(Self.event(APIError.from(error).body))
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+        let body = ResponseBody { writer in
+            do {
+                try await writer.write(events)
+            } catch {
+                feed.cancel()  // the HTTP client went away: its job is stopped
+                throw error
+            }
+            try await writer.finish(nil)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: body)
+    }
+
+    /// `POST /v1/images/generations`: `n` text-to-image jobs at once; each PNG as base64, or as a URL of this
+    /// gateway's `/v1/files/{id}`.
+    func imageGeneration(_ images: ImageRequest) async throws -> Response {
+        let specs = try RequestMapping.jobs(for: images, model: model)
+        if images.stream == true {
+            throw APIError.invalid("streamed image generation is not served yet", param: "stream")
+        }
+        try await requireReady()
+        let pngs = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            for (index, spec) in specs.enumerated() {
+                group.addTask {
+                    let outcome = try await client.submit(spec, acceptTimeout: configuration.acceptTimeout).collect()
+                    guard case .image(let png, _)? = outcome.pieces.first else {
+                        throw APIError(status: 500, message: "the job ended without an image", type: "server_error")
+                    }
+                    return (index, png)
+                }
+            }
+            var pngs = [[UInt8]](repeating: [], count: specs.count)
+            for try await (index, png) in group { pngs[index] = png }
+            return pngs
+        }
+        let asURL = images.response_format == "url"
+        return json(
+            ImagesResponse(
+                created: Int(Date().timeIntervalSince1970),
+                data: pngs.map { png in
+                    asURL
+                        ? .init(url: "/v1/files/" + files.keep(png))
+                        : .init(b64_json: Data(png).base64EncodedString())
+                }
+            )
+        )
+    }
+
+    /// One server-sent event holding `value` as JSON. This file's types always encode; if one did not, the event
+    /// says so in OpenAI's error form instead of ending the stream silently.
+    static func event(_ value: some Encodable) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        do {
+            return ByteBuffer(string: "data: " + String(decoding: try encoder.encode(value), as: UTF8.self) + "\n\n")
+        } catch {
+            return ByteBuffer(
+                string:
+                    "data: {\"error\":{\"message\":\"an answer could not be encoded\",\"type\":\"server_error\"}}\n\n"
+            )
+        }
+    }
+}
+
+/// A job's stream split in two: its acceptance (or refusal), awaited before the HTTP answer starts, and the rest.
+struct JobFeed: Sendable {
+    let rest: AsyncThrowingStream<ClientMessage, any Error>
+    private let first: AsyncThrowingStream<ClientMessage, any Error>
+    private let stream: JobStream
+    private let job = JobNumber()
+
+    final class JobNumber: Sendable {
+        let value = Mutex<UInt64>(0)
+    }
+
+    init(_ stream: JobStream) {
+        self.stream = stream
+        let (first, firstOut) = AsyncThrowingStream.makeStream(of: ClientMessage.self)
+        let (rest, restOut) = AsyncThrowingStream.makeStream(of: ClientMessage.self)
+        self.first = first
+        self.rest = rest
+        Task {
+            var isFirst = true
+            do {
+                for try await message in stream {
+                    if isFirst {
+                        firstOut.yield(message)
+                        firstOut.finish()
+                        isFirst = false
+                    } else {
+                        restOut.yield(message)
+                    }
+                }
+                firstOut.finish()
+                restOut.finish()
+            } catch {
+                firstOut.finish(throwing: error)
+                restOut.finish(throwing: error)
+            }
+        }
+    }
+
+    /// The job's id once the coordinator accepted it; its refusal is thrown.
+    func accepted() async throws -> UInt64 {
+        for try await message in first {
+            if case .accepted(let id, _, _) = message {
+                job.value.withLock { $0 = id }
+                return id
+            }
+        }
+        throw ClientError.closed(stream.endpoint)
+    }
+
+    /// Asks the coordinator to stop the job (its client left).
+    func cancel() {
+        let id = job.value.withLock { $0 }
+        guard id != 0 else { return }
+        do {
+            try stream.cancel(job: id)
+        } catch {
+            return  // the connection is already gone: the coordinator drops the job's stream by itself
+        }
+        stream.close()
+    }
+}

@@ -1,0 +1,176 @@
+import Checkpoint
+import ClusterClient
+import ClusterProtocol
+import Foundation
+import Generation
+import TestSupport
+import Testing
+import Wire
+
+/// `orthus serve` from the outside: OpenAI's own Python client (the `openai` package) against the gateway on a local
+/// cluster of real processes. Its answers are `orthus generate`'s (text, a generated PNG byte for byte, an interleaved
+/// answer's picture), streamed and whole alike, and each refusal has OpenAI's error body and the status its SDK acts
+/// on: 401 without the key, 503 before the cluster is ready, 404 for another model, 400 for bad requests and a prompt
+/// beyond the context, 429 with Retry-After when the cluster is full.
+@Suite(.serialized) struct OpenAIClientTests {
+    static let script = Fixtures.repository + "/Tests/ClusterTests/openai_checks.py"
+    static let key = "sk-orthus-test"
+
+    @Test(.enabled(if: OpenAIClientTests.hasOpenAI, "needs python3 with the openai package (ops/install-deps.sh)"))
+    func theOpenAIClientGetsGeneratesAnswersAndOpenAIErrors() async throws {
+        let scratch = try ScratchFolder("gateway")
+        let keys = scratch.file("api-keys")
+        try "\(Self.key)\n".write(toFile: keys, atomically: true, encoding: .utf8)
+        // Two jobs at most: two long jobs fill it for the 429.
+        let cluster = try LocalCluster(coordinatorArguments: ["--max-jobs", "2"])
+        defer { cluster.stop() }
+        try cluster.start(
+            "gateway",
+            [
+                "serve", "--coordinator", cluster.clients, "--model", cluster.model, "--listen", "127.0.0.1:0",
+                "--api-keys", keys, "--served-model-name", "orthus-test",
+            ]
+        )
+        let base = try await Self.address(in: cluster.logPath("gateway"))
+
+        // Before any worker: no key, a wrong key, then the right key on a cluster that is not ready.
+        #expect(try await Self.refusal(base, key: "sk-wrong")["status"] as? Int == 401)
+        let notReady = try await Self.refusal(base, key: Self.key)
+        #expect(notReady["status"] as? Int == 503 && notReady["code"] as? String == "cluster_not_ready")
+        #expect(notReady["retry_after"] as? String != nil)
+
+        _ = try await cluster.startWorkers(stages: [0..<2, 2..<4])
+        let planner = try JobPlanner(directory: try ModelDirectory(path: cluster.model))
+        let side = planner.configuration.vqConfig?.resolution ?? 512
+        let out = scratch.file("answers")
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let requests: [String: Any] = [
+            "question": [
+                "prompt": "What is in the picture?", "picture": Fixtures.image("landscape-37x23"), "max_tokens": 12,
+            ],
+            "image": ["prompt": "A red cube", "seed": 7, "steps": 20, "size": "\(side)x\(side)"],
+            "interleaved": [
+                "prompt": "Draw picture number 0 and tell me about it.", "max_tokens": 60, "steps": 10,
+                "temperature": 0,
+            ],
+        ]
+        try JSONSerialization.data(withJSONObject: requests).write(to: URL(fileURLWithPath: out + "/requests.json"))
+        let run = try await OrthusProcess.output(
+            command: ["/usr/bin/env", "python3", Self.script, "answers", base, "orthus-test", Self.key, out]
+        )
+        #expect(run.status == 0, "openai_checks.py failed: \(run.stderr)")
+        let results = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/results.json")))
+                as? [String: Any]
+        )
+
+        // The same answers as generate.
+        let references = Dictionary(uniqueKeysWithValues: ReferenceJob.all.map { ($0.name, $0) })
+        let question = try await references["image-to-text"]!.generated(in: scratch.file("ref-question"))
+        let whole = results["question"] as? [String: Any]
+        let streamed = results["question_streamed"] as? [String: Any]
+        let expectedText = question.stdout.trimmingCharacters(in: .newlines)
+        #expect(whole?["content"] as? String == expectedText)
+        #expect(streamed?["content"] as? String == expectedText && (streamed?["chunks"] as? Int ?? 0) > 1)
+        // (The client's usage object has more fields, empty here.)
+        func counts(_ usage: Any?) -> [Int?] {
+            let fields = usage as? [String: Any]
+            return ["prompt_tokens", "completion_tokens", "total_tokens"].map { fields?[$0] as? Int }
+        }
+        let usage = counts(whole?["usage"])
+        #expect((usage[0] ?? 0) > planner.patches && usage[1] == 12 && usage[2] == (usage[0] ?? 0) + 12, "\(usage)")
+        #expect(whole?["finish_reason"] as? String == "length" && counts(streamed?["usage"]) == usage)
+        #expect(streamed?["finish_reason"] as? String == "length")
+
+        let image = scratch.file("ref-image")
+        _ = try await references["text-to-image"]!.generated(in: image)
+        let expectedPNG = try Data(contentsOf: URL(fileURLWithPath: image + "/image.png"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/generated.png")) == expectedPNG)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/linked.png")) == expectedPNG)
+
+        let story = scratch.file("ref-story")
+        _ = try await references["interleaved"]!.generated(in: story)
+        let pictures = try FileManager.default.contentsOfDirectory(atPath: story + "/answer").filter {
+            $0.hasSuffix(".png")
+        }
+        let parts = (results["interleaved"] as? [String: Any])?["parts"] as? [[String: String]] ?? []
+        let received = parts.compactMap { $0["image"] }
+        #expect(received.count == pictures.count && !received.isEmpty)
+        for (got, want) in zip(received.sorted(), pictures.sorted()) {
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: out + "/" + got))
+                    == Data(contentsOf: URL(fileURLWithPath: story + "/answer/" + want))
+            )
+        }
+        #expect(results["models"] as? [String] == ["orthus-test"])
+
+        // Refusals: status, code and parameter as OpenAI's clients expect them.
+        let errors = results["errors"] as? [String: [String: Any]] ?? [:]
+        func check(_ name: String, _ status: Int, code: String? = nil, param: String? = nil) {
+            let error = errors[name] ?? [:]
+            #expect(error["status"] as? Int == status, "\(name): \(error)")
+            if let code { #expect(error["code"] as? String == code, "\(name): \(error)") }
+            if let param { #expect(error["param"] as? String == param, "\(name): \(error)") }
+            #expect(!(error["message"] as? String ?? "").isEmpty, "\(name) has no message")
+        }
+        check("unknown_model", 404, code: "model_not_found", param: "model")
+        check("wrong_size", 400, param: "size")
+        check("remote_image", 400, code: "invalid_image_url")
+        check("context", 400, code: "context_length_exceeded")
+        check("bad_temperature", 400, param: "temperature")
+        check("bad_json", 400)
+
+        // A full cluster: two long jobs hold both places; the client is told to come back.
+        let client = try ClusterClient(endpoint: cluster.clients)
+        let long = JobSpec(mode: .textToImage, prompt: "A red cube", maxTokens: 0, steps: 1000)
+        let holders = try (0..<2).map { _ in try client.submit(long, acceptTimeout: .seconds(10)) }
+        for holder in holders {
+            var iterator = holder.makeAsyncIterator()
+            _ = try await iterator.next()  // accepted
+        }
+        let full = try await Self.refusal(base, key: Self.key)
+        #expect(full["status"] as? Int == 429 && full["code"] as? String == "cluster_full", "\(full)")
+        #expect(full["retry_after"] as? String == "1")
+        for holder in holders { holder.close() }
+    }
+
+    static var hasOpenAI: Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import openai"]
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            return false  // no python3: the test is skipped, with the reason in its trait
+        }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
+    /// One chat request through the openai client; its refusal.
+    static func refusal(_ base: String, key: String) async throws -> [String: Any] {
+        let run = try await OrthusProcess.output(
+            command: ["/usr/bin/env", "python3", script, "refusal", base, "orthus-test", key]
+        )
+        guard run.status == 0 else { throw ClusterError("openai_checks.py refusal failed: \(run.stderr)") }
+        return try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] ?? [:]
+    }
+
+    /// The gateway's address, from its log line "serving MODEL on http://HOST:PORT".
+    static func address(in log: String) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""  // not written yet: wait
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("serving ") }),
+                let url = line.split(separator: " ").last
+            {
+                return String(url)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClusterError(
+            "the gateway did not say where it listens: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"
+        )
+    }
+}
