@@ -52,6 +52,7 @@ public struct GatewayServer: Sendable {
         let router = Router(context: GatewayContext.self)
         router.add(middleware: APIKeyCheck(keys: configuration.apiKeys))
         addRoutes(to: router)
+        addJobRoutes(to: router)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),

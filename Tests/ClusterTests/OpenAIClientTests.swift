@@ -124,14 +124,46 @@ import Wire
         let client = try ClusterClient(endpoint: cluster.clients)
         let long = JobSpec(mode: .textToImage, prompt: "A red cube", maxTokens: 0, steps: 1000)
         let holders = try (0..<2).map { _ in try client.submit(long, acceptTimeout: .seconds(10)) }
+        var held: [UInt64] = []
         for holder in holders {
             var iterator = holder.makeAsyncIterator()
-            _ = try await iterator.next()  // accepted
+            if case .accepted(let id, _, _)? = try await iterator.next() { held.append(id) }
         }
         let full = try await Self.refusal(base, key: Self.key)
         #expect(full["status"] as? Int == 429 && full["code"] as? String == "cluster_full", "\(full)")
         #expect(full["retry_after"] as? String == "1")
+        for (holder, id) in zip(holders, held) { try holder.cancel(job: id) }
+        _ = try await cluster.waitFor("the held jobs cancelled") { $0.jobs.isEmpty }
         for holder in holders { holder.close() }
+
+        // A running job through the gateway's job routes: its state, its progress as events, its cancellation.
+        let running = try await Self.running(client, long)
+        let job = try await OrthusProcess.output(
+            command: ["/usr/bin/env", "python3", Self.script, "job", base, Self.key, "\(running)"]
+        )
+        #expect(job.status == 0, "openai_checks.py job failed: \(job.stderr)")
+        let found = try JSONSerialization.jsonObject(with: Data(job.stdout.utf8)) as? [String: Any] ?? [:]
+        let state = found["state"] as? [String: Any]
+        #expect(state?["status"] as? Int == 200 && state?["mode"] as? String == "textToImage", "\(found)")
+        #expect(found["events_type"] as? String == "text/event-stream")
+        let events = found["events"] as? [[String: Any]] ?? []
+        #expect(events.count == 3 && events.allSatisfy { $0["type"] as? String == "patches" }, "\(events)")
+        #expect((found["delete"] as? [String: Any])?["status"] as? Int == 200, "\(found)")
+        #expect((found["after"] as? [String: Any])?["status"] as? Int == 404, "\(found)")
+        #expect((found["malformed"] as? [String: Any])?["status"] as? Int == 400, "\(found)")
+    }
+
+    /// Submits a job and returns its id once it is running.
+    static func running(_ client: ClusterClient, _ spec: JobSpec) async throws -> UInt64 {
+        let stream = try client.submit(spec, acceptTimeout: .seconds(10))
+        for try await message in stream {
+            if case .accepted(let id, _, _) = message {
+                // The stream stays open in a task: its connection follows the job until the gateway cancels it.
+                Task { for try await _ in stream {} }
+                return id
+            }
+        }
+        throw ClusterError("the job was not accepted")
     }
 
     static var hasOpenAI: Bool {

@@ -4,6 +4,7 @@ test compares them with `orthus generate`'s outputs.
 
     python3 openai_checks.py answers BASE_URL MODEL API_KEY OUT   (OUT/requests.json says what to ask)
     python3 openai_checks.py refusal BASE_URL MODEL API_KEY       (one chat request; prints its refusal as JSON)
+    python3 openai_checks.py job BASE_URL API_KEY JOB              (state, events, cancel of a running job)
 """
 import base64
 import json
@@ -25,6 +26,40 @@ def refusal(call):
                 "message": body.get("message"), "retry_after": error.response.headers.get("retry-after")}
     return {"status": 200}
 
+
+def http(method, url, key):
+    """Status and body of a plain HTTP request (the job routes are this server's own, not OpenAI's)."""
+    request = urllib.request.Request(url, method=method, headers={"authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+if sys.argv[1] == "job":
+    base, key, job = sys.argv[2:5]
+    found = {}
+    status, body = http("GET", f"{base}/v1/jobs/{job}", key)
+    found["state"] = {"status": status, **json.loads(body)}
+    events = []
+    request = urllib.request.Request(f"{base}/v1/jobs/{job}/events", headers={"authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request) as stream:
+        found["events_type"] = stream.headers.get("content-type")
+        for line in stream:
+            if line.startswith(b"data: "):
+                events.append(json.loads(line[6:]))
+            if len(events) == 3:
+                break
+    found["events"] = events
+    status, body = http("DELETE", f"{base}/v1/jobs/{job}", key)
+    found["delete"] = {"status": status, **json.loads(body)}
+    status, body = http("GET", f"{base}/v1/jobs/{job}", key)
+    found["after"] = {"status": status, **json.loads(body)}
+    status, body = http("GET", f"{base}/v1/jobs/not-a-job", key)
+    found["malformed"] = {"status": status, **json.loads(body)}
+    print(json.dumps(found))
+    sys.exit(0)
 
 if sys.argv[1] == "refusal":
     base, model, key = sys.argv[2:5]
