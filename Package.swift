@@ -72,7 +72,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "ClusterClient", "ClusterProtocol", "Generation", "Tensor", "Wire",
+                "ClusterClient", "ClusterProtocol", "Generation", "Runtime", "Tensor", "Wire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

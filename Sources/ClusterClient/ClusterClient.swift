@@ -108,6 +108,12 @@ public enum Endpoint {
             let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port)
         else { throw .badEndpoint("'\(endpoint)' needs a host and a port from 1 to 65535: tcp://HOST:PORT") }
     }
+
+    /// The same for an endpoint to bind, whose port may be `*` (any free one).
+    public static func checkBind(_ endpoint: String) throws(ClientError) {
+        guard endpoint.hasPrefix("tcp://"), endpoint.hasSuffix(":*") else { return try check(endpoint) }
+        try check(String(endpoint.dropLast()) + "1")
+    }
 }
 
 /// One request on its own DEALER, and the replies to it. Nothing answering within the timeout closes the socket and

@@ -1,5 +1,6 @@
 import Foundation
 import Generation
+import Runtime
 
 /// A cluster spec (`cluster/*.json`): which processes `orthus up` starts, with their layer ranges, endpoints and BLAS
 /// threads. Paths are relative to the directory `orthus up` runs in.
@@ -32,12 +33,17 @@ public struct ClusterSpec: Codable, Sendable {
     public var diffusionHeads: [Head]
 
     public static func load(_ path: String) throws -> ClusterSpec {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw LaunchError("cannot read the cluster spec " + readableFileError(error, path: path))
+        }
         let spec: ClusterSpec
         do {
             spec = try JSONDecoder().decode(ClusterSpec.self, from: data)
-        } catch {
-            throw LaunchError("\(path) is not a valid cluster spec: \(error)")
+        } catch let error as DecodingError {
+            throw LaunchError("\(path) is not a valid cluster spec: \(error.readable)")
         }
         try spec.validate(path)
         return spec

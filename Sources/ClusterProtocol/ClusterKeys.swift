@@ -150,6 +150,16 @@ extension ClusterKeys {
         let layout = Layout(folder)
         let manager = FileManager.default
         var written: [String] = []
+        // Every name and file checked before anything is written: a refusal leaves the folder as it was.
+        let named: [(PeerIdentity.Role, String)] =
+            workers.map { (.worker, $0) } + clients.map { (.client, $0) }
+            + admins.map { (.admin, $0) }
+        for (role, name) in named {
+            guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { throw KeyFileError.badName(name) }
+            guard !manager.fileExists(atPath: layout.pair(role, name)) else {
+                throw KeyFileError.exists(layout.pair(role, name))
+            }
+        }
         for sub in ["workers", "clients", "authorized/workers", "authorized/clients", "authorized/admins"] {
             try manager.createDirectory(atPath: folder + "/" + sub, withIntermediateDirectories: true)
         }
@@ -159,13 +169,8 @@ extension ClusterKeys {
             try write(pair.publicKey + "\n", to: layout.clusterPublic, secret: false)
             written += [layout.clusterPair, layout.clusterPublic]
         }
-        let named =
-            workers.map { (PeerIdentity.Role.worker, $0) } + clients.map { (.client, $0) }
-            + admins.map { (.admin, $0) }
         for (role, name) in named {
-            guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else { throw KeyFileError.badName(name) }
             let pairPath = layout.pair(role, name)
-            guard !manager.fileExists(atPath: pairPath) else { throw KeyFileError.exists(pairPath) }
             let pair = try CurveKeyPair.generate()
             let publicPath = layout.authorized(role) + "/\(name).pub"
             try write(pair.publicKey + "\n" + pair.secretKey + "\n", to: pairPath, secret: true)
@@ -203,7 +208,8 @@ public enum KeyFileError: Error, CustomStringConvertible {
         case .notAPublicKey(let path): "\(path) must hold one public Curve key (Z85)"
         case .unwritable(let path): "cannot write \(path)"
         case .exists(let path): "\(path) exists already; a key is never overwritten"
-        case .badName(let name): "'\(name)' is not a usable key name"
+        case .badName(let name):
+            "'\(name)' is not a usable key name (a file name in the key folder: no '/', not starting with '.')"
         case .notAServer: "these keys have no cluster keypair to bind with (DIR/cluster.key)"
         }
     }

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Runtime
 import Synchronization
 
 /// `orthus serve`: OpenAI-compatible HTTP in front of a coordinator. Each request becomes cluster jobs through
@@ -133,25 +134,7 @@ public struct GatewayServer: Sendable {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: body))
         } catch let error as DecodingError {
-            throw APIError.invalid("the body is not a valid request: \(Self.describe(error))")
-        }
-    }
-
-    static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
-                .trimmingCharacters(in: CharacterSet(charactersIn: "."))
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            let at = path(context)
-            return "missing field '\(at.isEmpty ? "" : at + ".")\(key.stringValue)'"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "field '\(path(context))' has the wrong type: \(context.debugDescription)"
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "not JSON" : "field '\(path(context))': \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
+            throw APIError.invalid("the body is not a valid request: \(error.readable)")
         }
     }
 }

@@ -46,7 +46,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Write the figures as JSON here.")
     var json = "out/bench.json"
 
-    @Option(help: "The PyTorch peer's script (needs python3 with torch and transformers); --peer none skips it.")
+    @Option(help: "The PyTorch peer's script (needs python3 with torch and transformers); --peer-script none skips it.")
     var peerScript = "ops/bench/peer.py"
 
     var peer: String? { peerScript == "none" ? nil : peerScript }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import ClusterClient
 import ClusterProtocol
 import Coordinator
 import Foundation
@@ -36,7 +37,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var maxHeldInputMb = 512
 
     @Option(help: "Micro-batches in flight; at least, and by default, one per stage.")
-    var depth = 0
+    var depth: Int?
 
     @Option(help: "Prompt positions per sequence per micro-batch (chunked prefill).")
     var prefillChunk = 64
@@ -80,6 +81,16 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Messages per second one client may send (twice as many at once); more are dropped and counted.")
     var clientRate = 200.0
 
+    func validate() throws {
+        for (flag, endpoint) in [("--listen", listen), ("--workers", workers)] {
+            do {
+                try Endpoint.checkBind(endpoint)
+            } catch {
+                throw ValidationError("\(flag): \(error)")
+            }
+        }
+    }
+
     func run() async throws {
         let planner = try JobPlanner(directory: try ModelDirectory(path: model))
         let context = try ZMQContext()
@@ -117,7 +128,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         var options = CoordinatorService.Options()
         options.maxJobs = maxJobs
         options.maxHeldInputBytes = maxHeldInputMb << 20
-        options.pipelineDepth = depth
+        options.pipelineDepth = depth ?? 0
         options.prefillChunk = prefillChunk
         options.journal = journal
         options.entrySocket = keys?.client() ?? ZMQSocket.Options()

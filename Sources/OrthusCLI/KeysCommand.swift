@@ -46,7 +46,7 @@ struct KeysCommand: ParsableCommand {
             )
             for path in written { StandardStreams.err("wrote \(path)\n") }
         } catch let error as KeyFileError {
-            throw ValidationError(error.description)
+            throw ValidationError(error.description)  // a bad name or an existing key: nothing was written
         }
     }
 }

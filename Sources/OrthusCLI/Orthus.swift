@@ -1,4 +1,5 @@
 import ArgumentParser
+import Wire
 
 /// `orthus`: serve and inspect Orthus/Chameleon checkpoints.
 @main
@@ -6,6 +7,8 @@ struct Orthus: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orthus",
         abstract: "Orthus (Chameleon backbone + diffusion head) inference, in one process or as a cluster.",
+        // The wire protocol's version too: processes of one cluster must speak the same.
+        version: "orthus 0.1.0 (wire protocol v\(Envelope.currentVersion))",
         subcommands: [
             GenerateCommand.self, LogitsCommand.self, InspectCommand.self, CoordinatorCommand.self, StageCommand.self,
             LMHeadCommand.self, DiffusionHeadCommand.self, SubmitCommand.self, StatusCommand.self, UpCommand.self,

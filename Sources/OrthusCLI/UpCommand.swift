@@ -25,12 +25,8 @@ struct UpCommand: AsyncParsableCommand {
     var readyTimeout: Double = 120
 
     func run() async throws {
-        let spec: ClusterSpec
-        do {
-            spec = try ClusterSpec.load(self.spec)
-        } catch let error as LaunchError {
-            throw ValidationError(error.description)
-        }
+        // Its error names the file and what is wrong with it (not a usage error: no usage text after it).
+        let spec = try ClusterSpec.load(self.spec)
         let signals = TerminationSignals.stream()
         let cluster = try ClusterProcesses(executable: Self.executablePath, logs: logs)
         try cluster.start(spec)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Checkpoint
+import ClusterClient
 import ClusterProtocol
 import Foundation
 import Generation
@@ -49,6 +50,14 @@ struct StageCommand: AsyncParsableCommand {
             """
     )
     var kvMemory: Int?
+
+    func validate() throws {
+        do {
+            try Endpoint.checkBind(listen)
+        } catch {
+            throw ValidationError("--listen: \(error)")
+        }
+    }
 
     func run() async throws {
         guard let range = LayerRange.parse(layers) else {

@@ -1,0 +1,37 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// What a newcomer meets first: each mistake gets a message naming the flag or file and what is wrong, no Foundation
+/// error dump, no usage text for what is not a usage error, and nothing written by a command that refuses.
+@Suite struct NewcomerTests {
+    @Test func mistakesAreNamedPlainly() async throws {
+        let scratch = try ScratchFolder("newcomer")
+        let missing = try await OrthusProcess.output(["up", scratch.file("nope.json")])
+        #expect(missing.status != 0 && missing.stderr.contains("nope.json: no such file"), "\(missing.stderr)")
+        #expect(!missing.stderr.contains("NSCocoaErrorDomain") && !missing.stderr.contains("Usage:"))
+
+        try "{bad".write(toFile: scratch.file("bad.json"), atomically: true, encoding: .utf8)
+        let bad = try await OrthusProcess.output(["up", scratch.file("bad.json")])
+        #expect(bad.stderr.contains("is not a valid cluster spec: not valid JSON"), "\(bad.stderr)")
+        try #"{"model": 3}"#.write(toFile: scratch.file("typed.json"), atomically: true, encoding: .utf8)
+        let typed = try await OrthusProcess.output(["up", scratch.file("typed.json")])
+        #expect(typed.stderr.contains("field 'model' should be a string"), "\(typed.stderr)")
+
+        let bare = try await OrthusProcess.output([
+            "coordinator", "--model", Fixtures.tinyOrthus, "--listen", "127.0.0.1:5955",
+        ])
+        #expect(bare.status != 0 && bare.stderr.contains("--listen: '127.0.0.1:5955' is not a ZeroMQ endpoint"))
+        #expect(bare.stderr.contains("tcp://127.0.0.1:5955"), "\(bare.stderr)")
+
+        let keys = scratch.file("keys")
+        let evil = try await OrthusProcess.output(["keys", keys, "--client", "../evil"])
+        #expect(evil.status != 0 && evil.stderr.contains("'../evil' is not a usable key name"))
+        #expect(!FileManager.default.fileExists(atPath: keys), "a refused keys command wrote \(keys)")
+
+        let version = try await OrthusProcess.output(["--version"])
+        #expect(version.status == 0 && version.stdout.hasPrefix("orthus ") && version.stdout.contains("wire protocol"))
+        let help = try await OrthusProcess.output(["coordinator", "--help"])
+        #expect(!help.stdout.contains("(default: 0)"), "\(help.stdout)")
+    }
+}
