@@ -109,9 +109,11 @@ public enum Endpoint {
         else { throw .badEndpoint("'\(endpoint)' needs a host and a port from 1 to 65535: tcp://HOST:PORT") }
     }
 
-    /// The same for an endpoint to bind, whose port may be `*` (any free one).
+    /// The same for an endpoint to bind, whose port may be `*` or 0 (any free one).
     public static func checkBind(_ endpoint: String) throws(ClientError) {
-        guard endpoint.hasPrefix("tcp://"), endpoint.hasSuffix(":*") else { return try check(endpoint) }
+        guard endpoint.hasPrefix("tcp://"), endpoint.hasSuffix(":*") || endpoint.hasSuffix(":0") else {
+            return try check(endpoint)
+        }
         try check(String(endpoint.dropLast()) + "1")
     }
 }

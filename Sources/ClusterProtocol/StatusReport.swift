@@ -89,6 +89,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var diffusionBacklog: Int
     public var completedJobs: Int
     public var failedJobs: Int
+    /// Jobs their clients cancelled (not counted as failed).
+    public var cancelledJobs: Int = 0
     /// Messages refused (malformed, unknown ids, wrong kind), from clients and from workers.
     public var rejectedClientMessages: Int
     public var rejectedWorkerMessages: Int

@@ -41,7 +41,7 @@ extension CoordinatorCore {
                 refuseClient(routing, job: job, JobRefusal.unknownJob(job))
                 return
             }
-            fail(job, "job \(job) was cancelled by its client")
+            fail(job, "job \(job) was cancelled by its client", cancelled: true)
         default:
             refuseClient(routing, job: 0, WorkerMessageError.notFromAClient(request.kind.rawValue))
         }

@@ -247,10 +247,10 @@ extension CoordinatorCore {
     }
 
     /// Fails a job: the client gets the reason, the scheduler forgets it and the stages drop its caches.
-    func fail(_ job: UInt64, _ reason: String) {
+    func fail(_ job: UInt64, _ reason: String, cancelled: Bool = false) {
         guard let record = jobs.removeValue(forKey: job) else { return }
         waiting.removeAll { $0 == job }
-        failed += 1
+        if cancelled { self.cancelled += 1 } else { failed += 1 }
         notify(record, .failure(job: job, reason: reason))
         journalEnd(job) { try $0.failed(job, reason: reason) }
         apply(scheduler.cancel(job: job))
@@ -317,6 +317,7 @@ extension CoordinatorCore {
         )
         report.instance = instance
         report.kvReserved = kvReserved
+        report.cancelledJobs = cancelled
         let counts = inboxCounts()
         report.droppedClientMessages = counts.client
         report.droppedWorkerMessages = counts.worker

@@ -139,7 +139,7 @@ extension CoordinatorCore {
     /// worker holding the work can fail it: a report about a request since re-sent elsewhere, or from a stage no
     /// longer in the pipeline, changes nothing.
     private func workerFailure(_ e: Envelope, from sender: WorkerID) {
-        rejectedWorker += 1
+        // A failure report is not a refused message: the jobs it fails are counted as failed.
         let role = desk.members[sender]?.role
         let reason = "\(describe(sender)) failed: \(e.error)"
         var affected: [UInt64] = []
@@ -190,6 +190,7 @@ extension CoordinatorCore {
             switch status {
             case .alive, .suspect: break
             case .draining:
+                leaving.insert(id)
                 // Sent on the data socket, after any request already sent to it: once the worker reads this, it has
                 // everything it will get.
                 // A stage leaves at once instead (its caches cannot be handed over).
@@ -206,7 +207,8 @@ extension CoordinatorCore {
     /// A worker is gone: its head requests are re-sent elsewhere; a stage in the pipeline takes the pipeline down
     /// until a replacement joins, and then every sequence is replayed onto the new pipeline.
     private func lost(_ id: WorkerID) {
-        note("\(describe(id)) is down")
+        // A worker that drained and left is not a failure, and its log line says so.
+        note(leaving.remove(id) != nil ? "\(describe(id)) drained and left" : "\(describe(id)) is down")
         lmPool.reclaim(from: id)
         diffusionPool.reclaim(from: id)
         slowStages.remove(id)

@@ -62,6 +62,8 @@ final class CoordinatorCore {
     var batchClock = MicroBatchClock()
     /// Stages that let a micro-batch pass its deadline: a chain is formed without them when one can be.
     var slowStages: Set<WorkerID> = []
+    /// Workers draining (a stop, not a crash): when they go, the log says they left.
+    var leaving: Set<WorkerID> = []
     var jobs: [UInt64: JobRecord] = [:]
     /// The job each recent client submission became (a submit sent again is not a second job).
     var submissions = Submissions()
@@ -76,6 +78,7 @@ final class CoordinatorCore {
     var nextConversion: UInt64
     var completed = 0
     var failed = 0
+    var cancelled = 0
     /// Since when the pipeline has been broken by a lost stage, and why (its jobs wait for a replacement).
     var broken: (since: ContinuousClock.Instant, reason: String)?
     var rejectedClient = 0

@@ -62,7 +62,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         lines += [
             "",
-            "jobs: \(report.jobs.count) active, \(report.queued) queued, \(report.completedJobs) done, \(report.failedJobs) failed",
+            "jobs: \(report.jobs.count) active, \(report.queued) queued, \(report.completedJobs) done, \(report.failedJobs) failed, \(report.cancelledJobs) cancelled",
         ]
         if !report.jobs.isEmpty {
             lines.append(pad(["job", "mode", "phase", "tokens", "patches", "seconds"]))
