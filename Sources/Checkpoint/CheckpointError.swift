@@ -4,6 +4,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case malformedConfig(path: String, detail: String)
     case invalidConfigValue(key: String, detail: String)
+    /// A command's flag asks for what this model does not have (a layer range beyond its layers).
+    case invalidArgument(flag: String, detail: String)
     case unsupportedConfig(key: String, detail: String)
     case malformedSafetensors(path: String, detail: String)
     case malformedIndex(path: String, detail: String)
@@ -17,6 +19,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
         case .malformedConfig(let path, let detail): "malformed config \(path): \(detail)"
         case .invalidConfigValue(let key, let detail): "config.json: invalid value for '\(key)': \(detail)"
+        case .invalidArgument(let flag, let detail): "--\(flag): \(detail)"
         case .unsupportedConfig(let key, let detail): "config.json: unsupported '\(key)': \(detail)"
         case .malformedSafetensors(let path, let detail): "malformed safetensors file \(path): \(detail)"
         case .malformedIndex(let path, let detail): "malformed shard index \(path): \(detail)"

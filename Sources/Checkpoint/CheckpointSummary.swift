@@ -64,8 +64,8 @@ public struct CheckpointSummary: Sendable {
         var expected = 0
         for range in split {
             guard range.lowerBound == expected, !range.isEmpty else {
-                throw CheckpointError.invalidConfigValue(
-                    key: "split",
+                throw CheckpointError.invalidArgument(
+                    flag: "split",
                     detail:
                         "ranges must be contiguous from layer 0; got \(split.map { "\($0.lowerBound)..<\($0.upperBound)" })"
                 )
@@ -73,8 +73,8 @@ public struct CheckpointSummary: Sendable {
             expected = range.upperBound
         }
         guard expected == configuration.layerCount else {
-            throw CheckpointError.invalidConfigValue(
-                key: "split",
+            throw CheckpointError.invalidArgument(
+                flag: "split",
                 detail: "ranges end at layer \(expected), the model has \(configuration.layerCount)"
             )
         }

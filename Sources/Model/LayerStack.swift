@@ -22,8 +22,8 @@ public struct LayerStack: Sendable {
     public init(directory: ModelDirectory, layers: Range<Int>) throws {
         let c = directory.configuration
         guard layers.lowerBound >= 0, layers.upperBound <= c.layerCount, !layers.isEmpty else {
-            throw CheckpointError.invalidConfigValue(
-                key: "layers",
+            throw CheckpointError.invalidArgument(
+                flag: "layers",
                 detail: "range \(layers.lowerBound)..<\(layers.upperBound) is not within 0..<\(c.layerCount)"
             )
         }

@@ -46,6 +46,12 @@ struct GenerateCommand: ParsableCommand {
             return
         }
         let job = try Self.job(request, engine: engine, maxImagePixels: maxImagePixels)
+        if let limit = request.maxTokens, limit > engine.planner.contextLength {
+            StandardStreams.err(
+                "note: --max-tokens \(limit) is beyond the model's context of \(engine.planner.contextLength) "
+                    + "positions (prompt included): the answer stops there\n"
+            )
+        }
         var detokenizer = StreamingDetokenizer(tokenizer: engine.tokenizer)
         let streamsText = job.request.mode == .text || job.request.mode == .imageToText
         let progress = ProgressBar(unit: "patches")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Generation
 
 /// What to generate: the prompt, the mode and its sampling options. `generate` runs it in this process; `submit`
@@ -62,6 +63,15 @@ struct RequestOptions: ParsableArguments {
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard (1...1000).contains(steps) else { throw ValidationError("--steps must be in 1...1000") }
         if let cfg, !cfg.isFinite { throw ValidationError("--cfg must be a number") }
+        // Output paths are checked before any work: a missing folder found after minutes of sampling loses them.
+        for (flag, path) in [("--image-out", imageOut), ("--latents-out", latentsOut), ("--out-dir", outDir)] {
+            guard let path else { continue }
+            let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: parent, isDirectory: &isFolder), isFolder.boolValue else {
+                throw ValidationError("\(flag) \(path): the folder \(parent) does not exist")
+            }
+        }
     }
 
     /// The prompt, which every command needs except `generate --prompts`.

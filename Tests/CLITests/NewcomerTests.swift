@@ -29,6 +29,18 @@ import Testing
         #expect(evil.status != 0 && evil.stderr.contains("'../evil' is not a usable key name"))
         #expect(!FileManager.default.fileExists(atPath: keys), "a refused keys command wrote \(keys)")
 
+        // An output into a missing folder is refused before any work; flags are blamed as flags, not config.json.
+        let lost = try await OrthusProcess.output(
+            ["generate", "--model", Fixtures.tinyOrthus, "--prompt", "a cube", "--image-out", scratch.file("no/x.png")]
+        )
+        #expect(lost.stderr.contains("--image-out") && lost.stderr.contains("does not exist"), "\(lost.stderr)")
+        let split = try await OrthusProcess.output(["inspect", Fixtures.tinyOrthus, "--split", "0..<3,2..<4"])
+        #expect(split.stderr.contains("--split: ranges must be contiguous") && !split.stderr.contains("config.json"))
+        let long = try await OrthusProcess.output(
+            ["generate", "--model", Fixtures.tinyOrthus, "--prompt", "hi", "--max-tokens", "100000"]
+        )
+        #expect(long.status == 0 && long.stderr.contains("beyond the model's context"), "\(long.stderr)")
+
         let version = try await OrthusProcess.output(["--version"])
         #expect(version.status == 0 && version.stdout.hasPrefix("orthus ") && version.stdout.contains("wire protocol"))
         let help = try await OrthusProcess.output(["coordinator", "--help"])
