@@ -39,6 +39,7 @@ import Transport
 
         // The coordinator dies for good: a running submit says so and gives up after its re-attach time.
         let doomed = scratch.file("doomed.log")
+        try FileManager.default.createDirectory(atPath: scratch.file("never"), withIntermediateDirectories: true)
         let orphan = try OrthusProcess.start(
             ["submit", "--coordinator", cluster.clients, "--reattach-timeout", "2"]
                 + image.arguments(out: scratch.file("never")),

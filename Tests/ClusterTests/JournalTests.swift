@@ -19,6 +19,8 @@ import Testing
 
         // Job 2 is under way when the coordinator dies; its client dies with it.
         let image = StageLossTests.image
+        // (Its output folder exists: submit checks where it will write before it sends anything.)
+        try FileManager.default.createDirectory(atPath: cluster.folder + "/lost", withIntermediateDirectories: true)
         let client = try cluster.start(
             "client",
             ["submit", "--coordinator", cluster.clients] + image.arguments(out: cluster.folder + "/lost")
