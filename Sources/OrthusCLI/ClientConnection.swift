@@ -5,8 +5,11 @@ import Transport
 
 /// How a client reaches the coordinator: its endpoint and, for a Curve cluster, the keys.
 struct ClientConnection: ParsableArguments {
-    @Option(help: "The coordinator's client endpoint (tcp://HOST:PORT).")
-    var coordinator = "tcp://127.0.0.1:5555"
+    @Option(help: "The coordinator's client endpoint, tcp://HOST:PORT (default: tcp://127.0.0.1:5555).")
+    var coordinator: String?
+
+    /// The endpoint to use: the one given, or this host's default.
+    var endpoint: String { coordinator ?? "tcp://127.0.0.1:5555" }
 
     @Option(help: "CurveZMQ key folder: cluster.pub and this client's clients/NAME.key (see orthus keys).")
     var curveDir: String?
@@ -24,7 +27,7 @@ struct ClientConnection: ParsableArguments {
 
     func validate() throws {
         do {
-            try Endpoint.check(coordinator)
+            try Endpoint.check(endpoint)
         } catch {
             throw ValidationError("--coordinator: \(error)")
         }
@@ -37,6 +40,6 @@ struct ClientConnection: ParsableArguments {
         } catch let error as KeyFileError {
             throw ValidationError(error.description)
         }
-        return try ClusterClient(endpoint: coordinator, options: keys?.client() ?? ZMQSocket.Options())
+        return try ClusterClient(endpoint: endpoint, options: keys?.client() ?? ZMQSocket.Options())
     }
 }

@@ -63,6 +63,11 @@ struct EvalCommand: AsyncParsableCommand {
             throw ValidationError("--jobs, --grid-columns and --grid-scale must be positive")
         }
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+        if model != nil, connection.coordinator != nil {
+            throw ValidationError(
+                "--model runs the evaluation in this process and --coordinator on a cluster: give one of them"
+            )
+        }
     }
 
     func run() async throws {
@@ -148,7 +153,7 @@ struct EvalCommand: AsyncParsableCommand {
         try encoder.encode(report).write(
             to: URL(fileURLWithPath: (out as NSString).appendingPathComponent("results.json"))
         )
-        let title = "orthus eval: " + (model ?? "cluster at \(connection.coordinator)")
+        let title = "orthus eval: " + (model ?? "cluster at \(connection.endpoint)")
         try report.html(title: title).write(
             toFile: (out as NSString).appendingPathComponent("report.html"),
             atomically: true,

@@ -41,6 +41,11 @@ import Testing
         )
         #expect(long.status == 0 && long.stderr.contains("beyond the model's context"), "\(long.stderr)")
 
+        let both = try await OrthusProcess.output(
+            ["eval", "--model", Fixtures.tinyOrthus, "--coordinator", "tcp://127.0.0.1:5555"]
+        )
+        #expect(both.status != 0 && both.stderr.contains("give one of them"), "\(both.stderr)")
+
         let version = try await OrthusProcess.output(["--version"])
         #expect(version.status == 0 && version.stdout.hasPrefix("orthus ") && version.stdout.contains("wire protocol"))
         let help = try await OrthusProcess.output(["coordinator", "--help"])
