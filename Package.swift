@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C bridges: system libraries (module map + shim header only).
@@ -72,9 +74,20 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "ClusterClient", "ClusterProtocol", "Generation", "Runtime", "Tensor", "Wire",
+                "ClusterClient", "ClusterProtocol", "Generation", "Runtime", "Tensor", "Telemetry", "Wire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Prometheus metrics for every role: swift-metrics into one registry, served on --metrics-listen.
+        .target(
+            name: "Telemetry",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
@@ -117,6 +130,7 @@ let package = Package(
             dependencies: [
                 "Generation", "ClusterProtocol", "Transport", "Membership", "Runtime", "Wire", "Tokenizer",
                 "Tensor", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strictSettings
         ),
@@ -157,7 +171,7 @@ let package = Package(
                 "Transport",
                 "Membership", "Stage", "HeadService", "Coordinator", "ClusterClient", "ClusterLauncher",
                 "ClusterProtocol", "Benchmark",
-                "Runtime", "Evaluation", "Generation", "Gateway",
+                "Runtime", "Evaluation", "Generation", "Gateway", "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

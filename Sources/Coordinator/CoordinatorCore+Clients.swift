@@ -60,6 +60,7 @@ extension CoordinatorCore {
 
     func refuseClient(_ routing: [UInt8], job: UInt64, _ error: any Error) {
         rejectedClient += 1
+        metrics.refusedClient.increment()
         reply(to: routing, .failure(job: job, reason: "\(error)"))
     }
 

@@ -63,5 +63,8 @@ extension CoordinatorCore {
         }
         info[id]?.load = load
         info[id]?.loadAt = now
+        if let place = pipeline.chain.firstIndex(of: id) {
+            metrics.noteBusy(place, worker: id, busy: load.busy, at: now)
+        }
     }
 }

@@ -39,6 +39,8 @@ struct JobRecord {
     var streamed = ""
     var tokens = 0
     var patches = 0
+    /// When its first token or patch came (for time to first output and time per token).
+    var firstOutputAt: ContinuousClock.Instant?
     /// Interleaved answers: the pieces, until their images are decoded.
     var pieces: [AnswerPiece] = []
     var imagesExpected = 0
@@ -74,6 +76,8 @@ extension CoordinatorCore {
             case .token(let job, let token):
                 guard var record = jobs[job] else { continue }
                 record.tokens += 1
+                metrics.tokens.increment()
+                noteFirstOutput(&record)
                 // Interleaved text is decoded run by run at the end, as `generate` prints it; progress only here.
                 var piece = ""
                 if record.spec.mode != .interleaved {
@@ -90,6 +94,8 @@ extension CoordinatorCore {
             case .patchDone(let job, let image, let done, let total):
                 guard var record = jobs[job] else { continue }
                 record.patches += 1
+                metrics.patches.increment()
+                noteFirstOutput(&record)
                 jobs[job] = record
                 notify(record, .patches(job: job, image: image, done: done, total: total))
             case .finished(let job, let answer):
@@ -241,8 +247,12 @@ extension CoordinatorCore {
     }
 
     private func finish(_ job: UInt64) {
+        if let record = jobs[job], let first = record.firstOutputAt, record.tokens > 1 {
+            metrics.perToken.recordNanoseconds(((now - first) / (record.tokens - 1)).nanoseconds)
+        }
         jobs[job] = nil
         completed += 1
+        metrics.jobsCompleted.increment()
         releaseKV(of: job)
     }
 
@@ -250,11 +260,53 @@ extension CoordinatorCore {
     func fail(_ job: UInt64, _ reason: String, cancelled: Bool = false) {
         guard let record = jobs.removeValue(forKey: job) else { return }
         waiting.removeAll { $0 == job }
-        if cancelled { self.cancelled += 1 } else { failed += 1 }
+        if cancelled {
+            self.cancelled += 1
+            metrics.jobsCancelled.increment()
+        } else {
+            failed += 1
+            metrics.jobsFailed.increment()
+        }
         notify(record, .failure(job: job, reason: reason))
         journalEnd(job) { try $0.failed(job, reason: reason) }
         apply(scheduler.cancel(job: job))
         releaseKV(of: job)
+    }
+
+    private func noteFirstOutput(_ record: inout JobRecord) {
+        guard record.firstOutputAt == nil else { return }
+        record.firstOutputAt = now
+        metrics.firstOutput(after: now - record.accepted)
+    }
+
+    /// The gauges, from the state now (every tick).
+    func refreshMetrics() {
+        metrics.queueDepth.record(waiting.count)
+        metrics.kvReserved.record(kvReserved)
+        for (phase, gauge) in metrics.phases { gauge.record(jobs.values.filter { $0.phase.rawValue == phase }.count) }
+        for (gauges, pool, role) in [
+            (metrics.pools[0], lmPool, WorkerRole.lmHead), (metrics.pools[1], diffusionPool, .diffusionHead),
+        ] {
+            gauges.workers.record(desk.machine.available(role).count)
+            gauges.backlog.record(pool.backlog.count)
+            gauges.outstanding.record(pool.holder.count)
+        }
+        for (role, gauge) in metrics.heartbeatAge {
+            let ages = desk.machine.members.values.filter { member in
+                guard member.status != .down else { return false }
+                switch member.role {
+                case .stage: return role == "stage"
+                case .lmHead: return role == "lm-head"
+                case .diffusionHead: return role == "diffusion-head"
+                }
+            }.map { (now - $0.lastHeard).seconds }
+            gauge.record(ages.max() ?? 0)
+        }
+        for (index, id) in pipeline.chain.enumerated() {
+            let stage = metrics.stage(index)
+            stage.kvPositions.record(Int(clamping: info[id]?.load.kvPositions ?? 0))
+            stage.kvBudget.record(Int(clamping: info[id]?.load.kvBudget ?? 0))
+        }
     }
 
     // MARK: - Status

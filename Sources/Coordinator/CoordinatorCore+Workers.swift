@@ -56,6 +56,7 @@ extension CoordinatorCore {
 
     private func refuseWorker(_ message: WireMessage, _ error: any Error) {
         rejectedWorker += 1
+        metrics.refusedWorker.increment()
         // Failure reports are never answered with failure reports.
         guard message.envelope.kind != Envelope.failureKind else { return }
         emit(
@@ -168,6 +169,7 @@ extension CoordinatorCore {
         apply(desk.tick(at: now))
         resendOverdueHeadRequests()
         checkMicroBatchDeadlines()
+        refreshMetrics()
         // Jobs wait for a replacement stage only so long.
         if let broken, now - broken.since > options.replayTimeout {
             let running = jobs.values.filter { $0.phase == .running }.map(\.id).sorted()

@@ -65,6 +65,7 @@ final class CoordinatorCore {
     /// Workers draining (a stop, not a crash): when they go, the log says they left.
     var leaving: Set<WorkerID> = []
     var jobs: [UInt64: JobRecord] = [:]
+    var metrics = CoordinatorMetrics()
     /// The job each recent client submission became (a submit sent again is not a second job).
     var submissions = Submissions()
     let journal: JobJournal?

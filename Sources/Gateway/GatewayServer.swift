@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Runtime
 import Synchronization
+import Telemetry
 
 /// `orthus serve`: OpenAI-compatible HTTP in front of a coordinator. Each request becomes cluster jobs through
 /// `ClusterClient`, as `orthus submit` sends them, so an answer is the same bytes `submit` and `generate` give.
@@ -50,7 +51,9 @@ public struct GatewayServer: Sendable {
 
     /// Serves until SIGINT or SIGTERM; `bound` is told the address once the socket is listening.
     public func run(bound: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        Telemetry.bootstrap()
         let router = Router(context: GatewayContext.self)
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: APIKeyCheck(keys: configuration.apiKeys))
         addRoutes(to: router)
         addJobRoutes(to: router)
@@ -66,6 +69,15 @@ public struct GatewayServer: Sendable {
     }
 
     func addRoutes(to router: Router<GatewayContext>) {
+        router.get("/metrics") { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(
+                status: .ok,
+                headers: headers,
+                body: .init(byteBuffer: ByteBuffer(bytes: Telemetry.exposition()))
+            )
+        }
         router.get("/health") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.get("/ready") { _, _ in await respond { try await ready() } }
         router.get("/v1/models") { _, _ in
@@ -190,7 +202,10 @@ struct APIKeyCheck: RouterMiddleware {
     ) async throws
         -> Response
     {
-        guard let keys, request.uri.path != "/health" else { return try await next(request, context) }
+        // Probes and the scraper need no key (they see no job).
+        guard let keys, !["/health", "/ready", "/metrics"].contains(request.uri.path) else {
+            return try await next(request, context)
+        }
         let header = request.headers[.authorization] ?? ""
         guard header.hasPrefix("Bearer "), keys.contains(String(header.dropFirst("Bearer ".count))) else {
             return errorResponse(.unauthorized)

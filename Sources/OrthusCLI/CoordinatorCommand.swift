@@ -81,6 +81,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Messages per second one client may send (twice as many at once); more are dropped and counted.")
     var clientRate = 200.0
 
+    @OptionGroup var metrics: MetricsOptions
+
     func validate() throws {
         for (flag, endpoint) in [("--listen", listen), ("--workers", workers)] {
             do {
@@ -93,6 +95,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let planner = try JobPlanner(directory: try ModelDirectory(path: model))
+        // Before the core exists: its metric handles are made with it.
+        let listening = ReadyFlag()
+        try metrics.start(ready: { listening.isUp })
         let context = try ZMQContext()
         let keys: ClusterKeys?
         do {
@@ -125,6 +130,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             options: try keys?.server(domain: KeyDomain.workers, socketOptions) ?? socketOptions,
             bind: workers
         )
+        listening.raise()  // both sockets are bound: /ready says the coordinator takes clients and workers
         var options = CoordinatorService.Options()
         options.maxJobs = maxJobs
         options.maxHeldInputBytes = maxHeldInputMb << 20

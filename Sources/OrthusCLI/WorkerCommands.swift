@@ -8,8 +8,11 @@ import HeadService
 import Heads
 import ImageIO
 import Membership
+import Metrics
 import Model
 import Stage
+import Synchronization
+import Telemetry
 import Transport
 import VQVAE
 import Wire
@@ -77,6 +80,23 @@ struct StageCommand: AsyncParsableCommand {
         )
         if listTensors { StandardStreams.err(names.map { "  \($0)\n" }.joined()) }
         let context = try ZMQContext()
+        let ready = ReadyFlag()
+        let box = WorkerBox<StageWorker>()
+        try worker.metrics.start(ready: { ready.isUp })
+        let place = [("layers", "\(range.lowerBound)..<\(range.upperBound)")]
+        let microBatches = TotalCounter(label: "orthus_stage_micro_batches_total", dimensions: place)
+        let busy = TotalCounter(label: "orthus_stage_busy_seconds_total", dimensions: place)
+        let refused = TotalCounter(label: "orthus_stage_refused_inputs_total", dimensions: place)
+        let held = Gauge(label: "orthus_stage_kv_positions", dimensions: place)
+        let budgetGauge = Gauge(label: "orthus_stage_kv_budget_positions", dimensions: place)
+        worker.metrics.sample {
+            guard let stage = box.worker else { return }
+            microBatches.sample(Double(stage.processed))
+            busy.sample(stage.busy.seconds)
+            refused.sample(Double(stage.rejected + stage.strangers))
+            held.record(stage.kvPositions)
+            budgetGauge.record(stage.kvBudget)
+        }
         let keys = try worker.keys(binds: true)
         if let warning = try BindExposure.check([listen], keyed: keys != nil, insecure: insecure) {
             StandardStreams.err(warning + "\n")
@@ -107,6 +127,8 @@ struct StageCommand: AsyncParsableCommand {
         let stage = StageWorker(compute: compute, inbound: inbound, coordinator: session.data) { next in
             try SocketPump(context: context, name: "stage-out", kind: .push, options: outbound, connect: next)
         }
+        box.worker = stage
+        ready.raise()
         await session.serveUntilSignalled(
             load: {
                 WorkerLoad(
@@ -154,8 +176,20 @@ struct LMHeadCommand: AsyncParsableCommand {
     func run() async throws {
         let head = try LMHead(directory: try ModelDirectory(path: worker.model))
         let context = try ZMQContext()
+        let ready = ReadyFlag()
+        let box = WorkerBox<LMHeadWorker>()
+        try worker.metrics.start(ready: { ready.isUp })
+        let outstanding = Gauge(label: "orthus_head_requests_in_progress")
+        let refused = TotalCounter(label: "orthus_worker_refused_messages_total")
+        worker.metrics.sample {
+            guard let pool = box.worker else { return }
+            outstanding.record(pool.outstanding)
+            refused.sample(Double(pool.rejected))
+        }
         let session = try await worker.joinPool(.lmHead, name: "lm-head", context: context)
         let pool = LMHeadWorker(head: head, socket: session.data)
+        box.worker = pool
+        ready.raise()
         await session.serveUntilDrained(outstanding: { pool.outstanding }) { await pool.run() }
     }
 }
@@ -180,8 +214,22 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
             return (try DiffusionHead(directory: directory), codec)
         }()
         let context = try ZMQContext()
+        let ready = ReadyFlag()
+        let box = WorkerBox<DiffusionWorker>()
+        try worker.metrics.start(ready: { ready.isUp })
+        let outstanding = Gauge(label: "orthus_head_requests_in_progress")
+        let calls = TotalCounter(label: "orthus_diffusion_head_calls_total")
+        let refused = TotalCounter(label: "orthus_worker_refused_messages_total")
+        worker.metrics.sample {
+            guard let pool = box.worker else { return }
+            outstanding.record(pool.outstanding)
+            calls.sample(Double(pool.headCalls))
+            refused.sample(Double(pool.rejected))
+        }
         let session = try await worker.joinPool(.diffusionHead, name: "diffusion-head", context: context)
         let pool = DiffusionWorker(head: head, codec: codec, socket: session.data, maxPixels: maxImagePixels)
+        box.worker = pool
+        ready.raise()
         await session.serveUntilDrained(outstanding: { pool.outstanding }) { await pool.run() }
         StandardStreams.err("diffusion-head stopped after \(pool.headCalls) head calls\n")
     }
@@ -201,5 +249,14 @@ extension WorkerOptions {
         )
         StandardStreams.err("\(name) registered as w\(session.workerID)\n")
         return session
+    }
+}
+
+/// The worker a metrics sampler reads, set once it exists (the listener starts before the worker joins).
+final class WorkerBox<Worker: Sendable>: Sendable {
+    private let value = Mutex<Worker?>(nil)
+    var worker: Worker? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

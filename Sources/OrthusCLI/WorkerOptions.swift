@@ -24,6 +24,8 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "The worker key's name in --curve-dir (DIR/workers/NAME.key).")
     var workerKey = "worker"
 
+    @OptionGroup var metrics: MetricsOptions
+
     /// This worker's keys, when the cluster runs with Curve; a stage (`binds`) also proves the cluster keypair.
     func keys(binds: Bool = false) throws -> ClusterKeys? {
         do {
