@@ -264,7 +264,7 @@ let package = Package(
             name: "ClusterTests",
             dependencies: [
                 "TestSupport", "ClusterClient", "ClusterLauncher", "ClusterProtocol", "Transport", "Wire", "Checkpoint",
-                "Evaluation", "Generation",
+                "Evaluation", "Generation", "Runtime",
             ],
             // The gateway's outside check: OpenAI's Python client, run by OpenAIClientTests.
             exclude: ["openai_checks.py"],

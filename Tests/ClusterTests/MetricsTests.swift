@@ -1,6 +1,7 @@
 import ClusterClient
 import ClusterProtocol
 import Foundation
+import Runtime
 import TestSupport
 import Testing
 import Wire
@@ -52,6 +53,102 @@ import FoundationNetworking
         }
         #expect((values["diffusion"]?["orthus_diffusion_head_calls_total"] ?? 0) > 0)
         #expect(values["lm"]?["orthus_head_requests_in_progress"] == 0)
+    }
+
+    /// A real Prometheus server (Debian's `prometheus`) scrapes the coordinator, both stages, both head workers and
+    /// the gateway every second while jobs run; its HTTP API then has the tokens generated and each stage's busy
+    /// fraction above zero, and every target up.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/prometheus"), "needs prometheus"))
+    func aRealPrometheusScrapesEveryRoleDuringJobs() async throws {
+        let listen = ["--metrics-listen", "127.0.0.1:0"]
+        let cluster = try LocalCluster(coordinatorArguments: listen, workerArguments: listen)
+        defer { cluster.stop() }
+        _ = try await cluster.startWorkers(stages: [0..<2, 2..<4])
+        try cluster.start(
+            "gateway",
+            ["serve", "--coordinator", cluster.clients, "--model", cluster.model, "--listen", "127.0.0.1:0"]
+        )
+        var targets: [String] = []
+        for role in ["coordinator", "stage-0", "stage-1", "lm", "diffusion"] {
+            targets.append(try await Self.address(in: cluster.logPath(role)))
+        }
+        targets.append(try await OpenAIClientTests.address(in: cluster.logPath("gateway")))
+
+        let port = try Self.freePort()
+        let config = cluster.folder + "/prometheus.yml"
+        let hosts = targets.map { "'\($0.dropFirst("http://".count))'" }.joined(separator: ", ")
+        try """
+        global:
+          scrape_interval: 1s
+        scrape_configs:
+          - job_name: orthus
+            static_configs:
+              - targets: [\(hosts)]
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let prometheus = try ChildProcess.start(
+            executable: "/usr/bin/prometheus",
+            arguments: [
+                "--config.file=\(config)", "--storage.tsdb.path=\(cluster.folder)/tsdb",
+                "--web.listen-address=127.0.0.1:\(port)",
+            ],
+            log: cluster.folder + "/prometheus.log"
+        )
+        defer { prometheus.terminate() }
+        let api = "http://127.0.0.1:\(port)/api/v1/query?query="
+        func query(_ expression: String) async throws -> [Double] {
+            let encoded = expression.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            let body = try await Self.get(api + encoded).body
+            let json = try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+            let results = (json?["data"] as? [String: Any])?["result"] as? [[String: Any]] ?? []
+            return results.compactMap { ($0["value"] as? [Any])?.last as? String }.compactMap(Double.init)
+        }
+        // Every target up before the jobs.
+        let upBy = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < upBy {
+            if let up = try? await query("up"), up.count == targets.count, up.allSatisfy({ $0 == 1 }) { break }  // not serving yet
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(try await query("up") == Array(repeating: 1, count: targets.count))
+
+        let client = try ClusterClient(endpoint: cluster.clients)
+        async let text = client.submit(
+            JobSpec(mode: .text, prompt: "Hello there", maxTokens: 40),
+            acceptTimeout: .seconds(10)
+        )
+        .collect()
+        async let image = client.submit(
+            JobSpec(mode: .textToImage, prompt: "A red cube", maxTokens: 0, steps: 100),
+            acceptTimeout: .seconds(10)
+        ).collect()
+        _ = try await (text, image)
+        try await Task.sleep(for: .seconds(3))  // the last samples scraped
+
+        #expect(try await query("orthus_generated_tokens_total").first ?? 0 > 0)
+        #expect(try await query("orthus_generated_patches_total").first ?? 0 > 0)
+        let busy = try await query("max_over_time(orthus_stage_busy_fraction[1m])")
+        #expect(busy.count == 2 && busy.allSatisfy { $0 > 0 }, "stage busy fractions: \(busy)")
+        let stageWork = try await query("orthus_stage_micro_batches_total")
+        #expect(stageWork.count == 2 && stageWork.allSatisfy { $0 > 0 }, "\(stageWork)")
+        #expect(try await query("orthus_diffusion_head_calls_total").first ?? 0 > 0)
+        // The gateway's own HTTP metrics: the scrapes of its /metrics are requests too.
+        #expect(try await query("sum(hb_requests)").first ?? 0 > 0)
+    }
+
+    static func freePort() throws -> Int {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0
+            }
+        }
+        guard bound else { throw ClusterError("no free port: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// The metrics of one text exposition: "name{labels}" to value (comments skipped).
