@@ -102,10 +102,10 @@ import FoundationNetworking
             let results = (json?["data"] as? [String: Any])?["result"] as? [[String: Any]] ?? []
             return results.compactMap { ($0["value"] as? [Any])?.last as? String }.compactMap(Double.init)
         }
-        // Every target up before the jobs.
+        // Every target up before the jobs (a query Prometheus cannot answer yet is asked again).
         let upBy = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < upBy {
-            if let up = try? await query("up"), up.count == targets.count, up.allSatisfy({ $0 == 1 }) { break }  // not serving yet
+            if let up = try? await query("up"), up.count == targets.count, up.allSatisfy({ $0 == 1 }) { break }
             try await Task.sleep(for: .milliseconds(500))
         }
         #expect(try await query("up") == Array(repeating: 1, count: targets.count))
