@@ -79,11 +79,12 @@ public final class ClusterProcesses: @unchecked Sendable {  // driven by one tas
     /// Every process of a spec: the coordinator, the stages, the head workers; `extra` goes to every command line.
     public func start(_ spec: ClusterSpec) throws {
         let security = spec.curveDir.map { ["--curve-dir", $0] } ?? []
+        func metrics(_ listen: String?) -> [String] { listen.map { ["--metrics-listen", $0] } ?? [] }
         try startCoordinator(
             model: spec.model,
             listen: spec.coordinator.listen,
             workers: spec.coordinator.workers,
-            arguments: security,
+            arguments: security + metrics(spec.coordinator.metricsListen),
             threads: 1
         )
         let (model, coordinator) = (spec.model, spec.coordinator.workers)
@@ -92,15 +93,36 @@ public final class ClusterProcesses: @unchecked Sendable {  // driven by one tas
                 "stage", "--coordinator", coordinator, "--model", model, "--layers", stage.layers, "--listen",
                 stage.listen,
             ]
-            try start("stage-\(index)", command + security, threads: stage.blasThreads ?? 1)
+            try start(
+                "stage-\(index)",
+                command + security + metrics(stage.metricsListen),
+                threads: stage.blasThreads ?? 1
+            )
         }
         for (index, head) in spec.lmHeads.enumerated() {
             let command = ["lm-head", "--coordinator", coordinator, "--model", model]
-            try start("lm-head-\(index)", command + security, threads: head.blasThreads ?? 1)
+            try start(
+                "lm-head-\(index)",
+                command + security + metrics(head.metricsListen),
+                threads: head.blasThreads ?? 1
+            )
         }
         for (index, head) in spec.diffusionHeads.enumerated() {
             let command = ["diffusion-head", "--coordinator", coordinator, "--model", model]
-            try start("diffusion-head-\(index)", command + security, threads: head.blasThreads ?? 1)
+            try start(
+                "diffusion-head-\(index)",
+                command + security + metrics(head.metricsListen),
+                threads: head.blasThreads ?? 1
+            )
+        }
+        if let gateway = spec.gateway {
+            var command = [
+                "serve", "--coordinator", spec.coordinator.listen, "--model", model, "--listen", gateway.listen,
+            ]
+            if let keys = gateway.apiKeys { command += ["--api-keys", keys] }
+            if let name = gateway.servedModelName { command += ["--served-model-name", name] }
+            // The gateway is a client: with keys it uses the admin key, as `orthus submit` does by default.
+            try start("gateway", command + security, threads: 1)
         }
     }
 

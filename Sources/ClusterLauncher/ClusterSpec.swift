@@ -10,6 +10,8 @@ public struct ClusterSpec: Codable, Sendable {
         public var listen: String
         /// The worker endpoint.
         public var workers: String
+        /// `--metrics-listen` (HOST:PORT), when set.
+        public var metricsListen: String?
     }
 
     public struct Stage: Codable, Sendable {
@@ -18,10 +20,21 @@ public struct ClusterSpec: Codable, Sendable {
         /// Where the stage receives micro-batches.
         public var listen: String
         public var blasThreads: Int?
+        public var metricsListen: String?
     }
 
     public struct Head: Codable, Sendable {
         public var blasThreads: Int?
+        public var metricsListen: String?
+    }
+
+    /// `orthus serve` in front of the coordinator.
+    public struct Gateway: Codable, Sendable {
+        /// HOST:PORT.
+        public var listen: String
+        /// A file of API keys, one per line.
+        public var apiKeys: String?
+        public var servedModelName: String?
     }
 
     public var model: String
@@ -31,6 +44,8 @@ public struct ClusterSpec: Codable, Sendable {
     public var stages: [Stage]
     public var lmHeads: [Head]
     public var diffusionHeads: [Head]
+    /// An HTTP gateway to start with the cluster.
+    public var gateway: Gateway?
 
     public static func load(_ path: String) throws -> ClusterSpec {
         let data: Data

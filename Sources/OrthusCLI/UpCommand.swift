@@ -50,6 +50,7 @@ struct UpCommand: AsyncParsableCommand {
         }
         StandardStreams.err(
             "cluster ready: orthus submit --coordinator \(spec.coordinator.listen) --prompt ...   (Ctrl-C stops it)\n"
+                + (spec.gateway.map { "OpenAI-compatible API: http://\($0.listen)/v1\n" } ?? "")
         )
         var iterator = signals.makeAsyncIterator()
         _ = await iterator.next()

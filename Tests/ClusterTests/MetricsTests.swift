@@ -1,4 +1,5 @@
 import ClusterClient
+import ClusterLauncher
 import ClusterProtocol
 import Foundation
 import Runtime
@@ -179,5 +180,17 @@ import FoundationNetworking
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ClusterError("no metrics address in \(log)")
+    }
+}
+
+/// The example spec with metrics and a gateway is one `orthus up` reads: every role has its metrics listener.
+@Suite struct ObservedSpecTests {
+    @Test func theHTTPExampleSpecGivesEveryRoleMetricsAndAGateway() throws {
+        let spec = try ClusterSpec.load(Fixtures.repository + "/cluster/local-http.json")
+        #expect(spec.gateway?.listen == "127.0.0.1:8000" && spec.coordinator.metricsListen != nil)
+        let listeners =
+            [spec.coordinator.metricsListen] + spec.stages.map(\.metricsListen) + spec.lmHeads.map(\.metricsListen)
+            + spec.diffusionHeads.map(\.metricsListen)
+        #expect(listeners.allSatisfy { $0 != nil } && Set(listeners).count == listeners.count)
     }
 }
