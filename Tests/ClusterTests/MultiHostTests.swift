@@ -89,11 +89,16 @@ import Testing
         // micro-batch it held is past its deadline and it is suspect, the pipeline is formed on the replacement and
         // the jobs are replayed onto it; its cable is cut for 1.5 s as soon as the coordinator starts the replay.
         let coordinatorLog = processes.logPath("coordinator")
+        // A long image job (1,000 steps a patch) is sure to be under way when the stage dies, however loaded the
+        // machine; an interleaved answer beside it.
+        let long = StageLossTests.image
+        let longOut = scratch.file("replay-cut-long")
+        try FileManager.default.createDirectory(atPath: longOut, withIntermediateDirectories: true)
         let disturbed = Task {
-            try await runAndCompare(
-                ReferenceJob.all.filter { $0.name == "text-to-image" || $0.name == "interleaved" },
-                "replay-cut"
-            )
+            async let beside: Void = runAndCompare(ReferenceJob.all.filter { $0.name == "interleaved" }, "replay-cut")
+            let result = try await orthus(["submit"] + client + long.arguments(out: longOut))
+            try await beside
+            return result
         }
         let runningDeadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < runningDeadline {
@@ -117,7 +122,10 @@ import Testing
         try bed.cut("stage0")
         try await Task.sleep(for: .milliseconds(1500))
         try bed.mend("stage0")
-        try await disturbed.value
+        let longResult = try await disturbed.value
+        #expect(longResult.status == 0, "the long job: \(longResult.stderr)")
+        let longReference = try await long.generated(in: scratch.file("replay-cut-reference"))
+        #expect(ReferenceJob.Outcome(job: long, folder: longOut, stdout: longResult.stdout) == longReference)
         let replays = try Self.replays(in: coordinatorLog).dropFirst(replaysBefore)
         let logged = try String(contentsOfFile: coordinatorLog, encoding: .utf8)
         #expect(replays.contains { $0 > 0 }, "no job was replayed: \(logged.suffix(3000))")
