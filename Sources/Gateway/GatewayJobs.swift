@@ -67,15 +67,17 @@ extension GatewayServer {
             )
         }
         var outcome = JobOutcome()
-        var generated = 0
+        // Generated positions: tokens (the progress count) and patches (an interleaved answer's limit counts both).
+        var (tokens, patches) = (0, 0)
         for try await message in feed.rest {
             switch message {
-            case .text(_, _, let tokens): generated = max(generated, tokens)
-            case .patches: generated += 1
+            case .text(_, _, let count): tokens = max(tokens, count)
+            case .patches: patches += 1
             default: break
             }
             if outcome.add(message) { break }
         }
+        let generated = tokens + patches
         let content: AnswerContent =
             spec.mode == .interleaved
             ? .parts(
