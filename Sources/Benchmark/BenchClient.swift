@@ -7,6 +7,8 @@ import Wire
 struct JobTiming: Sendable {
     var submitted: ContinuousClock.Instant
     var tokens: [ContinuousClock.Instant] = []
+    /// When the first token that decoded to text came (a token may be part of a character).
+    var firstText: ContinuousClock.Instant?
     var finished: ContinuousClock.Instant?
 
     var firstToken: Duration? { tokens.first.map { $0 - submitted } }
@@ -25,7 +27,9 @@ struct BenchClient: Sendable {
     func run(_ spec: JobSpec) async throws -> JobTiming {
         var timing = JobTiming(submitted: .now)
         _ = try await client.submit(spec, acceptTimeout: .seconds(60)).collect { message in
-            if case .text = message { timing.tokens.append(.now) }
+            guard case .text(_, let piece, _) = message else { return }
+            timing.tokens.append(.now)
+            if timing.firstText == nil, !piece.isEmpty { timing.firstText = .now }
         }
         timing.finished = .now
         return timing

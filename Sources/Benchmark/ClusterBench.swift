@@ -156,11 +156,74 @@ public struct ClusterBench: Sendable {
                 )
             )
         }
+        figures += try await gatewayFigures(cluster: cluster, client: client, progress: progress)
         precondition(
             produced == single.tokens,
             "the cluster made \(produced) tokens, the single process \(single.tokens)"
         )
         return figures
+    }
+}
+
+extension ClusterBench {
+    /// The gateway's cost per request: `orthus serve` started beside the cluster, and the same text jobs timed to
+    /// their first text through it (a streamed chat completion over HTTP) and straight through `ClusterClient`
+    /// (ZeroMQ), in alternating turns; the medians side by side.
+    func gatewayFigures(
+        cluster: ClusterProcesses,
+        client: BenchClient,
+        progress: (String) -> Void
+    ) async throws -> [Figure] {
+        progress("cluster: time to first token through the HTTP gateway and straight")
+        try cluster.start(
+            "gateway",
+            [
+                "serve", "--coordinator", cluster.clients, "--model", model.folder, "--listen", "127.0.0.1:0",
+                "--served-model-name", "bench",
+            ],
+            threads: 1
+        )
+        let port = try await Self.gatewayPort(log: cluster.logPath("gateway"))
+        let probe = GatewayProbe(port: port, model: "bench")
+        var straight: [Double] = []
+        var http: [Double] = []
+        for turn in 0..<(quick ? 5 : 9) {
+            let job = textJob(200 + turn)
+            let timing = try await client.run(job)
+            straight.append(((timing.firstText ?? timing.submitted) - timing.submitted).seconds * 1000)
+            http.append(
+                try probe.firstToken(prompt: job.prompt, maxTokens: job.maxTokens, seed: job.seed).seconds * 1000
+            )
+        }
+        let (viaHTTP, direct) = (Self.median(http), Self.median(straight))
+        return [
+            Figure(section: "cluster", name: "time to first text, straight (ZeroMQ)", value: direct, unit: "ms"),
+            Figure(
+                section: "cluster",
+                name: "time to first text through the HTTP gateway",
+                value: viaHTTP,
+                unit: "ms",
+                ratio: viaHTTP / direct,
+                against: "of straight"
+            ),
+        ]
+    }
+
+    static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// The gateway's port, from its log line "serving NAME on http://HOST:PORT".
+    static func gatewayPort(log: String) async throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""  // not written yet: wait
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("serving ") }),
+                let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...])
+            {
+                return port
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchError("the gateway did not say where it listens (see \(log))")
     }
 }
 
