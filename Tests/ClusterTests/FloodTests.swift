@@ -48,14 +48,22 @@ import Wire
             if answered.load(ordering: .relaxed) + report.droppedWorkerMessages >= flood { break }
             try await Task.sleep(for: .milliseconds(100))
         }
+        let floodTook = ContinuousClock.now - started
         let report = try await cluster.status()
         // Every registration was answered, or dropped unread and counted when the worker socket's queue was full (the
         // drops may also count a real worker's heartbeat that arrived while the queue was full).
         let count = answered.load(ordering: .relaxed)
         let dropped = report.droppedWorkerMessages
         #expect(count <= flood && count + dropped >= flood, "\(count) answered, \(dropped) dropped")
-        #expect(probe.slowestExtra < .seconds(1), "the flood delayed status by \(probe.slowestExtra)")
-        print("registration flood: status slowest \(probe.slowest), at most \(probe.slowestExtra) more than unflooded")
+        // A status starved behind the flood would wait out the rest of it: the bound is half the flood's time, which
+        // grows with the machine's load as the flood's answering does (alone here: about 0.6 s of flood, about 20 ms
+        // more than the quiet twin's status; a fixed 1 s bound once failed at 1.1 s on a loaded CI run).
+        let bound = max(.milliseconds(500), floodTook / 2)
+        #expect(probe.slowestExtra < bound, "the flood delayed status by \(probe.slowestExtra) (flood: \(floodTook))")
+        print(
+            "registration flood: answered in \(floodTook); status slowest \(probe.slowest), at most "
+                + "\(probe.slowestExtra) more than unflooded"
+        )
         let real = report.members.filter { !$0.key.hasPrefix("fake-") }
         #expect(real.count == 3 && real.allSatisfy { $0.state == "alive" }, "\(real)")
         // The desk admits a burst of 256 registrations and 20 a second after it (its defaults).
