@@ -178,14 +178,7 @@ struct LMHeadCommand: AsyncParsableCommand {
         let context = try ZMQContext()
         let ready = ReadyFlag()
         let box = WorkerBox<LMHeadWorker>()
-        try worker.metrics.start(ready: { ready.isUp })
-        let outstanding = Gauge(label: "orthus_head_requests_in_progress")
-        let refused = TotalCounter(label: "orthus_worker_refused_messages_total")
-        worker.metrics.sample {
-            guard let pool = box.worker else { return }
-            outstanding.record(pool.outstanding)
-            refused.sample(Double(pool.rejected))
-        }
+        try worker.startPoolMetrics(box, ready: ready)
         let session = try await worker.joinPool(.lmHead, name: "lm-head", context: context)
         let pool = LMHeadWorker(head: head, socket: session.data)
         box.worker = pool
@@ -216,15 +209,9 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
         let context = try ZMQContext()
         let ready = ReadyFlag()
         let box = WorkerBox<DiffusionWorker>()
-        try worker.metrics.start(ready: { ready.isUp })
-        let outstanding = Gauge(label: "orthus_head_requests_in_progress")
-        let calls = TotalCounter(label: "orthus_diffusion_head_calls_total")
-        let refused = TotalCounter(label: "orthus_worker_refused_messages_total")
-        worker.metrics.sample {
-            guard let pool = box.worker else { return }
-            outstanding.record(pool.outstanding)
-            calls.sample(Double(pool.headCalls))
-            refused.sample(Double(pool.rejected))
+        try worker.startPoolMetrics(box, ready: ready) {
+            let calls = TotalCounter(label: "orthus_diffusion_head_calls_total")
+            return { calls.sample(Double($0.headCalls)) }
         }
         let session = try await worker.joinPool(.diffusionHead, name: "diffusion-head", context: context)
         let pool = DiffusionWorker(head: head, codec: codec, socket: session.data, maxPixels: maxImagePixels)
@@ -249,6 +236,36 @@ extension WorkerOptions {
         )
         StandardStreams.err("\(name) registered as w\(session.workerID)\n")
         return session
+    }
+}
+
+/// What every head-pool worker counts, for its metrics.
+protocol PoolWorkerCounts: Sendable {
+    var outstanding: Int { get }
+    var rejected: Int { get }
+}
+
+extension LMHeadWorker: PoolWorkerCounts {}
+extension DiffusionWorker: PoolWorkerCounts {}
+
+extension WorkerOptions {
+    /// A head-pool worker's metrics (with --metrics-listen): requests in progress and refused messages, and what
+    /// `more` samples besides (its handles made inside it, once the metrics backend is in place).
+    func startPoolMetrics<Worker: PoolWorkerCounts>(
+        _ box: WorkerBox<Worker>,
+        ready: ReadyFlag,
+        more: () -> (@Sendable (Worker) -> Void) = { { _ in } }
+    ) throws {
+        try metrics.start(ready: { ready.isUp })
+        let outstanding = Gauge(label: "orthus_head_requests_in_progress")
+        let refused = TotalCounter(label: "orthus_worker_refused_messages_total")
+        let extra = more()
+        metrics.sample {
+            guard let pool = box.worker else { return }
+            outstanding.record(pool.outstanding)
+            refused.sample(Double(pool.rejected))
+            extra(pool)
+        }
     }
 }
 

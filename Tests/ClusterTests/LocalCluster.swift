@@ -85,6 +85,21 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
         (try? String(contentsOfFile: logPath(name), encoding: .utf8)) ?? ""
     }
 
+    /// The last word of the first line of `name`'s log that starts with `prefix` (an address a process prints
+    /// once it listens, such as "metrics on http://HOST:PORT"), waiting up to 30 s for the line.
+    func announced(_ name: String, prefix: String) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let line = log(name).split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
+                let word = line.split(separator: " ").last
+            {
+                return String(word)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ClusterError("\(name) never logged a line starting '\(prefix)': \(log(name).suffix(2000))")
+    }
+
     /// The coordinator's status report (through `orthus status --json` when the cluster needs client keys).
     func status() async throws -> StatusReport {
         guard clientArguments.isEmpty else {

@@ -31,7 +31,7 @@ import FoundationNetworking
 
         var values: [String: [String: Double]] = [:]
         for role in ["coordinator", "stage-0", "stage-1", "lm", "diffusion"] {
-            let base = try await Self.address(in: cluster.logPath(role))
+            let base = try await cluster.announced(role, prefix: "metrics on ")
             for probe in ["/health", "/ready"] {
                 #expect(try await Self.get(base + probe).status == 200, "\(role) \(probe)")
             }
@@ -71,9 +71,9 @@ import FoundationNetworking
         )
         var targets: [String] = []
         for role in ["coordinator", "stage-0", "stage-1", "lm", "diffusion"] {
-            targets.append(try await Self.address(in: cluster.logPath(role)))
+            targets.append(try await cluster.announced(role, prefix: "metrics on "))
         }
-        targets.append(try await OpenAIClientTests.address(in: cluster.logPath("gateway")))
+        targets.append(try await cluster.announced("gateway", prefix: "serving "))
 
         let port = try Self.freePort()
         let config = cluster.folder + "/prometheus.yml"
@@ -167,19 +167,6 @@ import FoundationNetworking
     static func get(_ url: String) async throws -> (status: Int, body: String) {
         let (data, response) = try await URLSession.shared.data(from: URL(string: url)!)
         return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
-    }
-
-    /// A role's metrics address, from its log line "metrics on http://HOST:PORT".
-    static func address(in log: String) async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""  // not written yet: wait
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("metrics on ") }) {
-                return String(line.dropFirst("metrics on ".count))
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw ClusterError("no metrics address in \(log)")
     }
 }
 

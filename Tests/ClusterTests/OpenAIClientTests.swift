@@ -31,7 +31,7 @@ import Wire
                 "--api-keys", keys, "--served-model-name", "orthus-test",
             ]
         )
-        let base = try await Self.address(in: cluster.logPath("gateway"))
+        let base = try await cluster.announced("gateway", prefix: "serving ")
 
         // Before any worker: no key, a wrong key, then the right key on a cluster that is not ready.
         #expect(try await Self.refusal(base, key: "sk-wrong")["status"] as? Int == 401)
@@ -187,22 +187,5 @@ import Wire
         )
         guard run.status == 0 else { throw ClusterError("openai_checks.py refusal failed: \(run.stderr)") }
         return try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any] ?? [:]
-    }
-
-    /// The gateway's address, from its log line "serving MODEL on http://HOST:PORT".
-    static func address(in log: String) async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""  // not written yet: wait
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("serving ") }),
-                let url = line.split(separator: " ").last
-            {
-                return String(url)
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw ClusterError(
-            "the gateway did not say where it listens: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")"
-        )
     }
 }
