@@ -74,8 +74,8 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "ClusterClient", "ClusterProtocol", "Generation", "Runtime", "Tensor", "Telemetry", "Wire",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "ClusterClient", "ClusterProtocol", "Generation", "ImageIO", "Runtime", "Tensor", "Telemetry", "VQVAE",
+                "Wire", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -257,14 +257,14 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayTests",
-            dependencies: ["Gateway", "Generation", "Wire"],
+            dependencies: ["Checkpoint", "Gateway", "Generation", "ImageIO", "Tensor", "TestSupport", "VQVAE", "Wire"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ClusterTests",
             dependencies: [
                 "TestSupport", "ClusterClient", "ClusterLauncher", "ClusterProtocol", "Transport", "Wire", "Checkpoint",
-                "Evaluation", "Generation", "Runtime",
+                "Evaluation", "Generation", "ImageIO", "Runtime",
             ],
             // The gateway's outside check: OpenAI's Python client, run by OpenAIClientTests.
             exclude: ["openai_checks.py"],

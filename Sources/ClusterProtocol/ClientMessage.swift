@@ -12,8 +12,9 @@ public enum ClientMessage: Sendable {
     case accepted(job: UInt64, prompt: String, queuedAhead: Int)
     /// Streamed text (text modes; empty for interleaved answers) and the tokens generated so far.
     case text(job: UInt64, piece: String, tokens: Int)
-    /// Patch `done` of `total` of image `image` is sampled.
-    case patches(job: UInt64, image: Int, done: Int, total: Int)
+    /// Patch `done` of `total` of image `image` is sampled; `latent` is that patch's latent (empty when the sender has
+    /// none to give, as in a job's replayed history), so a client can draw the picture as it fills in.
+    case patches(job: UInt64, image: Int, done: Int, total: Int, latent: [Float])
     /// A finished image: its PNG and its latents `[patch][latent]`.
     case image(job: UInt64, index: Int, png: [UInt8], latents: [[Float]])
     /// One text run of an interleaved answer, in order with its images.
@@ -66,11 +67,15 @@ public enum ClientMessage: Sendable {
             (e.jobID, e.prompt, e.queuedAhead) = (job, prompt, UInt32(clamping: queuedAhead))
         case .text(let job, let piece, let tokens):
             (e.jobID, e.answerText, e.progressDone) = (job, piece, UInt32(clamping: tokens))
-        case .patches(let job, let image, let done, let total):
+        case .patches(let job, let image, let done, let total, let latent):
             e.jobID = job
             (e.imageIndex, e.progressDone, e.progressTotal) = (
                 UInt32(clamping: image), UInt32(clamping: done), UInt32(clamping: total)
             )
+            if !latent.isEmpty {
+                e.tensors = [TensorDescriptor(name: "latent", dtype: .float32, shape: [latent.count])]
+                frames = [try ZMQMessage(borrowing: latent)]
+            }
         case .image(let job, let index, let png, let latents):
             (e.jobID, e.imageIndex) = (job, UInt32(clamping: index))
             e.tensors = [
@@ -111,11 +116,19 @@ public enum ClientMessage: Sendable {
         case .accepted: self = .accepted(job: e.jobID, prompt: e.prompt, queuedAhead: Int(e.queuedAhead))
         case .text: self = .text(job: e.jobID, piece: e.answerText, tokens: Int(e.progressDone))
         case .patches:
+            var latent: [Float] = []
+            if let descriptor = e.tensors.first {
+                guard e.tensors.count == 1, descriptor.name == "latent", descriptor.dtype == .float32,
+                    descriptor.shape.count == 1
+                else { throw .malformed("a patches message carries at most one 'latent' float32 [latent]") }
+                latent = message.tensors[0].array()
+            }
             self = .patches(
                 job: e.jobID,
                 image: Int(e.imageIndex),
                 done: Int(e.progressDone),
-                total: Int(e.progressTotal)
+                total: Int(e.progressTotal),
+                latent: latent
             )
         case .image:
             guard e.tensors.count == 2, e.tensors[0].dtype == .uint8, e.tensors[1].dtype == .float32,

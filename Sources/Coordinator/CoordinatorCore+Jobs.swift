@@ -91,13 +91,13 @@ extension CoordinatorCore {
                 record.streamed += piece
                 jobs[job] = record
                 notify(record, .text(job: job, piece: piece, tokens: record.tokens))
-            case .patchDone(let job, let image, let done, let total):
+            case .patchDone(let job, let image, let done, let total, let latent):
                 guard var record = jobs[job] else { continue }
                 record.patches += 1
                 metrics.patches.increment()
                 noteFirstOutput(&record)
                 jobs[job] = record
-                notify(record, .patches(job: job, image: image, done: done, total: total))
+                notify(record, .patches(job: job, image: image, done: done, total: total, latent: latent))
             case .finished(let job, let answer):
                 guard let record = jobs[job] else { continue }
                 if record.spec.mode == .text || record.spec.mode == .imageToText {

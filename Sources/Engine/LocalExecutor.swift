@@ -114,7 +114,7 @@ public struct LocalExecutor: Sendable {
                 guard patches != nil else { throw GenerationError.noDiffusionHead }
                 patches!.add(id: id, try work.map(patch))
             case .token(let job, let token): updates.append(.token(job: job, token: token))
-            case .patchDone(let job, let image, let done, let total):
+            case .patchDone(let job, let image, let done, let total, _):
                 updates.append(.patch(job: job, image: image, done: done, total: total))
             case .finished(let job, let answer):
                 givenNoise[job] = nil

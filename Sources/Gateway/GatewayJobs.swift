@@ -156,29 +156,15 @@ extension GatewayServer {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
-        let body = ResponseBody { writer in
-            do {
-                try await writer.write(events)
-            } catch {
-                feed.cancel()  // the HTTP client went away: its job is stopped
-                throw error
-            }
-            try await writer.finish(nil)
-        }
-        var headers = HTTPFields()
-        headers[.contentType] = "text/event-stream"
-        headers[.cacheControl] = "no-cache"
-        return Response(status: .ok, headers: headers, body: body)
+        return Self.eventStream(events, feed: feed)
     }
 
     /// `POST /v1/images/generations`: `n` text-to-image jobs at once; each PNG as base64, or as a URL of this
     /// gateway's `/v1/files/{id}`.
     func imageGeneration(_ images: ImageRequest) async throws -> Response {
         let specs = try RequestMapping.jobs(for: images, model: model)
-        if images.stream == true {
-            throw APIError.invalid("streamed image generation is not served yet", param: "stream")
-        }
         try await requireReady()
+        if images.stream == true { return try await streamedImage(specs[0], partialImages: images.partial_images ?? 0) }
         let pngs = try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             for (index, spec) in specs.enumerated() {
                 group.addTask {
@@ -206,13 +192,14 @@ extension GatewayServer {
         )
     }
 
-    /// One server-sent event holding `value` as JSON. This file's types always encode; if one did not, the event
-    /// says so in OpenAI's error form instead of ending the stream silently.
-    static func event(_ value: some Encodable) -> ByteBuffer {
+    /// One server-sent event holding `value` as JSON, named `name` when given. This file's types always encode; if
+    /// one did not, the event says so in OpenAI's error form instead of ending the stream silently.
+    static func event(_ value: some Encodable, name: String? = nil) -> ByteBuffer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .withoutEscapingSlashes
         do {
-            return ByteBuffer(string: "data: " + String(decoding: try encoder.encode(value), as: UTF8.self) + "\n\n")
+            let data = "data: " + String(decoding: try encoder.encode(value), as: UTF8.self) + "\n\n"
+            return ByteBuffer(string: name.map { "event: \($0)\n" + data } ?? data)
         } catch {
             return ByteBuffer(
                 string:

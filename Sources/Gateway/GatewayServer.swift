@@ -7,6 +7,7 @@ import NIOCore
 import Runtime
 import Synchronization
 import Telemetry
+import VQVAE
 
 /// `orthus serve`: OpenAI-compatible HTTP in front of a coordinator. Each request becomes cluster jobs through
 /// `ClusterClient`, as `orthus submit` sends them, so an answer is the same bytes `submit` and `generate` give.
@@ -17,22 +18,21 @@ public struct GatewayServer: Sendable {
         public var port = 8000
         /// The id clients name in `model`.
         public var modelID: String
-        public var imageSide: Int
         /// Accepted bearer keys; nil accepts any request.
         public var apiKeys: Set<String>?
         /// How long a job may wait for the coordinator's acceptance.
         public var acceptTimeout: Duration = .seconds(30)
 
-        public init(modelID: String, imageSide: Int) {
-            self.modelID = modelID
-            self.imageSide = imageSide
-        }
+        public init(modelID: String) { self.modelID = modelID }
     }
 
     let configuration: Configuration
     let client: ClusterClient
     let usage: UsageCounter
     let files: GeneratedFiles
+    /// The model's VQ decoder, for the partial pictures of streamed image generations (the finished ones are decoded
+    /// by the diffusion pool).
+    let decoder: VQDecoder
     private let readiness = Readiness()
 
     /// The last readiness answer and when it came.
@@ -40,14 +40,17 @@ public struct GatewayServer: Sendable {
         let known = Mutex<(at: ContinuousClock.Instant, ready: Bool)?>(nil)
     }
 
-    public init(configuration: Configuration, client: ClusterClient, usage: UsageCounter) {
+    public init(configuration: Configuration, client: ClusterClient, usage: UsageCounter, decoder: VQDecoder) {
         self.configuration = configuration
         self.client = client
         self.usage = usage
+        self.decoder = decoder
         files = GeneratedFiles()
     }
 
-    var model: ServedModel { ServedModel(id: configuration.modelID, imageSide: configuration.imageSide) }
+    var model: ServedModel {
+        ServedModel(id: configuration.modelID, imageSide: decoder.resolution, patches: decoder.patchCount)
+    }
 
     /// Serves until SIGINT or SIGTERM; `bound` is told the address once the socket is listening.
     public func run(bound: @escaping @Sendable (String) -> Void = { _ in }) async throws {

@@ -92,7 +92,7 @@ extension GatewayServer {
                             continuation.yield(Self.event(JobEvent(type: "text", text: piece, tokens: tokens)))
                         case .answerText(_, let text):
                             continuation.yield(Self.event(JobEvent(type: "text", text: text)))
-                        case .patches(_, let image, let done, let total):
+                        case .patches(_, let image, let done, let total, _):
                             continuation.yield(
                                 Self.event(JobEvent(type: "patches", image: image, done: done, total: total))
                             )

@@ -157,3 +157,27 @@ struct ModelList: Encodable, Sendable {
     var object = "list"
     var data: [Model]
 }
+
+/// One event of a streamed image generation: `image_generation.partial_image` (with its index) or
+/// `image_generation.completed` (with usage), as OpenAI's SDKs read them.
+struct ImageStreamEvent: Encodable, Sendable {
+    struct ImageUsage: Encodable, Sendable {
+        struct InputDetails: Encodable, Sendable {
+            var image_tokens = 0
+            var text_tokens: Int
+        }
+        var input_tokens: Int
+        var input_tokens_details: InputDetails
+        var output_tokens: Int
+        var total_tokens: Int
+    }
+    var type: String
+    var b64_json: String
+    var created_at: Int
+    var size: String
+    var quality = "auto"
+    var background = "opaque"
+    var output_format = "png"
+    var partial_image_index: Int?
+    var usage: ImageUsage?
+}

@@ -8,6 +8,8 @@ struct ServedModel: Sendable {
     var id: String
     /// Generated images are this many pixels square; `size` must say so.
     var imageSide: Int
+    /// Patches per image: a streamed generation sends fewer partial images than this.
+    var patches: Int
 }
 
 /// Turns OpenAI request bodies into cluster jobs, refusing what the cluster cannot do with a message naming the field.
@@ -86,6 +88,17 @@ enum RequestMapping {
         }
         if let format = images.response_format, format != "b64_json", format != "url" {
             throw .invalid("response_format must be b64_json or url, not \(format)", param: "response_format")
+        }
+        if images.stream == true {
+            guard n == 1 else { throw .invalid("a streamed image generation makes one image (n 1)", param: "n") }
+            if let partial = images.partial_images, !(0..<model.patches).contains(partial) {
+                throw .invalid(
+                    "partial_images must be 0 to \(model.patches - 1) (the model's images have \(model.patches) patches)",
+                    param: "partial_images"
+                )
+            }
+        } else if images.partial_images != nil {
+            throw .invalid("partial_images needs stream: true", param: "partial_images")
         }
         let guidance = try guidance(images.guidance_scale)
         let steps = try steps(images.steps)

@@ -33,7 +33,9 @@ extension Scheduler {
     mutating func imagePatch(_ latent: [Float], job: ImageJob) -> [Directive] {
         jobs[job.id]!.latents.append(latent)
         let state = jobs[job.id]!
-        let done: [Directive] = [.patchDone(job: job.id, image: 0, done: state.latents.count, total: job.patches)]
+        let done: [Directive] = [
+            .patchDone(job: job.id, image: 0, done: state.latents.count, total: job.patches, latent: latent)
+        ]
         guard state.latents.count == job.patches else {
             if case .image(let uncond) = state.phase {
                 for id in [state.cond, uncond] { sequences[id]?.feed(.latent(latent)) }

@@ -92,7 +92,13 @@ extension Scheduler {
         jobs[job.id]!.latents.append(latent)
         let state = jobs[job.id]!
         let done: [Directive] = [
-            .patchDone(job: job.id, image: state.images, done: state.latents.count, total: job.patches)
+            .patchDone(
+                job: job.id,
+                image: state.images,
+                done: state.latents.count,
+                total: job.patches,
+                latent: latent
+            )
         ]
         guard state.latents.count == job.patches else {
             for id in [state.cond, uncond] { sequences[id]?.feed(.latent(latent)) }

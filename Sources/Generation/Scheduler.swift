@@ -44,8 +44,9 @@ public struct Scheduler: Sendable {
         case samplePatches(requestID: UInt64, patches: [PatchWork])
         /// A job produced a token (stream it to the client).
         case token(job: UInt64, token: Int)
-        /// A job finished patch `done` of `total` of image `image`.
-        case patchDone(job: UInt64, image: Int, done: Int, total: Int)
+        /// A job finished patch `done` of `total` of image `image`; `latent` is that patch's (patches come in raster
+        /// order, so the first `done` of the image are known: a client can draw the picture as it fills in).
+        case patchDone(job: UInt64, image: Int, done: Int, total: Int, latent: [Float])
         /// A job is done.
         case finished(job: UInt64, answer: JobAnswer)
         /// Drop these sequences' KV caches on every stage.

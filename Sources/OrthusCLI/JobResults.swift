@@ -80,7 +80,7 @@ struct JobResults: Sendable {
             } else {
                 progress.update(done: done, total: max(done, maxTokens ?? done))
             }
-        case .patches(_, _, let done, let total):
+        case .patches(_, _, let done, let total, _):
             progress.update(done: done, total: total)
         default:
             break

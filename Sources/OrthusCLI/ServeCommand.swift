@@ -4,6 +4,7 @@ import ClusterProtocol
 import Foundation
 import Gateway
 import Generation
+import VQVAE
 
 /// `orthus serve`: an OpenAI-compatible HTTP gateway to a cluster.
 struct ServeCommand: AsyncParsableCommand {
@@ -53,8 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
         let directory = try ModelDirectory(path: model)
         let planner = try JobPlanner(directory: directory)
         var configuration = GatewayServer.Configuration(
-            modelID: servedModelName ?? URL(fileURLWithPath: model).standardized.lastPathComponent,
-            imageSide: planner.configuration.vqConfig?.resolution ?? 512
+            modelID: servedModelName ?? URL(fileURLWithPath: model).standardized.lastPathComponent
         )
         configuration.host = host
         configuration.port = port
@@ -62,7 +62,8 @@ struct ServeCommand: AsyncParsableCommand {
         let server = GatewayServer(
             configuration: configuration,
             client: try connection.open(),
-            usage: UsageCounter(planner: planner)
+            usage: UsageCounter(planner: planner),
+            decoder: try VQDecoder(directory: directory)
         )
         let name = configuration.modelID
         try await server.run { address in StandardStreams.err("serving \(name) on \(address)\n") }

@@ -176,6 +176,8 @@ public struct VQDecoder: Sendable {
 
     /// Patches per image (`grid²`).
     public var patchCount: Int { shape.grid * shape.grid }
+    /// Pixels per side of a decoded image.
+    public var resolution: Int { shape.resolution }
     /// Width of one latent.
     public var latentDim: Int { shape.embedDim }
 

@@ -3,6 +3,7 @@ import ClusterClient
 import ClusterProtocol
 import Foundation
 import Generation
+import ImageIO
 import TestSupport
 import Testing
 import Wire
@@ -48,7 +49,9 @@ import Wire
             "question": [
                 "prompt": "What is in the picture?", "picture": Fixtures.image("landscape-37x23"), "max_tokens": 12,
             ],
-            "image": ["prompt": "A red cube", "seed": 7, "steps": 20, "size": "\(side)x\(side)"],
+            "image": [
+                "prompt": "A red cube", "seed": 7, "steps": 20, "size": "\(side)x\(side)", "partial_images": 2,
+            ],
             "interleaved": [
                 "prompt": "Draw picture number 0 and tell me about it.", "max_tokens": 60, "steps": 10,
                 "temperature": 0,
@@ -87,6 +90,7 @@ import Wire
         let expectedPNG = try Data(contentsOf: URL(fileURLWithPath: image + "/image.png"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/generated.png")) == expectedPNG)
         #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/linked.png")) == expectedPNG)
+        try Self.checkStreamedImage(results["image_streamed"], in: out, expected: expectedPNG, planner: planner)
 
         let story = scratch.file("ref-story")
         _ = try await references["interleaved"]!.generated(in: story)
@@ -115,6 +119,7 @@ import Wire
         }
         check("unknown_model", 404, code: "model_not_found", param: "model")
         check("wrong_size", 400, param: "size")
+        check("too_many_partials", 400, param: "partial_images")
         check("remote_image", 400, code: "invalid_image_url")
         check("context", 400, code: "context_length_exceeded")
         check("bad_temperature", 400, param: "temperature")
@@ -151,6 +156,39 @@ import Wire
         #expect((found["delete"] as? [String: Any])?["status"] as? Int == 200, "\(found)")
         #expect((found["after"] as? [String: Any])?["status"] as? Int == 404, "\(found)")
         #expect((found["malformed"] as? [String: Any])?["status"] as? Int == 400, "\(found)")
+    }
+
+    /// A streamed image generation with two partial images: after a third and two thirds of the patches, each the
+    /// patches so far with the rest blank; then the finished image, byte for byte `generate`'s.
+    static func checkStreamedImage(_ found: Any?, in out: String, expected: Data, planner: JobPlanner) throws {
+        let events = found as? [[String: Any]] ?? []
+        #expect(
+            events.map { $0["type"] as? String ?? "" } == [
+                "image_generation.partial_image", "image_generation.partial_image", "image_generation.completed",
+            ],
+            "\(events)"
+        )
+        #expect(events.map { $0["index"] as? Int } == [0, 1, nil])
+        guard events.count == 3 else { return }
+        let files = events.map { out + "/" + ($0["file"] as? String ?? "") }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: files[2])) == expected)
+        #expect(events[2]["output_tokens"] as? Int == planner.patches)
+        // Blank patches: a partial image's share of the blank grey shrinks as patches come, and the last of the
+        // grid is blank in both (raster order).
+        // (Read back as RGBA: the colour is the first three bytes of a pixel.)
+        func blank(_ image: Image8) -> Double {
+            let pixels = stride(from: 0, to: image.pixels.count, by: image.channels).filter { start in
+                image.pixels[start..<(start + 3)].allSatisfy { $0 == 0xE0 }
+            }
+            return Double(pixels.count) / Double(image.width * image.height)
+        }
+        let first = try PNGCodec.read(files[0])
+        let second = try PNGCodec.read(files[1])
+        let final = try PNGCodec.read(files[2])
+        #expect(first.width == final.width && first.height == final.height)
+        let shares = [blank(first), blank(second), blank(final)]
+        #expect(shares[0] > shares[1] && shares[1] > 0.2 && shares[2] < 0.05, "\(shares)")
+        #expect(first.pixels.suffix(first.channels).prefix(3).allSatisfy { $0 == 0xE0 })
     }
 
     /// Submits a job and returns its id once it is running.

@@ -142,11 +142,28 @@ with open(f"{out}/linked.png", "wb") as f:
     f.write(urllib.request.urlopen(urllib.request.Request(
         base + linked.data[0].url, headers={"authorization": f"Bearer {key}"})).read())
 
+# The same image streamed: partial pictures as its patches are sampled, then the finished one.
+results["image_streamed"] = []
+for event in client.images.generate(
+    model=model, prompt=drawing["prompt"], size=drawing["size"], stream=True,
+    partial_images=drawing["partial_images"], extra_body={"seed": drawing["seed"], "steps": drawing["steps"]},
+):
+    name = f"streamed-{len(results['image_streamed'])}.png"
+    with open(f"{out}/{name}", "wb") as f:
+        f.write(base64.b64decode(event.b64_json))
+    results["image_streamed"].append({
+        "type": event.type, "file": name, "size": event.size,
+        "index": getattr(event, "partial_image_index", None),
+        "output_tokens": event.usage.output_tokens if event.type == "image_generation.completed" else None,
+    })
+
 # Refusals, each with OpenAI's error body and its status.
 results["errors"] = {
     "unknown_model": refusal(lambda: client.chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": "hi"}])),
     "wrong_size": refusal(lambda: client.images.generate(model=model, prompt="a cat", size="1024x1792")),
+    "too_many_partials": refusal(lambda: client.images.generate(
+        model=model, prompt="a cat", stream=True, partial_images=10000)),
     "remote_image": refusal(lambda: client.chat.completions.create(model=model, messages=[{"role": "user", "content": [
         {"type": "text", "text": "what is this?"},
         {"type": "image_url", "image_url": {"url": "http://10.0.0.1/cat.png"}}]}])),

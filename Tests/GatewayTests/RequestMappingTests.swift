@@ -8,7 +8,7 @@ import Wire
 /// OpenAI request bodies to cluster jobs: the same request `orthus submit` would send for the same options, and a
 /// refusal naming the field for what the cluster cannot do.
 @Suite struct RequestMappingTests {
-    let model = ServedModel(id: "orthus-test", imageSide: 64)
+    let model = ServedModel(id: "orthus-test", imageSide: 64, patches: 16)
     static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
 
     func chat(_ json: String) throws -> ChatRequest {
@@ -100,5 +100,24 @@ import Wire
         wrong = request
         wrong.n = 11
         #expect(throws: APIError.self) { try RequestMapping.jobs(for: wrong, model: model) }
+    }
+
+    @Test func aStreamedGenerationIsOneImageWithFewerPartialImagesThanPatches() throws {
+        func param(_ json: String) throws -> String? {
+            do {
+                _ = try RequestMapping.jobs(
+                    for: try JSONDecoder().decode(ImageRequest.self, from: Data(json.utf8)),
+                    model: model
+                )
+                return nil
+            } catch let error as APIError {
+                return error.param ?? "(no param)"
+            }
+        }
+        #expect(try param(#"{"prompt": "a cat", "stream": true, "partial_images": 15}"#) == nil)
+        #expect(try param(#"{"prompt": "a cat", "stream": true, "partial_images": 16}"#) == "partial_images")
+        #expect(try param(#"{"prompt": "a cat", "stream": true, "partial_images": -1}"#) == "partial_images")
+        #expect(try param(#"{"prompt": "a cat", "partial_images": 2}"#) == "partial_images")
+        #expect(try param(#"{"prompt": "a cat", "stream": true, "n": 2}"#) == "n")
     }
 }
