@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs (C libraries and the protobuf-c compiler), iproute2 (ip and tc, for
-# the network-namespace test bed, ops/netbed.sh), Prometheus (a real scraper for the metrics test) and OpenAI's Python
-# client (the gateway's outside test). Idempotent.
+# the network-namespace test bed, ops/netbed.sh), Prometheus (a real scraper for the metrics test), Chromium (a real
+# browser on the gateway's playground page) and OpenAI's Python client (the gateway's outside test). Idempotent.
 set -euo pipefail
 
-packages=(libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev pkg-config iproute2 prometheus)
+packages=(libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev pkg-config iproute2 prometheus chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -60,6 +60,7 @@ public struct GatewayServer: Sendable {
         router.add(middleware: APIKeyCheck(keys: configuration.apiKeys))
         addRoutes(to: router)
         addJobRoutes(to: router)
+        try addPlaygroundRoutes(to: router)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
@@ -205,8 +206,9 @@ struct APIKeyCheck: RouterMiddleware {
     ) async throws
         -> Response
     {
-        // Probes and the scraper need no key (they see no job).
-        guard let keys, !["/health", "/ready", "/metrics"].contains(request.uri.path) else {
+        // Probes and the scraper need no key (they see no job), nor does the playground page (its own requests send
+        // the key its user gives).
+        guard let keys, !["/", "/health", "/ready", "/metrics"].contains(request.uri.path) else {
             return try await next(request, context)
         }
         let header = request.headers[.authorization] ?? ""

@@ -12,8 +12,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve a cluster over OpenAI-compatible HTTP (chat completions, image generations, models).",
         discussion: """
-            The model folder gives the model's name, image size and tokenizer (for usage counts); the jobs run on the \
-            cluster. Without --api-keys the gateway listens on loopback only unless --insecure.
+            The model folder gives the model's name, image size, tokenizer (for usage counts) and VQ decoder (for \
+            the partial pictures of streamed image generations); the jobs run on the cluster. GET / serves a \
+            playground page. Without --api-keys the gateway listens on loopback only unless --insecure.
             """
     )
 
