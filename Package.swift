@@ -80,6 +80,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `orthus trace`: a trace's records as lanes, written as Chrome trace-event JSON and SVG. Pure.
+        .target(name: "Timeline", dependencies: ["ClusterProtocol"], swiftSettings: strictSettings),
         // Prometheus metrics for every role: swift-metrics into one registry, served on --metrics-listen.
         .target(
             name: "Telemetry",
@@ -171,7 +173,7 @@ let package = Package(
                 "Transport",
                 "Membership", "Stage", "HeadService", "Coordinator", "ClusterClient", "ClusterLauncher",
                 "ClusterProtocol", "Benchmark",
-                "Runtime", "Evaluation", "Generation", "Gateway", "Telemetry",
+                "Runtime", "Evaluation", "Generation", "Gateway", "Telemetry", "Timeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -258,6 +260,11 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: ["Checkpoint", "Gateway", "Generation", "ImageIO", "Tensor", "TestSupport", "VQVAE", "Wire"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "TimelineTests",
+            dependencies: ["Timeline", "ClusterProtocol"],
             swiftSettings: strictSettings
         ),
         .testTarget(

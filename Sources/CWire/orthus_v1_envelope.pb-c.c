@@ -1024,21 +1024,23 @@ const ProtobufCMessageDescriptor orthus__v1__envelope__descriptor =
   (ProtobufCMessageInit) orthus__v1__envelope__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue orthus__v1__protocol_version__enum_values_by_number[4] =
+static const ProtobufCEnumValue orthus__v1__protocol_version__enum_values_by_number[5] =
 {
   { "PROTOCOL_VERSION_UNSPECIFIED", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_UNSPECIFIED", 0 },
   { "PROTOCOL_VERSION_1", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1", 1 },
   { "PROTOCOL_VERSION_2", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_2", 2 },
   { "PROTOCOL_VERSION_3", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_3", 3 },
+  { "PROTOCOL_VERSION_4", "ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_4", 4 },
 };
 static const ProtobufCIntRange orthus__v1__protocol_version__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 5}
 };
-static const ProtobufCEnumValueIndex orthus__v1__protocol_version__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex orthus__v1__protocol_version__enum_values_by_name[5] =
 {
   { "PROTOCOL_VERSION_1", 1 },
   { "PROTOCOL_VERSION_2", 2 },
   { "PROTOCOL_VERSION_3", 3 },
+  { "PROTOCOL_VERSION_4", 4 },
   { "PROTOCOL_VERSION_UNSPECIFIED", 0 },
 };
 const ProtobufCEnumDescriptor orthus__v1__protocol_version__descriptor =
@@ -1048,15 +1050,15 @@ const ProtobufCEnumDescriptor orthus__v1__protocol_version__descriptor =
   "ProtocolVersion",
   "Orthus__V1__ProtocolVersion",
   "orthus.v1",
-  4,
+  5,
   orthus__v1__protocol_version__enum_values_by_number,
-  4,
+  5,
   orthus__v1__protocol_version__enum_values_by_name,
   1,
   orthus__v1__protocol_version__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue orthus__v1__dtype__enum_values_by_number[6] =
+static const ProtobufCEnumValue orthus__v1__dtype__enum_values_by_number[7] =
 {
   { "DTYPE_UNSPECIFIED", "ORTHUS__V1__DTYPE__DTYPE_UNSPECIFIED", 0 },
   { "DTYPE_F32", "ORTHUS__V1__DTYPE__DTYPE_F32", 1 },
@@ -1064,16 +1066,18 @@ static const ProtobufCEnumValue orthus__v1__dtype__enum_values_by_number[6] =
   { "DTYPE_F16", "ORTHUS__V1__DTYPE__DTYPE_F16", 3 },
   { "DTYPE_I32", "ORTHUS__V1__DTYPE__DTYPE_I32", 4 },
   { "DTYPE_U8", "ORTHUS__V1__DTYPE__DTYPE_U8", 5 },
+  { "DTYPE_U64", "ORTHUS__V1__DTYPE__DTYPE_U64", 6 },
 };
 static const ProtobufCIntRange orthus__v1__dtype__value_ranges[] = {
-{0, 0},{0, 6}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex orthus__v1__dtype__enum_values_by_name[6] =
+static const ProtobufCEnumValueIndex orthus__v1__dtype__enum_values_by_name[7] =
 {
   { "DTYPE_BF16", 2 },
   { "DTYPE_F16", 3 },
   { "DTYPE_F32", 1 },
   { "DTYPE_I32", 4 },
+  { "DTYPE_U64", 6 },
   { "DTYPE_U8", 5 },
   { "DTYPE_UNSPECIFIED", 0 },
 };
@@ -1084,9 +1088,9 @@ const ProtobufCEnumDescriptor orthus__v1__dtype__descriptor =
   "DType",
   "Orthus__V1__DType",
   "orthus.v1",
-  6,
+  7,
   orthus__v1__dtype__enum_values_by_number,
-  6,
+  7,
   orthus__v1__dtype__enum_values_by_name,
   1,
   orthus__v1__dtype__value_ranges,

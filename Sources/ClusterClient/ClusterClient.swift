@@ -41,6 +41,42 @@ public struct ClusterClient: Sendable {
         throw ClientError.closed(endpoint)
     }
 
+    /// The coordinator's trace records after cursor `since` (`UInt64.max`: none, only the current cursor), every page
+    /// of them.
+    public func trace(since: UInt64, timeout: Duration) async throws -> TraceReport {
+        var whole: TraceReport?
+        var cursor = since
+        while true {
+            let exchange = try Exchange(self, try ClientMessage.trace(since: cursor).message(), timeout)
+            defer { exchange.close() }
+            var page: TraceReport?
+            for try await reply in exchange.replies() {
+                let message: ClientMessage
+                do {
+                    message = try ClientMessage(reply)
+                } catch {
+                    throw ClientError.refused("an unreadable reply: \(error)")
+                }
+                if case .traceReport(let json) = message {
+                    page = try JSONDecoder().decode(TraceReport.self, from: Data(json.utf8))
+                    break
+                }
+                if case .failure(_, let reason) = message { throw ClientError.refused(reason) }
+            }
+            guard let page else { throw ClientError.closed(endpoint) }
+            if var sofar = whole {
+                sofar.beats += page.beats
+                sofar.trips += page.trips
+                (sofar.cursor, sofar.more, sofar.workers) = (page.cursor, page.more, page.workers)
+                whole = sofar
+            } else {
+                whole = page
+            }
+            guard page.more, page.cursor > cursor else { return whole! }
+            cursor = page.cursor
+        }
+    }
+
     /// How long a submit waits for its acceptance before it is sent again (with the same submission id, so the
     /// coordinator takes it for the same job): a coordinator killed with the first copy unread, or restarted, gets it
     /// from the copy.

@@ -29,6 +29,10 @@ public enum ClientMessage: Sendable {
     case cancel(job: UInt64)
     /// Client → coordinator: the results of `job`, replayed from the journal when it has ended, else streamed.
     case fetch(job: UInt64)
+    /// Client → coordinator: the trace records after cursor `since` (`UInt64.max`: only the current cursor).
+    case trace(since: UInt64)
+    /// The trace records, as JSON (`TraceReport`).
+    case traceReport(json: String)
     /// A refusal, or the job failed; `job` is 0 when the message it answers could not be read.
     case failure(job: UInt64, reason: String)
 
@@ -45,6 +49,8 @@ public enum ClientMessage: Sendable {
         case .statusReport: .statusReport
         case .cancel: .cancel
         case .fetch: .fetch
+        case .trace: .trace
+        case .traceReport: .traceReport
         case .failure: .failure
         }
     }
@@ -86,7 +92,8 @@ public enum ClientMessage: Sendable {
         case .answerText(let job, let text): (e.jobID, e.answerText) = (job, text)
         case .finished(let job, let rest): (e.jobID, e.answerText) = (job, rest)
         case .status: break
-        case .statusReport(let json): e.statusJSON = json
+        case .statusReport(let json), .traceReport(let json): e.statusJSON = json
+        case .trace(let since): e.requestID = since
         case .cancel(let job), .fetch(let job): e.jobID = job
         case .failure(let job, let reason): (e.jobID, e.error) = (job, reason)
         }
@@ -144,6 +151,8 @@ public enum ClientMessage: Sendable {
         case .statusReport: self = .statusReport(json: e.statusJSON)
         case .cancel: self = .cancel(job: e.jobID)
         case .fetch: self = .fetch(job: e.jobID)
+        case .trace: self = .trace(since: e.requestID)
+        case .traceReport: self = .traceReport(json: e.statusJSON)
         case .failure: self = .failure(job: e.jobID, reason: e.error)
         default: throw .notAClientMessage(e.kind)
         }

@@ -54,7 +54,28 @@ public enum MembershipMessage: Sendable, Equatable {
         return e
     }
 
+    /// The message of every kind but a heartbeat with spans (see `framed`).
     public var message: WireMessage { WireMessage(envelope: envelope) }
+
+    /// The whole message: the envelope, and a heartbeat's spans as a `spans` u64 [spans, 5] frame.
+    public func framed() throws -> WireMessage {
+        guard case .heartbeat(_, let load) = self, !load.spans.isEmpty else { return message }
+        var e = envelope
+        let (descriptor, frame) = try WorkSpan.frame(load.spans)
+        e.tensors = [descriptor]
+        return WireMessage(envelope: e, tensors: [frame])
+    }
+
+    /// Reads a whole membership message: the envelope, and a heartbeat's spans.
+    public init(_ message: WireMessage) throws(MembershipMessageError) {
+        try self.init(message.envelope)
+        guard !message.envelope.tensors.isEmpty else { return }
+        guard case .heartbeat(let worker, var load) = self, message.envelope.tensors.count == 1 else {
+            throw .badSpans("only a heartbeat carries a tensor: its 'spans'")
+        }
+        load.spans = try WorkSpan.read(message.envelope.tensors[0], message.tensors[0])
+        self = .heartbeat(worker: worker, load: load)
+    }
 
     /// Reads a membership envelope; another kind, or a registration missing from a register, is refused by name.
     public init(_ e: Envelope) throws(MembershipMessageError) {
@@ -89,11 +110,13 @@ public enum MembershipMessage: Sendable, Equatable {
 public enum MembershipMessageError: Error, Equatable, CustomStringConvertible {
     case notMembership(UInt32)
     case missingRegistration
+    case badSpans(String)
 
     public var description: String {
         switch self {
         case .notMembership(let kind): "message kind \(kind) is not a membership message"
         case .missingRegistration: "a register message carries no registration"
+        case .badSpans(let detail): detail
         }
     }
 }
@@ -113,6 +136,8 @@ public struct WorkerLoad: Sendable, Equatable {
     /// in the order they reach it, so every older one has passed it too: the coordinator finds the stage a late
     /// micro-batch is stuck on as the first of the chain that has not reported it.
     public var finishedMicroBatch: UInt64
+    /// The work the worker finished since its previous heartbeat, timed by itself (`orthus trace` draws them).
+    public var spans: [WorkSpan]
 
     public init(
         outstanding: Int = 0,
@@ -120,7 +145,8 @@ public struct WorkerLoad: Sendable, Equatable {
         refusedInputs: UInt64 = 0,
         kvPositions: UInt64 = 0,
         kvBudget: UInt64 = 0,
-        finishedMicroBatch: UInt64 = 0
+        finishedMicroBatch: UInt64 = 0,
+        spans: [WorkSpan] = []
     ) {
         self.outstanding = outstanding
         self.busy = busy
@@ -128,5 +154,6 @@ public struct WorkerLoad: Sendable, Equatable {
         self.kvPositions = kvPositions
         self.kvBudget = kvBudget
         self.finishedMicroBatch = finishedMicroBatch
+        self.spans = spans
     }
 }

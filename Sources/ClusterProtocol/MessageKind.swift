@@ -86,6 +86,11 @@ public enum MessageKind: UInt32, Sendable, CaseIterable {
     /// Client → coordinator: the results of job `jobID`: replayed from the journal when it has ended, or streamed from
     /// now on (with the text so far) when it is still running.
     case fetch = 60
+    /// Client → coordinator: the pipeline's trace records after cursor `requestID` (`UInt64.max`: none, only the
+    /// cursor).
+    case trace = 61
+    /// The trace records as JSON (`TraceReport`) in `statusJSON`.
+    case traceReport = 62
 
     /// Kinds a worker registers, heartbeats and leaves with.
     public static let membership: ClosedRange<UInt32> =

@@ -33,6 +33,16 @@ extension CoordinatorCore {
             }
         case .fetch(let job):
             fetch(job, for: routing, peer: peer)
+        case .trace(let since):
+            do {
+                let report = trace.report(since: since, workers: traceWorkers())
+                reply(
+                    to: routing,
+                    .traceReport(json: String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
+                )
+            } catch {
+                refuseClient(routing, job: 0, error)
+            }
         case .cancel(let job):
             // Without keys nobody is proven, so only the connection that streams the job may cancel it.
             guard let record = jobs[job],

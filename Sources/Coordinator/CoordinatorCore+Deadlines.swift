@@ -61,8 +61,16 @@ extension CoordinatorCore {
             slowStages.remove(id)
             note("\(describe(id)) runs micro-batches again")
         }
-        info[id]?.load = load
+        var kept = load
+        kept.spans = []  // the trace keeps them
+        info[id]?.load = kept
         info[id]?.loadAt = now
+        let (seconds, attoseconds) = load.busy.components
+        trace.beat(
+            worker: id.value,
+            busy: UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000)),
+            spans: load.spans
+        )
         if let place = pipeline.chain.firstIndex(of: id) {
             metrics.noteBusy(place, worker: id, busy: load.busy, at: now)
         }

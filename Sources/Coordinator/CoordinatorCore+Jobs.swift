@@ -64,6 +64,7 @@ extension CoordinatorCore {
                     )
                     try emitOrThrow(try batch.message(), CoordinatorAction.toPipeline)
                     batchClock.sent(microBatch, rows: inputs.count, at: now)
+                    trace.sent(microBatch: microBatch, rows: inputs.count, at: wallNow())
                 } catch {
                     let (jobs, more) = scheduler.abandon(microBatch: microBatch)
                     for job in jobs { fail(job, "micro-batch \(microBatch) could not be sent: \(error)") }
@@ -310,6 +311,11 @@ extension CoordinatorCore {
     }
 
     // MARK: - Status
+
+    /// Every member, named as a trace's lanes are.
+    func traceWorkers() -> [TraceReport.Worker] {
+        status().members.map { TraceReport.Worker(id: $0.id, role: $0.role, layers: $0.layers, host: $0.host) }
+    }
 
     /// The cluster's state as `peer` may see it: a client key's own jobs only.
     func status(for peer: PeerIdentity = .anonymous) -> StatusReport {

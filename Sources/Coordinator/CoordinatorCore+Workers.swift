@@ -88,6 +88,7 @@ extension CoordinatorCore {
             guard case .hidden(let rows) = batch.input else { throw WorkerMessageError.unexpected(e.kind) }
             apply(try scheduler.stageOutput(microBatch: batch.microBatch, lastRows: rows))
             batchClock.answered(batch.microBatch, at: now)
+            trace.returned(microBatch: batch.microBatch, at: wallNow())
         case MessageKind.routed.rawValue:
             pipeline.awaitingRoute.remove(sender)
             openPipelineIfRouted()
@@ -217,6 +218,7 @@ extension CoordinatorCore {
         if pipeline.chain.contains(id) { breakPipeline("\(describe(id)) left the pipeline") }
         if let peer = info[id]?.peer { peers[peer] = nil }
         info[id] = nil
+        trace.forget(worker: id.value)
     }
 
     func breakPipeline(_ reason: String) {

@@ -60,6 +60,10 @@ final class CoordinatorCore {
     var diffusionPool = HeadPool<HeadWork>(deadlineFactor: 3, deadlineFloor: .seconds(1))
     /// When each micro-batch in the pipeline was sent, and how long the pipeline takes.
     var batchClock = MicroBatchClock()
+    /// Recent heartbeats' work spans and micro-batch round trips, for `orthus trace`.
+    var trace = TraceLog()
+    /// The wall clock trace records are timed by (microseconds since 1970), replaceable in tests.
+    var wallNow: @Sendable () -> UInt64 = { WorkSpan.now }
     /// Stages that let a micro-batch pass its deadline: a chain is formed without them when one can be.
     var slowStages: Set<WorkerID> = []
     /// Workers draining (a stop, not a crash): when they go, the log says they left.

@@ -74,7 +74,7 @@ public struct MembershipDesk: Sendable {
         var outcome = Outcome()
         let e = message.envelope
         do {
-            switch try MembershipMessage(e) {
+            switch try MembershipMessage(message) {
             case .register(let registration):
                 let role: WorkerRole =
                     switch registration.role {

@@ -30,7 +30,7 @@ public enum MessageTarget {
         let envelope = message.envelope
         // Each reader refuses what does not fit it; only a crash would be a finding.
         _ = try? ClientMessage(message)
-        _ = try? MembershipMessage(envelope)
+        _ = try? MembershipMessage(message)
         _ = StageControl(envelope)
         _ = try? StageBatch.parse(message)
         _ = try? TokenRequest.parse(message, hiddenSize: hiddenSize)

@@ -27,10 +27,19 @@ public enum FuzzSeeds {
             MembershipMessage.register(
                 Registration(key: "stage-a", incarnation: 1, role: .stage, layers: 0..<2, dataEndpoint: "tcp://h:1")
             ).message,
-            MembershipMessage.heartbeat(
+            try MembershipMessage.heartbeat(
                 worker: 3,
-                load: WorkerLoad(outstanding: 2, busy: .seconds(1), refusedInputs: 4, kvPositions: 96, kvBudget: 4096)
-            ).message,
+                load: WorkerLoad(
+                    outstanding: 2,
+                    busy: .seconds(1),
+                    refusedInputs: 4,
+                    kvPositions: 96,
+                    kvBudget: 4096,
+                    spans: [WorkSpan(kind: .forward, id: 5, rows: 2, start: 1_000, duration: 30)]
+                )
+            ).framed(),
+            try ClientMessage.trace(since: 3).message(),
+            try ClientMessage.patches(job: 4, image: 0, done: 2, total: 4, latent: [0.5, -1]).message(),
             StageControl.route(next: "tcp://h:2", admits: 5, stamps: 6).message,
             StageControl.release(sequences: [7, 8], routeToken: 5).message,
             try StageBatch(microBatch: 1, slices: slices, input: .inputs([.token(3), .latent([1, 2])]), routeToken: 5)

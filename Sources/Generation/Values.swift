@@ -55,4 +55,12 @@ public struct PatchKey: Sendable, Equatable, Hashable {
 public enum StageBatchInput: Sendable {
     case inputs([StageInput])
     case hidden(Matrix)
+
+    /// Positions the micro-batch carries (its rows).
+    public var rows: Int {
+        switch self {
+        case .inputs(let inputs): inputs.count
+        case .hidden(let hidden): hidden.rows
+        }
+    }
 }

@@ -25,6 +25,8 @@ public final class DiffusionWorker: Sendable {
     private let inbox = Mutex<[PatchRequest]>([])
     private let rejectedCount = Atomic<Int>(0)
     private let stepsRun = Atomic<Int>(0)
+    /// Every batched DDIM step, decode and encode, timed: the busy time and the spans heartbeats report.
+    public let work = SpanLog()
 
     public var rejected: Int { rejectedCount.load(ordering: .relaxed) }
     /// Head calls made so far (one per batched DDIM step).
@@ -82,12 +84,18 @@ public final class DiffusionWorker: Sendable {
         guard let codec else { throw HeadRequestError.tensors("this worker was started without the VQ-VAE") }
         if message.envelope.kind == MessageKind.decodeImage.rawValue {
             let request = try ImageLatents.parse(message, patches: codec.patchCount, latentDim: codec.latentDim)
-            let png: [UInt8] = try await thread.run { Array(try PNGCodec.encode(codec.decode(request.latents))) }
+            let png: [UInt8] = try await thread.run { [work] in
+                try work.time(.decode, id: request.requestID, rows: 1) {
+                    Array(try PNGCodec.encode(codec.decode(request.latents)))
+                }
+            }
             return try ImagePNG(.decodedImage, requestID: request.requestID, job: request.job, png: png).message()
         }
         let request = try ImagePNG.parse(message)
-        let latents: Matrix = try await thread.run { [maxPixels] in
-            try codec.encode(try PNGCodec.decode(Data(request.png), maxPixels: maxPixels))
+        let latents: Matrix = try await thread.run { [maxPixels, work] in
+            try work.time(.encode, id: request.requestID, rows: 1) {
+                try codec.encode(try PNGCodec.decode(Data(request.png), maxPixels: maxPixels))
+            }
         }
         return try ImageLatents(.encodedImage, requestID: request.requestID, job: request.job, latents: latents)
             .message()
@@ -131,10 +139,11 @@ public final class DiffusionWorker: Sendable {
             }
             let current = batch
             let (advanced, finished): (PatchBatch, [(id: UInt64, latents: [[Float]])])
+            let (step, work) = (UInt64(stepsRun.load(ordering: .relaxed) + 1), self.work)
             do {
                 (advanced, finished) = try await thread.run {
                     var next = current
-                    let done = next.advance()
+                    let done = work.time(.patchStep, id: step, rows: current.patchCount) { next.advance() }
                     return (next, done)
                 }
             } catch {

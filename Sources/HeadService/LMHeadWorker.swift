@@ -15,6 +15,8 @@ public final class LMHeadWorker: Sendable {
     private let socket: SocketPump
     private let rejectedCount = Atomic<Int>(0)
     private let inProgress = Atomic<Int>(0)
+    /// Every request's logits and choices, timed: the busy time and the spans heartbeats report.
+    public let work = SpanLog()
 
     /// Requests refused (malformed or of the wrong kind); each got a `failure` reply.
     public var rejected: Int { rejectedCount.load(ordering: .relaxed) }
@@ -40,11 +42,13 @@ public final class LMHeadWorker: Sendable {
         let request = try TokenRequest.parse(message, hiddenSize: head.hiddenSize)
         inProgress.add(1, ordering: .relaxed)
         defer { inProgress.subtract(1, ordering: .relaxed) }
-        let head = self.head
+        let (head, work) = (self.head, self.work)
         let tokens: [Int] = try await thread.run {
-            let logits = head.logits(request.hidden)
-            return request.rows.enumerated().map { index, row in
-                row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
+            work.time(.tokens, id: request.requestID, rows: request.rows.count) {
+                let logits = head.logits(request.hidden)
+                return request.rows.enumerated().map { index, row in
+                    row.choose(Array(logits.storage[(index * logits.columns)..<((index + 1) * logits.columns)]))
+                }
             }
         }
         try socket.send(try TokenReply(requestID: request.requestID, tokens: tokens).message())

@@ -35,6 +35,8 @@ public struct PatchBatch: Sendable {
     public init(head: DiffusionHead) { self.head = head }
 
     public var isEmpty: Bool { running.isEmpty }
+    /// Patches being sampled (each is a CFG pair of rows in a head call).
+    public var patchCount: Int { running.reduce(0) { $0 + $1.latents.filter { $0 == nil }.count } }
 
     /// Starts a request's patches; they join the next step.
     public mutating func add(id: UInt64, _ patches: [Patch]) {

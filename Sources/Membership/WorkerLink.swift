@@ -170,7 +170,7 @@ public final class WorkerLink: Sendable {
     public func heartbeat(every interval: Duration, load: @escaping @Sendable () -> WorkerLoad) async throws {
         while !Task.isCancelled {
             let beat = MembershipMessage.heartbeat(worker: workerID, load: load())
-            try pump.send(beat.message)
+            try pump.send(try beat.framed())
             do {
                 try await Task.sleep(for: interval)
             } catch {

@@ -121,11 +121,17 @@ public struct WorkerSession: Sendable {
     /// leaves.
     public func serveUntilDrained(
         outstanding: @escaping @Sendable () -> Int,
+        work: SpanLog,
         serve: @escaping @Sendable () async -> Void
     ) async {
         let signals = TerminationSignals.stream()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.beat { WorkerLoad(outstanding: outstanding()) } }
+            group.addTask {
+                await self.beat {
+                    let (busy, spans) = work.take()
+                    return WorkerLoad(outstanding: outstanding(), busy: busy, spans: spans)
+                }
+            }
             group.addTask { await self.stayRegistered() }
             group.addTask {
                 for await _ in signals {

@@ -131,12 +131,14 @@ struct StageCommand: AsyncParsableCommand {
         ready.raise()
         await session.serveUntilSignalled(
             load: {
-                WorkerLoad(
-                    busy: stage.busy,
+                let (busy, spans) = stage.work.take()
+                return WorkerLoad(
+                    busy: busy,
                     refusedInputs: UInt64(stage.rejected + stage.strangers),
                     kvPositions: UInt64(stage.kvPositions),
                     kvBudget: UInt64(stage.kvBudget),
-                    finishedMicroBatch: stage.finishedMicroBatch
+                    finishedMicroBatch: stage.finishedMicroBatch,
+                    spans: spans
                 )
             },
             rejoined: { await stage.releaseAll() },
@@ -183,7 +185,7 @@ struct LMHeadCommand: AsyncParsableCommand {
         let pool = LMHeadWorker(head: head, socket: session.data)
         box.worker = pool
         ready.raise()
-        await session.serveUntilDrained(outstanding: { pool.outstanding }) { await pool.run() }
+        await session.serveUntilDrained(outstanding: { pool.outstanding }, work: pool.work) { await pool.run() }
     }
 }
 
@@ -217,7 +219,7 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
         let pool = DiffusionWorker(head: head, codec: codec, socket: session.data, maxPixels: maxImagePixels)
         box.worker = pool
         ready.raise()
-        await session.serveUntilDrained(outstanding: { pool.outstanding }) { await pool.run() }
+        await session.serveUntilDrained(outstanding: { pool.outstanding }, work: pool.work) { await pool.run() }
         StandardStreams.err("diffusion-head stopped after \(pool.headCalls) head calls\n")
     }
 }

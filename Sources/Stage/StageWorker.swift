@@ -50,10 +50,11 @@ public final class StageWorker: Sendable {
     private let newestFinished = Atomic<UInt64>(0)
     /// The newest micro-batch run so far (heartbeats report it: the coordinator finds where a late one is stuck).
     public var finishedMicroBatch: UInt64 { newestFinished.load(ordering: .relaxed) }
-    private let busyMicroseconds = Atomic<Int>(0)
+    /// Every micro-batch's forward, timed: the busy time and the spans heartbeats report.
+    public let work = SpanLog()
 
     /// Time spent running micro-batches so far.
-    public var busy: Duration { .microseconds(busyMicroseconds.load(ordering: .relaxed)) }
+    public var busy: Duration { work.busy }
     private let rejectedCount = Atomic<Int>(0)
 
     /// Micro-batches run so far.
@@ -165,12 +166,14 @@ public final class StageWorker: Sendable {
                 let batch = try StageBatch.parse(message)
                 let box = self.box
                 if case .unset = destination { throw StageMessageError.notRouted }
-                let started = ContinuousClock.now
+                let work = self.work
                 let (output, held) = try await thread.run {
-                    (try box.compute.run(batch.slices, input: batch.input), box.compute.cachedPositions)
+                    let output = try work.time(.forward, id: batch.microBatch, rows: batch.input.rows) {
+                        try box.compute.run(batch.slices, input: batch.input)
+                    }
+                    return (output, box.compute.cachedPositions)
                 }
                 heldPositions.store(held, ordering: .relaxed)
-                busyMicroseconds.add(Int((ContinuousClock.now - started).microseconds), ordering: .relaxed)
                 let frames: [ZMQMessage]
                 let downstream: SocketPump
                 switch destination {

@@ -3,7 +3,7 @@
 /// On the wire a message is this envelope, protobuf-encoded, followed by one raw frame per tensor descriptor, in
 /// order. Tensor bytes never travel inside protobuf fields.
 public struct Envelope: Sendable, Equatable {
-    public static let currentVersion: UInt32 = 3
+    public static let currentVersion: UInt32 = 4
 
     public var version: UInt32
     public var kind: UInt32
@@ -242,9 +242,12 @@ public enum WireDType: UInt32, Sendable, Equatable, CaseIterable {
     case int32 = 4
     /// Bytes: encoded files such as PNG.
     case uint8 = 5
+    /// Ids and microsecond times (a heartbeat's work spans).
+    case uint64 = 6
 
     public var byteWidth: Int {
         switch self {
+        case .uint64: 8
         case .float32, .int32: 4
         case .bfloat16, .float16: 2
         case .uint8: 1

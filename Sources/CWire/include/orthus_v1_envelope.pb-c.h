@@ -37,7 +37,12 @@ typedef enum _Orthus__V1__ProtocolVersion {
   /*
    * Stage inputs carry the route token the coordinator issued, and heartbeats the inputs a worker refused.
    */
-  ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_3 = 3
+  ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_3 = 3,
+  /*
+   * Heartbeats carry the worker's work spans (u64 tensors), progress messages a patch's latent, and clients may ask
+   * for the pipeline's trace.
+   */
+  ORTHUS__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_4 = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORTHUS__V1__PROTOCOL_VERSION)
 } Orthus__V1__ProtocolVersion;
 typedef enum _Orthus__V1__DType {
@@ -46,7 +51,11 @@ typedef enum _Orthus__V1__DType {
   ORTHUS__V1__DTYPE__DTYPE_BF16 = 2,
   ORTHUS__V1__DTYPE__DTYPE_F16 = 3,
   ORTHUS__V1__DTYPE__DTYPE_I32 = 4,
-  ORTHUS__V1__DTYPE__DTYPE_U8 = 5
+  ORTHUS__V1__DTYPE__DTYPE_U8 = 5,
+  /*
+   * Unsigned 64-bit integers: a heartbeat's work spans (ids and microsecond times).
+   */
+  ORTHUS__V1__DTYPE__DTYPE_U64 = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(ORTHUS__V1__DTYPE)
 } Orthus__V1__DType;
 /*
