@@ -361,7 +361,7 @@ const ProtobufCMessageDescriptor orthus__v1__registration__descriptor =
   (ProtobufCMessageInit) orthus__v1__registration__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor orthus__v1__job_spec__field_descriptors[10] =
+static const ProtobufCFieldDescriptor orthus__v1__job_spec__field_descriptors[11] =
 {
   {
     "mode",
@@ -483,11 +483,24 @@ static const ProtobufCFieldDescriptor orthus__v1__job_spec__field_descriptors[10
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "model_guidance",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Orthus__V1__JobSpec, model_guidance),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned orthus__v1__job_spec__field_indices_by_name[] = {
   7,   /* field[7] = guidance */
   2,   /* field[2] = max_tokens */
   0,   /* field[0] = mode */
+  10,   /* field[10] = model_guidance */
   1,   /* field[1] = prompt */
   6,   /* field[6] = seed */
   8,   /* field[8] = steps */
@@ -499,7 +512,7 @@ static const unsigned orthus__v1__job_spec__field_indices_by_name[] = {
 static const ProtobufCIntRange orthus__v1__job_spec__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor orthus__v1__job_spec__descriptor =
 {
@@ -509,7 +522,7 @@ const ProtobufCMessageDescriptor orthus__v1__job_spec__descriptor =
   "Orthus__V1__JobSpec",
   "orthus.v1",
   sizeof(Orthus__V1__JobSpec),
-  10,
+  11,
   orthus__v1__job_spec__field_descriptors,
   orthus__v1__job_spec__field_indices_by_name,
   1,  orthus__v1__job_spec__number_ranges,

@@ -16,6 +16,8 @@ public struct LoadedTensor: Sendable {
 public final class ModelDirectory: Sendable {
     public let path: String
     public let configuration: OrthusConfiguration
+    /// The model's sampling defaults (`generation_config.json`, else Orthus's).
+    public let generationDefaults: GenerationDefaults
     /// Tensor name to the shard file (relative to `path`) that holds it.
     public let weightMap: [String: String]
     private let openShards = Mutex<[String: SafetensorsFile]>([:])
@@ -32,6 +34,7 @@ public final class ModelDirectory: Sendable {
         }
         self.path = path
         configuration = try OrthusConfiguration.load(path: path + "/config.json")
+        generationDefaults = try GenerationDefaults.load(folder: path)
         let indexPath = path + "/" + Self.indexFileName
         if FileManager.default.fileExists(atPath: indexPath) {
             weightMap = try Self.readIndex(indexPath, directory: path)

@@ -208,7 +208,8 @@ private struct StoredSpec: Codable {
     var topK: Int
     var topP: Float
     var seed: UInt64
-    var guidance: Float
+    /// Absent: the model's default.
+    var guidance: Float?
     var steps: Int
     /// The submitting client's public key; absent in journals written before keys had roles.
     var owner: String?

@@ -16,8 +16,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var maxTokens: Int?
     public var sampling: SamplingParameters
     public var seed: UInt64
-    /// Image modes: the classifier-free guidance scale and DDIM steps.
-    public var guidance: Float
+    /// Image modes: the classifier-free guidance scale (nil: the model's default, `JobPlanner.guidance`) and DDIM
+    /// steps.
+    public var guidance: Float?
     public var steps: Int
 
     public init(
@@ -34,12 +35,9 @@ public struct GenerationRequest: Sendable, Equatable {
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.seed = seed
-        self.guidance = guidance ?? Self.defaultGuidance(mode)
+        self.guidance = guidance
         self.steps = steps
     }
-
-    /// Orthus's guidance scales: 5 for text-to-image, 3 for the images of an interleaved answer.
-    public static func defaultGuidance(_ mode: GenerationMode) -> Float { mode == .interleaved ? 3 : 5 }
 
     /// Interleaved answers sample their text (transformers' defaults: temperature 1, top-k 50); the other modes are
     /// greedy unless asked otherwise.

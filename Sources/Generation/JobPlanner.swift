@@ -19,9 +19,13 @@ public struct JobPlanner: Sendable {
     public static let imageNullPrompt = "Generate an image."
     public static let interleavedNullPrompt = "generate images"
 
-    public init(configuration: OrthusConfiguration, tokenizer: Tokenizer) {
+    /// The model's guidance scales where a request gives none.
+    public let defaults: GenerationDefaults
+
+    public init(configuration: OrthusConfiguration, tokenizer: Tokenizer, defaults: GenerationDefaults = .orthus) {
         self.configuration = configuration
         self.tokenizer = tokenizer
+        self.defaults = defaults
         special = SpecialTokens.resolve(configuration, tokenizer)
         var mask = LogitMask.textOnly(special)
         // A checkpoint's vocab_size may exceed what its tokenizer can spell.
@@ -35,7 +39,11 @@ public struct JobPlanner: Sendable {
     }
 
     public init(directory: ModelDirectory) throws {
-        self.init(configuration: directory.configuration, tokenizer: try Tokenizer(path: directory.tokenizerPath))
+        self.init(
+            configuration: directory.configuration,
+            tokenizer: try Tokenizer(path: directory.tokenizerPath),
+            defaults: directory.generationDefaults
+        )
     }
 
     public var hiddenSize: Int { configuration.hiddenSize }
@@ -45,6 +53,11 @@ public struct JobPlanner: Sendable {
     /// The Orthus text prompt: `BOS + BPE(prompt) + SEP`.
     public func promptIDs(_ prompt: String) throws -> [Int] {
         [special.bos] + (try tokenizer.encode(prompt)) + [special.sep]
+    }
+
+    /// The request's guidance scale, or the model's default for its mode.
+    public func guidance(_ request: GenerationRequest) -> Float {
+        request.guidance ?? (request.mode == .interleaved ? defaults.interleavedGuidance : defaults.imageGuidance)
     }
 
     /// The token budget: the request's, or the mode's default (256 for text, the context for interleaved answers).
@@ -72,7 +85,7 @@ public struct JobPlanner: Sendable {
         guard sampling.topP > 0, sampling.topP <= 1 else { throw RequestError("top_p must be in (0, 1]") }
         if request.mode == .textToImage || request.mode == .interleaved {
             guard (1...1000).contains(request.steps) else { throw RequestError("steps must be in 1...1000") }
-            guard request.guidance.isFinite else { throw RequestError("guidance must be a number") }
+            guard guidance(request).isFinite else { throw RequestError("guidance must be a number") }
         }
     }
 
@@ -92,7 +105,7 @@ public struct JobPlanner: Sendable {
                     prompt: try promptIDs(request.prompt) + [special.boi],
                     nullPrompt: try promptIDs(Self.imageNullPrompt) + [special.boi],
                     patches: patches,
-                    guidance: request.guidance,
+                    guidance: guidance(request),
                     steps: request.steps,
                     seed: request.seed
                 )
@@ -111,7 +124,7 @@ public struct JobPlanner: Sendable {
                     boi: special.boi,
                     eoi: special.eoi,
                     patches: patches,
-                    guidance: request.guidance,
+                    guidance: guidance(request),
                     steps: request.steps
                 )
             )

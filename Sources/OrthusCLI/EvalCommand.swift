@@ -39,8 +39,13 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "DDIM steps per image patch.")
     var steps = 100
 
-    @Option(help: "Classifier-free guidance scale.")
-    var cfg: Float = 5
+    @Option(
+        help: """
+            Classifier-free guidance scale (default: the model's own, 'guidance_scale' in its generation_config.json, \
+            else 5).
+            """
+    )
+    var cfg: Float?
 
     @Option(help: "Cases in flight at once on a cluster.")
     var jobs = 8
@@ -179,7 +184,8 @@ struct EvalCommand: AsyncParsableCommand {
 
     struct Parameters: Sendable {
         let steps: Int
-        let cfg: Float
+        /// nil: the model's own.
+        let cfg: Float?
         let timeout: Double
     }
 

@@ -35,7 +35,11 @@ struct RequestOptions: ParsableArguments {
     @Option(help: "Folder for the interleaved answer: image-N.png and index.html.")
     var outDir: String?
 
-    @Option(help: "Classifier-free guidance scale (default 5; 3 with --interleaved).")
+    @Option(
+        help: """
+            Classifier-free guidance scale (default: the model's generation_config.json, else 5; 3 with --interleaved).
+            """
+    )
     var cfg: Float?
 
     @Option(help: "DDIM steps per image patch.")

@@ -193,7 +193,7 @@ public enum JobMode: UInt32, Sendable, Equatable, CaseIterable {
 }
 
 /// A job as a client submits it; every value explicit except `maxTokens` 0, the mode's default (256 tokens for text,
-/// the model's context for interleaved answers).
+/// the model's context for interleaved answers), and `guidance` nil, the model's own (on the wire: `model_guidance`).
 public struct JobSpec: Sendable, Equatable {
     public var mode: JobMode
     public var prompt: String
@@ -203,8 +203,8 @@ public struct JobSpec: Sendable, Equatable {
     public var topK: Int
     public var topP: Float
     public var seed: UInt64
-    /// Image modes: the classifier-free guidance scale and DDIM steps.
-    public var guidance: Float
+    /// Image modes: the classifier-free guidance scale (nil: the model's default) and DDIM steps.
+    public var guidance: Float?
     public var steps: Int
     /// The client's id for this submission (0: none); the same id from the same key again is the same job.
     public var submission: UInt64
@@ -217,7 +217,7 @@ public struct JobSpec: Sendable, Equatable {
         topK: Int = 0,
         topP: Float = 1,
         seed: UInt64 = 0,
-        guidance: Float = 5,
+        guidance: Float? = nil,
         steps: Int = 100,
         submission: UInt64 = 0
     ) {

@@ -79,7 +79,8 @@ public enum EnvelopeCodec {
             job.top_k = UInt32(clamping: spec.topK)
             job.top_p = spec.topP
             job.seed = spec.seed
-            job.guidance = spec.guidance
+            job.guidance = spec.guidance ?? 0
+            job.model_guidance = spec.guidance == nil ? 1 : 0
             job.steps = UInt32(clamping: spec.steps)
             job.submission = spec.submission
         }
@@ -197,7 +198,7 @@ public enum EnvelopeCodec {
                 topK: Int(j.top_k),
                 topP: j.top_p,
                 seed: j.seed,
-                guidance: j.guidance,
+                guidance: j.model_guidance != 0 ? nil : j.guidance,
                 steps: Int(j.steps),
                 submission: j.submission
             )

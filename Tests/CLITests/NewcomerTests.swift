@@ -51,4 +51,23 @@ import Testing
         let help = try await OrthusProcess.output(["coordinator", "--help"])
         #expect(!help.stdout.contains("(default: 0)"), "\(help.stdout)")
     }
+
+    /// Without --cfg a command uses the model's own guidance (the bundled model's generation_config.json says 1.5),
+    /// not Orthus-7B's 5, which over-guides this model.
+    @Test func withoutCfgTheModelsOwnGuidanceIsUsed() async throws {
+        let scratch = try ScratchFolder("guidance")
+        var pictures: [String: Data] = [:]
+        for (name, cfg) in [("default", [String]()), ("1.5", ["--cfg", "1.5"]), ("5", ["--cfg", "5"])] {
+            let file = scratch.file("\(name).png")
+            let run = try await OrthusProcess.output(
+                ["generate", "--model", Fixtures.shapesModel, "--prompt", "a red circle", "--steps", "20"]
+                    + ["--image-out", file] + cfg
+            )
+            #expect(run.status == 0, "\(run.stderr)")
+            pictures[name] = try Data(contentsOf: URL(fileURLWithPath: file))
+        }
+        #expect(pictures["default"] == pictures["1.5"] && pictures["default"] != pictures["5"])
+        let help = try await OrthusProcess.output(["eval", "--help"])
+        #expect(help.stdout.contains("generation_config.json"), "\(help.stdout)")
+    }
 }

@@ -30,6 +30,14 @@ import Testing
             )
             #expect(try decode(EnvelopeCodec.encode(envelope)) == envelope)
         }
+        // No guidance: the model's own, which is not the same as guidance 0.
+        for guidance: Float? in [nil, 0] {
+            let job = Envelope(
+                kind: 50,
+                job: JobSpec(mode: .textToImage, prompt: "a", maxTokens: 0, guidance: guidance)
+            )
+            #expect(try decode(EnvelopeCodec.encode(job)).job?.guidance == guidance)
+        }
         let plain = Envelope(kind: 52, jobID: 9, answerText: "piece")
         #expect(try decode(EnvelopeCodec.encode(plain)).job == nil)
     }

@@ -69,6 +69,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--guidance", type=float, default=1.5,
+                        help="guidance_scale for generation_config.json (chosen on the validation set, README)")
     args = parser.parse_args()
     trained = torch.load(args.work / "trained.pt", weights_only=False)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -76,6 +78,8 @@ def main():
     write_sharded(tensors, args.out, ("model.embed_tokens.", "model.layers.0.", "model.layers.1.", "model.vqmodel."))
     shutil.copy(args.work / "config.json", args.out / "config.json")
     shutil.copy(args.work / "tokenizer.json", args.out / "tokenizer.json")
+    # The model's own sampling defaults, read by every orthus command that does not set --cfg.
+    (args.out / "generation_config.json").write_text(json.dumps({"guidance_scale": args.guidance, "interleaved_guidance_scale": args.guidance}, indent=2) + "\n")
     total = sum(t.numel() * 2 for t in tensors.values())
     print(f"wrote {len(tensors)} tensors ({total / 1e6:.1f} MB) to {args.out}")
 

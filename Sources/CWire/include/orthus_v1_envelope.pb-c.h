@@ -123,7 +123,7 @@ struct  Orthus__V1__Registration
 
 /*
  * A job as a client submits it. Every value is explicit except max_tokens 0, the mode's default (256 tokens for
- * text, the model's context for interleaved answers).
+ * text, the model's context for interleaved answers), and guidance when model_guidance is set.
  */
 struct  Orthus__V1__JobSpec
 {
@@ -148,10 +148,15 @@ struct  Orthus__V1__JobSpec
    * same job, so a client may send it again when no acceptance came (the coordinator may have died with it).
    */
   uint64_t submission;
+  /*
+   * Use the model's own guidance scale (its generation_config.json, else Orthus's 5 for pictures and 3 for the images
+   * of interleaved answers) instead of `guidance`.
+   */
+  protobuf_c_boolean model_guidance;
 };
 #define ORTHUS__V1__JOB_SPEC__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&orthus__v1__job_spec__descriptor) \
-    , ORTHUS__V1__JOB_MODE__JOB_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , ORTHUS__V1__JOB_MODE__JOB_MODE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
