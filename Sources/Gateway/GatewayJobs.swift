@@ -44,9 +44,6 @@ extension GatewayServer {
     /// `POST /v1/chat/completions`: the whole answer, or (with `stream`) server-sent chunks as tokens come.
     func chatCompletion(_ chat: ChatRequest) async throws -> Response {
         let (spec, picture) = try RequestMapping.job(for: chat, model: model)
-        if chat.stream == true, spec.mode == .interleaved {
-            throw APIError.invalid("an interleaved answer (modalities with image) is not streamed yet", param: "stream")
-        }
         try await requireReady()
         let stream = try client.submit(spec, picture: picture, acceptTimeout: configuration.acceptTimeout)
         let feed = JobFeed(stream)
@@ -62,6 +59,7 @@ extension GatewayServer {
                 id: id,
                 created: created,
                 includeUsage: chat.stream_options?.include_usage ?? false,
+                interleaved: spec.mode == .interleaved,
                 promptTokens: promptTokens,
                 limit: limit
             )
@@ -107,13 +105,16 @@ extension GatewayServer {
     }
 
     /// Server-sent events in OpenAI's chunk format: the role, each piece of text as it is decoded, the finish reason,
-    /// usage when asked, then `data: [DONE]`. A failure after the answer began is an event with OpenAI's error body
-    /// (its SDKs raise it). A client that goes away cancels its job.
+    /// usage when asked, then `data: [DONE]`. An interleaved answer's text runs and pictures (an `image_url` part in
+    /// the delta's content) come in order as the cluster decodes them, at the end, with a comment line per patch
+    /// sampled before (clients ignore comments; proxies see the stream alive). A failure after the answer began is an
+    /// event with OpenAI's error body (its SDKs raise it). A client that goes away cancels its job.
     func streamedChat(
         _ feed: JobFeed,
         id: String,
         created: Int,
         includeUsage: Bool,
+        interleaved: Bool,
         promptTokens: Int,
         limit: Int
     ) -> Response {
@@ -123,16 +124,25 @@ extension GatewayServer {
         }
         let events = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
             let task = Task {
-                var generated = 0
+                // Generated positions: tokens (the progress count) and, in an interleaved answer, patches.
+                var (tokens, patches) = (0, 0)
+                var generated: Int { tokens + patches }
                 do {
-                    continuation.yield(Self.event(chunk(.init(role: "assistant", content: ""))))
+                    continuation.yield(Self.event(chunk(.init(role: "assistant", content: .text("")))))
                     for try await message in feed.rest {
                         switch message {
-                        case .text(_, let piece, let tokens):
-                            generated = max(generated, tokens)
-                            if !piece.isEmpty { continuation.yield(Self.event(chunk(.init(content: piece)))) }
+                        case .text(_, let piece, let count):
+                            tokens = max(tokens, count)
+                            if !piece.isEmpty { continuation.yield(Self.event(chunk(.init(content: .text(piece))))) }
+                        case .patches(_, let image, let done, let total, _) where interleaved:
+                            patches += 1
+                            continuation.yield(ByteBuffer(string: ": image \(image) patch \(done)/\(total)\n\n"))
+                        case .answerText(_, let text) where !text.isEmpty:
+                            continuation.yield(Self.event(chunk(.init(content: .text(text)))))
+                        case .image(_, _, let png, _):
+                            continuation.yield(Self.event(chunk(.init(content: .parts([.image(png: png)])))))
                         case .finished(_, let rest):
-                            if !rest.isEmpty { continuation.yield(Self.event(chunk(.init(content: rest)))) }
+                            if !rest.isEmpty { continuation.yield(Self.event(chunk(.init(content: .text(rest))))) }
                             let reason = generated >= limit ? "length" : "stop"
                             continuation.yield(Self.event(chunk(.init(), finish: reason)))
                             if includeUsage {

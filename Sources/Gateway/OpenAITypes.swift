@@ -124,7 +124,8 @@ struct ChatChunk: Encodable, Sendable {
     struct Choice: Encodable, Sendable {
         struct Delta: Encodable, Sendable {
             var role: String?
-            var content: String?
+            /// A piece of text, or (in an interleaved answer) a generated picture as an `image_url` part.
+            var content: AnswerContent?
         }
         var index = 0
         var delta: Delta

@@ -106,6 +106,18 @@ import Wire
                     == Data(contentsOf: URL(fileURLWithPath: story + "/answer/" + want))
             )
         }
+        // Streamed, the same parts in the same order: text runs, then each picture byte for byte.
+        let streamedStory = results["interleaved_streamed"] as? [String: Any]
+        let streamedParts = streamedStory?["parts"] as? [[String: String]] ?? []
+        #expect(streamedParts.map { $0["text"] } == parts.map { $0["text"] }, "\(streamedParts) against \(parts)")
+        for (got, want) in zip(streamedParts.compactMap { $0["image"] }, received) {
+            #expect(
+                try Data(contentsOf: URL(fileURLWithPath: out + "/" + got))
+                    == Data(contentsOf: URL(fileURLWithPath: out + "/" + want))
+            )
+        }
+        #expect(streamedParts.compactMap { $0["image"] }.count == received.count)
+        #expect(streamedStory?["finish_reason"] as? String != nil)
         #expect(results["models"] as? [String] == ["orthus-test"])
 
         // Refusals: status, code and parameter as OpenAI's clients expect them.

@@ -126,6 +126,29 @@ for index, part in enumerate(parts):
             f.write(png)
         results["interleaved"]["parts"].append({"image": f"interleaved-{index}.png"})
 
+# The same answer streamed: text runs as strings, pictures as image_url parts, in order.
+results["interleaved_streamed"] = {"parts": [], "finish_reason": None}
+for chunk in client.chat.completions.create(
+    model=model,
+    messages=[{"role": "user", "content": wanted["prompt"]}],
+    max_tokens=wanted["max_tokens"],
+    temperature=wanted["temperature"],
+    stream=True,
+    extra_body={"modalities": ["text", "image"], "steps": wanted["steps"]},
+):
+    for choice in chunk.choices:
+        content = choice.delta.content
+        if isinstance(content, str) and content:
+            results["interleaved_streamed"]["parts"].append({"text": content})
+        elif isinstance(content, list):
+            for part in content:
+                name = f"streamed-interleaved-{len(results['interleaved_streamed']['parts'])}.png"
+                with open(f"{out}/{name}", "wb") as f:
+                    f.write(base64.b64decode(part["image_url"]["url"].split(",", 1)[1]))
+                results["interleaved_streamed"]["parts"].append({"image": name})
+        if choice.finish_reason:
+            results["interleaved_streamed"]["finish_reason"] = choice.finish_reason
+
 # An image generation, as base64 and as a URL of the gateway's files.
 drawing = asked["image"]
 generated = client.images.generate(
