@@ -303,10 +303,18 @@ extension CoordinatorCore {
             }.map { (now - $0.lastHeard).seconds }
             gauge.record(ages.max() ?? 0)
         }
+        for (mode, gauge) in metrics.modes { gauge.record(jobs.values.filter { $0.spec.mode == mode }.count) }
+        let inFlight = batchClock.inFlightIDs
+        metrics.microBatchesInFlight.record(inFlight.count)
+        var passedBefore = UInt64.max  // every micro-batch has passed the coordinator
         for (index, id) in pipeline.chain.enumerated() {
             let stage = metrics.stage(index)
             stage.kvPositions.record(Int(clamping: info[id]?.load.kvPositions ?? 0))
             stage.kvBudget.record(Int(clamping: info[id]?.load.kvBudget ?? 0))
+            // Stages run micro-batches in order: one has passed a stage when its id is at most the newest it ran.
+            let passed = info[id]?.load.finishedMicroBatch ?? 0
+            stage.inFlight.record(inFlight.filter { $0 > passed && $0 <= passedBefore }.count)
+            passedBefore = passed
         }
     }
 

@@ -1,5 +1,6 @@
 import Membership
 import Metrics
+import Wire
 
 /// The coordinator's metrics (swift-metrics; Prometheus when the process bootstrapped `Telemetry`): events count as
 /// they happen, and gauges are refreshed from the core's state on every tick. Labels are bounded: job outcomes and
@@ -15,6 +16,9 @@ struct CoordinatorMetrics {
     let refusedClient = Counter(label: "orthus_refused_messages_total", dimensions: [("from", "client")])
     let refusedWorker = Counter(label: "orthus_refused_messages_total", dimensions: [("from", "worker")])
     let queueDepth = Gauge(label: "orthus_job_queue_depth")
+    /// Jobs running or queued, by what they ask for.
+    let modes = JobMode.allCases.map { ($0, Gauge(label: "orthus_jobs_by_mode", dimensions: [("mode", "\($0)")])) }
+    let microBatchesInFlight = Gauge(label: "orthus_micro_batches_in_flight")
     let kvReserved = Gauge(label: "orthus_kv_reserved_positions")
     let phases = ["queued", "encoding", "running", "decoding"].map {
         ($0, Gauge(label: "orthus_jobs", dimensions: [("phase", $0)]))
@@ -37,6 +41,9 @@ struct CoordinatorMetrics {
         let busyFraction: Gauge
         let kvPositions: Gauge
         let kvBudget: Gauge
+        /// Micro-batches past the stage before this one (as heartbeats last said) and not past this one: queued at
+        /// or running on it.
+        let inFlight: Gauge
         /// The stage's busy seconds and the time of the last refresh, for the fraction between refreshes.
         var lastBusy: (worker: WorkerID, busy: Duration, at: ContinuousClock.Instant)?
 
@@ -45,6 +52,7 @@ struct CoordinatorMetrics {
             busyFraction = Gauge(label: "orthus_stage_busy_fraction", dimensions: place)
             kvPositions = Gauge(label: "orthus_stage_kv_positions", dimensions: place)
             kvBudget = Gauge(label: "orthus_stage_kv_budget_positions", dimensions: place)
+            inFlight = Gauge(label: "orthus_stage_micro_batches_in_flight", dimensions: place)
         }
     }
 

@@ -13,6 +13,8 @@ struct MicroBatchClock {
     }
 
     private var sent: [UInt64: Sent] = [:]
+    /// The micro-batches in the pipeline now.
+    var inFlightIDs: [UInt64] { Array(sent.keys) }
     private(set) var perBatch: Duration?
     private(set) var perRow: Duration?
     let factor: Double

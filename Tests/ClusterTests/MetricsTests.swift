@@ -47,6 +47,10 @@ import FoundationNetworking
         #expect((coordinator[#"orthus_stage_kv_budget_positions{stage="0"}"#] ?? 0) > 0)
         #expect(coordinator[#"orthus_head_pool_workers{pool="diffusion"}"#] == 1)
         #expect(coordinator.keys.contains(#"orthus_stage_busy_fraction{stage="1"}"#))
+        // Nothing runs now: no job of any mode, no micro-batch in the pipeline or on a stage.
+        #expect(coordinator[#"orthus_jobs_by_mode{mode="textToImage"}"#] == 0, "\(coordinator)")
+        #expect(coordinator["orthus_micro_batches_in_flight"] == 0)
+        #expect(coordinator[#"orthus_stage_micro_batches_in_flight{stage="1"}"#] == 0)
         for stage in ["stage-0", "stage-1"] {
             let own = values[stage] ?? [:]
             #expect((own.first { $0.key.hasPrefix("orthus_stage_micro_batches_total") }?.value ?? 0) > 0, "\(own)")

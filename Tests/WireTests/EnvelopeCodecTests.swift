@@ -49,11 +49,15 @@ import Testing
 
     @Test func anotherProtocolVersionIsRefusedByNumber() {
         var future = sample
-        future.version = 4
-        #expect(throws: WireError.unsupportedVersion(4)) { try decode(EnvelopeCodec.encode(future)) }
-        var second = sample
-        second.version = 2
-        #expect(throws: WireError.unsupportedVersion(2)) { try decode(EnvelopeCodec.encode(second)) }
+        future.version = Envelope.currentVersion + 1
+        #expect(throws: WireError.unsupportedVersion(Envelope.currentVersion + 1)) {
+            try decode(EnvelopeCodec.encode(future))
+        }
+        var past = sample
+        past.version = Envelope.currentVersion - 1
+        #expect(throws: WireError.unsupportedVersion(Envelope.currentVersion - 1)) {
+            try decode(EnvelopeCodec.encode(past))
+        }
         var unset = sample
         unset.version = 0
         #expect(throws: WireError.unsupportedVersion(0)) { try decode(EnvelopeCodec.encode(unset)) }
