@@ -282,6 +282,8 @@ let package = Package(
             dependencies: [
                 "TestSupport", "Engine", "Generation", "Checkpoint", "Heads", "Tokenizer", "Tensor", "ImageIO",
             ],
+            // The deployment files' command lines, read by DeploymentFilesTests.
+            exclude: ["deployment_commands.py"],
             swiftSettings: strictSettings
         ),
     ]

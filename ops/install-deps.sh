@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs (C libraries and the protobuf-c compiler), iproute2 (ip and tc, for
-# the network-namespace test bed, ops/netbed.sh), Prometheus (a real scraper for the metrics test), Chromium (a real
-# browser on the gateway's playground page) and OpenAI's Python client (the gateway's outside test). Idempotent.
+# Installs what building and testing need. Idempotent.
+#   ops/install-deps.sh           the build's C libraries and the protobuf-c compiler, and what the tests use:
+#                                 iproute2 (ip and tc, for the network-namespace test bed, ops/netbed.sh), Prometheus
+#                                 (a real scraper for the metrics test), Chromium (a real browser on the gateway's
+#                                 playground page), kubectl, systemd-analyze, PyYAML and kubernetes-validate (the
+#                                 deployment files' test) and OpenAI's Python client (the gateway's outside test)
+#   ops/install-deps.sh --build   only what building needs (the container build, cluster/Containerfile, uses this)
 set -euo pipefail
 
-packages=(libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev pkg-config iproute2 prometheus chromium)
+build=(libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev pkg-config)
+tests=(iproute2 prometheus chromium kubectl systemd python3-pip)
+packages=("${build[@]}")
+[ "${1:-}" = "--build" ] || packages+=("${tests[@]}")
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -18,9 +26,13 @@ else
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# The tests run it as `python3` from PATH, as a user would.
-if python3 -c "import openai" 2>/dev/null; then
-  echo "python openai client present"
-else
-  python3 -m pip install -q --disable-pip-version-check openai
-fi
+[ "${1:-}" = "--build" ] && exit 0
+
+# The tests run these as `python3` and `kubernetes-validate` from PATH, as a user would.
+for module in openai:openai yaml:pyyaml kubernetes_validate:kubernetes-validate; do
+  if python3 -c "import ${module%%:*}" 2>/dev/null; then
+    echo "python ${module##*:} present"
+  else
+    python3 -m pip install -q --disable-pip-version-check "${module##*:}"
+  fi
+done

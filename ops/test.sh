@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Everything CI checks: system packages, generated protobuf code up to date, formatting, the test suite, and a short
-# fuzzing run of every decoder of untrusted bytes (ops/fuzz.sh; 10 s each here, 10^6 executions each by hand).
+# Everything CI checks: system packages, generated protobuf code up to date, formatting, the test suite, the release
+# build the container image is made of (ops/build-release.sh: it also checks the image's runtime packages), and a
+# short fuzzing run of every decoder of untrusted bytes (ops/fuzz.sh; 10 s each here, 10^6 executions each by hand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/install-deps.sh
 ops/gen-protos.sh --check
 swift format lint --strict --recursive Sources Tests Package.swift ops/fuzz/Package.swift ops/fuzz/Sources
 swift test
+bash ops/build-release.sh "$(mktemp -d)"
 bash ops/fuzz.sh --time 10
