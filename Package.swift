@@ -80,6 +80,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `orthus plan`: where stages and head workers go on a set of profiled hosts, and what that predicts. Pure.
+        .target(name: "Planner", dependencies: ["Checkpoint"], swiftSettings: strictSettings),
         // `orthus trace`: a trace's records as lanes, written as Chrome trace-event JSON and SVG. Pure.
         .target(name: "Timeline", dependencies: ["ClusterProtocol"], swiftSettings: strictSettings),
         // Prometheus metrics for every role: swift-metrics into one registry, served on --metrics-listen.
@@ -143,7 +145,7 @@ let package = Package(
             name: "Benchmark",
             dependencies: [
                 "Checkpoint", "Tensor", "Model", "Heads", "VQVAE", "Engine", "Generation", "ClusterClient",
-                "ClusterLauncher", "ClusterProtocol", "Wire", "Runtime",
+                "ClusterLauncher", "ClusterProtocol", "Wire", "Runtime", "Planner",
             ],
             swiftSettings: strictSettings
         ),
@@ -173,7 +175,7 @@ let package = Package(
                 "Transport",
                 "Membership", "Stage", "HeadService", "Coordinator", "ClusterClient", "ClusterLauncher",
                 "ClusterProtocol", "Benchmark",
-                "Runtime", "Evaluation", "Generation", "Gateway", "Telemetry", "Timeline",
+                "Runtime", "Evaluation", "Generation", "Gateway", "Telemetry", "Timeline", "Planner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -267,6 +269,7 @@ let package = Package(
             dependencies: ["Timeline", "ClusterProtocol"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "PlannerTests", dependencies: ["Planner"], swiftSettings: strictSettings),
         .testTarget(
             name: "ClusterTests",
             dependencies: [
@@ -281,6 +284,7 @@ let package = Package(
             name: "CLITests",
             dependencies: [
                 "TestSupport", "Engine", "Generation", "Checkpoint", "Heads", "Tokenizer", "Tensor", "ImageIO",
+                "ClusterLauncher",
             ],
             // The deployment files' command lines, read by DeploymentFilesTests.
             exclude: ["deployment_commands.py"],

@@ -1,0 +1,156 @@
+import ArgumentParser
+import Benchmark
+import Checkpoint
+import Foundation
+import Planner
+import Runtime
+
+/// `orthus profile`: this host as the engine uses it, for `orthus plan`.
+struct ProfileCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "profile",
+        abstract: "Measure this host for the planner: layer, head and VQ times with the model, bandwidth, memory.",
+        discussion: "Run it on each host with the model (or one of its geometry) and the threads a stage will use."
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Write the profile (JSON) here.")
+    var out = "host.json"
+
+    func validate() throws {
+        let parent = URL(fileURLWithPath: out).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: parent) else {
+            throw ValidationError("--out \(out): the folder \(parent) does not exist")
+        }
+    }
+
+    func run() throws {
+        let started = ContinuousClock.now
+        let profile = try HostProfiler(directory: try ModelDirectory(path: model.model)).measure {
+            StandardStreams.err("measuring \($0)...\n")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(profile).write(to: URL(fileURLWithPath: out))
+        let layer = profile.layerSeconds.sorted { $0.key < $1.key }
+            .map { String(format: "%d rows %.2f ms", $0.key, $0.value * 1000) }.joined(separator: ", ")
+        StandardStreams.out(
+            """
+            \(profile.host): \(profile.cores) cores, \(Self.gib(profile.memoryBytes)) (\(Self.gib(profile.availableBytes)) \
+            free), read \(String(format: "%.1f", profile.readBytesPerSecond / 1e9)) GB/s, sgemm \
+            \(String(format: "%.1f", profile.sgemmFlopsPerSecond / 1e9)) GFLOP/s
+            one layer: \(layer); prefill of \(profile.prefillChunk) \
+            \(String(format: "%.2f", profile.prefillLayerSeconds * 1000)) ms
+            LM head \(String(format: "%.3f", profile.lmHeadSecondsPerRow * 1000)) ms/row, diffusion head \
+            \(String(format: "%.4f", profile.diffusionSecondsPerRowStep * 1000)) ms/row-step, VQ decode \
+            \(String(format: "%.1f", profile.vqDecodeSeconds * 1000)) ms
+            wrote \(out) in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s
+
+            """
+        )
+    }
+
+    static func gib(_ bytes: Int) -> String { String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+}
+
+/// `orthus plan`: where stages and head workers go on profiled hosts, and what that predicts.
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Choose stages, layer ranges and head workers for a set of profiled hosts, and predict throughput.",
+        discussion: """
+            --hosts is a JSON list of hosts: {"name", "address", "profile": "FILE from orthus profile"} and optionally \
+            "memoryGB" and "cores" (default: the profile's). Profile paths are relative to the hosts file.
+            """
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "The hosts (JSON).")
+    var hosts: String
+
+    @Option(help: "Sequences each stage keeps KV room for, at the model's full context.")
+    var sequences = 8
+
+    @Option(help: "Rows per decode micro-batch the stage times are predicted at.")
+    var rows = 8
+
+    @Option(help: "Micro-batches in flight (default: one per stage).")
+    var depth: Int?
+
+    @Option(help: "Share of jobs that draw a picture, in [0, 1] (the rest are 256-token text jobs).")
+    var imageShare = 0.5
+
+    @Option(help: "DDIM steps per patch.")
+    var steps = 100
+
+    @Option(help: "Write a spec for `orthus up` here (for hosts that are all this machine).")
+    var specOut: String?
+
+    func validate() throws {
+        guard sequences > 0, rows > 0, steps > 0 else {
+            throw ValidationError("--sequences, --rows and --steps must be positive")
+        }
+        if let depth, depth <= 0 { throw ValidationError("--depth must be positive") }
+        guard (0...1).contains(imageShare) else { throw ValidationError("--image-share must be in [0, 1]") }
+    }
+
+    /// A hosts file or profile that cannot be used (not a usage error: no usage text).
+    struct InputError: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    struct HostEntry: Decodable {
+        var name: String
+        var address: String?
+        var memoryGB: Double?
+        var cores: Int?
+        var profile: String
+    }
+
+    func run() throws {
+        let directory = try ModelDirectory(path: model.model)
+        let costs = ModelCosts(try CheckpointSummary(directory))
+        let planner = Planner(
+            hosts: try readHosts(),
+            costs: costs,
+            goal: .init(sequences: sequences, rows: rows, depth: depth ?? 0, imageShare: imageShare, steps: steps)
+        )
+        let plan = try planner.plan()
+        StandardStreams.out(PlanReport.text(plan, even: planner.evenSplit()))
+        if let specOut { try PlanReport.spec(plan, model: model.model).write(to: URL(fileURLWithPath: specOut)) }
+    }
+
+    func readHosts() throws -> [Planner.Host] {
+        let folder = URL(fileURLWithPath: hosts).deletingLastPathComponent()
+        let entries: [HostEntry]
+        do {
+            entries = try JSONDecoder().decode([HostEntry].self, from: Data(contentsOf: URL(fileURLWithPath: hosts)))
+        } catch let error as DecodingError {
+            throw InputError("--hosts \(hosts) is not a list of hosts: \(error.readable)")
+        } catch {
+            throw InputError("--hosts " + readableFileError(error, path: hosts))
+        }
+        return try entries.map { entry in
+            let path =
+                entry.profile.hasPrefix("/") ? entry.profile : folder.appendingPathComponent(entry.profile).path
+            let profile: HostProfile
+            do {
+                profile = try JSONDecoder().decode(HostProfile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            } catch let error as DecodingError {
+                throw InputError("\(path) is not a host profile (orthus profile): \(error.readable)")
+            } catch {
+                throw InputError("host \(entry.name): " + readableFileError(error, path: path))
+            }
+            return Planner.Host(
+                name: entry.name,
+                address: entry.address ?? entry.name,
+                memoryBytes: entry.memoryGB.map { Int($0 * Double(1 << 30)) } ?? profile.memoryBytes,
+                cores: entry.cores ?? profile.cores,
+                profile: profile
+            )
+        }
+    }
+}
