@@ -88,6 +88,14 @@ struct PlanCommand: ParsableCommand {
     @Option(help: "Write a spec for `orthus up` here (for hosts that are all this machine).")
     var specOut: String?
 
+    @Option(
+        help: """
+            Write stage-layers.txt and plan.yaml (a patch: replicas, KV budget, memory) into this folder, for a \
+            kustomize overlay of cluster/k8s.
+            """
+    )
+    var k8sOut: String?
+
     func validate() throws {
         guard sequences > 0, rows > 0, steps > 0 else {
             throw ValidationError("--sequences, --rows and --steps must be positive")
@@ -121,6 +129,12 @@ struct PlanCommand: ParsableCommand {
         let plan = try planner.plan()
         StandardStreams.out(PlanReport.text(plan, even: planner.evenSplit()))
         if let specOut { try PlanReport.spec(plan, model: model.model).write(to: URL(fileURLWithPath: specOut)) }
+        if let k8sOut {
+            let (layers, patch) = PlanReport.kubernetes(plan, costs: costs, sequences: sequences)
+            try FileManager.default.createDirectory(atPath: k8sOut, withIntermediateDirectories: true)
+            try layers.write(toFile: k8sOut + "/stage-layers.txt", atomically: true, encoding: .utf8)
+            try patch.write(toFile: k8sOut + "/plan.yaml", atomically: true, encoding: .utf8)
+        }
     }
 
     func readHosts() throws -> [Planner.Host] {

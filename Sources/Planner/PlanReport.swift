@@ -34,6 +34,67 @@ public enum PlanReport {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Values for the Kubernetes files (cluster/k8s): the `stage-layers` ConfigMap's file (one range per line, in
+    /// pipeline order), and a strategic-merge patch setting the stage StatefulSet's replicas, KV budget and memory
+    /// (its pods are alike: the largest stage's), and the pools' replicas and memory.
+    public static func kubernetes(_ plan: Plan, costs: ModelCosts, sequences: Int) -> (layers: String, patch: String) {
+        let layers = plan.stages.map { "\($0.layers.lowerBound)..<\($0.layers.upperBound)\n" }.joined()
+        let widest = plan.stages.map(\.layers.count).max() ?? 0
+        let kvMB = (sequences * costs.contextLength * costs.kvBytesPerPositionPerLayer * widest + (1 << 20) - 1) >> 20
+        func mebibytes(_ bytes: Int) -> String { "\((bytes + (1 << 20) - 1) >> 20)Mi" }
+        let stageBytes = plan.stages.map(\.bytes).max() ?? 0
+        let diffusion = plan.workers.filter { $0.role == "diffusion-head" }
+        let lmBytes = plan.workers.first { $0.role == "lm-head" }?.bytes ?? 0
+        let patch = """
+            # Written by orthus plan: \(plan.stages.count) stages, \(diffusion.count) diffusion workers, KV room for \
+            \(sequences) sequences.
+            apiVersion: apps/v1
+            kind: StatefulSet
+            metadata:
+              name: orthus-stage
+            spec:
+              replicas: \(plan.stages.count)
+              template:
+                spec:
+                  containers:
+                    - name: stage
+                      env:
+                        - { name: KV_MEMORY_MB, value: "\(kvMB)" }
+                      resources:
+                        requests: { memory: \(mebibytes(stageBytes)) }
+                        limits: { memory: \(mebibytes(stageBytes + stageBytes / 4)) }
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: orthus-lm-head
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: lm-head
+                      resources:
+                        requests: { memory: \(mebibytes(lmBytes)) }
+                        limits: { memory: \(mebibytes(lmBytes + lmBytes / 4)) }
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: orthus-diffusion-head
+            spec:
+              replicas: \(diffusion.count)
+              template:
+                spec:
+                  containers:
+                    - name: diffusion-head
+                      resources:
+                        requests: { memory: \(mebibytes(diffusion.first?.bytes ?? 0)) }
+                        limits: { memory: \(mebibytes((diffusion.first?.bytes ?? 0) * 5 / 4)) }
+
+            """
+        return (layers, patch)
+    }
+
     /// A spec for `orthus up`: every process on this machine, stages on ports 5601 and up.
     public static func spec(_ plan: Plan, model: String) throws -> Data {
         struct Spec: Encodable {

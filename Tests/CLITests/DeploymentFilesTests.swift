@@ -83,4 +83,59 @@ import Testing
             }
         }
     }
+
+    /// A plan's values in an overlay: `orthus plan --k8s-out` for two profiled hosts, layered over the example; the
+    /// rendered stages are as many as the plan's, with its layer ranges and KV budget, and every object validates.
+    @Test(.enabled(if: hasTools, "needs kubectl (ops/install-deps.sh)"))
+    func aPlansValuesRenderIntoTheKubernetesFiles() async throws {
+        let scratch = try ScratchFolder("deploy-plan")
+        let tree = scratch.file("k8s")
+        try FileManager.default.copyItem(atPath: Self.k8s, toPath: tree)
+        let example = tree + "/overlays/example"
+        _ = try await OrthusProcess.output(["keys", example + "/keys", "--client", "gateway"])
+        try "sk-deploy-test\n".write(toFile: example + "/api-keys.txt", atomically: true, encoding: .utf8)
+
+        let profiled = try await OrthusProcess.output([
+            "profile", "--model", Fixtures.tinyOrthus, "--out", scratch.file("host.json"),
+        ])
+        #expect(profiled.status == 0, "\(profiled.stderr)")
+        try #"[{"name": "a", "profile": "host.json"}, {"name": "b", "profile": "host.json"}]"#.write(
+            toFile: scratch.file("hosts.json"),
+            atomically: true,
+            encoding: .utf8
+        )
+        let planned = tree + "/overlays/planned"
+        let plan = try await OrthusProcess.output([
+            "plan", "--model", Fixtures.tinyOrthus, "--hosts", scratch.file("hosts.json"), "--sequences", "2",
+            "--k8s-out", planned,
+        ])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let layers = try String(contentsOfFile: planned + "/stage-layers.txt", encoding: .utf8)
+        #expect(layers == "0..<2\n2..<4\n", "\(plan.stdout)")
+        try """
+        apiVersion: kustomize.config.k8s.io/v1beta1
+        kind: Kustomization
+        resources: [../example]
+        configMapGenerator:
+          - name: stage-layers
+            behavior: replace
+            files: [layers=stage-layers.txt]
+        patches:
+          - path: plan.yaml
+
+        """.write(toFile: planned + "/kustomization.yaml", atomically: true, encoding: .utf8)
+        let rendered = try await OrthusProcess.output(command: ["/usr/bin/kubectl", "kustomize", planned])
+        #expect(rendered.status == 0, "kubectl kustomize: \(rendered.stderr)")
+        let objects = scratch.file("rendered.yaml")
+        try rendered.stdout.write(toFile: objects, atomically: true, encoding: .utf8)
+        let validated = try await OrthusProcess.output(
+            command: ["/usr/bin/env", "kubernetes-validate", "--strict", "--kubernetes-version", "1.32.0", objects]
+        )
+        #expect(validated.status == 0, "kubernetes-validate: \(validated.stdout) \(validated.stderr)")
+        // Two stages of two layers, KV room for 2 sequences of the test model's context over two layers.
+        #expect(rendered.stdout.contains("layers: |\n    0..<2\n    2..<4\n"), "\(rendered.stdout)")
+        let statefulSet = rendered.stdout.components(separatedBy: "kind: StatefulSet")[1]
+        #expect(statefulSet.contains("replicas: 2"), "\(statefulSet)")
+        #expect(statefulSet.contains("name: KV_MEMORY_MB\n          value: \""), "\(statefulSet)")
+    }
 }
