@@ -21,9 +21,14 @@ public struct ClusterClient: Sendable {
         context = try ZMQContext()
     }
 
-    /// The coordinator's status report.
-    public func status(timeout: Duration) async throws -> StatusReport {
-        let exchange = try Exchange(self, try ClientMessage.status.message(), timeout)
+    /// Sends one request and returns the first reply `answer` takes (nil: not the answer, keep reading); a failure
+    /// reply is the coordinator's refusal.
+    func ask<Answer>(
+        _ request: ClientMessage,
+        timeout: Duration,
+        _ answer: (ClientMessage) throws -> Answer?
+    ) async throws -> Answer {
+        let exchange = try Exchange(self, try request.message(), timeout)
         defer { exchange.close() }
         for try await reply in exchange.replies() {
             let message: ClientMessage
@@ -32,13 +37,18 @@ public struct ClusterClient: Sendable {
             } catch {
                 throw ClientError.refused("an unreadable reply: \(error)")
             }
-            switch message {
-            case .statusReport(let json): return try JSONDecoder().decode(StatusReport.self, from: Data(json.utf8))
-            case .failure(_, let reason): throw ClientError.refused(reason)
-            default: continue
-            }
+            if case .failure(_, let reason) = message { throw ClientError.refused(reason) }
+            if let found = try answer(message) { return found }
         }
         throw ClientError.closed(endpoint)
+    }
+
+    /// The coordinator's status report.
+    public func status(timeout: Duration) async throws -> StatusReport {
+        try await ask(.status, timeout: timeout) { (message: ClientMessage) -> StatusReport? in
+            guard case .statusReport(let json) = message else { return nil }
+            return try JSONDecoder().decode(StatusReport.self, from: Data(json.utf8))
+        }
     }
 
     /// The coordinator's trace records after cursor `since` (`UInt64.max`: none, only the current cursor), every page
@@ -47,23 +57,10 @@ public struct ClusterClient: Sendable {
         var whole: TraceReport?
         var cursor = since
         while true {
-            let exchange = try Exchange(self, try ClientMessage.trace(since: cursor).message(), timeout)
-            defer { exchange.close() }
-            var page: TraceReport?
-            for try await reply in exchange.replies() {
-                let message: ClientMessage
-                do {
-                    message = try ClientMessage(reply)
-                } catch {
-                    throw ClientError.refused("an unreadable reply: \(error)")
-                }
-                if case .traceReport(let json) = message {
-                    page = try JSONDecoder().decode(TraceReport.self, from: Data(json.utf8))
-                    break
-                }
-                if case .failure(_, let reason) = message { throw ClientError.refused(reason) }
+            let page: TraceReport = try await ask(.trace(since: cursor), timeout: timeout) { message in
+                guard case .traceReport(let json) = message else { return nil }
+                return try JSONDecoder().decode(TraceReport.self, from: Data(json.utf8))
             }
-            guard let page else { throw ClientError.closed(endpoint) }
             if var sofar = whole {
                 sofar.beats += page.beats
                 sofar.trips += page.trips

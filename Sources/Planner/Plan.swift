@@ -126,19 +126,9 @@ extension Planner {
         var start = 0
         for index in 0..<count {
             let end = start + (costs.layerCount - start) / (count - index)
-            let range = start..<end
-            let host = hosts[index]
-            let bytes = stageBytes(range)
-            guard bytes <= Self.usable(host) else { return nil }
-            stages.append(
-                Plan.Stage(
-                    host: host.name,
-                    address: host.address,
-                    layers: range,
-                    seconds: stageSeconds(range.count, on: host),
-                    bytes: bytes
-                )
-            )
+            let even = stage(start..<end, on: hosts[index])
+            guard even.bytes <= Self.usable(hosts[index]) else { return nil }
+            stages.append(even)
             start = end
         }
         return stages

@@ -84,6 +84,17 @@ public struct Planner: Sendable {
         return bytes + ModelCosts.processOverhead
     }
 
+    /// `layers` on `host`, with its predicted time and memory.
+    func stage(_ layers: Range<Int>, on host: Host) -> Plan.Stage {
+        Plan.Stage(
+            host: host.name,
+            address: host.address,
+            layers: layers,
+            seconds: stageSeconds(layers.count, on: host),
+            bytes: stageBytes(layers)
+        )
+    }
+
     /// A stage's predicted time per micro-batch on `host`.
     func stageSeconds(_ layers: Int, on host: Host) -> Double {
         Double(layers) * host.profile.layerTime(rows: goal.rows)
@@ -149,17 +160,7 @@ public struct Planner: Sendable {
         var stages: [Plan.Stage] = []
         var (mask, end) = (chosen.0, layers)
         while let previous = best[mask][end]?.previous {
-            let host = hosts[previous.host]
-            let range = previous.end..<end
-            stages.append(
-                Plan.Stage(
-                    host: host.name,
-                    address: host.address,
-                    layers: range,
-                    seconds: stageSeconds(range.count, on: host),
-                    bytes: stageBytes(range)
-                )
-            )
+            stages.append(stage(previous.end..<end, on: hosts[previous.host]))
             (mask, end) = (previous.mask, previous.end)
         }
         return stages.reversed()
