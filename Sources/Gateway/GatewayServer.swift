@@ -31,8 +31,9 @@ public struct GatewayServer: Sendable {
     let usage: UsageCounter
     let files: GeneratedFiles
     /// The model's VQ decoder, for the partial pictures of streamed image generations (the finished ones are decoded
-    /// by the diffusion pool).
+    /// by the diffusion pool), and the thread it runs on: a decode is compute, kept off the threads that serve HTTP.
     let decoder: VQDecoder
+    let decoding = SerialThread(name: "vq-decode")
     private let readiness = Readiness()
 
     /// The last readiness answer and when it came.

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import ImageIO
 import NIOCore
+import Runtime
 import Wire
 
 extension GatewayServer {
@@ -16,7 +17,7 @@ extension GatewayServer {
         _ = try await feed.accepted()
         let promptTokens = usage.promptTokens(spec, picture: false) ?? 0
         let size = "\(decoder.resolution)x\(decoder.resolution)"
-        let decoder = decoder
+        let (decoder, decoding) = (decoder, decoding)
         let events = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
             let task = Task {
                 var partials = PartialImages(total: decoder.patchCount, count: partialImages)
@@ -43,7 +44,8 @@ extension GatewayServer {
                         switch message {
                         case .patches(_, _, let done, _, let latent):
                             guard let index = partials.add(done: done, latent: latent) else { continue }
-                            let png = Array(try PNGCodec.encode(partials.picture(decoder)))
+                            let known = partials
+                            let png = try await decoding.run { Array(try PNGCodec.encode(known.picture(decoder))) }
                             continuation.yield(event("image_generation.partial_image", png: png, index: index))
                         case .image(_, _, let png, let latents):
                             let usage = ImageStreamEvent.ImageUsage(
