@@ -1,0 +1,61 @@
+import Testing
+
+@testable import Planner
+
+/// The schedule simulation against cases worked by hand: one job through one stage, pipelining with two lanes, and
+/// what link latency and per-message costs add to each token.
+@Suite struct ScheduleSimulationTests {
+    static let profile = PlannerTests.host("h", gib: 16, layer: 0.001).profile
+
+    static func simulation(
+        stages: Int,
+        layers: Int,
+        depth: Int,
+        link: ScheduleSimulation.Link = .init()
+    )
+        -> ScheduleSimulation
+    {
+        ScheduleSimulation(
+            stages: (0..<stages).map { _ in .init(layers: layers, profile: profile) },
+            lmHead: profile,
+            links: Array(repeating: link, count: stages + 1),
+            lmLink: link,
+            depth: depth,
+            hiddenSize: 4096
+        )
+    }
+
+    @Test func oneJobThroughOneStageTakesItsPrefillThenOneTripPerToken() {
+        let result = Self.simulation(stages: 1, layers: 4, depth: 1).run(.init(jobs: 1, promptTokens: 32, tokens: 10))
+        let p = Self.profile
+        let prefill = 4 * p.prefillLayerSeconds * 32 / 64 + p.lmHeadSecondsPerRow
+        let decode = 4 * p.layerTime(rows: 1) + p.lmHeadSecondsPerRow
+        #expect(result.tokens == 10)
+        #expect(abs(result.seconds - (prefill + 9 * decode)) < 1e-12, "\(result)")
+        #expect(abs(result.timePerToken - decode) < 1e-12)
+        // The stage is busy for its compute only; the LM head's time is its idle time.
+        #expect(
+            abs(
+                result.stageIdle[0] - (1 - (4 * p.prefillLayerSeconds / 2 + 36 * p.layerTime(rows: 1)) / result.seconds)
+            ) < 1e-9
+        )
+    }
+
+    @Test func twoLanesKeepTwoStagesBusyAndGiveMoreTokensPerSecond() {
+        let workload = ScheduleSimulation.Workload(jobs: 8, promptTokens: 16, tokens: 32)
+        let one = Self.simulation(stages: 2, layers: 4, depth: 1).run(workload)
+        let two = Self.simulation(stages: 2, layers: 4, depth: 2).run(workload)
+        #expect(one.tokens == 256 && two.tokens == 256)
+        #expect(two.tokensPerSecond > one.tokensPerSecond * 1.2, "\(one.tokensPerSecond) → \(two.tokensPerSecond)")
+        #expect(two.stageIdle.allSatisfy { $0 < one.stageIdle.max()! })
+    }
+
+    @Test func linkLatencyAndMessageCostsAddToEveryTokensTrip() {
+        let workload = ScheduleSimulation.Workload(jobs: 1, promptTokens: 8, tokens: 20)
+        let plain = Self.simulation(stages: 2, layers: 2, depth: 1).run(workload)
+        let link = ScheduleSimulation.Link(latency: 0.005, perMessage: 0.0001)
+        let slow = Self.simulation(stages: 2, layers: 2, depth: 1, link: link).run(workload)
+        // Three links through the pipeline and two to the LM head and back: five messages per token.
+        #expect(abs(slow.timePerToken - plain.timePerToken - 5 * 0.0051) < 1e-9, "\(slow.timePerToken)")
+    }
+}
