@@ -78,6 +78,8 @@ public struct HostProfiler {
             values: [Float](repeating: 0.01, count: decoder.patchCount * decoder.latentDim)
         )
         let decodeSeconds = Stopwatch.best(repeats: 2) { _ = decoder.decode(latents) }
+        progress("a cluster message over loopback")
+        let message = try MessageProbe.oneWaySeconds(bytes: 8 * c.hiddenSize * 4)
         return HostProfile(
             host: ProcessInfo.processInfo.hostName,
             cores: ProcessInfo.processInfo.activeProcessorCount,
@@ -94,7 +96,8 @@ public struct HostProfiler {
             lmHeadSecondsPerRow: lmSeconds,
             // 8 CFG pairs: 16 rows per step.
             diffusionSecondsPerRowStep: diffusionSeconds / Double(steps * 16),
-            vqDecodeSeconds: decodeSeconds
+            vqDecodeSeconds: decodeSeconds,
+            messageSeconds: message
         )
     }
 

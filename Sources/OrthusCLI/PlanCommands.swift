@@ -44,7 +44,8 @@ struct ProfileCommand: ParsableCommand {
             \(String(format: "%.2f", profile.prefillLayerSeconds * 1000)) ms
             LM head \(String(format: "%.3f", profile.lmHeadSecondsPerRow * 1000)) ms/row, diffusion head \
             \(String(format: "%.4f", profile.diffusionSecondsPerRowStep * 1000)) ms/row-step, VQ decode \
-            \(String(format: "%.1f", profile.vqDecodeSeconds * 1000)) ms
+            \(String(format: "%.1f", profile.vqDecodeSeconds * 1000)) ms, a message over loopback \
+            \(String(format: "%.3f", profile.messageSeconds * 1000)) ms
             wrote \(out) in \(String(format: "%.1f", (ContinuousClock.now - started).seconds)) s
 
             """
@@ -55,7 +56,7 @@ struct ProfileCommand: ParsableCommand {
 }
 
 /// `orthus plan`: where stages and head workers go on profiled hosts, and what that predicts.
-struct PlanCommand: ParsableCommand {
+struct PlanCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Choose stages, layer ranges and head workers for a set of profiled hosts, and predict throughput.",
@@ -67,8 +68,22 @@ struct PlanCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(help: "The hosts (JSON).")
-    var hosts: String
+    @Option(help: "The hosts (JSON); not needed with --check.")
+    var hosts: String?
+
+    @Flag(
+        help: """
+            Check the schedule simulation against this machine instead of planning: the same text jobs through \
+            clusters of real processes (1 and 2 stages, 1 to 4 micro-batches in flight, a stage link slowed by 20 ms \
+            through ops/delay-proxy.py) and through the simulation with this host's profile, side by side.
+            """
+    )
+    var check = false
+
+    @Option(help: "With --check: text jobs run together, and tokens each.")
+    var checkJobs = 8
+    @Option(help: "With --check: tokens each job generates.")
+    var checkTokens = 32
 
     @Option(help: "Sequences each stage keeps KV room for, at the model's full context.")
     var sequences = 8
@@ -97,6 +112,7 @@ struct PlanCommand: ParsableCommand {
     var k8sOut: String?
 
     func validate() throws {
+        if hosts == nil, !check { throw ValidationError("give --hosts (or --check)") }
         guard sequences > 0, rows > 0, steps > 0 else {
             throw ValidationError("--sequences, --rows and --steps must be positive")
         }
@@ -118,7 +134,8 @@ struct PlanCommand: ParsableCommand {
         var profile: String
     }
 
-    func run() throws {
+    func run() async throws {
+        if check { return try await runCheck() }
         let directory = try ModelDirectory(path: model.model)
         let costs = ModelCosts(try CheckpointSummary(directory))
         let planner = Planner(
@@ -137,7 +154,52 @@ struct PlanCommand: ParsableCommand {
         }
     }
 
+    func runCheck() async throws {
+        let layers = try ModelDirectory(path: model.model).configuration.layerCount
+        let half = max(1, layers / 2)
+        // The coordinator keeps at least one micro-batch in flight per stage, so depth starts at the stage count.
+        var configurations: [PlanCheck.Configuration] = [
+            .init(name: "1 stage, depth 1", ranges: [0..<layers], depth: 1),
+            .init(name: "1 stage, depth 2", ranges: [0..<layers], depth: 2),
+        ]
+        if layers > 1 {
+            let two = [0..<half, half..<layers]
+            configurations += [
+                .init(name: "2 stages, depth 2", ranges: two, depth: 2),
+                .init(name: "2 stages, depth 4", ranges: two, depth: 4),
+                .init(name: "2 stages, depth 2, 20 ms stage link", ranges: two, depth: 2, delayMilliseconds: 20),
+            ]
+        }
+        let check = PlanCheck(
+            folder: model.model,
+            executable: UpCommand.executablePath,
+            proxy: "ops/delay-proxy.py",
+            jobs: checkJobs,
+            tokens: checkTokens
+        )
+        let rows = try await check.run(configurations) { StandardStreams.err("\($0)...\n") }
+        var lines = [
+            "configuration                          predicted   measured   measured/   predicted   measured",
+            "                                           tok/s      tok/s   predicted    ms/token   ms/token",
+        ]
+        for row in rows {
+            lines.append(
+                row.name.padding(toLength: 36, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "%12.1f %10.1f %11.2f %11.2f %10.2f",
+                        row.predicted.tokensPerSecond,
+                        row.measuredTokensPerSecond,
+                        row.measuredTokensPerSecond / row.predicted.tokensPerSecond,
+                        row.predicted.timePerToken * 1000,
+                        row.measuredTimePerToken * 1000
+                    )
+            )
+        }
+        StandardStreams.out(lines.joined(separator: "\n") + "\n")
+    }
+
     func readHosts() throws -> [Planner.Host] {
+        let hosts = self.hosts ?? ""
         let folder = URL(fileURLWithPath: hosts).deletingLastPathComponent()
         let entries: [HostEntry]
         do {

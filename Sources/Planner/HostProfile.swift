@@ -25,6 +25,8 @@ public struct HostProfile: Codable, Sendable, Equatable {
     /// The diffusion head per row and DDIM step (a CFG pair is two rows), at 16 rows.
     public var diffusionSecondsPerRowStep: Double
     public var vqDecodeSeconds: Double
+    /// One cluster message of a decode micro-batch's size (8 rows) over TCP loopback, one way.
+    public var messageSeconds: Double
 
     public init(
         host: String,
@@ -41,7 +43,8 @@ public struct HostProfile: Codable, Sendable, Equatable {
         prefillLayerSeconds: Double,
         lmHeadSecondsPerRow: Double,
         diffusionSecondsPerRowStep: Double,
-        vqDecodeSeconds: Double
+        vqDecodeSeconds: Double,
+        messageSeconds: Double
     ) {
         self.host = host
         self.cores = cores
@@ -58,6 +61,7 @@ public struct HostProfile: Codable, Sendable, Equatable {
         self.lmHeadSecondsPerRow = lmHeadSecondsPerRow
         self.diffusionSecondsPerRowStep = diffusionSecondsPerRowStep
         self.vqDecodeSeconds = vqDecodeSeconds
+        self.messageSeconds = messageSeconds
     }
 
     /// One layer's time for a micro-batch of `rows` decode rows: measured points, linear between them and beyond

@@ -52,4 +52,19 @@ import Testing
         #expect(small.status != 0 && small.stderr.contains("leaves tiny") && small.stderr.contains("MiB short"))
         #expect(!small.stderr.contains("Usage:"), "\(small.stderr)")
     }
+
+    /// `orthus plan --check` runs each configuration through real processes and the simulation; the numbers are
+    /// measurements (the README's table), so only their presence is checked here, and that the 20 ms proxy on the
+    /// stage link really holds every token back at least that long.
+    @Test func theCheckRunsEveryConfigurationThroughRealProcessesAndTheSimulation() async throws {
+        let run = try await OrthusProcess.output([
+            "plan", "--model", Fixtures.tinyOrthus, "--check", "--check-jobs", "2", "--check-tokens", "4",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let rows = run.stdout.split(separator: "\n").dropFirst(2).map { $0.split(separator: " ").suffix(5) }
+        #expect(rows.count == 5, "\(run.stdout)")
+        let numbers = rows.map { $0.compactMap { Double($0) } }
+        #expect(numbers.allSatisfy { $0.count == 5 && $0.allSatisfy { $0 > 0 } }, "\(run.stdout)")
+        #expect((numbers.last?[4] ?? 0) >= 20, "measured ms/token through the delayed link: \(run.stdout)")
+    }
 }

@@ -35,7 +35,8 @@ import Testing
             prefillLayerSeconds: layer * 4,
             lmHeadSecondsPerRow: 0.002,
             diffusionSecondsPerRowStep: 0.0001,
-            vqDecodeSeconds: 0.5
+            vqDecodeSeconds: 0.5,
+            messageSeconds: 0.0001
         )
         return Planner.Host(
             name: name,
