@@ -22,12 +22,21 @@ public struct PlanCheck {
         public var depth: Int
         /// Added one way on the link from stage 0 to stage 1 (a proxy in between).
         public var delayMilliseconds: Double
+        /// Started from this spec, as `orthus up` starts one, instead of process by process.
+        public var spec: ClusterSpec?
 
-        public init(name: String, ranges: [Range<Int>], depth: Int, delayMilliseconds: Double = 0) {
+        public init(
+            name: String,
+            ranges: [Range<Int>],
+            depth: Int,
+            delayMilliseconds: Double = 0,
+            spec: ClusterSpec? = nil
+        ) {
             self.name = name
             self.ranges = ranges
             self.depth = depth
             self.delayMilliseconds = delayMilliseconds
+            self.spec = spec
         }
     }
 
@@ -57,6 +66,8 @@ public struct PlanCheck {
         JobSpec(mode: .text, prompt: "Check prompt number \(index): tell me something.", maxTokens: tokens)
     }
 
+    /// Runs this machine's own plan first (`orthus plan` for one host with this profile, started from its spec as
+    /// `orthus up` starts one), then `configurations`.
     public func run(_ configurations: [Configuration], progress: (String) -> Void) async throws -> [Row] {
         let directory = try ModelDirectory(path: folder)
         progress("profiling this host at one thread")
@@ -66,8 +77,32 @@ public struct PlanCheck {
         ComputeThreads.set(threads)
         let planner = try JobPlanner(directory: directory)
         let prompt = try planner.promptIDs(job(0).prompt).count
+
+        let here = Planner.Host(
+            name: profile.host,
+            address: "127.0.0.1",
+            memoryBytes: profile.memoryBytes,
+            cores: profile.cores,
+            profile: profile
+        )
+        let plan = try Planner(
+            hosts: [here],
+            costs: ModelCosts(try CheckpointSummary(directory)),
+            goal: .init(sequences: jobs, rows: jobs, imageShare: 0)
+        ).plan()
+        var spec = try JSONDecoder().decode(ClusterSpec.self, from: try PlanReport.spec(plan, model: folder))
+        // Ports of its own, so the check runs beside anything else on this machine.
+        spec.coordinator.listen = "tcp://127.0.0.1:\(try Self.freePort())"
+        spec.coordinator.workers = "tcp://127.0.0.1:\(try Self.freePort())"
+        for index in spec.stages.indices { spec.stages[index].listen = "tcp://127.0.0.1:\(try Self.freePort())" }
+        let planned = Configuration(
+            name: "this machine's plan",
+            ranges: plan.stages.map(\.layers),
+            depth: plan.depth,
+            spec: spec
+        )
         var rows: [Row] = []
-        for configuration in configurations {
+        for configuration in [planned] + configurations {
             progress("\(configuration.name): measuring")
             let (measuredRate, measuredGap, made) = try await measure(configuration)
             var simulation = ScheduleSimulation(
@@ -107,6 +142,27 @@ public struct PlanCheck {
             cluster.stop()
             try? FileManager.default.removeItem(atPath: scratch)  // the check's own logs
         }
+        if let spec = configuration.spec {
+            try cluster.start(spec)
+        } else {
+            proxyProcess = try launch(configuration, on: cluster)
+        }
+        let client = BenchClient(client: try ClusterClient(endpoint: cluster.clients))
+        try await cluster.waitUntil("the check's cluster", client: client.client, timeout: .seconds(120)) {
+            $0.ready && $0.members.count == cluster.names.count - 1
+        }
+        _ = try await client.run(job(99))  // warm-up: first touch of every process's weights
+        let start = ContinuousClock.now
+        let timings = try await client.runAll((0..<jobs).map(job))
+        let wall = (ContinuousClock.now - start).seconds
+        let made = timings.reduce(0) { $0 + $1.tokens.count }
+        let gaps = timings.compactMap { $0.timePerToken?.seconds }
+        return (Double(made) / wall, gaps.isEmpty ? 0 : gaps.reduce(0, +) / Double(gaps.count), made)
+    }
+
+    /// The configuration's processes one by one, with the delay proxy when it has one (returned, to stop).
+    func launch(_ configuration: Configuration, on cluster: ClusterProcesses) throws -> Process? {
+        var proxyProcess: Process?
         try cluster.startCoordinator(model: folder, arguments: ["--depth", "\(configuration.depth)"], threads: 1)
         let join = ["--coordinator", cluster.workers, "--model", folder]
         for (index, range) in configuration.ranges.enumerated() {
@@ -127,17 +183,7 @@ public struct PlanCheck {
         }
         try cluster.start("lm-head", ["lm-head"] + join, threads: 1)
         try cluster.start("diffusion-head", ["diffusion-head"] + join, threads: 1)
-        let client = BenchClient(client: try ClusterClient(endpoint: cluster.clients))
-        try await cluster.waitUntil("the check's cluster", client: client.client, timeout: .seconds(120)) {
-            $0.ready && $0.members.count == configuration.ranges.count + 2
-        }
-        _ = try await client.run(job(99))  // warm-up: first touch of every process's weights
-        let start = ContinuousClock.now
-        let timings = try await client.runAll((0..<jobs).map(job))
-        let wall = (ContinuousClock.now - start).seconds
-        let made = timings.reduce(0) { $0 + $1.tokens.count }
-        let gaps = timings.compactMap { $0.timePerToken?.seconds }
-        return (Double(made) / wall, gaps.isEmpty ? 0 : gaps.reduce(0, +) / Double(gaps.count), made)
+        return proxyProcess
     }
 
     /// A TCP port free now (bound and released; the stage binds it right after).

@@ -80,6 +80,14 @@ struct PlanCommand: AsyncParsableCommand {
     )
     var check = false
 
+    @Flag(
+        help: """
+            Also run the event simulation of the schedule on the plan (text jobs: --sequences jobs of 256 tokens), \
+            with the hosts' links ("latencyMs" and "gbps" in the hosts file; the coordinator on the first host).
+            """
+    )
+    var simulate = false
+
     @Option(help: "With --check: text jobs run together, and tokens each.")
     var checkJobs = 8
     @Option(help: "With --check: tokens each job generates.")
@@ -132,19 +140,38 @@ struct PlanCommand: AsyncParsableCommand {
         var memoryGB: Double?
         var cores: Int?
         var profile: String
+        /// Its network: one-way latency and bandwidth to other hosts.
+        var latencyMs: Double?
+        var gbps: Double?
     }
 
     func run() async throws {
         if check { return try await runCheck() }
         let directory = try ModelDirectory(path: model.model)
         let costs = ModelCosts(try CheckpointSummary(directory))
+        let (hosts, networks) = try readHosts()
         let planner = Planner(
-            hosts: try readHosts(),
+            hosts: hosts,
             costs: costs,
             goal: .init(sequences: sequences, rows: rows, depth: depth ?? 0, imageShare: imageShare, steps: steps)
         )
         let plan = try planner.plan()
         StandardStreams.out(PlanReport.text(plan, even: planner.evenSplit()))
+        if simulate {
+            let simulation = planner.simulation(of: plan, coordinator: hosts[0].name, networks: networks)
+            let prompt = 32
+            let result = simulation.run(.init(jobs: sequences, promptTokens: prompt, tokens: Plan.textJobTokens))
+            let idle = result.stageIdle.map { String(format: "%.0f%%", $0 * 100) }.joined(separator: " ")
+            StandardStreams.out(
+                "simulated (\(sequences) text jobs of \(Plan.textJobTokens) tokens, \(prompt)-token prompts): "
+                    + String(
+                        format: "%.1f tokens/s, %.2f ms per output token",
+                        result.tokensPerSecond,
+                        result.timePerToken * 1000
+                    )
+                    + ", stage idle \(idle)\n"
+            )
+        }
         if let specOut { try PlanReport.spec(plan, model: model.model).write(to: URL(fileURLWithPath: specOut)) }
         if let k8sOut {
             let (layers, patch) = PlanReport.kubernetes(plan, costs: costs, sequences: sequences)
@@ -198,7 +225,7 @@ struct PlanCommand: AsyncParsableCommand {
         StandardStreams.out(lines.joined(separator: "\n") + "\n")
     }
 
-    func readHosts() throws -> [Planner.Host] {
+    func readHosts() throws -> ([Planner.Host], [String: Planner.Host.Network]) {
         let hosts = self.hosts ?? ""
         let folder = URL(fileURLWithPath: hosts).deletingLastPathComponent()
         let entries: [HostEntry]
@@ -209,7 +236,14 @@ struct PlanCommand: AsyncParsableCommand {
         } catch {
             throw InputError("--hosts " + readableFileError(error, path: hosts))
         }
-        return try entries.map { entry in
+        var networks: [String: Planner.Host.Network] = [:]
+        for entry in entries where entry.latencyMs != nil || entry.gbps != nil {
+            networks[entry.name] = .init(
+                latencySeconds: (entry.latencyMs ?? 0) / 1000,
+                bytesPerSecond: (entry.gbps ?? .infinity) * 1e9 / 8
+            )
+        }
+        let planned = try entries.map { entry in
             let path =
                 entry.profile.hasPrefix("/") ? entry.profile : folder.appendingPathComponent(entry.profile).path
             let profile: HostProfile
@@ -228,5 +262,6 @@ struct PlanCommand: AsyncParsableCommand {
                 profile: profile
             )
         }
+        return (planned, networks)
     }
 }

@@ -62,7 +62,7 @@ import Testing
         ])
         #expect(run.status == 0, "\(run.stderr)")
         let rows = run.stdout.split(separator: "\n").dropFirst(2).map { $0.split(separator: " ").suffix(5) }
-        #expect(rows.count == 5, "\(run.stdout)")
+        #expect(rows.count == 6, "\(run.stdout)")
         let numbers = rows.map { $0.compactMap { Double($0) } }
         #expect(numbers.allSatisfy { $0.count == 5 && $0.allSatisfy { $0 > 0 } }, "\(run.stdout)")
         #expect((numbers.last?[4] ?? 0) >= 20, "measured ms/token through the delayed link: \(run.stdout)")

@@ -58,4 +58,26 @@ import Testing
         // Three links through the pipeline and two to the LM head and back: five messages per token.
         #expect(abs(slow.timePerToken - plain.timePerToken - 5 * 0.0051) < 1e-9, "\(slow.timePerToken)")
     }
+
+    /// A plan across two hosts: messages between them pay both ends' latency and the slower end's bandwidth;
+    /// messages within a host only the sender's message cost.
+    @Test func aPlansLinksCarryTheHostsNetworks() throws {
+        let hosts = [PlannerTests.host("a", gib: 16, layer: 0.01), PlannerTests.host("b", gib: 16, layer: 0.01)]
+        let planner = Planner(hosts: hosts, costs: PlannerTests.costs, goal: .init(sequences: 1, imageShare: 0))
+        let plan = try planner.plan()
+        #expect(plan.stages.map(\.host) == ["a", "b"] || plan.stages.map(\.host) == ["b", "a"])
+        let networks: [String: Planner.Host.Network] = [
+            "a": .init(latencySeconds: 0.002, bytesPerSecond: 1e9),
+            "b": .init(latencySeconds: 0.003, bytesPerSecond: 5e8),
+        ]
+        let first = plan.stages[0].host
+        let simulation = planner.simulation(of: plan, coordinator: first, networks: networks)
+        // Coordinator → first stage on its own host, across to the second stage, and back across.
+        #expect(simulation.links.map(\.latency) == [0, 0.005, 0.005])
+        #expect(simulation.links[1].bytesPerSecond == 5e8 && simulation.links[0].bytesPerSecond == .infinity)
+        #expect(simulation.links.allSatisfy { $0.perMessage == 0.0001 })
+        let plain = planner.simulation(of: plan, coordinator: first).run(.init(jobs: 1, promptTokens: 8, tokens: 10))
+        let slow = simulation.run(.init(jobs: 1, promptTokens: 8, tokens: 10))
+        #expect(slow.timePerToken > plain.timePerToken + 0.01)
+    }
 }
