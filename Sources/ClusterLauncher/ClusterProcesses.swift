@@ -84,7 +84,8 @@ public final class ClusterProcesses: @unchecked Sendable {  // driven by one tas
             model: spec.model,
             listen: spec.coordinator.listen,
             workers: spec.coordinator.workers,
-            arguments: security + metrics(spec.coordinator.metricsListen),
+            arguments: security + metrics(spec.coordinator.metricsListen)
+                + (spec.coordinator.depth.map { ["--depth", "\($0)"] } ?? []),
             threads: 1
         )
         let (model, coordinator) = (spec.model, spec.coordinator.workers)

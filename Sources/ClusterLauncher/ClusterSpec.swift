@@ -12,6 +12,8 @@ public struct ClusterSpec: Codable, Sendable {
         public var workers: String
         /// `--metrics-listen` (HOST:PORT), when set.
         public var metricsListen: String?
+        /// `--depth`: micro-batches in flight (default: one per stage); `orthus plan` chooses it.
+        public var depth: Int?
     }
 
     public struct Stage: Codable, Sendable {

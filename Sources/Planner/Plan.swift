@@ -43,8 +43,17 @@ public struct Plan: Codable, Sendable, Equatable {
 }
 
 extension Planner {
-    /// The whole plan: the split, then the head workers on the memory and cores left, then the predictions.
+    /// The whole plan: the split, then the head workers on the memory and cores left, the micro-batches in flight
+    /// (the goal's, else the simulation's fastest), then the predictions.
     public func plan() throws(PlanError) -> Plan {
+        let first = try plan(depth: goal.depth > 0 ? goal.depth : nil)
+        guard goal.depth == 0 else { return first }
+        let depth = bestDepth(for: first, sequences: goal.sequences)
+        return depth == first.depth ? first : try plan(depth: depth)
+    }
+
+    /// The plan with `depth` micro-batches in flight (nil: one per stage).
+    func plan(depth chosen: Int?) throws(PlanError) -> Plan {
         let stages = try split()
         var free = Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, Self.usable($0)) })
         var cores = Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, $0.cores) })
@@ -73,7 +82,7 @@ extension Planner {
         }
         let lmHost = hosts.first { $0.name == lmHead.host }!
 
-        let depth = goal.depth > 0 ? goal.depth : stages.count
+        let depth = chosen ?? stages.count
         let rows = Double(goal.rows)
         let slowest = stages.indices.max { stages[$0].seconds < stages[$1].seconds }!
         let roundTrip = stages.reduce(0) { $0 + $1.seconds } + rows * lmHost.profile.lmHeadSecondsPerRow

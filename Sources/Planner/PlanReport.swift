@@ -101,6 +101,7 @@ public enum PlanReport {
             struct Coordinator: Encodable {
                 var listen = "tcp://127.0.0.1:5555"
                 var workers = "tcp://127.0.0.1:5556"
+                var depth: Int
             }
             struct Stage: Encodable {
                 var layers: String
@@ -109,13 +110,14 @@ public enum PlanReport {
             }
             struct Head: Encodable { var blasThreads = 1 }
             var model: String
-            var coordinator = Coordinator()
+            var coordinator: Coordinator
             var stages: [Stage]
             var lmHeads: [Head]
             var diffusionHeads: [Head]
         }
         let spec = Spec(
             model: model,
+            coordinator: .init(depth: plan.depth),
             stages: plan.stages.enumerated().map {
                 Spec.Stage(
                     layers: "\($1.layers.lowerBound)..<\($1.layers.upperBound)",

@@ -44,4 +44,18 @@ extension Planner {
             hiddenSize: profiles[plan.stages[0].host]!.hiddenSize
         )
     }
+
+    /// The micro-batches in flight that the simulation finds fastest for `sequences` text jobs, from one per stage
+    /// (the coordinator's least) to two per stage; the fewer among equals (each splits the running sequences further).
+    public func bestDepth(for plan: Plan, sequences: Int) -> Int {
+        var best = (depth: plan.stages.count, rate: 0.0)
+        for depth in plan.stages.count...(2 * plan.stages.count) {
+            var trial = plan
+            trial.depth = depth
+            let rate = simulation(of: trial, coordinator: plan.stages[0].host)
+                .run(.init(jobs: sequences, promptTokens: 32, tokens: 64)).tokensPerSecond
+            if rate > best.rate * 1.01 { best = (depth, rate) }
+        }
+        return best.depth
+    }
 }

@@ -80,4 +80,21 @@ import Testing
         let slow = simulation.run(.init(jobs: 1, promptTokens: 8, tokens: 10))
         #expect(slow.timePerToken > plain.timePerToken + 0.01)
     }
+
+    /// The planner's depth: the goal's when given, else the simulation's fastest from one to two per stage.
+    @Test func thePlansDepthIsTheGoalsOrTheSimulationsFastest() throws {
+        let hosts = (0..<2).map { PlannerTests.host("h\($0)", gib: 64, layer: 0.01) }
+        let chosen = try Planner(hosts: hosts, costs: PlannerTests.costs, goal: .init(sequences: 8)).plan()
+        #expect((2...4).contains(chosen.depth))
+        let given = try Planner(hosts: hosts, costs: PlannerTests.costs, goal: .init(sequences: 8, depth: 3)).plan()
+        #expect(given.depth == 3)
+        let planner = Planner(hosts: hosts, costs: PlannerTests.costs, goal: .init(sequences: 8))
+        let rates = (2...4).map { depth -> Double in
+            var trial = chosen
+            trial.depth = depth
+            return planner.simulation(of: trial, coordinator: trial.stages[0].host)
+                .run(.init(jobs: 8, promptTokens: 32, tokens: 64)).tokensPerSecond
+        }
+        #expect(rates[chosen.depth - 2] >= rates.max()! / 1.01, "\(rates)")
+    }
 }
