@@ -3,6 +3,7 @@ import Foundation
 import Heads
 import Model
 import Planner
+import Runtime
 import Tensor
 import VQVAE
 
@@ -85,7 +86,7 @@ public struct HostProfiler {
             cores: ProcessInfo.processInfo.activeProcessorCount,
             threads: ComputeThreads.count,
             memoryBytes: Int(ProcessInfo.processInfo.physicalMemory),
-            availableBytes: Self.availableMemory(),
+            availableBytes: MachineMemory.available(),
             readBytesPerSecond: limits.readBytesPerSecond,
             sgemmFlopsPerSecond: limits.sgemmFlopsPerSecond,
             hiddenSize: c.hiddenSize,
@@ -104,19 +105,5 @@ public struct HostProfiler {
     /// Deterministic activations of a plausible size (a layer's input is RMS-normed inside it).
     static func hidden(rows: Int, width: Int) -> Matrix {
         Matrix(rows: rows, columns: width, values: (0..<(rows * width)).map { Float(sin(Double($0) * 0.37)) })
-    }
-
-    /// The memory the kernel says new allocations can have now (`MemAvailable`), or the machine's.
-    static func availableMemory() -> Int {
-        let physical = Int(ProcessInfo.processInfo.physicalMemory)
-        do {
-            let info = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
-            guard let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-                let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-            else { return physical }
-            return min(physical, kib << 10)
-        } catch {
-            return physical  // no /proc (not Linux): the machine's memory is the best figure there is
-        }
     }
 }

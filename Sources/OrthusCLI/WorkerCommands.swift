@@ -10,6 +10,7 @@ import ImageIO
 import Membership
 import Metrics
 import Model
+import Runtime
 import Stage
 import Synchronization
 import Telemetry
@@ -72,7 +73,7 @@ struct StageCommand: AsyncParsableCommand {
             let directory = try ModelDirectory(path: worker.model)
             return (try StageCompute(directory: directory, layers: range), directory.namesLoaded)
         }()
-        let budget = kvMemory.map { $0 << 20 } ?? Self.availableMemory() / 2
+        let budget = kvMemory.map { $0 << 20 } ?? MachineMemory.available() / 2
         compute.positionBudget = budget / compute.bytesPerPosition
         StandardStreams.err(
             "stage \(range.lowerBound)..<\(range.upperBound): mapped \(names.count) tensors; KV budget \(budget >> 20) MiB "
@@ -146,17 +147,6 @@ struct StageCommand: AsyncParsableCommand {
             stop: { inbound.stop() }
         )
         StandardStreams.err("stage stopped after \(stage.processed) micro-batches\n")
-    }
-
-    /// The memory the kernel says new allocations can have now (`MemAvailable`), or the machine's memory where that is
-    /// not known.
-    static func availableMemory() -> Int {
-        let physical = Int(ProcessInfo.processInfo.physicalMemory)
-        guard let info = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),  // not Linux: the fallback
-            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-            let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { return physical }
-        return min(physical, kib << 10)
     }
 
     /// A bound endpoint other hosts can dial: a wildcard address becomes this host's name.
