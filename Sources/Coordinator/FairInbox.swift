@@ -5,7 +5,9 @@ import Transport
 /// The coordinator's events waiting for its thread, in the order that keeps the cluster alive under a flood:
 ///
 /// * worker control messages first (registrations, heartbeats, drains on the workers' control links), so no amount
-///   of client or data traffic delays a heartbeat until its worker is declared down;
+///   of client or data traffic delays a heartbeat until its worker is declared down; each control link within a
+///   rate (a worker beats once a second and registers now and then): what a link sends beyond it is dropped and
+///   counted, so a worker that floods its control link cannot hold back everything else;
 /// * then worker data and client messages in turns;
 /// * clients each in their own queue, served round-robin, so one client's flood delays another's status by one
 ///   message per turn at most; each client's queue has a bound and a rate (a token bucket), and what it sends beyond
@@ -57,6 +59,8 @@ final class FairInbox: Sendable {
         var control = Queue<([ZMQMessage], PeerIdentity)>()
         var data = Queue<([ZMQMessage], PeerIdentity)>()
         var clients: [[UInt8]: ClientState] = [:]
+        /// Each control link's budget for going first, by its routing id.
+        var controlBudgets: [[UInt8]: TokenBucket] = [:]
         /// Clients with messages waiting, in turn order.
         var ring = Queue<[UInt8]>()
         var tick = false
@@ -86,6 +90,25 @@ final class FairInbox: Sendable {
         return routing.withBytes { String(decoding: $0, as: UTF8.self) }.contains("/control/")
     }
 
+    /// Whether a control link's message is within the link's rate (links are tracked up to `controlPeers`; beyond,
+    /// while no tracked link's budget is whole again, a new link's messages are dropped).
+    private static func withinRate(
+        _ state: inout State,
+        _ frames: [ZMQMessage],
+        _ limits: InboxLimits,
+        _ now: ContinuousClock.Instant
+    ) -> Bool {
+        let link = frames.first?.bytes ?? []
+        if state.controlBudgets[link] == nil {
+            if state.controlBudgets.count >= limits.controlPeers {
+                state.controlBudgets = state.controlBudgets.filter { !$0.value.isFull(at: now) }
+            }
+            guard state.controlBudgets.count < limits.controlPeers else { return false }
+            state.controlBudgets[link] = TokenBucket(rate: limits.controlRate, burst: limits.controlBurst, at: now)
+        }
+        return state.controlBudgets[link]!.take(at: now)
+    }
+
     /// A client's queue key: its Curve key when it has one, else the connection's routing id.
     private static func clientKey(_ frames: [ZMQMessage], _ peer: PeerIdentity) -> [UInt8] {
         peer.role != nil ? Array(peer.publicKey.utf8) : (frames.first?.bytes ?? [])
@@ -97,7 +120,9 @@ final class FairInbox: Sendable {
             case .client(let frames, let peer): return pushClient(&state, frames, peer, now)
             case .worker(let frames, let peer):
                 let control = Self.isControl(frames)
-                guard (control ? state.control.count : state.data.count) < limits.workerQueue else {
+                guard (control ? state.control.count : state.data.count) < limits.workerQueue,
+                    !control || Self.withinRate(&state, frames, limits, now)
+                else {
                     state.droppedWorker += 1
                     return false
                 }
@@ -227,5 +252,10 @@ public struct InboxLimits: Sendable {
     public var clientBurst = 400.0
     /// Clients tracked at once; beyond it new clients share one queue.
     public var clientPeers = 4096
+    /// Messages one control link may send per second in the long run, and at once (a worker beats once a second and
+    /// registers now and then); beyond, they are dropped. Control links tracked at once.
+    public var controlRate = 20.0
+    public var controlBurst = 40.0
+    public var controlPeers = 4096
     public init() {}
 }

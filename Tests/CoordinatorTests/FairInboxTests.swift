@@ -66,6 +66,27 @@ import Transport
         for _ in 0..<4 { inbox.push(.worker(try frames("w/control/1"), .anonymous), at: start) }
         #expect(inbox.counts(top: 5).worker == 3 && inbox.take(100).count == 6)
     }
+
+    /// A worker that floods its control link (it names the link itself, so it could mark anything as control) gets
+    /// its burst and then its rate; the rest is dropped and counted, so clients and the data still get their turns
+    /// and another worker's heartbeat still goes first.
+    @Test func aControlLinkBeyondItsRateIsDroppedSoItCannotHoldBackTheRest() throws {
+        let inbox = FairInbox()
+        for _ in 0..<5_000 { inbox.push(.worker(try frames("evil/control/1"), .anonymous), at: start) }
+        inbox.push(.client(try frames("c"), .anonymous), at: start)
+        inbox.push(.worker(try frames("stage/data/1"), .anonymous), at: start)
+        inbox.push(.worker(try frames("honest/control/1"), .anonymous), at: start)
+        let limits = InboxLimits()
+        #expect(inbox.counts(top: 1).worker == 5_000 - Int(limits.controlBurst))
+        let order = inbox.take(1_000).map(routing)
+        #expect(order.count == Int(limits.controlBurst) + 3, "\(order.count)")
+        // The honest heartbeat goes first with the flooder's burst; then the data and the client.
+        #expect(Array(order.prefix(Int(limits.controlBurst) + 1)).contains("honest/control/1"))
+        #expect(Set(order.suffix(2)) == ["c", "stage/data/1"])
+        // A second later the link has its rate again.
+        for _ in 0..<100 { inbox.push(.worker(try frames("evil/control/1"), .anonymous), at: start + .seconds(1)) }
+        #expect(inbox.take(1_000).count == Int(limits.controlRate))
+    }
 }
 
 /// Which bind endpoints listen beyond this host, and the refusal of an unkeyed one.
