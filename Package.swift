@@ -61,7 +61,7 @@ let package = Package(
         // Every cluster message: one enum of kinds, and a type per message with named fields, over Wire and Transport.
         .target(
             name: "ClusterProtocol",
-            dependencies: ["Wire", "Transport", "Generation", "Tensor"],
+            dependencies: ["Wire", "Transport", "Generation", "Tensor", "Runtime"],
             swiftSettings: strictSettings
         ),
         // A client of the coordinator: submit, stream, fetch, cancel, status; used by the CLI, the bench and the tests.

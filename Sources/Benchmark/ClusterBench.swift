@@ -215,8 +215,7 @@ extension ClusterBench {
     static func gatewayPort(log: String) async throws -> Int {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""  // not written yet: wait
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("serving ") }),
+            if let line = try AnnouncedLine.first(startingWith: "serving ", inLogAt: log),
                 let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...])
             {
                 return port

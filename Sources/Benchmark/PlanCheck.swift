@@ -140,7 +140,8 @@ public struct PlanCheck {
         defer {
             proxyProcess?.terminate()
             cluster.stop()
-            try? FileManager.default.removeItem(atPath: scratch)  // the check's own logs
+            // The check's own logs in a temporary folder: one left behind costs nothing and changes no result.
+            try? FileManager.default.removeItem(atPath: scratch)
         }
         if let spec = configuration.spec {
             try cluster.start(spec)

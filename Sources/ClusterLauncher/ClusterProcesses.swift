@@ -63,7 +63,7 @@ public final class ClusterProcesses: @unchecked Sendable {  // driven by one tas
     ) throws {
         let command = ["coordinator", "--model", model, "--listen", listen, "--workers", workers] + arguments
         try start("coordinator", command, threads: threads, log: log, under: wrapper)
-        guard let endpoints = CoordinatorAnnouncement.wait(forLogAt: logPath(log)) else {
+        guard let endpoints = try CoordinatorAnnouncement.wait(forLogAt: logPath(log)) else {
             throw LaunchError("the coordinator did not start; see \(logPath(log))")
         }
         (clients, self.workers) = endpoints

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// The line `orthus coordinator` prints once its sockets are bound. Launchers (the bench, the cluster tests) start it
 /// on free ports (`tcp://127.0.0.1:*`) and read the endpoints back from its log.
@@ -8,21 +9,20 @@ public enum CoordinatorAnnouncement {
 
     public static func line(clients: String, workers: String) -> String { prefix + clients + separator + workers }
 
-    /// The endpoints announced in `log`, once the line is there.
-    public static func parse(_ log: String) -> (clients: String, workers: String)? {
-        for line in log.split(separator: "\n") where line.hasPrefix(prefix) {
-            let parts = line.dropFirst(prefix.count).components(separatedBy: separator)
-            if parts.count == 2 { return (parts[0], parts[1]) }
-        }
-        return nil
+    /// The endpoints of an announcement line.
+    static func parse(_ line: Substring) -> (clients: String, workers: String)? {
+        let parts = line.dropFirst(prefix.count).components(separatedBy: separator)
+        return parts.count == 2 ? (parts[0], parts[1]) : nil
     }
 
-    /// Polls the log file at `path` until the line appears or `seconds` pass.
-    public static func wait(forLogAt path: String, seconds: Double = 30) -> (clients: String, workers: String)? {
+    /// Polls the log file at `path` until the line appears (nil after `seconds`); a log that cannot be read is an
+    /// error.
+    public static func wait(forLogAt path: String, seconds: Double = 30) throws -> (clients: String, workers: String)? {
         let deadline = Date().addingTimeInterval(seconds)
         repeat {
-            // The log may not exist yet: that is what this loop waits out; the deadline reports it.
-            if let endpoints = parse((try? String(contentsOfFile: path, encoding: .utf8)) ?? "") { return endpoints }
+            if let line = try AnnouncedLine.first(startingWith: prefix, inLogAt: path), let endpoints = parse(line) {
+                return endpoints
+            }
             Thread.sleep(forTimeInterval: 0.05)
         } while Date() < deadline
         return nil

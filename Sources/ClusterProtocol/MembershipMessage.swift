@@ -1,3 +1,4 @@
+import Runtime
 import Transport
 import Wire
 
@@ -41,8 +42,7 @@ public enum MembershipMessage: Sendable, Equatable {
         case .heartbeat(let worker, let load):
             e.workerID = worker
             e.outstanding = UInt32(clamping: load.outstanding)
-            let (seconds, attoseconds) = load.busy.components
-            e.busyMicroseconds = UInt64(clamping: seconds * 1_000_000 + attoseconds / 1_000_000_000_000)
+            e.busyMicroseconds = UInt64(clamping: load.busy.microseconds)
             e.refusedInputs = load.refusedInputs
             e.kvPositions = load.kvPositions
             e.kvBudget = load.kvBudget

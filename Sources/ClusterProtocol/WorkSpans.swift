@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 import Synchronization
 import Transport
 import Wire
@@ -99,9 +100,7 @@ public final class SpanLog: Sendable {
         let start = WorkSpan.now
         let clock = ContinuousClock.now
         let result = try work()
-        let elapsed = ContinuousClock.now - clock
-        let (seconds, attoseconds) = elapsed.components
-        let duration = UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+        let duration = UInt64(max(0, (ContinuousClock.now - clock).microseconds))
         record(WorkSpan(kind: kind, id: id, rows: UInt64(max(0, rows)), start: start, duration: duration))
         return result
     }

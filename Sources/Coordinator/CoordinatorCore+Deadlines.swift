@@ -1,5 +1,6 @@
 import ClusterProtocol
 import Membership
+import Runtime
 
 /// Deadlines: head requests and micro-batches that take far longer than their pool or pipeline usually does are
 /// taken from the worker holding them instead of waiting for it to be declared down (it may heartbeat forever).
@@ -65,12 +66,7 @@ extension CoordinatorCore {
         kept.spans = []  // the trace keeps them
         info[id]?.load = kept
         info[id]?.loadAt = now
-        let (seconds, attoseconds) = load.busy.components
-        trace.beat(
-            worker: id.value,
-            busy: UInt64(max(0, seconds * 1_000_000 + attoseconds / 1_000_000_000_000)),
-            spans: load.spans
-        )
+        trace.beat(worker: id.value, busy: UInt64(max(0, load.busy.microseconds)), spans: load.spans)
         if let place = pipeline.chain.firstIndex(of: id) {
             metrics.noteBusy(place, worker: id, busy: load.busy, at: now)
         }

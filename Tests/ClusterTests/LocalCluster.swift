@@ -2,6 +2,7 @@ import ClusterClient
 import ClusterLauncher
 import ClusterProtocol
 import Foundation
+import Runtime
 import TestSupport
 
 /// A cluster of real `orthus` processes on loopback (started by `ClusterProcesses`, as `orthus up` and the bench start
@@ -90,7 +91,7 @@ final class LocalCluster: @unchecked Sendable {  // used from one test at a time
     func announced(_ name: String, prefix: String) async throws -> String {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if let line = log(name).split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
+            if let line = try AnnouncedLine.first(startingWith: prefix, inLogAt: logPath(name)),
                 let word = line.split(separator: " ").last
             {
                 return String(word)
