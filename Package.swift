@@ -29,11 +29,12 @@ let package = Package(
         .target(name: "Wire", dependencies: ["CWire"], swiftSettings: strictSettings),
         // ZeroMQ sockets, messages and the I/O-thread pumps that bridge them to Swift concurrency.
         .target(name: "Transport", dependencies: ["CZeroMQ", "Wire"], swiftSettings: strictSettings),
-        // Row-invariant float32 kernels in C (fixed reduction order; see CKernels.h). Built optimized and for the
-        // host's vector units even in debug builds; -ffp-contract=off keeps the written FMAs the only fused ops.
+        // Row-invariant float32 kernels in C (fixed reduction order; see CKernels.h), one copy per instruction set
+        // (AVX-512, AVX2+FMA, portable) chosen at run time, so one binary runs on any x86-64 host and uses what it
+        // has. Built optimized even in debug builds; -ffp-contract=off keeps the written FMAs the only fused ops.
         .target(
             name: "CKernels",
-            cSettings: [.unsafeFlags(["-O3", "-march=native", "-ffp-contract=off"])]
+            cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
         ),
         // libpng's simplified API behind a C shim, so its longjmp never crosses Swift frames.
         .target(name: "CPNGShim", dependencies: ["CPNG"]),

@@ -16,13 +16,13 @@ public struct BenchReport: Codable, Sendable {
 
 /// The bench run as a text table: section, figure, value and unit, and the ratio to the limit it is bound by.
 public enum BenchTable {
-    public static func render(_ figures: [Figure], size: BenchModel.Size) -> String {
-        var lines = [
-            "model: \(size.layers) layers, hidden \(size.hidden), \(size.heads) heads, MLP \(size.intermediate), "
-                + "diffusion head \(size.headWidth), \(size.dtype) (random weights), "
-                + "\(ComputeThreads.count) compute thread(s)",
-            "",
-        ]
+    public static func render(_ figures: [Figure], size: BenchModel.Size?) -> String {
+        let model =
+            size.map {
+                "model: \($0.layers) layers, hidden \($0.hidden), \($0.heads) heads, MLP \($0.intermediate), "
+                    + "diffusion head \($0.headWidth), \($0.dtype) (random weights), "
+            } ?? ""
+        var lines = [model + "\(ComputeThreads.count) compute thread(s), kernels on \(KernelPath.best)", ""]
         var section = ""
         for figure in figures {
             if figure.section != section {

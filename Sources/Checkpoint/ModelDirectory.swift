@@ -82,23 +82,56 @@ public final class ModelDirectory: Sendable {
         }
         let tensor = LoadedTensor(shape: shape, values: try file.floats(name))
         loadedNames.withLock { _ = $0.insert(name) }
+        file.releasePages(of: name)  // the copy is what the process keeps
         return tensor
     }
 
     /// Loads a weight matrix `[outputs, inputs]`, checking its shape: bf16 stays bf16 in memory (the kernels widen
     /// it in registers); other types are widened to float32.
     public func loadWeights(_ name: String, shape: [Int]) throws -> Weights {
-        precondition(shape.count == 2, "weights are matrices")
-        let file = try shard(holding: name)
-        guard let entry = file.entries[name] else { throw CheckpointError.missingTensor(name: name) }
-        guard entry.shape == shape else {
-            throw CheckpointError.shapeMismatch(name: name, expected: shape, found: entry.shape)
+        try loadWeights(stacking: [(name, shape)])
+    }
+
+    /// Loads weight matrices `[outputs_i, inputs]` stacked as rows into one (q, k and v as one product), checking
+    /// each shape. They are packed straight from the memory-mapped file, and the mapped pages are released as each
+    /// is packed, so a process holds its weights once, not once mapped and once packed. bf16 stays bf16 when every
+    /// part is bf16; anything else is widened to float32.
+    public func loadWeights(stacking parts: [(name: String, shape: [Int])]) throws -> Weights {
+        precondition(!parts.isEmpty && parts.allSatisfy { $0.shape.count == 2 }, "weights are matrices")
+        let inputs = parts[0].shape[1]
+        precondition(parts.allSatisfy { $0.shape[1] == inputs }, "stacked weights need equal input widths")
+        var sources: [(file: SafetensorsFile, entry: TensorEntry)] = []
+        for (name, shape) in parts {
+            let file = try shard(holding: name)
+            guard let entry = file.entries[name] else { throw CheckpointError.missingTensor(name: name) }
+            guard entry.shape == shape else {
+                throw CheckpointError.shapeMismatch(name: name, expected: shape, found: entry.shape)
+            }
+            guard entry.dtype != nil else { throw CheckpointError.unsupportedDType(name: name, dtype: entry.dtypeName) }
+            sources.append((file, entry))
         }
-        loadedNames.withLock { _ = $0.insert(name) }
-        if let bits = try file.bfloat16Bits(name) {
-            return Weights(outputs: shape[0], inputs: shape[1], storage: .bfloat16(bits))
+        loadedNames.withLock { names in for part in parts { names.insert(part.name) } }
+        // Row j of the stack: which part, and its row within the part.
+        var firstRow: [Int] = []
+        var outputs = 0
+        for part in parts {
+            firstRow.append(outputs)
+            outputs += part.shape[0]
         }
-        return Weights(outputs: shape[0], inputs: shape[1], values: try file.floats(name))
+        func part(of row: Int) -> Int { firstRow.lastIndex { $0 <= row }! }
+        defer { for source in sources { source.file.releasePages(of: source.entry.name) } }
+        if sources.allSatisfy({ $0.entry.dtype == .bfloat16 }) {
+            let bases = sources.map { $0.file.mappedBytes(of: $0.entry.name) }
+            return Weights(outputs: outputs, inputs: inputs, element: .bfloat16) { row in
+                let index = part(of: row)
+                return bases[index] + (row - firstRow[index]) * inputs * 2
+            }
+        }
+        // The parts' rows, in order, are the stack's.
+        let widened = try sources.flatMap { try $0.file.floats($0.entry.name) }
+        return widened.withUnsafeBytes { raw in
+            Weights(outputs: outputs, inputs: inputs, element: .float32) { raw.baseAddress! + $0 * inputs * 4 }
+        }
     }
 
     private func shard(holding name: String) throws -> SafetensorsFile {

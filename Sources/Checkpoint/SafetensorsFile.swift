@@ -117,18 +117,22 @@ public final class SafetensorsFile: Sendable {
         self.dataStart = 8 + headerLength
     }
 
-    /// Tensor `name`'s raw bfloat16 bits, or nil when it is stored as another type.
-    public func bfloat16Bits(_ name: String) throws -> [UInt16]? {
-        guard let entry = entries[name] else { throw CheckpointError.missingTensor(name: name) }
-        guard entry.dtype == .bfloat16 else { return nil }
-        let source = UnsafeRawPointer(file.base + dataStart + entry.byteRange.lowerBound)
-        // One copy out of the mapping (the file is little-endian, as is every host this builds for).
-        return [UInt16](unsafeUninitializedCapacity: entry.elementCount) { buffer, initialized in
-            if let base = buffer.baseAddress {
-                UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: entry.elementCount * 2)
-            }
-            initialized = entry.elementCount
-        }
+    /// Where tensor `name`'s bytes lie in the mapping (valid while this file is open; the file is little-endian, as
+    /// is every host this builds for).
+    func mappedBytes(of name: String) -> UnsafeRawPointer {
+        file.base + dataStart + entries[name]!.byteRange.lowerBound
+    }
+
+    /// Tells the kernel this process no longer needs the mapped pages under tensor `name` (after copying it out), so
+    /// they stop counting as its resident memory. The mapping is read-only and private: a later read of any byte,
+    /// this tensor's or a neighbour's on a shared page, faults the file's bytes back in.
+    func releasePages(of name: String) {
+        guard let range = entries[name]?.byteRange, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (dataStart + range.lowerBound) / page * page
+        let end = min(file.size, (dataStart + range.upperBound + page - 1) / page * page)
+        // Advice only: a failure leaves the pages resident, which costs memory and nothing else.
+        _ = madvise(UnsafeMutableRawPointer(mutating: file.base + start), end - start, MADV_DONTNEED)
     }
 
     /// Reads tensor `name`, widened to float32.

@@ -43,6 +43,17 @@ public struct TensorManifest: Sendable {
     /// Whether the engine keeps a tensor in memory as stored: bf16 weights of matrix products (the layers'
     /// projections, the LM head, the diffusion head's linear layers, all read through `loadWeights`) stay bf16;
     /// everything else is widened to float32 at load.
+    /// Whether the tensor is a linear layer's weight matrix, which the engine packs for its kernels
+    /// (`ModelDirectory.loadWeights`).
+    public static func isProduct(_ entry: TensorEntry) -> Bool {
+        guard entry.shape.count == 2 else { return false }
+        switch Component(tensorName: entry.name) {
+        case .lmHead, .diffusionHead: return true
+        case .layer(let index): return LayerNames(index).products.contains(entry.name)
+        default: return false
+        }
+    }
+
     public static func staysAsStored(_ entry: TensorEntry) -> Bool {
         guard entry.dtypeName == "BF16", entry.shape.count == 2 else { return false }
         switch Component(tensorName: entry.name) {
@@ -76,6 +87,9 @@ public struct TensorManifest: Sendable {
 
         /// The matrix-product weights (loaded with `loadWeights`); the rest are norms.
         public var products: [String] { [q, k, v, o, gate, up, down] }
+
+        /// The products as the layer holds them: q, k and v stacked into one matrix, gate and up into another.
+        public var stacks: [[String]] { [[q, k, v], [o], [gate, up], [down]] }
     }
 
     public func layerNames(_ index: Int) -> LayerNames { LayerNames(index) }

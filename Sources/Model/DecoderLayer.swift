@@ -37,6 +37,9 @@ public struct DecoderLayer: Sendable {
         let matrices = Set(names.products)
         let t = try directory.load(shapes.filter { !matrices.contains($0.key) })
         func weights(_ name: String) throws -> Weights { try directory.loadWeights(name, shape: shapes[name]!) }
+        func stacked(_ names: [String]) throws -> Weights {
+            try directory.loadWeights(stacking: names.map { ($0, shapes[$0]!) })
+        }
         self.index = index
         dims = Dimensions(
             hidden: c.hiddenSize,
@@ -48,13 +51,13 @@ public struct DecoderLayer: Sendable {
         )
         inputNorm = t[names.inputNorm]!.values
         postNorm = t[names.postNorm]!.values
-        qkv = Weights.stacking([try weights(names.q), try weights(names.k), try weights(names.v)])
+        qkv = try stacked(names.stacks[0])
         output = try weights(names.o)
         qNormWeight = t[names.qNormWeight]!.values
         qNormBias = t[names.qNormBias]!.values
         kNormWeight = t[names.kNormWeight]!.values
         kNormBias = t[names.kNormBias]!.values
-        gateUp = Weights.stacking([try weights(names.gate), try weights(names.up)])
+        gateUp = try stacked(names.stacks[2])
         down = try weights(names.down)
     }
 

@@ -57,6 +57,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The cluster's micro-batches in flight (0: the coordinator's default).")
     var depth = 0
 
+    @Flag(help: "Only the machine's limits and the kernels, on every instruction-set path this CPU has (no model).")
+    var kernelsOnly = false
+
     @Flag(help: "Skip the cluster figures.")
     var singleOnly = false
 
@@ -86,6 +89,10 @@ struct BenchCommand: AsyncParsableCommand {
         StandardStreams.err(
             "generating a \(size.layers)-layer, hidden \(size.hidden) \(size.dtype) model in \(modelDir)\n"
         )
+        if kernelsOnly {
+            StandardStreams.out(BenchTable.render(machineAndKernelFigures().figures, size: nil))
+            return
+        }
         let model = try BenchModel.generate(size, template: template, folder: modelDir)
         var figures = clusterOnly ? [] : try singleProcessFigures(model)
         if !singleOnly {
@@ -113,6 +120,29 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// The machine's limits, the kernels, the single-process figures and the PyTorch peer.
     private func singleProcessFigures(_ model: BenchModel) throws -> [Figure] {
+        var (figures, probes) = machineAndKernelFigures()
+        figures += try SingleProcessBench(model: model, probes: probes, quick: quick).run {
+            StandardStreams.err("measuring \($0)\n")
+        }
+        guard let script = peer else { return figures }
+        StandardStreams.err("measuring the PyTorch peer\n")
+        let ours = { (name: String) in figures.first { $0.name.hasPrefix(name) }?.value ?? 0 }
+        let steps = quick ? 10 : 100
+        switch PeerBench(
+            script: script,
+            model: model,
+            threads: ComputeThreads.count,
+            tokens: quick ? 8 : 32,
+            steps: steps
+        ).run(oursDecode: ours("decode tokens/s, batch 1"), oursImage: ours("text-to-image per patch")) {
+        case .measured(let peerFigures): figures += peerFigures
+        case .unavailable(let reason): StandardStreams.err("peer not measured: \(reason)\n")
+        }
+        return figures
+    }
+
+    /// The machine's limits, then the kernels on every path.
+    private func machineAndKernelFigures() -> (figures: [Figure], probes: MachineProbes) {
         StandardStreams.err("measuring the machine\n")
         let probes = MachineProbes(quick: quick)
         let limits = MachineLimits.measure(probes, quick: quick)
@@ -136,26 +166,10 @@ struct BenchCommand: AsyncParsableCommand {
                 unit: "GFLOP/s"
             ),
         ]
-        StandardStreams.err("measuring the decode kernels\n")
+        StandardStreams.err(
+            "measuring the kernels (paths: \(KernelBench.paths.map(\.description).joined(separator: ", ")))\n"
+        )
         figures += KernelBench(probes: probes, quick: quick, size: kernelSize).run()
-        figures += try SingleProcessBench(model: model, probes: probes, quick: quick).run {
-            StandardStreams.err("measuring \($0)\n")
-        }
-        if let script = peer {
-            StandardStreams.err("measuring the PyTorch peer\n")
-            let ours = { (name: String) in figures.first { $0.name.hasPrefix(name) }?.value ?? 0 }
-            let steps = quick ? 10 : 100
-            switch PeerBench(
-                script: script,
-                model: model,
-                threads: ComputeThreads.count,
-                tokens: quick ? 8 : 32,
-                steps: steps
-            ).run(oursDecode: ours("decode tokens/s, batch 1"), oursImage: ours("text-to-image per patch")) {
-            case .measured(let peerFigures): figures += peerFigures
-            case .unavailable(let reason): StandardStreams.err("peer not measured: \(reason)\n")
-            }
-        }
-        return figures
+        return (figures, probes)
     }
 }

@@ -17,6 +17,13 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Layer split to size, e.g. 0..<16,16..<32 (default: two even stages).")
     var split: String?
 
+    @Option(help: "Positions cached (all sequences together) for the predicted process memory (default: the context).")
+    var cachedTokens: Int?
+
+    func validate() throws {
+        if let cachedTokens, cachedTokens < 0 { throw ValidationError("--cached-tokens must be 0 or more") }
+    }
+
     func run() throws {
         let directory = try ModelDirectory(path: model)
         let summary = try CheckpointSummary(directory)
@@ -97,6 +104,27 @@ struct InspectCommand: ParsableCommand {
                 )
             )
         }
+        let tokens = cachedTokens ?? c.contextLength
+        lines.append("")
+        lines.append("predicted resident memory per process, with \(tokens) positions cached (weights + KV + process):")
+        func prediction(_ label: String, _ memory: CheckpointSummary.MemoryPrediction) {
+            lines.append(
+                Self.row(
+                    label,
+                    Self.bytes(memory.weightBytes),
+                    Self.bytes(memory.kvBytes),
+                    Self.bytes(memory.overheadBytes),
+                    Self.bytes(memory.totalBytes)
+                )
+            )
+        }
+        lines.append(Self.row("process", "weights", "KV", "process", "total"))
+        prediction("one process (generate)", summary.wholeModelMemory(cachedTokens: tokens))
+        for index in ranges.indices {
+            prediction("stage \(index)", try summary.stageMemory(ranges, index: index, cachedTokens: tokens))
+        }
+        prediction("LM-head worker", summary.lmHeadWorkerMemory)
+        if summary.hasOrthusParts { prediction("diffusion worker", summary.diffusionWorkerMemory) }
         print(lines.joined(separator: "\n"))
     }
 

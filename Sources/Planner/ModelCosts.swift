@@ -53,8 +53,6 @@ public struct ModelCosts: Sendable, Equatable {
         )
     }
 
-    /// A process's memory beyond its weights and caches (runtime, sockets, buffers): idle workers of the bundled model
-    /// measured 36-38 MiB above their weights (resident set against `orthus inspect`); 64 MiB leaves room for
-    /// message buffers under load.
-    public static let processOverhead = 64 << 20
+    /// A process's memory beyond its weights and caches (`CheckpointSummary.processOverhead`).
+    public static let processOverhead = CheckpointSummary.processOverhead
 }

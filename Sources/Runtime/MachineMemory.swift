@@ -18,3 +18,22 @@ public enum MachineMemory {
         return min(physical, kib << 10)
     }
 }
+
+/// A process's resident memory, from `/proc/PID/status` (Linux): what `orthus bench` checks against the prediction
+/// of `orthus inspect`.
+public enum ProcessMemory {
+    /// The peak resident set (`VmHWM`) of process `pid` (this process by default), or nil where it cannot be read.
+    public static func peakResidentBytes(pid: Int32? = nil) -> Int? { field("VmHWM:", pid: pid) }
+
+    /// The current resident set (`VmRSS`).
+    public static func residentBytes(pid: Int32? = nil) -> Int? { field("VmRSS:", pid: pid) }
+
+    private static func field(_ name: String, pid: Int32?) -> Int? {
+        let path = "/proc/\(pid.map(String.init) ?? "self")/status"
+        guard let status = try? String(contentsOfFile: path, encoding: .utf8),  // a process gone or no /proc: nil
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
+            let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return nil }
+        return kib << 10
+    }
+}

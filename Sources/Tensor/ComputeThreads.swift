@@ -34,14 +34,15 @@ public enum ComputeThreads {
     /// Products smaller than this many multiply-adds run on one thread (a hand-off costs a few microseconds).
     static let minimumWork = 1 << 20
 
-    /// Runs `body` over `columns` split into contiguous ranges (multiples of 4, the kernels' block), one per thread.
-    static func split(columns: Int, work: Int, _ body: @Sendable (Range<Int>) -> Void) {
-        let threads = min(count, max(1, columns / 4))
+    /// Runs `body` over `columns` split into contiguous ranges (multiples of `granule`, the kernel's block, a power
+    /// of two), one per thread.
+    static func split(columns: Int, granule: Int, work: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        let threads = min(count, max(1, columns / granule))
         guard threads > 1, work >= minimumWork else {
             body(0..<columns)
             return
         }
-        let chunk = (columns / threads + 3) & ~3
+        let chunk = (columns / threads + granule - 1) & ~(granule - 1)
         let part: @Sendable (Int) -> Void = { index in
             guard index < threads else { return }
             let start = index * chunk

@@ -20,13 +20,15 @@ public enum RowInvariant {
         into c: UnsafeMutablePointer<Float>,
         ldc: Int,
         alpha: Float = 1,
-        accumulate: Bool = false
+        accumulate: Bool = false,
+        path: KernelPath = .current
     ) {
         guard m > 0, n > 0 else { return }
         let (ap, bp, cp) = (Pointer(a), Pointer(b), MutablePointer(c))
         let flag: Int32 = accumulate ? 1 : 0
-        ComputeThreads.split(columns: n, work: m * n * k) { columns in
+        ComputeThreads.split(columns: n, granule: 4, work: m * n * k) { columns in
             ck_dot_rows(
+                Int32(path.rawValue),
                 ap.value,
                 lda,
                 m,
@@ -65,10 +67,11 @@ public enum RowInvariant {
         count t: Int,
         width d: Int,
         into out: UnsafeMutablePointer<Float>,
-        ldo: Int
+        ldo: Int,
+        path: KernelPath = .current
     ) {
         guard m > 0, d > 0 else { return }
-        ck_weighted_rows(p, ldp, m, v, ldv, t, d, out, ldo)
+        ck_weighted_rows(Int32(path.rawValue), p, ldp, m, v, ldv, t, d, out, ldo)
     }
 
 }

@@ -1,114 +1,131 @@
 internal import CKernels
+import Foundation
 
-/// A weight matrix `[outputs, inputs]` as it stays in memory: float32, or bfloat16 as the checkpoint stores it.
+/// A weight matrix `[outputs, inputs]` as the kernels read it: packed in panels of 16 outputs (`CKernels.h`), float32
+/// or bfloat16 as the checkpoint stores it.
 ///
 /// bf16 weights are widened in registers by the kernels, never in memory, so a decode step reads half the bytes, and
-/// every product is bit-identical to the float32 widening (a bf16 value is exactly the high half of a float32).
+/// every product is bit-identical to the float32 widening (a bf16 value is exactly the high half of a float32). The
+/// packed copy is the only one a process keeps: loaders pack straight from the memory-mapped checkpoint and release
+/// the mapped pages behind them (`ModelDirectory.loadWeights`).
 public struct Weights: Sendable, Equatable {
-    public enum Storage: Sendable, Equatable {
-        case float32([Float])
-        /// Raw bfloat16 bits, row by row. Given in order; held in the kernels' paired layout (`CKernels.h`).
-        case bfloat16([UInt16])
+    public enum Element: Sendable, Equatable {
+        case float32
+        case bfloat16
+
+        public var bytes: Int { self == .float32 ? 4 : 2 }
     }
 
     public let outputs: Int
     public let inputs: Int
-    public let storage: Storage
+    public let element: Element
+    let panels: PanelStorage
 
-    /// bf16 bits are given in order and rearranged here into the kernels' paired layout.
-    public init(outputs: Int, inputs: Int, storage: Storage) {
-        switch storage {
-        case .float32: self.init(outputs: outputs, inputs: inputs, laidOut: storage)
-        case .bfloat16(let bits):
-            self.init(outputs: outputs, inputs: inputs, laidOut: .bfloat16(Self.pairing(bits, columns: inputs)))
-        }
+    /// Outputs rounded up to the packing's group (the padding holds zeros and is never stored to an output).
+    public static func paddedOutputs(_ outputs: Int) -> Int {
+        (outputs + Int(CK_GROUP) - 1) / Int(CK_GROUP) * Int(CK_GROUP)
     }
 
-    private init(outputs: Int, inputs: Int, laidOut storage: Storage) {
-        let count =
-            switch storage {
-            case .float32(let values): values.count
-            case .bfloat16(let bits): bits.count
-            }
-        precondition(count == outputs * inputs, "\(count) weights for [\(outputs), \(inputs)]")
+    /// Bytes a matrix of this shape holds in memory once packed.
+    public static func residentBytes(outputs: Int, inputs: Int, element: Element) -> Int {
+        paddedOutputs(outputs) * inputs * element.bytes
+    }
+
+    /// Packs a matrix whose row `j` (of `inputs` elements of `element`'s type) `row(j)` points at.
+    public init(outputs: Int, inputs: Int, element: Element, row: (Int) -> UnsafeRawPointer) {
+        precondition(outputs >= 0 && inputs >= 0, "negative weight shape [\(outputs), \(inputs)]")
         self.outputs = outputs
         self.inputs = inputs
-        self.storage = storage
-    }
-
-    public init(outputs: Int, inputs: Int, values: [Float]) {
-        self.init(outputs: outputs, inputs: inputs, laidOut: .float32(values))
-    }
-
-    /// Each row's whole blocks of 32 values rearranged so that 32-bit word l holds value l (low half) and value
-    /// 16 + l (high half): the kernel widens a word to two values with a shift and a mask instead of a shuffle.
-    /// `pairing(…, inverse: true)` undoes it.
-    static func pairing(_ bits: [UInt16], columns k: Int, inverse: Bool = false) -> [UInt16] {
-        var out = bits
-        let k32 = k & ~31
-        guard k32 > 0 else { return out }
-        for base in stride(from: 0, to: bits.count, by: k) {
-            for block in stride(from: base, to: base + k32, by: 32) {
-                for l in 0..<16 {
-                    if inverse {
-                        out[block + l] = bits[block + 2 * l]
-                        out[block + 16 + l] = bits[block + 2 * l + 1]
-                    } else {
-                        out[block + 2 * l] = bits[block + l]
-                        out[block + 2 * l + 1] = bits[block + 16 + l]
-                    }
-                }
-            }
+        self.element = element
+        panels = PanelStorage(bytes: Self.residentBytes(outputs: outputs, inputs: inputs, element: element))
+        let panelBytes = Int(CK_PANEL) * inputs * element.bytes
+        for j in 0..<outputs {
+            ck_pack_row(
+                row(j),
+                inputs,
+                element.bytes,
+                panels.base + (j / Int(CK_PANEL)) * panelBytes,
+                j % Int(CK_PANEL)
+            )
         }
-        return out
+    }
+
+    /// float32 values, row by row.
+    public init(outputs: Int, inputs: Int, values: [Float]) {
+        precondition(values.count == outputs * inputs, "\(values.count) weights for [\(outputs), \(inputs)]")
+        self = values.withUnsafeBytes { raw in
+            Weights(outputs: outputs, inputs: inputs, element: .float32) { raw.baseAddress! + $0 * inputs * 4 }
+        }
+    }
+
+    /// Raw bfloat16 bits, row by row.
+    public init(outputs: Int, inputs: Int, bfloat16 bits: [UInt16]) {
+        precondition(bits.count == outputs * inputs, "\(bits.count) weights for [\(outputs), \(inputs)]")
+        self = bits.withUnsafeBytes { raw in
+            Weights(outputs: outputs, inputs: inputs, element: .bfloat16) { raw.baseAddress! + $0 * inputs * 2 }
+        }
     }
 
     /// Bytes per weight in memory.
-    public var bytesPerWeight: Int {
-        switch storage {
-        case .float32: 4
-        case .bfloat16: 2
-        }
-    }
+    public var bytesPerWeight: Int { element.bytes }
 
-    /// The weights stacked as rows: `[a; b; …]` (all of one storage type, equal input widths).
-    public static func stacking(_ parts: [Weights]) -> Weights {
-        precondition(Set(parts.map(\.inputs)).count == 1, "stacked weights need equal input widths")
-        let outputs = parts.reduce(0) { $0 + $1.outputs }
-        switch parts[0].storage {
+    /// Bytes held in memory, padding included.
+    public var residentBytes: Int { panels.bytes }
+
+    /// Row `j`'s float32 values (widened from bf16).
+    public func row(_ j: Int) -> [Float] {
+        precondition(j >= 0 && j < outputs, "row \(j) of \(outputs)")
+        let panel = panels.base + (j / Int(CK_PANEL)) * Int(CK_PANEL) * inputs * element.bytes
+        switch element {
         case .float32:
-            let values = parts.flatMap { part -> [Float] in
-                guard case .float32(let v) = part.storage else { preconditionFailure("mixed weight storage") }
-                return v
+            return [Float](unsafeUninitializedCapacity: inputs) { buffer, count in
+                if inputs > 0 { ck_unpack_row(panel, inputs, 4, j % Int(CK_PANEL), buffer.baseAddress!) }
+                count = inputs
             }
-            return Weights(outputs: outputs, inputs: parts[0].inputs, laidOut: .float32(values))
         case .bfloat16:
-            let bits = parts.flatMap { part -> [UInt16] in
-                guard case .bfloat16(let b) = part.storage else { preconditionFailure("mixed weight storage") }
-                return b
-            }
-            return Weights(outputs: outputs, inputs: parts[0].inputs, laidOut: .bfloat16(bits))
+            var bits = [UInt16](repeating: 0, count: inputs)
+            if inputs > 0 { ck_unpack_row(panel, inputs, 2, j % Int(CK_PANEL), &bits) }
+            return bits.map { Float(bitPattern: UInt32($0) << 16) }
         }
     }
 
-    /// The float32 values (a widened copy for bf16).
-    public var floats: [Float] {
-        switch storage {
-        case .float32(let values): values
-        case .bfloat16(let bits):
-            Self.pairing(bits, columns: inputs, inverse: true).map { Float(bitPattern: UInt32($0) << 16) }
-        }
+    /// All float32 values, row by row (a widened copy for bf16).
+    public var floats: [Float] { (0..<outputs).flatMap(row) }
+
+    public static func == (lhs: Weights, rhs: Weights) -> Bool {
+        lhs.outputs == rhs.outputs && lhs.inputs == rhs.inputs && lhs.element == rhs.element
+            && memcmp(lhs.panels.base, rhs.panels.base, lhs.panels.bytes) == 0
     }
 }
 
+/// The packed bytes: one 64-byte-aligned allocation, zero-filled (the padding outputs), freed with the last reference.
+final class PanelStorage: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let bytes: Int
+
+    init(bytes: Int) {
+        self.bytes = bytes
+        // calloc's pages of a large block come from the kernel already zero, untouched until packing writes them.
+        let raw = calloc(max(bytes, 1) + 64, 1)!
+        let aligned = (Int(bitPattern: raw) + 64) & ~63
+        // The byte before the aligned base records the offset back to what calloc gave.
+        let offset = aligned - Int(bitPattern: raw)
+        raw.storeBytes(of: UInt8(offset), toByteOffset: offset - 1, as: UInt8.self)
+        base = raw + offset
+    }
+
+    deinit { free(base - Int(base.load(fromByteOffset: -1, as: UInt8.self))) }
+}
+
 extension RowInvariant {
-    /// `y = x · wᵀ (+ bias)`, or `y += x · wᵀ` with `accumulate`, for weights of either storage.
+    /// `y = x · wᵀ (+ bias)`, or `y += x · wᵀ` with `accumulate`, on `path`.
     public static func linear(
         _ x: Matrix,
         weights w: Weights,
         bias: [Float]? = nil,
         into y: inout Matrix,
-        accumulate: Bool = false
+        accumulate: Bool = false,
+        path: KernelPath = .current
     ) {
         precondition(
             w.inputs == x.columns && w.outputs == y.columns,
@@ -118,48 +135,27 @@ extension RowInvariant {
         let (m, k, n) = (x.rows, x.columns, y.columns)
         guard m > 0, n > 0 else { return }
         let flag: Int32 = accumulate ? 1 : 0
+        let element: Int32 = w.element == .bfloat16 ? Int32(CK_WEIGHTS_BF16) : Int32(CK_WEIGHTS_F32)
+        let panelBytes = Int(CK_PANEL) * k * w.element.bytes
+        let weights = RawPointer(UnsafeRawPointer(w.panels.base))
         x.storage.withUnsafeBufferPointer { xs in
             y.storage.withUnsafeMutableBufferPointer { ys in
                 let (xp, yp) = (Pointer(xs.baseAddress!), MutablePointer(ys.baseAddress!))
-                switch w.storage {
-                case .float32(let values):
-                    values.withUnsafeBufferPointer { ws in
-                        let wp = Pointer(ws.baseAddress!)
-                        ComputeThreads.split(columns: n, work: m * n * k) { columns in
-                            ck_dot_rows(
-                                xp.value,
-                                k,
-                                m,
-                                wp.value + columns.lowerBound * k,
-                                k,
-                                columns.count,
-                                k,
-                                yp.value + columns.lowerBound,
-                                n,
-                                1,
-                                flag
-                            )
-                        }
-                    }
-                case .bfloat16(let bits):
-                    bits.withUnsafeBufferPointer { ws in
-                        let wp = Pointer(ws.baseAddress!)
-                        ComputeThreads.split(columns: n, work: m * n * k) { columns in
-                            ck_dot_rows_bf16(
-                                xp.value,
-                                k,
-                                m,
-                                wp.value + columns.lowerBound * k,
-                                k,
-                                columns.count,
-                                k,
-                                yp.value + columns.lowerBound,
-                                n,
-                                1,
-                                flag
-                            )
-                        }
-                    }
+                ComputeThreads.split(columns: n, granule: Int(CK_GROUP), work: m * n * k) { columns in
+                    ck_linear(
+                        Int32(path.rawValue),
+                        element,
+                        xp.value,
+                        k,
+                        m,
+                        weights.value + columns.lowerBound / Int(CK_PANEL) * panelBytes,
+                        k,
+                        columns.count,
+                        yp.value + columns.lowerBound,
+                        n,
+                        1,
+                        flag
+                    )
                 }
                 guard let bias else { return }
                 for r in 0..<m {
@@ -167,12 +163,18 @@ extension RowInvariant {
                 }
             }
         }
+        withExtendedLifetime(w.panels) {}
     }
 
     /// `x · wᵀ (+ bias)` as a new matrix.
-    public static func linear(_ x: Matrix, weights: Weights, bias: [Float]? = nil) -> Matrix {
+    public static func linear(
+        _ x: Matrix,
+        weights: Weights,
+        bias: [Float]? = nil,
+        path: KernelPath = .current
+    ) -> Matrix {
         var y = Matrix(rows: x.rows, columns: weights.outputs)
-        linear(x, weights: weights, bias: bias, into: &y)
+        linear(x, weights: weights, bias: bias, into: &y, path: path)
         return y
     }
 }
@@ -181,6 +183,11 @@ extension RowInvariant {
 struct Pointer<T>: @unchecked Sendable {
     let value: UnsafePointer<T>
     init(_ value: UnsafePointer<T>) { self.value = value }
+}
+
+struct RawPointer: @unchecked Sendable {
+    let value: UnsafeRawPointer
+    init(_ value: UnsafeRawPointer) { self.value = value }
 }
 
 struct MutablePointer<T>: @unchecked Sendable {

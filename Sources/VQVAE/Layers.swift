@@ -17,7 +17,7 @@ struct Convolution: Sendable {
     static let columnBudget = 8 << 20  // floats per im2col chunk
 
     init(
-        _ directory: ModelDirectory,
+        _ directory: any TensorSource,
         _ name: String,
         inputs: Int,
         outputs: Int,
@@ -135,7 +135,7 @@ struct GroupNorm: Sendable {
     let bias: [Float]
     static let groups = 32
 
-    init(_ directory: ModelDirectory, _ name: String, channels: Int) throws {
+    init(_ directory: any TensorSource, _ name: String, channels: Int) throws {
         guard channels % Self.groups == 0 else {
             throw CheckpointError.invalidConfigValue(
                 key: "vq_config",
@@ -180,7 +180,7 @@ struct ResnetBlock: Sendable {
     let conv1, conv2: Convolution
     let shortcut: Convolution?
 
-    init(_ directory: ModelDirectory, _ name: String, inputs: Int, outputs: Int) throws {
+    init(_ directory: any TensorSource, _ name: String, inputs: Int, outputs: Int) throws {
         norm1 = try GroupNorm(directory, name + ".norm1", channels: inputs)
         conv1 = try Convolution(directory, name + ".conv1", inputs: inputs, outputs: outputs, kernel: 3)
         norm2 = try GroupNorm(directory, name + ".norm2", channels: outputs)
@@ -206,7 +206,7 @@ struct AttentionBlock: Sendable {
     let norm: GroupNorm
     let q, k, v, projection: Convolution
 
-    init(_ directory: ModelDirectory, _ name: String, channels: Int) throws {
+    init(_ directory: any TensorSource, _ name: String, channels: Int) throws {
         norm = try GroupNorm(directory, name + ".norm", channels: channels)
         q = try Convolution(directory, name + ".q", inputs: channels, outputs: channels, kernel: 1)
         k = try Convolution(directory, name + ".k", inputs: channels, outputs: channels, kernel: 1)

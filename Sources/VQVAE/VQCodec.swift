@@ -33,7 +33,7 @@ public struct VQEncoder: Sendable {
     let normOut: GroupNorm
     let convOut, quantConv: Convolution
 
-    public init(directory: ModelDirectory) throws {
+    public init(directory: any TensorSource) throws {
         let s = VQShape(directory.configuration.vqConfig ?? VQConfiguration())
         let p = TensorManifest.VQNames.encoder
         shape = s
@@ -127,7 +127,7 @@ public struct VQDecoder: Sendable {
     let normOut: GroupNorm
     let convOut: Convolution
 
-    public init(directory: ModelDirectory) throws {
+    public init(directory: any TensorSource) throws {
         let s = VQShape(directory.configuration.vqConfig ?? VQConfiguration())
         let p = TensorManifest.VQNames.decoder
         shape = s

@@ -88,17 +88,23 @@ import Testing
         let stages = try summary.stages([0..<1, 1..<4])
         #expect(stages[0].parameters == 9472 * 32 + 8192 * 8 + summary.byComponent[.layer(0)]!.parameters)
         #expect(stages[1].kvBytesPerToken == 3 * 2 * 32 * 4)
-        // The fixture is bf16: the projections a layer reads through `loadWeights` stay 2 bytes a parameter, its
-        // norms are widened to 4.
+        // The fixture is bf16: the projections a layer reads through `loadWeights` stay 2 bytes a parameter, packed
+        // as q|k|v, o, gate|up and down with the outputs of each padded to a multiple of 64; its norms are widened
+        // to 4.
         let directory = try ModelDirectory(path: Fixtures.tinyOrthus)
         let manifest = TensorManifest(directory.configuration)
         var expected = 0
         for layer in 1..<4 {
             let names = manifest.layerNames(layer)
+            let shapes = manifest.layer(layer)
             let matrices: Set = [names.q, names.k, names.v, names.o, names.gate, names.up, names.down]
-            for (name, shape) in manifest.layer(layer) {
+            for (name, shape) in shapes where !matrices.contains(name) {
                 #expect(try directory.entry(name).dtypeName == "BF16")
-                expected += shape.reduce(1, *) * (matrices.contains(name) ? 2 : 4)
+                expected += shape.reduce(1, *) * 4
+            }
+            for stack in [[names.q, names.k, names.v], [names.o], [names.gate, names.up], [names.down]] {
+                let outputs = stack.reduce(0) { $0 + shapes[$1]![0] }
+                expected += (outputs + 63) / 64 * 64 * shapes[stack[0]]![1] * 2
             }
         }
         // The last stage also holds the final norm, widened.

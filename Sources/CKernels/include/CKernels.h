@@ -3,28 +3,57 @@
 
 #include <stddef.h>
 
-/// Row-invariant float32 kernels.
+/// Row-invariant float32 kernels, compiled once per instruction set and chosen at run time.
 ///
-/// Every output element is computed by the same sequence of operations whatever the number of rows, the blocking
-/// or the vector width of the host: 16 lanes accumulate k = 16t + lane with fused multiply-adds in order of t, the
-/// lanes are summed by a fixed tree, then the k tail is added in order. A row's result therefore never depends on
-/// which other rows share the call, which is what makes outputs independent of batch composition and topology.
+/// Every kernel fixes, per output element, the exact sequence of floating-point operations: which products are
+/// fused, in what order they are summed. Rows, blocking, threads and the vector width of the path never enter it.
+/// So a row's result never depends on which other rows share the call (outputs are independent of batch composition
+/// and topology), and the AVX-512, AVX2+FMA and portable paths give bit-identical results (a cluster may mix hosts).
 
-/// c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + alpha * dot(a[i*lda ..], b[j*ldb ..]) over k values,
-/// for i < m, j < n. A linear layer `y = x·wᵀ` is (a = x, b = w, alpha = 1).
-void ck_dot_rows(const float *a, size_t lda, size_t m, const float *b, size_t ldb, size_t n, size_t k,
+/// The instruction-set paths. Every path exists in every build; `ck_path_available` says which this CPU can run.
+enum {
+    CK_PATH_PORTABLE = 0,  ///< generic vectors: NEON on ARM; on x86 without FMA the fused ops are libm's fmaf
+    CK_PATH_AVX2 = 1,      ///< AVX2 + FMA (x86-64 since 2013)
+    CK_PATH_AVX512 = 2,    ///< AVX-512F
+    CK_PATH_COUNT = 3
+};
+
+int ck_path_available(int path);
+/// The fastest path this CPU can run.
+int ck_path_best(void);
+
+/// Weight matrices `[n, k]` are held packed in panels of CK_PANEL outputs: panel q holds outputs 16q..16q+15 as
+/// `[k][16]` (element (p, l) at p·16 + l), so a panel is one contiguous stream and sixteen outputs' weights for one
+/// input are one vector. Outputs are padded with zeros to a multiple of CK_GROUP (a group of panels, the unit the
+/// threads split on).
+#define CK_PANEL 16
+#define CK_GROUP 64
+
+/// Element types of packed weights.
+enum { CK_WEIGHTS_F32 = 0, CK_WEIGHTS_BF16 = 1 };
+
+/// Writes one row of `k` elements (2 or 4 bytes each) into `lane` of a packed panel of the same element size.
+void ck_pack_row(const void *row, size_t k, size_t element_bytes, void *panel, size_t lane);
+/// Reads `lane` of a packed panel back into a row.
+void ck_unpack_row(const void *panel, size_t k, size_t element_bytes, size_t lane, void *row);
+
+/// c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + alpha · Σ_p a[i*lda + p] · w[j][p], for i < m, j < n, where the
+/// sum is one chain of fused multiply-adds in order of p from zero (acc = fma(a, w, acc)), then multiplied by alpha,
+/// then added to c. `panels` is packed weights (type `weights`) from a panel boundary; `n` counts the outputs wanted
+/// from there. bf16 weights are widened in registers (a bf16 value is the high half of the float32 with its bits),
+/// so they give exactly what a float32 copy would.
+void ck_linear(int path, int weights, const float *a, size_t lda, size_t m, const void *panels, size_t k, size_t n,
+               float *c, size_t ldc, float alpha, int accumulate);
+
+/// c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + alpha · dot(a[i*lda ..], b[j*ldb ..]) over k values, for i < m,
+/// j < n, with b unpacked (attention's keys, a codebook). Sixteen lanes accumulate k = 16t + lane with fused
+/// multiply-adds in order of t, the lanes are summed by a fixed tree, then the k tail is added in order.
+void ck_dot_rows(int path, const float *a, size_t lda, size_t m, const float *b, size_t ldb, size_t n, size_t k,
                  float *c, size_t ldc, float alpha, int accumulate);
-
-/// The same for weights stored as bfloat16 (raw bits), widened in registers: results are bit-identical to
-/// ck_dot_rows on the float32 widening of the same weights, with half the bytes read. Each row of b is stored
-/// paired: in every whole block of 32 values, 16-bit slot 2l holds value l and slot 2l + 1 holds value 16 + l (so a
-/// 32-bit word widens to two values by a shift and a mask); values past the last whole block stay in order.
-void ck_dot_rows_bf16(const float *a, size_t lda, size_t m, const unsigned short *b, size_t ldb, size_t n, size_t k,
-                      float *c, size_t ldc, float alpha, int accumulate);
 
 /// out[i*ldo + e] = sum over j < t, in order, of p[i*ldp + j] * v[j*ldv + e], for i < m and e < d.
 /// (Attention: probabilities times values.)
-void ck_weighted_rows(const float *p, size_t ldp, size_t m, const float *v, size_t ldv, size_t t, size_t d,
+void ck_weighted_rows(int path, const float *p, size_t ldp, size_t m, const float *v, size_t ldv, size_t t, size_t d,
                       float *out, size_t ldo);
 
 /// The sum of n floats, read once front to back with four independent vector accumulators: a STREAM-like read

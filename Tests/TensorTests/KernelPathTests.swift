@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+@testable import Tensor
+
+/// Every instruction-set path this CPU can run gives the same bits, and those bits are the arithmetic CKernels.h
+/// documents, written out here independently in Swift: `addingProduct` is IEEE fusedMultiplyAdd.
+@Suite struct KernelPathTests {
+    static let paths = KernelPath.available
+
+    /// One output of `ck_linear`: a chain of fused multiply-adds over the inputs in order, times alpha, plus c.
+    static func chain(_ x: ArraySlice<Float>, _ w: [Float], alpha: Float, onto c: Float?) -> Float {
+        var sum: Float = 0
+        for (a, b) in zip(x, w) { sum = sum.addingProduct(a, b) }
+        let value = sum * alpha
+        return c.map { $0 + value } ?? value
+    }
+
+    @Test func theBestPathIsAvailableAndNamed() {
+        #expect(KernelPath.best.isAvailable && Self.paths.contains(.portable) && Self.paths.contains(.best))
+        #expect(KernelPath(name: "AVX2") == .avx2 && KernelPath(name: "sse") == nil)
+        #expect(KernelPath.current.isAvailable)
+    }
+
+    /// Shapes that hit the single-row tile, every row tail of the tiles, partial panels and groups, and threads.
+    /// Past 16 rows the products run in chunks of inputs (64 or 256) for blocks of 48 rows.
+    @Test(arguments: [
+        (1, 37, 200), (1, 256, 64), (2, 19, 17), (5, 64, 130), (6, 7, 64), (7, 100, 65), (13, 33, 250), (17, 600, 70),
+        (100, 300, 64),
+    ])
+    func linearIsTheDocumentedChainOnEveryPath(rows: Int, inputs: Int, outputs: Int) {
+        let x = Matrix(rows: rows, columns: inputs, values: RowInvariantKernelTests.random(rows * inputs, seed: 21))
+        let (bits, floats) = WeightsKernelTests.bf16(outputs * inputs, seed: 22)
+        let start = Matrix(
+            rows: rows,
+            columns: outputs,
+            values: RowInvariantKernelTests.random(rows * outputs, seed: 23)
+        )
+        var expected = start
+        for i in 0..<rows {
+            for j in 0..<outputs {
+                expected.storage[i * outputs + j] = Self.chain(
+                    x.storage[(i * inputs)..<((i + 1) * inputs)],
+                    Array(floats[(j * inputs)..<((j + 1) * inputs)]),
+                    alpha: 1,
+                    onto: start.storage[i * outputs + j]
+                )
+            }
+        }
+        for weights in [
+            Weights(outputs: outputs, inputs: inputs, bfloat16: bits),
+            .init(outputs: outputs, inputs: inputs, values: floats),
+        ] {
+            for path in Self.paths {
+                var y = start
+                RowInvariant.linear(x, weights: weights, into: &y, accumulate: true, path: path)
+                #expect(y == expected, "\(path), \(weights.element)")
+            }
+        }
+    }
+
+    @Test func dotRowsAndWeightedRowsAgreeAcrossPaths() {
+        let (m, n, k) = (9, 21, 150)
+        let a = RowInvariantKernelTests.random(m * k, seed: 31)
+        let b = RowInvariantKernelTests.random(n * k, seed: 32)
+        var results: [[Float]] = []
+        for path in Self.paths {
+            var c = [Float](repeating: 1, count: m * n)
+            RowInvariant.dotRows(
+                a,
+                lda: k,
+                rows: m,
+                b,
+                ldb: k,
+                columns: n,
+                depth: k,
+                into: &c,
+                ldc: n,
+                alpha: 0.5,
+                accumulate: true,
+                path: path
+            )
+            var out = [Float](repeating: 0, count: m * 37)
+            RowInvariant.weightedRows(
+                a,
+                ldp: k,
+                rows: m,
+                b,
+                ldv: 37,
+                count: 80,
+                width: 37,
+                into: &out,
+                ldo: 37,
+                path: path
+            )
+            results.append(c + out)
+        }
+        #expect(results.allSatisfy { $0 == results[0] }, "paths \(Self.paths)")
+    }
+}
