@@ -23,8 +23,9 @@ public enum OrthusProcess {
 
     /// Output goes to temporary files, not pipes: nothing can block on a full pipe, and reading a file is not
     /// interrupted by the child's exit signal.
-    public static func run(_ arguments: [String]) throws -> Output {
-        let (process, files) = try launch([executable] + arguments)
+    /// `environment` is added to this process's.
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+        let (process, files) = try launch([executable] + arguments, environment: environment)
         process.waitUntilExit()
         return try files.output(process)
     }
@@ -75,11 +76,18 @@ public enum OrthusProcess {
         }
     }
 
-    private static func launch(_ command: [String], waitable: Bool = false) throws -> (Process, CapturedFiles) {
+    private static func launch(
+        _ command: [String],
+        waitable: Bool = false,
+        environment: [String: String] = [:]
+    ) throws -> (Process, CapturedFiles) {
         let files = try CapturedFiles()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: files.out))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: files.err))
         if waitable {
