@@ -186,7 +186,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["TestSupport", "Tensor"], swiftSettings: strictSettings),
         .testTarget(
             name: "CheckpointTests",
-            dependencies: ["TestSupport", "Checkpoint", "Tensor"],
+            dependencies: ["TestSupport", "Checkpoint", "Tensor", "Runtime"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -285,7 +285,7 @@ let package = Package(
             name: "CLITests",
             dependencies: [
                 "TestSupport", "Engine", "Generation", "Checkpoint", "Heads", "Tokenizer", "Tensor", "ImageIO",
-                "ClusterLauncher",
+                "ClusterLauncher", "Benchmark",
             ],
             // The deployment files' command lines, read by DeploymentFilesTests.
             exclude: ["deployment_commands.py"],

@@ -1,11 +1,13 @@
 import Checkpoint
 import Foundation
 import Tensor
+import VQVAE
 
 /// A random-weight Orthus checkpoint in the published layout, written at bench time so nothing large is committed:
-/// `config.json`, one safetensors shard per decoder layer plus one for the rest, the shard index, and
-/// `tokenizer.json`. The backbone and the diffusion head take the sizes asked for; the tokenizer, vocabulary, special
-/// ids, `codebook_in` and the (small) VQ-VAE are copied from a template checkpoint (the bundled tiny model).
+/// `config.json`, one safetensors shard per decoder layer, one each for the embeddings and the LM head and one for
+/// the rest, the shard index, and `tokenizer.json`. The backbone and the diffusion head take the sizes asked for; the
+/// tokenizer and special ids come from a template checkpoint (the bundled tiny model), and so do the vocabulary,
+/// `codebook_in` and the (small) VQ-VAE unless the size names its own (Orthus-7B's: 65536 and 512 pixels).
 public struct BenchModel: Sendable {
     public struct Size: Sendable, Codable, Equatable {
         public var hidden: Int
@@ -15,22 +17,64 @@ public struct BenchModel: Sendable {
         /// The diffusion head's width (Orthus-7B: 1536), with 3 residual blocks.
         public var headWidth: Int
         public var dtype: String
+        /// The vocabulary (rows of the embeddings and the LM head); nil: the template's.
+        public var vocabulary: Int?
+        /// The VQ-VAE: nil for the template's, or Chameleon's at 512 pixels (`VQConfiguration()`) with random weights.
+        public var vq: VQConfiguration?
 
-        public init(hidden: Int, layers: Int, heads: Int, intermediate: Int, headWidth: Int, dtype: String) {
+        public init(
+            hidden: Int,
+            layers: Int,
+            heads: Int,
+            intermediate: Int,
+            headWidth: Int,
+            dtype: String,
+            vocabulary: Int? = nil,
+            vq: VQConfiguration? = nil
+        ) {
             self.hidden = hidden
             self.layers = layers
             self.heads = heads
             self.intermediate = intermediate
             self.headWidth = headWidth
             self.dtype = dtype
+            self.vocabulary = vocabulary
+            self.vq = vq
         }
+
+        /// Orthus-7B's geometry: 32 layers, hidden 4096, 32 heads, MLP 11008, vocabulary 65536, the diffusion head
+        /// 1536 x 3 and Chameleon's 512-pixel VQ-VAE, in bf16.
+        public static let orthus7B = Size(
+            hidden: 4096,
+            layers: 32,
+            heads: 32,
+            intermediate: 11008,
+            headWidth: 1536,
+            dtype: "BF16",
+            vocabulary: 65536,
+            vq: .chameleon512
+        )
     }
 
     public let folder: String
     public let size: Size
 
-    /// Writes the checkpoint to `folder` (replacing what is there).
-    public static func generate(_ size: Size, template: String, folder: String) throws -> BenchModel {
+    /// The file that marks a finished generation, holding its size: a folder with it for the same size is reused.
+    static let marker = "bench-size.json"
+
+    /// The checkpoint of `size` in `folder`: the one there if an earlier run finished generating the same size
+    /// (`reuse`), else generated anew, each shard streamed to disk a piece at a time.
+    public static func generate(
+        _ size: Size,
+        template: String,
+        folder: String,
+        reuse: Bool = false
+    ) throws -> BenchModel {
+        if reuse, let data = FileManager.default.contents(atPath: folder + "/" + marker),
+            let existing = try? JSONDecoder().decode(Size.self, from: data), existing == size  // unreadable: generate
+        {
+            return BenchModel(folder: folder, size: size)
+        }
         guard let dtype = DType(rawValue: size.dtype.uppercased()) else {
             throw BenchError("unknown dtype \(size.dtype): use F32, BF16 or F16")
         }
@@ -54,85 +98,165 @@ public struct BenchModel: Sendable {
         config["num_key_value_heads"] = size.heads
         config["max_position_embeddings"] = 4096
         config["torch_dtype"] = dtype == .float32 ? "float32" : dtype == .bfloat16 ? "bfloat16" : "float16"
+        if let vocabulary = size.vocabulary { config["vocab_size"] = vocabulary }
+        if let vq = size.vq {
+            config["vq_config"] = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(vq))
+        }
         try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys, .prettyPrinted])
             .write(to: URL(fileURLWithPath: folder + "/config.json"))
-        try manager.copyItem(atPath: template + "/tokenizer.json", toPath: folder + "/tokenizer.json")
+        try Self.writeTokenizer(from: template, to: folder, vocabulary: size.vocabulary)
+        let configuration = try OrthusConfiguration.load(path: folder + "/config.json")
 
-        var configuration = source.configuration
-        configuration.hiddenSize = size.hidden
-        configuration.intermediateSize = size.intermediate
-        configuration.layerCount = size.layers
-        configuration.headCount = size.heads
-        configuration.kvHeadCount = size.heads
+        var plan = ShardPlan(dtype: dtype)
         let manifest = TensorManifest(configuration)
-        var random = SplitMix(seed: 0x0b7e_57ed)
-        var weightMap: [String: String] = [:]
-        func shard(_ name: String, _ items: [SafetensorsWriter.Item]) throws {
-            try SafetensorsWriter.write(items, to: folder + "/" + name)
-            for item in items { weightMap[item.name] = name }
-        }
-        func tensor(_ name: String, _ shape: [Int], fill: Float? = nil) -> SafetensorsWriter.Item {
-            let count = shape.reduce(1, *)
-            // Uniform with the variance of 1/fan-in keeps activations of random layers near unit size.
-            let bound = (3 / Float(shape.last ?? 1)).squareRoot()
-            let values = fill.map { [Float](repeating: $0, count: count) } ?? random.uniform(count, bound: bound)
-            return SafetensorsWriter.Item(name: name, shape: shape, values: values, dtype: dtype)
-        }
-
         for layer in 0..<size.layers {
             let names = manifest.layerNames(layer)
-            let items = manifest.layer(layer).sorted { $0.key < $1.key }.map { name, shape in
+            for (name, shape) in manifest.layer(layer) {
                 switch name {
-                case names.inputNorm, names.postNorm, names.qNormWeight, names.kNormWeight: tensor(name, shape, fill: 1)
-                case names.qNormBias, names.kNormBias: tensor(name, shape, fill: 0)
-                default: tensor(name, shape)
+                case names.inputNorm, names.postNorm, names.qNormWeight, names.kNormWeight:
+                    plan.add(name, shape, .constant(1))
+                case names.qNormBias, names.kNormBias: plan.add(name, shape, .constant(0))
+                default: plan.add(name, shape, .random)
                 }
             }
-            try shard(String(format: "model-layer-%05d.safetensors", layer), items)
+            try plan.write(String(format: "model-layer-%05d.safetensors", layer), in: folder)
         }
-        var rest = [
-            tensor(TensorManifest.embeddings, manifest.embeddingShape),
-            tensor(TensorManifest.finalNorm, manifest.finalNormShape, fill: 1),
-            tensor(TensorManifest.lmHead, manifest.lmHeadShape),
-        ]
-        let width = size.headWidth
-        let latent = configuration.vqConfig?.latentDim ?? 256
+        plan.add(TensorManifest.embeddings, manifest.embeddingShape, .random)
+        try plan.write("model-embeddings.safetensors", in: folder)
+        plan.add(TensorManifest.lmHead, manifest.lmHeadShape, .random)
+        try plan.write("model-lm-head.safetensors", in: folder)
+        plan.add(TensorManifest.finalNorm, manifest.finalNormShape, .constant(1))
+        Self.diffusionHead(&plan, width: size.headWidth, hidden: size.hidden, latent: configuration.vqConfig!.latentDim)
+        if size.vq != nil {
+            // Chameleon's VQ-VAE at this geometry: its tensors are the ones the engine's encoder and decoder ask for.
+            let recorder = ShapeRecorder(configuration: configuration)
+            _ = try VQEncoder(directory: recorder)
+            _ = try VQDecoder(directory: recorder)
+            for (name, shape) in recorder.shapes {
+                let norm = name.contains(".norm")  // group norms: weight 1, bias 0
+                plan.add(name, shape, norm ? .constant(name.hasSuffix(".weight") ? 1 : 0) : .random)
+            }
+            let vq = configuration.vqConfig!
+            plan.add(TensorManifest.VQNames.prefix + "quantize.embedding.weight", [vq.codes, vq.latentDim], .random)
+            plan.add(TensorManifest.codebookIn, [vq.codes, vq.latentDim], .random)
+        } else {
+            // The template's VQ-VAE and codebook_in, as they are.
+            for name in source.tensorNames
+            where name.hasPrefix(TensorManifest.VQNames.prefix) || name == TensorManifest.codebookIn {
+                let entry = try source.entry(name)
+                plan.add(name, entry.shape, .values(try source.load(name, shape: entry.shape).values))
+            }
+        }
+        try plan.write("model-rest.safetensors", in: folder)
+
+        let index: [String: Any] = ["metadata": ["total_size": 0], "weight_map": plan.weightMap]
+        try JSONSerialization.data(withJSONObject: index, options: [.sortedKeys])
+            .write(to: URL(fileURLWithPath: folder + "/" + ModelDirectory.indexFileName))
+        try JSONEncoder().encode(size).write(to: URL(fileURLWithPath: folder + "/" + marker))
+        return BenchModel(folder: folder, size: size)
+    }
+
+    /// The template's tokenizer, its BPE vocabulary extended to `vocabulary` ids where that is larger: a random
+    /// model picks any id its LM head has, and each must decode (as "t" and its number; no merge reaches them, so
+    /// encoding is unchanged).
+    static func writeTokenizer(from template: String, to folder: String, vocabulary: Int?) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: template + "/tokenizer.json"))
+        guard let vocabulary else { return try data.write(to: URL(fileURLWithPath: folder + "/tokenizer.json")) }
+        guard var json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            var model = json["model"] as? [String: Any], var vocab = model["vocab"] as? [String: Int]
+        else { throw BenchError("\(template)/tokenizer.json has no BPE model vocabulary") }
+        let added = (json["added_tokens"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? Int }
+        let taken = Set(vocab.values).union(added)
+        for id in 0..<vocabulary where !taken.contains(id) { vocab["t\(id)"] = id }
+        model["vocab"] = vocab
+        json["model"] = model
+        try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
+            .write(to: URL(fileURLWithPath: folder + "/tokenizer.json"))
+    }
+
+    /// The diffusion head's tensors: random weights (the final layer near zero, as trained heads start), zero biases
+    /// where the reference initializes them so.
+    static func diffusionHead(_ plan: inout ShardPlan, width: Int, hidden: Int, latent: Int) {
         typealias Head = TensorManifest.DiffusionHeadNames
-        /// A linear layer's weight and bias (random where the fill is nil), in that order.
         func linear(
             _ name: String,
             _ shape: [Int],
-            weightFill: Float? = nil,
-            biasFill: Float? = 0
-        )
-            -> [SafetensorsWriter.Item]
-        {
-            [tensor(name + ".weight", shape, fill: weightFill), tensor(name + ".bias", [shape[0]], fill: biasFill)]
+            weight: ShardPlan.Fill = .random,
+            bias: ShardPlan.Fill = .constant(0)
+        ) {
+            plan.add(name + ".weight", shape, weight)
+            plan.add(name + ".bias", [shape[0]], bias)
         }
-        rest += linear(Head.time0, [width, 256], biasFill: nil) + linear(Head.time2, [width, width], biasFill: nil)
-        rest += linear(Head.condition, [width, size.hidden], biasFill: nil)
-        rest += linear(Head.inputProjection, [width, latent], biasFill: nil)
-        rest +=
-            linear(Head.final, [latent, width], weightFill: 0.001) + linear(Head.finalModulation, [2 * width, width])
+        linear(Head.time0, [width, 256], bias: .random)
+        linear(Head.time2, [width, width], bias: .random)
+        linear(Head.condition, [width, hidden], bias: .random)
+        linear(Head.inputProjection, [width, latent], bias: .random)
+        linear(Head.final, [latent, width], weight: .constant(0.001), bias: .random)
+        linear(Head.finalModulation, [2 * width, width])
         for block in 0..<3 {
             let names = Head.block(block)
-            rest += [tensor(names.norm + ".weight", [width], fill: 1), tensor(names.norm + ".bias", [width], fill: 0)]
-            rest += linear(names.mlp0, [width, width]) + linear(names.mlp2, [width, width])
-            rest += linear(names.modulation, [3 * width, width])
+            plan.add(names.norm + ".weight", [width], .constant(1))
+            plan.add(names.norm + ".bias", [width], .constant(0))
+            linear(names.mlp0, [width, width])
+            linear(names.mlp2, [width, width])
+            linear(names.modulation, [3 * width, width])
         }
-        // The template's VQ-VAE and codebook_in, as they are.
-        for name in source.tensorNames
-        where name.hasPrefix(TensorManifest.VQNames.prefix) || name == TensorManifest.codebookIn {
-            let entry = try source.entry(name)
-            let loaded = try source.load(name, shape: entry.shape)
-            rest.append(SafetensorsWriter.Item(name: name, shape: entry.shape, values: loaded.values, dtype: dtype))
-        }
-        try shard("model-rest.safetensors", rest)
+    }
+}
 
-        let index: [String: Any] = ["metadata": ["total_size": 0], "weight_map": weightMap]
-        try JSONSerialization.data(withJSONObject: index, options: [.sortedKeys])
-            .write(to: URL(fileURLWithPath: folder + "/" + ModelDirectory.indexFileName))
-        return BenchModel(folder: folder, size: size)
+/// The tensors of the shard being planned, and the shard of every tensor written so far.
+struct ShardPlan {
+    enum Fill {
+        case random
+        case constant(Float)
+        case values([Float])
+    }
+
+    let dtype: DType
+    var pending: [(spec: SafetensorsWriter.Spec, fill: Fill)] = []
+    var weightMap: [String: String] = [:]
+    var random = SplitMix(seed: 0x0b7e_57ed)
+
+    init(dtype: DType) { self.dtype = dtype }
+
+    mutating func add(_ name: String, _ shape: [Int], _ fill: Fill) {
+        pending.append((SafetensorsWriter.Spec(name: name, shape: shape, dtype: dtype), fill))
+    }
+
+    /// Streams the pending tensors into shard `file`. Random values are uniform with the variance of 1/fan-in, which
+    /// keeps activations of random layers near unit size.
+    mutating func write(_ file: String, in folder: String) throws {
+        let fills = Dictionary(uniqueKeysWithValues: pending.map { ($0.spec.name, $0.fill) })
+        var random = self.random
+        try SafetensorsWriter.write(pending.map(\.spec), to: folder + "/" + file) { spec, range in
+            switch fills[spec.name]! {
+            case .random:
+                let fanIn = spec.shape.dropFirst().reduce(1, *)
+                return random.uniform(
+                    range.count,
+                    bound: (3 / Float(max(1, spec.shape.count == 1 ? spec.shape[0] : fanIn))).squareRoot()
+                )
+            case .constant(let value): return [Float](repeating: value, count: range.count)
+            case .values(let values): return Array(values[range])
+            }
+        }
+        self.random = random
+        for item in pending { weightMap[item.spec.name] = file }
+        pending = []
+    }
+}
+
+/// A tensor source that hands out zeros of the shape asked for and records every name and shape: building the VQ
+/// codec from it lists the tensors a checkpoint of its geometry must hold.
+final class ShapeRecorder: TensorSource {
+    let configuration: OrthusConfiguration
+    private(set) var shapes: [(String, [Int])] = []
+
+    init(configuration: OrthusConfiguration) { self.configuration = configuration }
+
+    func load(_ name: String, shape: [Int]) throws -> LoadedTensor {
+        shapes.append((name, shape))
+        return LoadedTensor(shape: shape, values: [Float](repeating: 0, count: shape.reduce(1, *)))
     }
 }
 

@@ -6,6 +6,11 @@ import Tensor
 public struct LoadedTensor: Sendable {
     public var shape: [Int]
     public var values: [Float]
+
+    public init(shape: [Int], values: [Float]) {
+        self.shape = shape
+        self.values = values
+    }
 }
 
 /// A model folder in the published layout: `config.json`, `tokenizer.json`, and weights as one `model.safetensors`
@@ -122,15 +127,33 @@ public final class ModelDirectory: Sendable {
         defer { for source in sources { source.file.releasePages(of: source.entry.name) } }
         if sources.allSatisfy({ $0.entry.dtype == .bfloat16 }) {
             let bases = sources.map { $0.file.mappedBytes(of: $0.entry.name) }
-            return Weights(outputs: outputs, inputs: inputs, element: .bfloat16) { row in
-                let index = part(of: row)
-                return bases[index] + (row - firstRow[index]) * inputs * 2
-            }
+            return Weights(
+                outputs: outputs,
+                inputs: inputs,
+                element: .bfloat16,
+                row: { row in
+                    let index = part(of: row)
+                    return bases[index] + (row - firstRow[index]) * inputs * 2
+                },
+                packed: { rows in
+                    // Each part's rows among those just packed: their mapped pages can go now.
+                    for (index, source) in sources.enumerated() {
+                        let partRows = firstRow[index]..<(firstRow[index] + parts[index].shape[0])
+                        let done = rows.clamped(to: partRows)
+                        guard !done.isEmpty else { continue }
+                        let rowBytes = inputs * 2
+                        let (first, end) = (
+                            done.lowerBound - partRows.lowerBound, done.upperBound - partRows.lowerBound
+                        )
+                        source.file.releasePages(of: source.entry.name, within: (first * rowBytes)..<(end * rowBytes))
+                    }
+                }
+            )
         }
         // The parts' rows, in order, are the stack's.
         let widened = try sources.flatMap { try $0.file.floats($0.entry.name) }
         return widened.withUnsafeBytes { raw in
-            Weights(outputs: outputs, inputs: inputs, element: .float32) { raw.baseAddress! + $0 * inputs * 4 }
+            Weights(outputs: outputs, inputs: inputs, element: .float32, row: { raw.baseAddress! + $0 * inputs * 4 })
         }
     }
 

@@ -220,6 +220,24 @@ public struct VQConfiguration: Codable, Sendable, Equatable {
     /// Every key absent: transformers' defaults (the Orthus-7B values).
     public init() {}
 
+    /// Chameleon's VQ-VAE, every key written out: 512 pixels, 128 base channels multiplied by 1, 1, 2, 2, 4, two
+    /// residual blocks a level, no attention but the middle's, 256-wide latents, 8192 codes.
+    public static let chameleon512: VQConfiguration = {
+        var vq = VQConfiguration()
+        vq.embedDim = 256
+        vq.codebookSize = 8192
+        vq.latentChannels = 256
+        vq.resolution = 512
+        vq.inChannels = 3
+        vq.outChannels = 3
+        vq.baseChannels = 128
+        vq.channelMultiplier = [1, 1, 2, 2, 4]
+        vq.resBlockCount = 2
+        vq.attentionResolutions = []
+        vq.doubleLatent = false
+        return vq
+    }()
+
     /// Width of one continuous image latent (256 for Orthus-7B).
     public var latentDim: Int { embedDim ?? 256 }
     /// Number of codebook entries, hence of image-token embedding rows (8192).

@@ -128,11 +128,27 @@ public final class SafetensorsFile: Sendable {
     /// this tensor's or a neighbour's on a shared page, faults the file's bytes back in.
     func releasePages(of name: String) {
         guard let range = entries[name]?.byteRange, !range.isEmpty else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let page = Self.pageSize
         let start = (dataStart + range.lowerBound) / page * page
         let end = min(file.size, (dataStart + range.upperBound + page - 1) / page * page)
+        release(start..<end)
+    }
+
+    /// The same for the whole pages within `bytes` of tensor `name`'s data (offsets from its start): a large tensor
+    /// is released as it is copied, so the copy and the mapping are never both resident in full.
+    func releasePages(of name: String, within bytes: Range<Int>) {
+        guard let range = entries[name]?.byteRange else { return }
+        let page = Self.pageSize
+        let start = (dataStart + range.lowerBound + bytes.lowerBound + page - 1) / page * page
+        let end = (dataStart + range.lowerBound + min(bytes.upperBound, range.count)) / page * page
+        if start < end { release(start..<end) }
+    }
+
+    static let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    private func release(_ bytes: Range<Int>) {
         // Advice only: a failure leaves the pages resident, which costs memory and nothing else.
-        _ = madvise(UnsafeMutableRawPointer(mutating: file.base + start), end - start, MADV_DONTNEED)
+        _ = madvise(UnsafeMutableRawPointer(mutating: file.base + bytes.lowerBound), bytes.count, MADV_DONTNEED)
     }
 
     /// Reads tensor `name`, widened to float32.
@@ -142,13 +158,19 @@ public final class SafetensorsFile: Sendable {
             throw CheckpointError.unsupportedDType(name: name, dtype: entry.dtypeName)
         }
         guard entry.elementCount > 0 else { return [] }
+        let piece = 1 << 22
         return [Float](unsafeUninitializedCapacity: entry.elementCount) { buffer, initialized in
-            Widen.toFloat32(
-                dtype,
-                from: file.base + dataStart + entry.byteRange.lowerBound,
-                count: entry.elementCount,
-                into: buffer.baseAddress!
-            )
+            // A piece at a time, each piece's mapped pages released once widened (see `releasePages(of:within:)`).
+            for start in stride(from: 0, to: entry.elementCount, by: piece) {
+                let count = min(piece, entry.elementCount - start)
+                Widen.toFloat32(
+                    dtype,
+                    from: file.base + dataStart + entry.byteRange.lowerBound + start * dtype.byteWidth,
+                    count: count,
+                    into: buffer.baseAddress! + start
+                )
+                releasePages(of: name, within: (start * dtype.byteWidth)..<((start + count) * dtype.byteWidth))
+            }
             initialized = entry.elementCount
         }
     }

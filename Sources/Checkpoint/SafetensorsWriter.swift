@@ -44,6 +44,63 @@ public enum SafetensorsWriter {
         try encode(items).write(to: URL(fileURLWithPath: path))
     }
 
+    /// A tensor to write without holding it: its values come from `fill` in pieces.
+    public struct Spec: Sendable {
+        public var name: String
+        public var shape: [Int]
+        public var dtype: DType
+
+        public init(name: String, shape: [Int], dtype: DType) {
+            self.name = name
+            self.shape = shape
+            self.dtype = dtype
+        }
+
+        var count: Int { shape.reduce(1, *) }
+    }
+
+    /// Writes a file of `specs` to `path`, streaming: the header first, then each tensor (in name order) as
+    /// `fill(spec, range)` gives its values `range` at a time (at most `piece` values), so a file of any size is
+    /// written with a bounded amount of memory.
+    public static func write(
+        _ specs: [Spec],
+        to path: String,
+        piece: Int = 1 << 22,
+        fill: (Spec, Range<Int>) throws -> [Float]
+    ) throws {
+        let sorted = specs.sorted { $0.name < $1.name }
+        var header: [String: Any] = ["__metadata__": ["format": "pt"]]
+        var offset = 0
+        for spec in sorted {
+            let end = offset + spec.count * spec.dtype.byteWidth
+            header[spec.name] = ["dtype": spec.dtype.rawValue, "shape": spec.shape, "data_offsets": [offset, end]]
+            offset = end
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw CheckpointError.unreadable(path: path, reason: "cannot create the file")
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        do {
+            var length = Data()
+            withUnsafeBytes(of: UInt64(json.count).littleEndian) { length.append(contentsOf: $0) }
+            try handle.write(contentsOf: length + json)
+            for spec in sorted {
+                for start in stride(from: 0, to: spec.count, by: piece) {
+                    let range = start..<min(spec.count, start + piece)
+                    let values = try fill(spec, range)
+                    precondition(values.count == range.count, "\(spec.name): \(values.count) values for \(range)")
+                    try handle.write(contentsOf: bytes(values, as: spec.dtype))
+                }
+            }
+        } catch {
+            try? handle.close()  // the write's error is the one to report; the file is incomplete either way
+            throw error
+        }
+        try handle.close()
+    }
+
     /// Little-endian bytes of `values` stored as `dtype`, converted in bulk (bench models have billions of values).
     static func bytes(_ values: [Float], as dtype: DType) -> Data {
         switch dtype {

@@ -40,8 +40,15 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Template checkpoint for the tokenizer, vocabulary and VQ-VAE.")
     var template = "Tests/Fixtures/tiny-orthus"
 
-    @Option(help: "Where to generate the model.")
-    var modelDir = "out/bench-model"
+    @Option(help: "Where to generate the model (default: out/bench-model; out/orthus-7b with --preset orthus-7b).")
+    var modelDir: String?
+
+    @Option(
+        help: """
+            orthus-7b: a random checkpoint of Orthus-7B's geometry (32 layers, hidden 4096, vocabulary 65536,             512-pixel VQ-VAE; 15 GB, generated once and kept), run as one process and as a two-stage cluster:             each process's memory against the prediction, prefill, decode, diffusion head and VQ decode.
+            """
+    )
+    var preset: String?
 
     @Option(help: "Write the figures as JSON here.")
     var json = "out/bench.json"
@@ -73,6 +80,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard !(singleOnly && clusterOnly) else {
             throw ValidationError("--single-only and --cluster-only exclude each other")
         }
+        if let preset, preset != "orthus-7b" { throw ValidationError("--preset: the one preset is orthus-7b") }
     }
 
     func run() async throws {
@@ -86,14 +94,25 @@ struct BenchCommand: AsyncParsableCommand {
             headWidth: headWidth,
             dtype: dtype
         )
-        StandardStreams.err(
-            "generating a \(size.layers)-layer, hidden \(size.hidden) \(size.dtype) model in \(modelDir)\n"
-        )
+        if preset != nil {
+            let folder = modelDir ?? "out/orthus-7b"
+            StandardStreams.err("generating Orthus-7B's geometry in \(folder) (kept for the next run)\n")
+            let model = try BenchModel.generate(.orthus7B, template: template, folder: folder, reuse: true)
+            let probes = MachineProbes(quick: quick)
+            let figures = try await GeometryBench(model: model, executable: UpCommand.executablePath, probes: probes)
+                .run { StandardStreams.err("measuring \($0)\n") }
+            StandardStreams.out(BenchTable.render(figures, size: model.size))
+            try write(BenchReport(size: model.size, quick: quick, figures: figures))
+            return
+        }
         if kernelsOnly {
             StandardStreams.out(BenchTable.render(machineAndKernelFigures().figures, size: nil))
             return
         }
-        let model = try BenchModel.generate(size, template: template, folder: modelDir)
+        StandardStreams.err(
+            "generating a \(size.layers)-layer, hidden \(size.hidden) \(size.dtype) model in \(modelDir ?? "out/bench-model")\n"
+        )
+        let model = try BenchModel.generate(size, template: template, folder: modelDir ?? "out/bench-model")
         var figures = clusterOnly ? [] : try singleProcessFigures(model)
         if !singleOnly {
             figures += try await ClusterBench(
@@ -106,7 +125,10 @@ struct BenchCommand: AsyncParsableCommand {
             }
         }
         StandardStreams.out(BenchTable.render(figures, size: size))
-        let report = BenchReport(size: size, quick: quick, figures: figures)
+        try write(BenchReport(size: size, quick: quick, figures: figures))
+    }
+
+    private func write(_ report: BenchReport) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try FileManager.default.createDirectory(

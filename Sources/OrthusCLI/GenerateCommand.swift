@@ -5,6 +5,7 @@ import Engine
 import Foundation
 import Generation
 import ImageIO
+import Runtime
 import Tensor
 import Tokenizer
 
@@ -79,12 +80,14 @@ struct GenerateCommand: ParsableCommand {
             let decodeSeconds = firstToken.map { (end - $0).seconds } ?? 0
             StandardStreams.err(
                 String(
-                    format: "load %.2fs, first token after %.3fs, %d tokens at %.1f tok/s (%@)\n",
+                    format:
+                        "load %.2fs, first token after %.3fs, %d tokens at %.1f tok/s (%@), peak resident %.1f MiB\n",
                     (start - loadStart).seconds,
                     firstToken.map { ($0 - start).seconds } ?? 0,
                     answer.tokens.count,
                     decodeSeconds > 0 ? Double(answer.tokens.count - 1) / decodeSeconds : 0,
-                    "\(answer.reason)"
+                    "\(answer.reason)",
+                    Double(ProcessMemory.peakResidentBytes() ?? 0) / Double(1 << 20)
                 )
             )
         }

@@ -13,7 +13,7 @@ public enum MachineMemory {
             return physical
         }
         guard let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemAvailable:") }),
-            let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+            let kib = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
         else { return physical }
         return min(physical, kib << 10)
     }
@@ -28,11 +28,15 @@ public enum ProcessMemory {
     /// The current resident set (`VmRSS`).
     public static func residentBytes(pid: Int32? = nil) -> Int? { field("VmRSS:", pid: pid) }
 
+    /// The part of the resident set that is mapped files (`RssFile`): a checkpoint's mapped pages count here.
+    public static func fileBackedBytes(pid: Int32? = nil) -> Int? { field("RssFile:", pid: pid) }
+
     private static func field(_ name: String, pid: Int32?) -> Int? {
         let path = "/proc/\(pid.map(String.init) ?? "self")/status"
         guard let status = try? String(contentsOfFile: path, encoding: .utf8),  // a process gone or no /proc: nil
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
-            let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+            // "VmHWM:\t   42588 kB": a tab, then spaces that pad to 8 digits (none past 10 GB).
+            let kib = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
         else { return nil }
         return kib << 10
     }

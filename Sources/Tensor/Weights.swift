@@ -31,22 +31,34 @@ public struct Weights: Sendable, Equatable {
         paddedOutputs(outputs) * inputs * element.bytes
     }
 
-    /// Packs a matrix whose row `j` (of `inputs` elements of `element`'s type) `row(j)` points at.
-    public init(outputs: Int, inputs: Int, element: Element, row: (Int) -> UnsafeRawPointer) {
+    /// Packs a matrix whose row `j` (of `inputs` elements of `element`'s type) `row(j)` points at. Rows are read in
+    /// order, and `packed(rows)` hears of each block of rows done (a loader lets their source go).
+    public init(
+        outputs: Int,
+        inputs: Int,
+        element: Element,
+        row: (Int) -> UnsafeRawPointer,
+        packed: ((Range<Int>) -> Void)? = nil
+    ) {
         precondition(outputs >= 0 && inputs >= 0, "negative weight shape [\(outputs), \(inputs)]")
         self.outputs = outputs
         self.inputs = inputs
         self.element = element
         panels = PanelStorage(bytes: Self.residentBytes(outputs: outputs, inputs: inputs, element: element))
         let panelBytes = Int(CK_PANEL) * inputs * element.bytes
-        for j in 0..<outputs {
-            ck_pack_row(
-                row(j),
-                inputs,
-                element.bytes,
-                panels.base + (j / Int(CK_PANEL)) * panelBytes,
-                j % Int(CK_PANEL)
-            )
+        let block = 256
+        for first in stride(from: 0, to: outputs, by: block) {
+            let rows = first..<min(outputs, first + block)
+            for j in rows {
+                ck_pack_row(
+                    row(j),
+                    inputs,
+                    element.bytes,
+                    panels.base + (j / Int(CK_PANEL)) * panelBytes,
+                    j % Int(CK_PANEL)
+                )
+            }
+            packed?(rows)
         }
     }
 
@@ -54,7 +66,7 @@ public struct Weights: Sendable, Equatable {
     public init(outputs: Int, inputs: Int, values: [Float]) {
         precondition(values.count == outputs * inputs, "\(values.count) weights for [\(outputs), \(inputs)]")
         self = values.withUnsafeBytes { raw in
-            Weights(outputs: outputs, inputs: inputs, element: .float32) { raw.baseAddress! + $0 * inputs * 4 }
+            Weights(outputs: outputs, inputs: inputs, element: .float32, row: { raw.baseAddress! + $0 * inputs * 4 })
         }
     }
 
@@ -62,7 +74,7 @@ public struct Weights: Sendable, Equatable {
     public init(outputs: Int, inputs: Int, bfloat16 bits: [UInt16]) {
         precondition(bits.count == outputs * inputs, "\(bits.count) weights for [\(outputs), \(inputs)]")
         self = bits.withUnsafeBytes { raw in
-            Weights(outputs: outputs, inputs: inputs, element: .bfloat16) { raw.baseAddress! + $0 * inputs * 2 }
+            Weights(outputs: outputs, inputs: inputs, element: .bfloat16, row: { raw.baseAddress! + $0 * inputs * 2 })
         }
     }
 

@@ -33,7 +33,8 @@ import Testing
             "read bandwidth, 1 thread", "decode weight bytes/s, batch 1", "decode weight bytes/s, batch 16",
             "prefill, 128 tokens", "diffusion head, 2 rows", "diffusion head, 256 rows",
             "text-to-image per patch, 10 DDIM steps", "f32 weights 256x256, 1 row(s)",
-            "bf16 weights 256x256, 16 row(s)",
+            "bf16 weights 256x256, 16 row(s)", "prefill product 512x2048→5632, bf16",
+            "diffusion head product 64x1536→1536, bf16",
             "time to first token", "time per output token", "time per image (10 DDIM steps)", "pipeline efficiency",
             "overlap: time/token with images / alone", "stage 0..<1 busy fraction", "stage 1..<2 busy fraction",
         ] {
