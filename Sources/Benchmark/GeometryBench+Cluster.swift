@@ -12,7 +12,8 @@ import Wire
 extension GeometryBench {
     /// The model over two stages of half the layers each, an LM-head worker and a diffusion worker, every one a
     /// process: one text job's time to first token and per token, and each process's peak resident memory against
-    /// its prediction. The stages take turns on one sequence, so each computes with every core.
+    /// its prediction. The stages take turns on one sequence, so each computes with every core. `bandwidth` is the read
+    /// bandwidth measured just before; the best of it and a probe right after is the limit.
     func cluster(summary: CheckpointSummary, cached: Int, threads: Int, bandwidth: Double) async throws -> [Figure] {
         let scratch = NSTemporaryDirectory() + "orthus-geometry-cluster-" + UUID().uuidString
         let cluster = try ClusterProcesses(executable: executable, logs: scratch)
@@ -41,6 +42,7 @@ extension GeometryBench {
             JobSpec(mode: .text, prompt: Self.prompt, maxTokens: decodeTokens, seed: 1)
         )
         let section = "orthus-7b geometry"
+        let bandwidth = max(bandwidth, probes.bandwidth.best(of: 3))
         let perToken = (timing.timePerToken ?? .zero).seconds
         let decodeBytes = Double(decodeWeightBytes(summary))
         var figures = [
