@@ -44,6 +44,23 @@ static inline vf panel_bf16(const unsigned short *panel, size_t p, int v) {
     return x;
 }
 
+/// 8-bit weights (CK_WEIGHTS_Q8): a panel is blocks of CK_Q8_BLOCK inputs, each the 16 outputs' scales (f16) then
+/// the values, [32][16] int8. Weight (p, l) is float(value) · float(scale): one rounding, the same on every path.
+typedef signed char i8v __attribute__((vector_size(VW)));
+typedef _Float16 h16v __attribute__((vector_size(VW * 2)));
+
+static inline vf q8_scale(const unsigned char *block, int v) {
+    h16v h;
+    memcpy(&h, block + v * VW * 2, sizeof h);
+    return __builtin_convertvector(h, vf);
+}
+
+static inline vf q8_value(const unsigned char *block, size_t pp, int v) {
+    i8v q;
+    memcpy(&q, block + CK_PANEL * 2 + pp * CK_PANEL + v * VW, sizeof q);
+    return __builtin_convertvector(q, vf);
+}
+
 /// Stores a tile row's sums: value = sum · alpha, then c + value or value; only the first `cols` columns exist.
 static inline void store_sums(float *c, const vf *sums, int vectors, size_t cols, float alpha, int accumulate) {
     for (int x = 0; x < vectors; x++) {
@@ -78,15 +95,43 @@ static inline void store_sums(float *c, const vf *sums, int vectors, size_t cols
         for (int r = 0; r < R; r++) store_sums(c + r * ldc, acc[r], P * NV, cols, alpha, accumulate);              \
     }
 
-/// Tiles for every row count up to TILE_R (row tails) at TILE_P panels, and the single-row tile at DECODE_P.
-#define DEFINE_TILES(TAG, BTYPE, LOAD)                                                                                \
-    DEFINE_TILE(TAG, BTYPE, LOAD, 1, TILE_P)                                                                         \
-    DEFINE_TILE(TAG, BTYPE, LOAD, 2, TILE_P)                                                                         \
-    DEFINE_TILE(TAG, BTYPE, LOAD, 3, TILE_P)                                                                         \
-    DEFINE_TILE(TAG, BTYPE, LOAD, 4, TILE_P)                                                                         \
-    DEFINE_TILE(TAG, BTYPE, LOAD, 5, TILE_P)                                                                         \
-    DEFINE_TILE(TAG, BTYPE, LOAD, 6, TILE_P)                                                                         \
-    DEFINE_TILE(TAG, BTYPE, LOAD, 1, DECODE_P)                                                                       \
+/// The 8-bit tile: the same chain per output, the weights made block by block (each block's scales loaded once).
+#define DEFINE_Q8_TILE(TAG, BTYPE, LOAD, R, P)                                                                        \
+    static void tile_##TAG##_##R##x##P(const float *a, size_t lda, const BTYPE *b, size_t ps, size_t k, float *c,   \
+                                       size_t ldc, size_t cols, float alpha, int accumulate) {                       \
+        vf acc[R][P * NV];                                                                                           \
+        for (int r = 0; r < R; r++)                                                                                  \
+            for (int x = 0; x < P * NV; x++) acc[r][x] = splat(0);                                                   \
+        for (size_t p0 = 0; p0 < k; p0 += CK_Q8_BLOCK) {                                                             \
+            const BTYPE *block = b + (p0 / CK_Q8_BLOCK) * CK_Q8_BLOCK_BYTES;                                         \
+            vf scale[P * NV];                                                                                        \
+            for (int q = 0; q < P; q++)                                                                              \
+                for (int v = 0; v < NV; v++) scale[q * NV + v] = q8_scale(block + q * ps, v);                        \
+            size_t count = k - p0 < CK_Q8_BLOCK ? k - p0 : CK_Q8_BLOCK;                                              \
+            for (size_t pp = 0; pp < count; pp++) {                                                                  \
+                vf bv[P * NV];                                                                                       \
+                for (int q = 0; q < P; q++)                                                                          \
+                    for (int v = 0; v < NV; v++)                                                                     \
+                        bv[q * NV + v] = q8_value(block + q * ps, pp, v) * scale[q * NV + v];                        \
+                for (int r = 0; r < R; r++) {                                                                        \
+                    vf av = splat(a[r * lda + p0 + pp]);                                                             \
+                    for (int x = 0; x < P * NV; x++) acc[r][x] = fma_vf(av, bv[x], acc[r][x]);                       \
+                }                                                                                                    \
+            }                                                                                                        \
+        }                                                                                                            \
+        for (int r = 0; r < R; r++) store_sums(c + r * ldc, acc[r], P * NV, cols, alpha, accumulate);              \
+    }
+
+/// Tiles for every row count up to TILE_R (row tails) at TILE_P panels, and the single-row tile at DECODE_P, made by
+/// DEFINER; a panel is STRIDE(k) elements of BTYPE.
+#define DEFINE_TILES(TAG, BTYPE, LOAD, DEFINER, STRIDE)                                                              \
+    DEFINER(TAG, BTYPE, LOAD, 1, TILE_P)                                                                             \
+    DEFINER(TAG, BTYPE, LOAD, 2, TILE_P)                                                                             \
+    DEFINER(TAG, BTYPE, LOAD, 3, TILE_P)                                                                             \
+    DEFINER(TAG, BTYPE, LOAD, 4, TILE_P)                                                                             \
+    DEFINER(TAG, BTYPE, LOAD, 5, TILE_P)                                                                             \
+    DEFINER(TAG, BTYPE, LOAD, 6, TILE_P)                                                                             \
+    DEFINER(TAG, BTYPE, LOAD, 1, DECODE_P)                                                                           \
     static void tile_rows_##TAG(size_t r, const float *a, size_t lda, const BTYPE *b, size_t ps, size_t k, float *c, \
                                 size_t ldc, size_t cols, float alpha, int accumulate) {                              \
         switch (r) {                                                                                                 \
@@ -100,7 +145,7 @@ static inline void store_sums(float *c, const vf *sums, int vectors, size_t cols
     }                                                                                                                \
     static void tiles_##TAG(const float *a, size_t lda, size_t m, const BTYPE *b, size_t k, size_t n, float *c,      \
                             size_t ldc, float alpha, int accumulate) {                                               \
-        size_t ps = k * CK_PANEL, panels = (n + CK_PANEL - 1) / CK_PANEL, q = 0;                                      \
+        size_t ps = STRIDE(k), panels = (n + CK_PANEL - 1) / CK_PANEL, q = 0;                                        \
         if (m == 1)                                                                                                  \
             for (; q + DECODE_P <= panels; q += DECODE_P)                                                            \
                 tile_##TAG##_1x##DECODE_P(a, lda, b + q * ps, ps, k, c + q * CK_PANEL, ldc, n - q * CK_PANEL, alpha, \
@@ -112,8 +157,12 @@ static inline void store_sums(float *c, const vf *sums, int vectors, size_t cols
                                 c + i * ldc + q * CK_PANEL, ldc, n - q * CK_PANEL, alpha, accumulate);               \
     }
 
-DEFINE_TILES(f32, float, panel_f32)
-DEFINE_TILES(bf16, unsigned short, panel_bf16)
+#define ELEMENT_STRIDE(k) ((k) * CK_PANEL)
+#define Q8_STRIDE(k) (((k) + CK_Q8_BLOCK - 1) / CK_Q8_BLOCK * CK_Q8_BLOCK_BYTES)
+
+DEFINE_TILES(f32, float, panel_f32, DEFINE_TILE, ELEMENT_STRIDE)
+DEFINE_TILES(bf16, unsigned short, panel_bf16, DEFINE_TILE, ELEMENT_STRIDE)
+DEFINE_TILES(q8, unsigned char, unused, DEFINE_Q8_TILE, Q8_STRIDE)
 
 /// Many rows: the tiles run over chunks of CHUNK_K inputs at a time, for blocks of CHUNK_M rows, so that a chunk of
 /// the group's weights (widened once to float32 when stored as bf16, instead of once per row tile) and of the rows
@@ -178,7 +227,7 @@ static int chunked(int weights, const float *a, size_t lda, size_t m, const void
     float *buffer = thread_scratch(widened + CHUNK_M * group + CHUNK_M * k);
     if (!buffer) return 0;
     float *sums = buffer + widened, *rows_packed = sums + CHUNK_M * group;
-    size_t panels_n = (n + CK_PANEL - 1) / CK_PANEL, ps = k * CK_PANEL;
+    size_t panels_n = (n + CK_PANEL - 1) / CK_PANEL, ps = k * CK_PANEL, q8ps = Q8_STRIDE(k);
     for (size_t i0 = 0; i0 < m; i0 += CHUNK_M) {
         size_t rows = m - i0 < CHUNK_M ? m - i0 : CHUNK_M;
         // The block's rows, each tile's as [p][row]: a tile then reads one stream, not TILE_R rows whose stride (a
@@ -194,7 +243,19 @@ static int chunked(int weights, const float *a, size_t lda, size_t m, const void
                 size_t kc = k - p0 < CHUNK_K ? k - p0 : CHUNK_K;
                 const float *b;
                 size_t bps;
-                if (weights == CK_WEIGHTS_BF16) {
+                if (weights == CK_WEIGHTS_Q8) {
+                    // Chunks start on a block (CHUNK_K is a multiple of CK_Q8_BLOCK).
+                    for (int t = 0; t < TILE_P; t++)
+                        for (size_t p = 0; p < kc; p++) {
+                            const unsigned char *block = (const unsigned char *)panels + (q + t) * q8ps +
+                                                         ((p0 + p) / CK_Q8_BLOCK) * CK_Q8_BLOCK_BYTES;
+                            for (int v = 0; v < NV; v++)
+                                store_vf(buffer + (t * kc + p) * CK_PANEL + v * VW,
+                                         q8_value(block, (p0 + p) % CK_Q8_BLOCK, v) * q8_scale(block, v));
+                        }
+                    b = buffer;
+                    bps = kc * CK_PANEL;
+                } else if (weights == CK_WEIGHTS_BF16) {
                     const unsigned short *from = (const unsigned short *)panels + q * ps + p0 * CK_PANEL;
                     for (int t = 0; t < TILE_P; t++)
                         for (size_t p = 0; p < kc; p++)
@@ -224,7 +285,9 @@ void CK_FN(ck_linear)(int weights, const float *a, size_t lda, size_t m, const v
     if (m == 0 || n == 0) return;
     // Up to 16 rows the direct tiles measured faster: a group's weights are read once per tile of rows, few times.
     if (m > 16 && chunked(weights, a, lda, m, panels, k, n, c, ldc, alpha, accumulate)) return;
-    if (weights == CK_WEIGHTS_BF16)
+    if (weights == CK_WEIGHTS_Q8)
+        tiles_q8(a, lda, m, (const unsigned char *)panels, k, n, c, ldc, alpha, accumulate);
+    else if (weights == CK_WEIGHTS_BF16)
         tiles_bf16(a, lda, m, (const unsigned short *)panels, k, n, c, ldc, alpha, accumulate);
     else
         tiles_f32(a, lda, m, (const float *)panels, k, n, c, ldc, alpha, accumulate);

@@ -21,6 +21,12 @@ public struct CheckpointSummary: Sendable {
         }
     }
 
+    /// How products stored as `members` (stacked) are held: 8-bit as 8-bit, bf16 as bf16, anything else widened.
+    static func packedElement(_ members: [TensorEntry]) -> Weights.Element {
+        if members.allSatisfy({ $0.dtype == .int8 }) { return .q8 }
+        return members.allSatisfy(TensorManifest.staysAsStored) ? .bfloat16 : .float32
+    }
+
     /// Each tensor's bytes in memory once loaded. A stack of products (a layer's q, k and v) is packed as one
     /// matrix, padded once; its bytes are counted on its first member.
     static func residentBytes(_ entries: [String: TensorEntry]) -> [String: Int] {
@@ -30,7 +36,7 @@ public struct CheckpointSummary: Sendable {
             for stack in TensorManifest.LayerNames(index).stacks where stack.first == entry.name {
                 let members = stack.compactMap { entries[$0] }
                 guard members.count == stack.count else { continue }
-                let element: Weights.Element = members.allSatisfy(TensorManifest.staysAsStored) ? .bfloat16 : .float32
+                let element = Self.packedElement(members)
                 resident[entry.name] = Weights.residentBytes(
                     outputs: members.reduce(0) { $0 + $1.shape[0] },
                     inputs: entry.shape[1],
@@ -44,8 +50,12 @@ public struct CheckpointSummary: Sendable {
                 resident[entry.name] = Weights.residentBytes(
                     outputs: entry.shape[0],
                     inputs: entry.shape[1],
-                    element: TensorManifest.staysAsStored(entry) ? .bfloat16 : .float32
+                    element: packedElement([entry])
                 )
+            } else if entry.name.hasSuffix("_scale"),
+                let weight = entries[String(entry.name.dropLast("_scale".count))], weight.dtype == .int8
+            {
+                resident[entry.name] = 0  // packed into its 8-bit weight's panels, counted there
             } else {
                 resident[entry.name] = entry.elementCount * 4
             }

@@ -125,6 +125,9 @@ public final class ModelDirectory: Sendable {
         }
         func part(of row: Int) -> Int { firstRow.lastIndex { $0 <= row }! }
         defer { for source in sources { source.file.releasePages(of: source.entry.name) } }
+        if sources.allSatisfy({ $0.entry.dtype == .int8 }) {
+            return try loadQ8(parts: parts, sources: sources, inputs: inputs, firstRow: firstRow, outputs: outputs)
+        }
         if sources.allSatisfy({ $0.entry.dtype == .bfloat16 }) {
             let bases = sources.map { $0.file.mappedBytes(of: $0.entry.name) }
             return Weights(
@@ -155,6 +158,68 @@ public final class ModelDirectory: Sendable {
         return widened.withUnsafeBytes { raw in
             Weights(outputs: outputs, inputs: inputs, element: .float32, row: { raw.baseAddress! + $0 * inputs * 4 })
         }
+    }
+
+    /// The name of an 8-bit weight's scales: `…weight_scale`, f16 `[outputs, ceil(inputs / 32)]` (`orthus quantize`).
+    public static func scaleName(_ weight: String) -> String { weight + "_scale" }
+
+    /// 8-bit weights: each part's int8 values and its f16 scales, packed from the mapping and released as packed.
+    private func loadQ8(
+        parts: [(name: String, shape: [Int])],
+        sources: [(file: SafetensorsFile, entry: TensorEntry)],
+        inputs: Int,
+        firstRow: [Int],
+        outputs: Int
+    ) throws -> Weights {
+        let blocks = Q8.blocks(inputs)
+        var scales: [(file: SafetensorsFile, entry: TensorEntry)] = []
+        for (name, shape) in parts {
+            let scaleName = Self.scaleName(name)
+            let file = try shard(holding: scaleName)
+            guard let entry = file.entries[scaleName] else { throw CheckpointError.missingTensor(name: scaleName) }
+            guard entry.shape == [shape[0], blocks] else {
+                throw CheckpointError.shapeMismatch(name: scaleName, expected: [shape[0], blocks], found: entry.shape)
+            }
+            guard entry.dtype == .float16 else {
+                throw CheckpointError.unsupportedDType(name: scaleName, dtype: entry.dtypeName + " (scales are F16)")
+            }
+            scales.append((file, entry))
+        }
+        loadedNames.withLock { names in for part in parts { names.insert(Self.scaleName(part.name)) } }
+        defer { for scale in scales { scale.file.releasePages(of: scale.entry.name) } }
+        func part(of row: Int) -> Int { firstRow.lastIndex { $0 <= row }! }
+        let values = sources.map { $0.file.mappedBytes(of: $0.entry.name) }
+        let scaleBytes = scales.map { $0.file.mappedBytes(of: $0.entry.name) }
+        return Weights(
+            outputs: outputs,
+            inputs: inputs,
+            q8Row: { row in
+                let index = part(of: row)
+                return (values[index] + (row - firstRow[index]) * inputs).assumingMemoryBound(to: Int8.self)
+            },
+            // Read with memcpy by the packing, so scales need not be 2-byte aligned in the file.
+            scales: { row in
+                let index = part(of: row)
+                return (scaleBytes[index] + (row - firstRow[index]) * blocks * 2).assumingMemoryBound(to: UInt16.self)
+            },
+            packed: { rows in
+                for (index, source) in sources.enumerated() {
+                    let partRows = firstRow[index]..<(firstRow[index] + parts[index].shape[0])
+                    let done = rows.clamped(to: partRows)
+                    guard !done.isEmpty else { continue }
+                    let (first, end) = (done.lowerBound - partRows.lowerBound, done.upperBound - partRows.lowerBound)
+                    source.file.releasePages(of: source.entry.name, within: (first * inputs)..<(end * inputs))
+                }
+            }
+        )
+    }
+
+    /// The open shard file `name` (as the weight map names it).
+    func file(named name: String) throws -> SafetensorsFile {
+        guard let tensor = weightMap.first(where: { $0.value == name })?.key else {
+            throw CheckpointError.fileNotFound(path: path + "/" + name)
+        }
+        return try shard(holding: tensor)
     }
 
     private func shard(holding name: String) throws -> SafetensorsFile {

@@ -151,6 +151,25 @@ public final class SafetensorsFile: Sendable {
         _ = madvise(UnsafeMutableRawPointer(mutating: file.base + bytes.lowerBound), bytes.count, MADV_DONTNEED)
     }
 
+    /// Elements `range` of tensor `name` (in row-major order), widened to float32; the mapped pages stay.
+    public func floats(_ name: String, elements range: Range<Int>) throws -> [Float] {
+        guard let entry = entries[name] else { throw CheckpointError.missingTensor(name: name) }
+        guard let dtype = entry.dtype else {
+            throw CheckpointError.unsupportedDType(name: name, dtype: entry.dtypeName)
+        }
+        precondition(range.lowerBound >= 0 && range.upperBound <= entry.elementCount, "\(range) of \(name)")
+        guard !range.isEmpty else { return [] }
+        return [Float](unsafeUninitializedCapacity: range.count) { buffer, initialized in
+            Widen.toFloat32(
+                dtype,
+                from: file.base + dataStart + entry.byteRange.lowerBound + range.lowerBound * dtype.byteWidth,
+                count: range.count,
+                into: buffer.baseAddress!
+            )
+            initialized = range.count
+        }
+    }
+
     /// Reads tensor `name`, widened to float32.
     public func floats(_ name: String) throws -> [Float] {
         guard let entry = entries[name] else { throw CheckpointError.missingTensor(name: name) }

@@ -113,6 +113,13 @@ public enum SafetensorsWriter {
         case .float16:
             let bits = values.map { Float16($0).bitPattern.littleEndian }
             return bits.withUnsafeBytes { Data($0) }
+        case .int8:
+            // Values are whole numbers in -128...127 (8-bit weights); anything else is a caller's bug.
+            let bytes = values.map { value -> Int8 in
+                precondition(value == value.rounded() && value >= -128 && value <= 127, "\(value) is not an int8")
+                return Int8(value)
+            }
+            return bytes.withUnsafeBytes { Data($0) }
         }
     }
 }

@@ -13,7 +13,7 @@ struct Orthus: AsyncParsableCommand {
             GenerateCommand.self, LogitsCommand.self, InspectCommand.self, CoordinatorCommand.self, StageCommand.self,
             LMHeadCommand.self, DiffusionHeadCommand.self, SubmitCommand.self, StatusCommand.self, UpCommand.self,
             FetchCommand.self, KeysCommand.self, BenchCommand.self, EvalCommand.self, ServeCommand.self,
-            TraceCommand.self, ProfileCommand.self, PlanCommand.self,
+            TraceCommand.self, ProfileCommand.self, PlanCommand.self, QuantizeCommand.self,
         ]
     )
 }

@@ -3,12 +3,15 @@ public enum DType: String, Sendable, CaseIterable {
     case float32 = "F32"
     case bfloat16 = "BF16"
     case float16 = "F16"
+    /// 8-bit weights' values (with their scales beside them: `Q8`).
+    case int8 = "I8"
 
     /// Bytes per element.
     public var byteWidth: Int {
         switch self {
         case .float32: 4
         case .bfloat16, .float16: 2
+        case .int8: 1
         }
     }
 }
@@ -37,6 +40,8 @@ public enum Widen {
                 let bits = source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
                 destination[i] = Float(Float16(bitPattern: UInt16(littleEndian: bits)))
             }
+        case .int8:
+            for i in 0..<count { destination[i] = Float(source.load(fromByteOffset: i, as: Int8.self)) }
         }
     }
 

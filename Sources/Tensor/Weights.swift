@@ -12,8 +12,25 @@ public struct Weights: Sendable, Equatable {
     public enum Element: Sendable, Equatable {
         case float32
         case bfloat16
+        /// 8-bit values in blocks of 32 inputs with an f16 scale each (`Q8`).
+        case q8
 
-        public var bytes: Int { self == .float32 ? 4 : 2 }
+        /// Bytes of a source row's element (q8: its int8 values).
+        public var bytes: Int {
+            switch self {
+            case .float32: 4
+            case .bfloat16: 2
+            case .q8: 1
+            }
+        }
+
+        var kernelCode: Int32 {
+            switch self {
+            case .float32: Int32(CK_WEIGHTS_F32)
+            case .bfloat16: Int32(CK_WEIGHTS_BF16)
+            case .q8: Int32(CK_WEIGHTS_Q8)
+            }
+        }
     }
 
     public let outputs: Int
@@ -28,7 +45,15 @@ public struct Weights: Sendable, Equatable {
 
     /// Bytes a matrix of this shape holds in memory once packed.
     public static func residentBytes(outputs: Int, inputs: Int, element: Element) -> Int {
-        paddedOutputs(outputs) * inputs * element.bytes
+        paddedOutputs(outputs) / Int(CK_PANEL) * panelBytes(inputs: inputs, element: element)
+    }
+
+    /// Bytes of one panel of 16 outputs.
+    static func panelBytes(inputs: Int, element: Element) -> Int {
+        switch element {
+        case .float32, .bfloat16: Int(CK_PANEL) * inputs * element.bytes
+        case .q8: Q8.blocks(inputs) * Q8.blockBytes
+        }
     }
 
     /// Packs a matrix whose row `j` (of `inputs` elements of `element`'s type) `row(j)` points at. Rows are read in
@@ -41,11 +66,12 @@ public struct Weights: Sendable, Equatable {
         packed: ((Range<Int>) -> Void)? = nil
     ) {
         precondition(outputs >= 0 && inputs >= 0, "negative weight shape [\(outputs), \(inputs)]")
+        precondition(element != .q8, "q8 weights are packed from values and scales")
         self.outputs = outputs
         self.inputs = inputs
         self.element = element
         panels = PanelStorage(bytes: Self.residentBytes(outputs: outputs, inputs: inputs, element: element))
-        let panelBytes = Int(CK_PANEL) * inputs * element.bytes
+        let panelBytes = Self.panelBytes(inputs: inputs, element: element)
         let block = 256
         for first in stride(from: 0, to: outputs, by: block) {
             let rows = first..<min(outputs, first + block)
@@ -59,6 +85,55 @@ public struct Weights: Sendable, Equatable {
                 )
             }
             packed?(rows)
+        }
+    }
+
+    /// 8-bit weights: row `j`'s int8 values at `values(j)` and its f16 scale bits (one per block of 32) at
+    /// `scales(j)`; `packed` as above.
+    public init(
+        outputs: Int,
+        inputs: Int,
+        q8Row values: (Int) -> UnsafePointer<Int8>,
+        scales: (Int) -> UnsafePointer<UInt16>,
+        packed: ((Range<Int>) -> Void)? = nil
+    ) {
+        self.outputs = outputs
+        self.inputs = inputs
+        element = .q8
+        panels = PanelStorage(bytes: Self.residentBytes(outputs: outputs, inputs: inputs, element: .q8))
+        let panelBytes = Self.panelBytes(inputs: inputs, element: .q8)
+        for first in stride(from: 0, to: outputs, by: 256) {
+            let rows = first..<min(outputs, first + 256)
+            for j in rows {
+                ck_pack_row_q8(
+                    values(j),
+                    scales(j),
+                    inputs,
+                    panels.base + (j / Int(CK_PANEL)) * panelBytes,
+                    j % Int(CK_PANEL)
+                )
+            }
+            packed?(rows)
+        }
+    }
+
+    /// float32 values quantized to 8 bits (`Q8.quantize`), row by row.
+    public init(outputs: Int, inputs: Int, quantizing values: [Float]) {
+        precondition(
+            values.count == outputs * inputs && inputs > 0,
+            "\(values.count) weights for [\(outputs), \(inputs)]"
+        )
+        let rows = (0..<outputs).map { Q8.quantize(values[($0 * inputs)..<(($0 + 1) * inputs)]) }
+        let (quantized, scales, blocks) = (rows.flatMap(\.values), rows.flatMap(\.scales), Q8.blocks(inputs))
+        self = quantized.withUnsafeBufferPointer { v in
+            scales.withUnsafeBufferPointer { s in
+                Weights(
+                    outputs: outputs,
+                    inputs: inputs,
+                    q8Row: { v.baseAddress! + $0 * inputs },
+                    scales: { s.baseAddress! + $0 * blocks }
+                )
+            }
         }
     }
 
@@ -84,11 +159,16 @@ public struct Weights: Sendable, Equatable {
     /// Bytes held in memory, padding included.
     public var residentBytes: Int { panels.bytes }
 
-    /// Row `j`'s float32 values (widened from bf16).
+    /// Row `j`'s float32 values (widened from bf16; q8 as the kernels see it, float(value) · float(scale)).
     public func row(_ j: Int) -> [Float] {
         precondition(j >= 0 && j < outputs, "row \(j) of \(outputs)")
-        let panel = panels.base + (j / Int(CK_PANEL)) * Int(CK_PANEL) * inputs * element.bytes
+        let panel = panels.base + (j / Int(CK_PANEL)) * Self.panelBytes(inputs: inputs, element: element)
         switch element {
+        case .q8:
+            var values = [Int8](repeating: 0, count: inputs)
+            var scales = [UInt16](repeating: 0, count: Q8.blocks(inputs))
+            if inputs > 0 { ck_unpack_row_q8(panel, inputs, j % Int(CK_PANEL), &values, &scales) }
+            return values.enumerated().map { p, value in Float(value) * Float(Float16(bitPattern: scales[p / 32])) }
         case .float32:
             return [Float](unsafeUninitializedCapacity: inputs) { buffer, count in
                 if inputs > 0 { ck_unpack_row(panel, inputs, 4, j % Int(CK_PANEL), buffer.baseAddress!) }
@@ -147,8 +227,8 @@ extension RowInvariant {
         let (m, k, n) = (x.rows, x.columns, y.columns)
         guard m > 0, n > 0 else { return }
         let flag: Int32 = accumulate ? 1 : 0
-        let element: Int32 = w.element == .bfloat16 ? Int32(CK_WEIGHTS_BF16) : Int32(CK_WEIGHTS_F32)
-        let panelBytes = Int(CK_PANEL) * k * w.element.bytes
+        let element = w.element.kernelCode
+        let panelBytes = Weights.panelBytes(inputs: k, element: w.element)
         let weights = RawPointer(UnsafeRawPointer(w.panels.base))
         x.storage.withUnsafeBufferPointer { xs in
             y.storage.withUnsafeMutableBufferPointer { ys in

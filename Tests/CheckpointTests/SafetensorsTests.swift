@@ -18,7 +18,8 @@ import Testing
     @Test(arguments: DType.allCases)
     func tensorsOfEachDTypeReadBackAsFloat32(dtype: DType) throws {
         let scratch = try TemporaryModel()
-        let values: [Float] = [0, 1, -2.5, 0.15625, 1024, -0.0078125]
+        // Every value is exact in bf16 and f16; int8 holds whole numbers from -128 to 127.
+        let values: [Float] = dtype == .int8 ? [0, 1, -128, 127, 64, -3] : [0, 1, -2.5, 0.15625, 1024, -0.0078125]
         try SafetensorsWriter.write(
             [.init(name: "t", shape: [2, 3], values: values, dtype: dtype)],
             to: scratch.file("a.safetensors")
@@ -26,7 +27,7 @@ import Testing
         let file = try SafetensorsFile(path: scratch.file("a.safetensors"))
         #expect(file.entries["t"]?.shape == [2, 3])
         #expect(file.entries["t"]?.dtype == dtype)
-        #expect(try file.floats("t") == values)  // every value is exact in bf16 and f16
+        #expect(try file.floats("t") == values)
     }
 
     @Test func bfloat16RoundsToNearestEvenAsPyTorch() {

@@ -47,6 +47,25 @@ import Testing
                 )
             }
         }
+        let q8 = Weights(outputs: outputs, inputs: inputs, quantizing: floats)
+        // The 8-bit weights as the kernels compute with them, float(value) · float(scale), for the q8 reference.
+        let q8Floats = q8.floats
+        var expectedQ8 = start
+        for i in 0..<rows {
+            for j in 0..<outputs {
+                expectedQ8.storage[i * outputs + j] = Self.chain(
+                    x.storage[(i * inputs)..<((i + 1) * inputs)],
+                    Array(q8Floats[(j * inputs)..<((j + 1) * inputs)]),
+                    alpha: 1,
+                    onto: start.storage[i * outputs + j]
+                )
+            }
+        }
+        for path in Self.paths {
+            var y = start
+            RowInvariant.linear(x, weights: q8, into: &y, accumulate: true, path: path)
+            #expect(y == expectedQ8, "\(path), q8")
+        }
         for weights in [
             Weights(outputs: outputs, inputs: inputs, bfloat16: bits),
             .init(outputs: outputs, inputs: inputs, values: floats),

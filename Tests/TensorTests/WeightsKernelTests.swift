@@ -56,3 +56,36 @@ import Testing
         for (a, b) in zip(doubled.storage, plain.storage) { #expect(a == b + b) }
     }
 }
+
+/// 8-bit weights: Q8_0's rounding, and products within its error of the float32 ones.
+@Suite struct Q8WeightsTests {
+    @Test func quantizationFollowsQ8_0() {
+        let row: [Float] = (0..<40).map { Float($0) - 20 }  // a whole block and a partial one
+        let (values, scales) = Q8.quantize(row[...])
+        #expect(values.count == 40 && scales.count == 2)
+        // Block 0: max |x| = 20, d = 20/127, value = round(x · 127/20); block 1: max |x| = 19.
+        #expect(Float(Float16(bitPattern: scales[0])) == Float(Float16(Float(20) / 127)))
+        #expect(values[0] == -127 && values[10] == Int8((Float(-10) * (127 / Float(20))).rounded()))
+        #expect(values[39] == 127 && values[32] == Int8((Float(12) * (127 / Float(19))).rounded()))
+        let zeros = Q8.quantize([Float](repeating: 0, count: 32)[...])
+        #expect(zeros.values.allSatisfy { $0 == 0 } && zeros.scales == [0])
+    }
+
+    @Test(arguments: [(1, 64, 40), (3, 100, 70), (20, 300, 64)])
+    func productsAreWithinTheQuantizationError(rows: Int, inputs: Int, outputs: Int) {
+        let x = Matrix(rows: rows, columns: inputs, values: RowInvariantKernelTests.random(rows * inputs, seed: 41))
+        let w = RowInvariantKernelTests.random(outputs * inputs, seed: 42)
+        let q8 = Weights(outputs: outputs, inputs: inputs, quantizing: w)
+        #expect(q8.residentBytes == Weights.paddedOutputs(outputs) / 16 * Q8.blocks(inputs) * 544)
+        let exact = RowInvariant.linear(x, weights: Weights(outputs: outputs, inputs: inputs, values: w))
+        let quantized = RowInvariant.linear(x, weights: q8)
+        // Each weight is off by at most half a step d = max |w| / 127 ≤ 1/127 here, plus 127 times the f16 rounding
+        // of d (2^-11 of it): 0.57 d in all; so each output by at most Σ|x| · 0.57 / 127, plus float rounding.
+        for i in 0..<rows {
+            let bound = x.storage[(i * inputs)..<((i + 1) * inputs)].reduce(0) { $0 + abs($1) } * 0.57 / 127 + 1e-4
+            for j in 0..<outputs {
+                #expect(abs(quantized.storage[i * outputs + j] - exact.storage[i * outputs + j]) <= bound)
+            }
+        }
+    }
+}

@@ -30,7 +30,17 @@ int ck_path_best(void);
 #define CK_GROUP 64
 
 /// Element types of packed weights.
-enum { CK_WEIGHTS_F32 = 0, CK_WEIGHTS_BF16 = 1 };
+enum { CK_WEIGHTS_F32 = 0, CK_WEIGHTS_BF16 = 1, CK_WEIGHTS_Q8 = 2 };
+
+/// 8-bit weights, llama.cpp's Q8_0 idea: each output's inputs in blocks of 32 with one scale, stored as f16. A q8
+/// panel is ceil(k / 32) blocks of CK_Q8_BLOCK_BYTES: the 16 outputs' scales (f16), then [32][16] int8 values.
+#define CK_Q8_BLOCK 32
+#define CK_Q8_BLOCK_BYTES (CK_PANEL * 2 + CK_Q8_BLOCK * CK_PANEL)
+
+/// Writes one output's int8 values (k of them) and f16 scale bits (one a block) into `lane` of a q8 panel.
+void ck_pack_row_q8(const signed char *values, const unsigned short *scales, size_t k, void *panel, size_t lane);
+/// Reads them back.
+void ck_unpack_row_q8(const void *panel, size_t k, size_t lane, signed char *values, unsigned short *scales);
 
 /// Writes one row of `k` elements (2 or 4 bytes each) into `lane` of a packed panel of the same element size.
 void ck_pack_row(const void *row, size_t k, size_t element_bytes, void *panel, size_t lane);
@@ -41,7 +51,7 @@ void ck_unpack_row(const void *panel, size_t k, size_t element_bytes, size_t lan
 /// sum is one chain of fused multiply-adds in order of p from zero (acc = fma(a, w, acc)), then multiplied by alpha,
 /// then added to c. `panels` is packed weights (type `weights`) from a panel boundary; `n` counts the outputs wanted
 /// from there. bf16 weights are widened in registers (a bf16 value is the high half of the float32 with its bits),
-/// so they give exactly what a float32 copy would.
+/// so they give exactly what a float32 copy would; q8 weights are float(value) · float(scale), rounded once.
 void ck_linear(int path, int weights, const float *a, size_t lda, size_t m, const void *panels, size_t k, size_t n,
                float *c, size_t ldc, float alpha, int accumulate);
 
