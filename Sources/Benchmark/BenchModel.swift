@@ -75,13 +75,24 @@ public struct BenchModel: Sendable {
         {
             return BenchModel(folder: folder, size: size)
         }
-        guard let dtype = DType(rawValue: size.dtype.uppercased()) else {
-            throw BenchError("unknown dtype \(size.dtype): use F32, BF16 or F16")
+        let manager = FileManager.default
+        if size.dtype.uppercased() == "Q8" {
+            // The bf16 checkpoint of the same weights, then `orthus quantize`'s 8-bit copy of it.
+            var bf16 = size
+            bf16.dtype = "BF16"
+            let staging = try generate(bf16, template: template, folder: folder + ".bf16")
+            try? manager.removeItem(atPath: folder)  // an earlier generated model, if any; writing below reports
+            _ = try Quantization.writeQ8(from: ModelDirectory(path: staging.folder), to: folder)
+            try manager.removeItem(atPath: staging.folder)
+            try JSONEncoder().encode(size).write(to: URL(fileURLWithPath: folder + "/" + marker))
+            return BenchModel(folder: folder, size: size)
+        }
+        guard let dtype = DType(rawValue: size.dtype.uppercased()), dtype != .int8 else {
+            throw BenchError("unknown dtype \(size.dtype): use F32, BF16, F16 or Q8")
         }
         guard size.hidden % size.heads == 0, size.hidden % 16 == 0 else {
             throw BenchError("hidden \(size.hidden) must be a multiple of 16 and of the head count \(size.heads)")
         }
-        let manager = FileManager.default
         try? manager.removeItem(atPath: folder)  // an earlier generated model, if any; writing below reports
         try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let source = try ModelDirectory(path: template)

@@ -3,7 +3,7 @@ import Tensor
 /// The matrix-product kernels alone, on each instruction-set path this CPU can run (`paths`), side by side in one run:
 /// - decode shapes: a weight matrix far larger than the caches (8192² is 128 MiB in bf16, four times this machine's
 ///   L3) times 1, 4 or 16 rows, in float32 and in bf16, as weight bytes read per second against the read bandwidth
-///   measured alongside (on the best path; the other paths' bf16 only);
+///   measured alongside (float32 on the best path only), and in 8 bits (1.0625 bytes a weight);
 /// - compute shapes, bf16: a prefill product (512 rows, hidden 2048 to MLP 5632) and the diffusion head's product
 ///   (64 and 256 rows, 1536 to 1536), in GFLOP/s against sgemm measured alongside.
 public struct KernelBench {
@@ -43,7 +43,10 @@ public struct KernelBench {
         let bits = values.map { UInt16($0.bitPattern >> 16) }
         var figures: [Figure] = []
         let probe = probes.bandwidth
-        var kinds = [("bf16", Weights(outputs: n, inputs: k, bfloat16: bits))]
+        var kinds = [
+            ("bf16", Weights(outputs: n, inputs: k, bfloat16: bits)),
+            ("q8", Weights(outputs: n, inputs: k, quantizing: values)),
+        ]
         if float32 { kinds.insert(("f32", Weights(outputs: n, inputs: k, values: values)), at: 0) }
         for (label, weights) in kinds {
             for rows in [1, 4, 16] {
@@ -53,7 +56,7 @@ public struct KernelBench {
                 let (seconds, alongside) = probe.alongside(repeats: 3) {
                     for _ in 0..<calls { RowInvariant.linear(x, weights: weights, into: &y, path: path) }
                 }
-                let bytes = Double(n * k * weights.bytesPerWeight * calls)
+                let bytes = Double(weights.residentBytes * calls)
                 figures.append(
                     probe.figure(
                         section: "kernels",

@@ -40,10 +40,7 @@ public struct SingleProcessBench {
 
     /// Bytes of weights one decode step reads: every layer and the LM head, as resident in memory.
     func decodeWeightBytes(_ text: TextModel) -> Double {
-        let c = text.configuration
-        let perLayer = 4 * c.hiddenSize * c.hiddenSize + 3 * c.hiddenSize * c.intermediateSize
-        let parameters = Double(c.layerCount * perLayer + c.vocabSize * c.hiddenSize)
-        return parameters * Double(text.stack.residentBytesPerWeight)
+        Double(text.stack.residentProductBytes + text.head.residentBytes)
     }
 
     func decode(_ text: TextModel) throws -> [Figure] {

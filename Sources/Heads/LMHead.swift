@@ -7,6 +7,9 @@ public struct LMHead: Sendable {
     public let hiddenSize: Int
     let weights: Weights
 
+    /// Bytes of the head's weights as held in memory.
+    public var residentBytes: Int { weights.residentBytes }
+
     /// Loads `lm_head.weight` from `directory`.
     public init(directory: ModelDirectory) throws {
         let c = directory.configuration

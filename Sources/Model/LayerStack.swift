@@ -50,7 +50,12 @@ public struct LayerStack: Sendable {
 
     /// Bytes each weight of the matrix products occupies in memory (what a decode step reads per parameter): 2 for a
     /// bf16 checkpoint, whose weights stay bf16, else 4.
-    public var residentBytesPerWeight: Int { blocks.first?.qkv.bytesPerWeight ?? 4 }
+    /// Bytes of the layers' matrix-product weights as held in memory: what one decode step reads.
+    public var residentProductBytes: Int {
+        blocks.reduce(0) {
+            $0 + $1.qkv.residentBytes + $1.output.residentBytes + $1.gateUp.residentBytes + $1.down.residentBytes
+        }
+    }
 
     /// An empty cache for one sequence over this stack's layers.
     public func makeCache() -> KVCache {

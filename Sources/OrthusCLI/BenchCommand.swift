@@ -1,5 +1,7 @@
 import ArgumentParser
 import Benchmark
+import Checkpoint
+import Engine
 import Foundation
 import Tensor
 
@@ -34,7 +36,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Diffusion-head width (Orthus-7B: 1536).")
     var headWidth = 1536
 
-    @Option(help: "Stored dtype of the generated weights: BF16, F16 or F32.")
+    @Option(
+        help: "Stored dtype of the generated weights: BF16, F16, F32, or Q8 (orthus quantize's 8-bit copy of BF16)."
+    )
     var dtype = "BF16"
 
     @Option(help: "Template checkpoint for the tokenizer, vocabulary and VQ-VAE.")
@@ -67,6 +71,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Only the machine's limits and the kernels, on every instruction-set path this CPU has (no model).")
     var kernelsOnly = false
 
+    @Option(help: "llama.cpp's llama-bench executable: compare prefill and decode with it on --gguf (BENCHMARKS.md).")
+    var llamaBench: String?
+
+    @Option(help: "The bench model converted to GGUF (bf16, or Q8_0 for --dtype Q8), for --llama-bench.")
+    var gguf: String?
+
     @Flag(help: "Skip the cluster figures.")
     var singleOnly = false
 
@@ -81,6 +91,9 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--single-only and --cluster-only exclude each other")
         }
         if let preset, preset != "orthus-7b" { throw ValidationError("--preset: the one preset is orthus-7b") }
+        guard (llamaBench == nil) == (gguf == nil) else {
+            throw ValidationError("--llama-bench and --gguf go together")
+        }
     }
 
     func run() async throws {
@@ -146,7 +159,17 @@ struct BenchCommand: AsyncParsableCommand {
         figures += try SingleProcessBench(model: model, probes: probes, quick: quick).run {
             StandardStreams.err("measuring \($0)\n")
         }
+        if let llamaBench, let gguf {
+            let text = try TextModel(directory: try ModelDirectory(path: model.folder))
+            figures += try LlamaBench(llamaBench: llamaBench, gguf: gguf, text: text, label: model.size.dtype).run {
+                StandardStreams.err("measuring \($0)\n")
+            }
+        }
         guard let script = peer else { return figures }
+        guard model.size.dtype.uppercased() != "Q8" else {
+            StandardStreams.err("peer not measured: PyTorch does not load the 8-bit checkpoint\n")
+            return figures
+        }
         StandardStreams.err("measuring the PyTorch peer\n")
         let ours = { (name: String) in figures.first { $0.name.hasPrefix(name) }?.value ?? 0 }
         let steps = quick ? 10 : 100
