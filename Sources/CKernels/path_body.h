@@ -7,7 +7,6 @@
 // The arithmetic of each output element is written out below once and does not depend on any of these.
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define NV (CK_PANEL / VW)  // vectors per panel row
@@ -164,127 +163,13 @@ DEFINE_TILES(f32, float, panel_f32, DEFINE_TILE, ELEMENT_STRIDE)
 DEFINE_TILES(bf16, unsigned short, panel_bf16, DEFINE_TILE, ELEMENT_STRIDE)
 DEFINE_TILES(q8, unsigned char, unused, DEFINE_Q8_TILE, Q8_STRIDE)
 
-/// Many rows: the tiles run over chunks of CHUNK_K inputs at a time, for blocks of CHUNK_M rows, so that a chunk of
-/// the group's weights (widened once to float32 when stored as bf16, instead of once per row tile) and of the rows
-/// stay in the caches while every row tile of the block uses them. Between chunks a tile's sums are stored and
-/// reloaded exactly, so each output is still the one chain of fused multiply-adds over all inputs in order.
-#define CHUNK_K (4096 / (TILE_P * CK_PANEL))  // a chunk of the group's widened weights is 16 KiB, half of an L1
-#define CHUNK_M 48  // a multiple of every path's TILE_R
-
-#define DEFINE_CHUNK_TILE(R)                                                                                          \
-    static void chunk_tile_##R(const float *a, const float *b, size_t ps, size_t kc, float *sums,                   \
-                               size_t lds, int first, int last, float *c, size_t ldc, size_t cols, float alpha,     \
-                               int accumulate) {                                                                     \
-        vf acc[R][TILE_P * NV];                                                                                      \
-        for (int r = 0; r < R; r++)                                                                                  \
-            for (int x = 0; x < TILE_P * NV; x++) acc[r][x] = first ? splat(0) : load_vf(sums + r * lds + x * VW);    \
-        for (size_t p = 0; p < kc; p++) {                                                                            \
-            vf bv[TILE_P * NV];                                                                                      \
-            for (int q = 0; q < TILE_P; q++)                                                                         \
-                for (int v = 0; v < NV; v++) bv[q * NV + v] = panel_f32(b + q * ps, p, v);                            \
-            for (int r = 0; r < R; r++) {                                                                            \
-                vf av = splat(a[p * TILE_R + r]);                                                                    \
-                for (int x = 0; x < TILE_P * NV; x++) acc[r][x] = fma_vf(av, bv[x], acc[r][x]);                      \
-            }                                                                                                        \
-        }                                                                                                            \
-        for (int r = 0; r < R; r++) {                                                                                \
-            if (last)                                                                                                \
-                store_sums(c + r * ldc, acc[r], TILE_P * NV, cols, alpha, accumulate);                               \
-            else                                                                                                     \
-                for (int x = 0; x < TILE_P * NV; x++) store_vf(sums + r * lds + x * VW, acc[r][x]);                  \
-        }                                                                                                            \
-    }
-
-DEFINE_CHUNK_TILE(1)
-DEFINE_CHUNK_TILE(2)
-DEFINE_CHUNK_TILE(3)
-DEFINE_CHUNK_TILE(4)
-DEFINE_CHUNK_TILE(5)
-DEFINE_CHUNK_TILE(6)
-
-typedef void (*chunk_tile_fn)(const float *, const float *, size_t, size_t, float *, size_t, int, int, float *, size_t,
-                              size_t, float, int);
-static const chunk_tile_fn chunk_tiles[7] = {0, chunk_tile_1, chunk_tile_2, chunk_tile_3,
-                                             chunk_tile_4, chunk_tile_5, chunk_tile_6};
-
-/// Each thread's scratch: a chunk of widened weights, then the sums of a block of rows. Kept for the thread's life.
-static _Thread_local float *scratch;
-static _Thread_local size_t scratch_floats;
-
-static float *thread_scratch(size_t floats) {
-    if (floats > scratch_floats) {
-        free(scratch);
-        scratch = aligned_alloc(64, (floats * sizeof(float) + 63) & ~(size_t)63);
-        scratch_floats = scratch ? floats : 0;
-    }
-    return scratch;
-}
-
-/// Returns 0 when the scratch could not be had (the caller then runs the direct tiles: the same results).
-static int chunked(int weights, const float *a, size_t lda, size_t m, const void *panels, size_t k, size_t n, float *c,
-                   size_t ldc, float alpha, int accumulate) {
-    size_t group = TILE_P * CK_PANEL, widened = TILE_P * CK_PANEL * CHUNK_K;
-    float *buffer = thread_scratch(widened + CHUNK_M * group + CHUNK_M * k);
-    if (!buffer) return 0;
-    float *sums = buffer + widened, *rows_packed = sums + CHUNK_M * group;
-    size_t panels_n = (n + CK_PANEL - 1) / CK_PANEL, ps = k * CK_PANEL, q8ps = Q8_STRIDE(k);
-    for (size_t i0 = 0; i0 < m; i0 += CHUNK_M) {
-        size_t rows = m - i0 < CHUNK_M ? m - i0 : CHUNK_M;
-        // The block's rows, each tile's as [p][row]: a tile then reads one stream, not TILE_R rows whose stride (a
-        // power of two in most models) maps them onto the same few cache sets.
-        for (size_t i = 0; i < rows; i++) {
-            float *to = rows_packed + (i / TILE_R) * TILE_R * k + i % TILE_R;
-            const float *from = a + (i0 + i) * lda;
-            for (size_t p = 0; p < k; p++) to[p * TILE_R] = from[p];
-        }
-        for (size_t q = 0; q < panels_n; q += TILE_P) {
-            size_t cols = n - q * CK_PANEL;
-            for (size_t p0 = 0; p0 < k || p0 == 0; p0 += CHUNK_K) {
-                size_t kc = k - p0 < CHUNK_K ? k - p0 : CHUNK_K;
-                const float *b;
-                size_t bps;
-                if (weights == CK_WEIGHTS_Q8) {
-                    // Chunks start on a block (CHUNK_K is a multiple of CK_Q8_BLOCK).
-                    for (int t = 0; t < TILE_P; t++)
-                        for (size_t p = 0; p < kc; p++) {
-                            const unsigned char *block = (const unsigned char *)panels + (q + t) * q8ps +
-                                                         ((p0 + p) / CK_Q8_BLOCK) * CK_Q8_BLOCK_BYTES;
-                            for (int v = 0; v < NV; v++)
-                                store_vf(buffer + (t * kc + p) * CK_PANEL + v * VW,
-                                         q8_value(block, (p0 + p) % CK_Q8_BLOCK, v) * q8_scale(block, v));
-                        }
-                    b = buffer;
-                    bps = kc * CK_PANEL;
-                } else if (weights == CK_WEIGHTS_BF16) {
-                    const unsigned short *from = (const unsigned short *)panels + q * ps + p0 * CK_PANEL;
-                    for (int t = 0; t < TILE_P; t++)
-                        for (size_t p = 0; p < kc; p++)
-                            for (int v = 0; v < NV; v++)
-                                store_vf(buffer + (t * kc + p) * CK_PANEL + v * VW, panel_bf16(from + t * ps, p, v));
-                    b = buffer;
-                    bps = kc * CK_PANEL;
-                } else {
-                    b = (const float *)panels + q * ps + p0 * CK_PANEL;
-                    bps = ps;
-                }
-                int first = p0 == 0, last = p0 + kc >= k;
-                for (size_t i = 0; i < rows; i += TILE_R) {
-                    size_t r = rows - i < TILE_R ? rows - i : TILE_R;
-                    chunk_tiles[r](rows_packed + i * k + p0 * TILE_R, b, bps, kc, sums + i * group, group, first, last,
-                                   c + (i0 + i) * ldc + q * CK_PANEL, ldc, cols, alpha, accumulate);
-                }
-                if (k == 0) break;
-            }
-        }
-    }
-    return 1;
-}
-
 void CK_FN(ck_linear)(int weights, const float *a, size_t lda, size_t m, const void *panels, size_t k, size_t n,
                       float *c, size_t ldc, float alpha, int accumulate) {
     if (m == 0 || n == 0) return;
-    // Up to 16 rows the direct tiles measured faster: a group's weights are read once per tile of rows, few times.
-    if (m > 16 && chunked(weights, a, lda, m, panels, k, n, c, ldc, alpha, accumulate)) return;
+    // Every row count runs the register tiles straight over the packed panels: a group of panels (at most 1.4 MB of
+    // bf16 at k = 11008) stays in the L2 while each tile of rows reads it. Blocking over the inputs with the weights
+    // widened once and the rows packed, as sgemm does, measured slower here at every size from 16 rows to 512
+    // (BENCHMARKS.md, "Kernels per instruction set").
     if (weights == CK_WEIGHTS_Q8)
         tiles_q8(a, lda, m, (const unsigned char *)panels, k, n, c, ldc, alpha, accumulate);
     else if (weights == CK_WEIGHTS_BF16)

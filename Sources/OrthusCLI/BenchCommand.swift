@@ -44,7 +44,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Template checkpoint for the tokenizer, vocabulary and VQ-VAE.")
     var template = "Tests/Fixtures/tiny-orthus"
 
-    @Option(help: "Where to generate the model (default: out/bench-model; out/orthus-7b with --preset orthus-7b).")
+    @Option(
+        help: """
+            Where to generate the model (default: out/bench-model; out/orthus-7b with --preset orthus-7b); a model \
+            an earlier run finished there at the same size is used as it is.
+            """
+    )
     var modelDir: String?
 
     @Option(
@@ -76,6 +81,9 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "The bench model converted to GGUF (bf16, or Q8_0 for --dtype Q8), for --llama-bench.")
     var gguf: String?
+
+    @Flag(help: "Only generate the model (or find it already there) in --model-dir, and stop.")
+    var generateOnly = false
 
     @Flag(help: "Skip the cluster figures.")
     var singleOnly = false
@@ -125,7 +133,13 @@ struct BenchCommand: AsyncParsableCommand {
         StandardStreams.err(
             "generating a \(size.layers)-layer, hidden \(size.hidden) \(size.dtype) model in \(modelDir ?? "out/bench-model")\n"
         )
-        let model = try BenchModel.generate(size, template: template, folder: modelDir ?? "out/bench-model")
+        let model = try BenchModel.generate(
+            size,
+            template: template,
+            folder: modelDir ?? "out/bench-model",
+            reuse: true
+        )
+        if generateOnly { return StandardStreams.err("the model is in \(model.folder)\n") }
         var figures = clusterOnly ? [] : try singleProcessFigures(model)
         if !singleOnly {
             figures += try await ClusterBench(

@@ -23,7 +23,6 @@ import Testing
     }
 
     /// Shapes that hit the single-row tile, every row tail of the tiles, partial panels and groups, and threads.
-    /// Past 16 rows the products run in chunks of inputs (64 or 256) for blocks of 48 rows.
     @Test(arguments: [
         (1, 37, 200), (1, 256, 64), (2, 19, 17), (5, 64, 130), (6, 7, 64), (7, 100, 65), (13, 33, 250), (17, 600, 70),
         (100, 300, 64),

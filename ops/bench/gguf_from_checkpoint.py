@@ -6,7 +6,8 @@ llama.cpp's own converter (convert_hf_to_gguf.py) needs PyTorch; this does the s
 - the architecture is Chameleon (an Orthus checkpoint says OrthusForConditionalGeneration);
 - the Orthus-only tensors (VQ-VAE, diffusion head, codebook_in) are dropped;
 - q and k projections are permuted to llama.cpp's RoPE layout, and the q/k norms as its Chameleon converter does;
-- the tokenizer's pre-tokenizer is "chameleon" (the converter finds it from a hash of the tokenizer's output).
+- the tokenizer's pre-tokenizer is "chameleon" (the converter finds it from a hash of the tokenizer's output);
+- norms are float32, as llama.cpp's graphs take them.
 
 Usage: gguf_from_checkpoint.py MODEL_FOLDER OUT.gguf --gguf-py LLAMA_CPP/gguf-py
 """
@@ -118,6 +119,10 @@ def main():
         mapped = names.get_name(name, try_suffixes=(".weight", ".bias"))
         if mapped is None:
             sys.exit(f"no GGUF name for {name}")
+        if bits.ndim == 1 or "norm" in name:
+            # Norm weights and biases are float32 in llama.cpp's graphs (its converter writes them so).
+            writer.add_tensor(mapped, (np.ascontiguousarray(bits).astype(np.uint32) << 16).view(np.float32))
+            continue
         data = np.ascontiguousarray(bits).view(np.uint8)
         writer.add_tensor(mapped, data, raw_shape=data.shape, raw_dtype=gguf.GGMLQuantizationType.BF16)
     writer.write_header_to_file()
