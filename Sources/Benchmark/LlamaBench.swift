@@ -5,7 +5,7 @@ import Runtime
 import Tensor
 
 /// The engine beside llama.cpp on the same weights and threads (`orthus bench --llama-bench PATH --gguf FILE`):
-/// prefill of 512 tokens and decode at batch 1, each run in turns (llama.cpp, then the engine, twice) and the best
+/// prefill of 512 tokens and decode at batch 1, each run in turns (llama.cpp, then the engine, three times) and the best
 /// of each compared. The GGUF is the bench model converted (BENCHMARKS.md says how), in bf16 or, for a Q8 bench
 /// model, quantized to Q8_0 by llama.cpp's own `llama-quantize`.
 public struct LlamaBench {
@@ -25,8 +25,8 @@ public struct LlamaBench {
 
     public func run(progress: (String) -> Void) throws -> [Figure] {
         var (theirPrefill, theirDecode, ourPrefill, ourDecode) = (0.0, 0.0, 0.0, 0.0)
-        for turn in 1...2 {
-            progress("llama.cpp and the engine, turn \(turn) of 2")
+        for turn in 1...3 {
+            progress("llama.cpp and the engine, turn \(turn) of 3")
             theirPrefill = max(theirPrefill, try llama(["-p", "\(prompt)", "-n", "0"]))
             ourPrefill = max(ourPrefill, try ours(prefill: true))
             theirDecode = max(theirDecode, try llama(["-p", "0", "-n", "\(generated)"]))

@@ -138,25 +138,29 @@ public final class ModelDirectory: Sendable {
                     let index = part(of: row)
                     return bases[index] + (row - firstRow[index]) * inputs * 2
                 },
-                packed: { rows in
-                    // Each part's rows among those just packed: their mapped pages can go now.
-                    for (index, source) in sources.enumerated() {
-                        let partRows = firstRow[index]..<(firstRow[index] + parts[index].shape[0])
-                        let done = rows.clamped(to: partRows)
-                        guard !done.isEmpty else { continue }
-                        let rowBytes = inputs * 2
-                        let (first, end) = (
-                            done.lowerBound - partRows.lowerBound, done.upperBound - partRows.lowerBound
-                        )
-                        source.file.releasePages(of: source.entry.name, within: (first * rowBytes)..<(end * rowBytes))
-                    }
-                }
+                packed: { Self.release($0, of: sources, firstRow: firstRow, rowBytes: inputs * 2) }
             )
         }
         // The parts' rows, in order, are the stack's.
         let widened = try sources.flatMap { try $0.file.floats($0.entry.name) }
         return widened.withUnsafeBytes { raw in
             Weights(outputs: outputs, inputs: inputs, element: .float32, row: { raw.baseAddress! + $0 * inputs * 4 })
+        }
+    }
+
+    /// Releases the mapped pages of each stacked part's rows among `rows` (stack rows just packed).
+    private static func release(
+        _ rows: Range<Int>,
+        of sources: [(file: SafetensorsFile, entry: TensorEntry)],
+        firstRow: [Int],
+        rowBytes: Int
+    ) {
+        for (index, source) in sources.enumerated() {
+            let partRows = firstRow[index]..<(firstRow[index] + source.entry.shape[0])
+            let done = rows.clamped(to: partRows)
+            guard !done.isEmpty else { continue }
+            let (first, end) = (done.lowerBound - partRows.lowerBound, done.upperBound - partRows.lowerBound)
+            source.file.releasePages(of: source.entry.name, within: (first * rowBytes)..<(end * rowBytes))
         }
     }
 
@@ -202,15 +206,7 @@ public final class ModelDirectory: Sendable {
                 let index = part(of: row)
                 return (scaleBytes[index] + (row - firstRow[index]) * blocks * 2).assumingMemoryBound(to: UInt16.self)
             },
-            packed: { rows in
-                for (index, source) in sources.enumerated() {
-                    let partRows = firstRow[index]..<(firstRow[index] + parts[index].shape[0])
-                    let done = rows.clamped(to: partRows)
-                    guard !done.isEmpty else { continue }
-                    let (first, end) = (done.lowerBound - partRows.lowerBound, done.upperBound - partRows.lowerBound)
-                    source.file.releasePages(of: source.entry.name, within: (first * inputs)..<(end * inputs))
-                }
-            }
+            packed: { Self.release($0, of: sources, firstRow: firstRow, rowBytes: inputs) }
         )
     }
 

@@ -9,10 +9,10 @@ import Tokenizer
 /// tensors are the ones a real checkpoint of that geometry holds, every id of a larger vocabulary decodes, and a
 /// finished generation is reused.
 @Suite struct BenchModelTests {
-    @Test func aGeneratedVQVAEHasTheTensorsOfARealCheckpointOfItsGeometry() throws {
-        let scratch = try ScratchFolder("bench-model")
-        let template = try ModelDirectory(path: Fixtures.tinyOrthus)
-        let size = BenchModel.Size(
+    /// A model of its own geometry, small: a larger vocabulary than the template's and the template's VQ-VAE
+    /// generated from its configuration rather than copied.
+    static var smallSize: BenchModel.Size {
+        BenchModel.Size(
             hidden: 64,
             layers: 2,
             heads: 4,
@@ -20,8 +20,14 @@ import Tokenizer
             headWidth: 64,
             dtype: "BF16",
             vocabulary: 12_000,
-            vq: template.configuration.vqConfig
+            vq: try! ModelDirectory(path: Fixtures.tinyOrthus).configuration.vqConfig
         )
+    }
+
+    @Test func aGeneratedVQVAEHasTheTensorsOfARealCheckpointOfItsGeometry() throws {
+        let scratch = try ScratchFolder("bench-model")
+        let template = try ModelDirectory(path: Fixtures.tinyOrthus)
+        let size = Self.smallSize
         let model = try BenchModel.generate(size, template: Fixtures.tinyOrthus, folder: scratch.file("model"))
         let generated = try ModelDirectory(path: model.folder)
         // The template was exported from the reference implementation: its VQ tensors are the published layout's.
@@ -57,18 +63,11 @@ import Tokenizer
 @Suite struct GeometryBenchTests {
     @Test func everyFigureIsMeasuredOnASmallModel() async throws {
         let scratch = try ScratchFolder("geometry")
-        let template = try ModelDirectory(path: Fixtures.tinyOrthus)
-        let size = BenchModel.Size(
-            hidden: 64,
-            layers: 2,
-            heads: 4,
-            intermediate: 176,
-            headWidth: 64,
-            dtype: "BF16",
-            vocabulary: 12_000,
-            vq: template.configuration.vqConfig
+        let model = try BenchModel.generate(
+            BenchModelTests.smallSize,
+            template: Fixtures.tinyOrthus,
+            folder: scratch.file("model")
         )
-        let model = try BenchModel.generate(size, template: Fixtures.tinyOrthus, folder: scratch.file("model"))
         let figures = try await GeometryBench(
             model: model,
             executable: OrthusProcess.executable,

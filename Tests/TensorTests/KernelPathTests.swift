@@ -35,44 +35,32 @@ import Testing
             columns: outputs,
             values: RowInvariantKernelTests.random(rows * outputs, seed: 23)
         )
-        var expected = start
-        for i in 0..<rows {
-            for j in 0..<outputs {
-                expected.storage[i * outputs + j] = Self.chain(
-                    x.storage[(i * inputs)..<((i + 1) * inputs)],
-                    Array(floats[(j * inputs)..<((j + 1) * inputs)]),
-                    alpha: 1,
-                    onto: start.storage[i * outputs + j]
-                )
-            }
-        }
-        let q8 = Weights(outputs: outputs, inputs: inputs, quantizing: floats)
-        // The 8-bit weights as the kernels compute with them, float(value) · float(scale), for the q8 reference.
-        let q8Floats = q8.floats
-        var expectedQ8 = start
-        for i in 0..<rows {
-            for j in 0..<outputs {
-                expectedQ8.storage[i * outputs + j] = Self.chain(
-                    x.storage[(i * inputs)..<((i + 1) * inputs)],
-                    Array(q8Floats[(j * inputs)..<((j + 1) * inputs)]),
-                    alpha: 1,
-                    onto: start.storage[i * outputs + j]
-                )
-            }
-        }
-        for path in Self.paths {
+        /// Every output as the documented chain over `weights` (row by row, as the kernels compute with them).
+        func expected(_ weights: [Float]) -> Matrix {
             var y = start
-            RowInvariant.linear(x, weights: q8, into: &y, accumulate: true, path: path)
-            #expect(y == expectedQ8, "\(path), q8")
+            for i in 0..<rows {
+                for j in 0..<outputs {
+                    y.storage[i * outputs + j] = Self.chain(
+                        x.storage[(i * inputs)..<((i + 1) * inputs)],
+                        Array(weights[(j * inputs)..<((j + 1) * inputs)]),
+                        alpha: 1,
+                        onto: start.storage[i * outputs + j]
+                    )
+                }
+            }
+            return y
         }
-        for weights in [
-            Weights(outputs: outputs, inputs: inputs, bfloat16: bits),
-            .init(outputs: outputs, inputs: inputs, values: floats),
+        // 8-bit weights enter as float(value) · float(scale), which `floats` gives.
+        let q8 = Weights(outputs: outputs, inputs: inputs, quantizing: floats)
+        for (weights, reference) in [
+            (Weights(outputs: outputs, inputs: inputs, bfloat16: bits), expected(floats)),
+            (Weights(outputs: outputs, inputs: inputs, values: floats), expected(floats)),
+            (q8, expected(q8.floats)),
         ] {
             for path in Self.paths {
                 var y = start
                 RowInvariant.linear(x, weights: weights, into: &y, accumulate: true, path: path)
-                #expect(y == expected, "\(path), \(weights.element)")
+                #expect(y == reference, "\(path), \(weights.element)")
             }
         }
     }
