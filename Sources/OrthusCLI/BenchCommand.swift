@@ -82,6 +82,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "The bench model converted to GGUF (bf16, or Q8_0 for --dtype Q8), for --llama-bench.")
     var gguf: String?
 
+    @Flag(help: "With --llama-bench: only the comparison with llama.cpp.")
+    var llamaOnly = false
+
     @Flag(help: "Only generate the model (or find it already there) in --model-dir, and stop.")
     var generateOnly = false
 
@@ -99,8 +102,8 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--single-only and --cluster-only exclude each other")
         }
         if let preset, preset != "orthus-7b" { throw ValidationError("--preset: the one preset is orthus-7b") }
-        guard (llamaBench == nil) == (gguf == nil) else {
-            throw ValidationError("--llama-bench and --gguf go together")
+        guard (llamaBench == nil) == (gguf == nil), !llamaOnly || llamaBench != nil else {
+            throw ValidationError("--llama-bench and --gguf go together (and --llama-only needs them)")
         }
     }
 
@@ -140,6 +143,11 @@ struct BenchCommand: AsyncParsableCommand {
             reuse: true
         )
         if generateOnly { return StandardStreams.err("the model is in \(model.folder)\n") }
+        if llamaOnly {
+            let figures = try llamaFigures(model)
+            StandardStreams.out(BenchTable.render(figures, size: size))
+            return try write(BenchReport(size: size, quick: quick, figures: figures))
+        }
         var figures = clusterOnly ? [] : try singleProcessFigures(model)
         if !singleOnly {
             figures += try await ClusterBench(
@@ -173,12 +181,7 @@ struct BenchCommand: AsyncParsableCommand {
         figures += try SingleProcessBench(model: model, probes: probes, quick: quick).run {
             StandardStreams.err("measuring \($0)\n")
         }
-        if let llamaBench, let gguf {
-            let text = try TextModel(directory: try ModelDirectory(path: model.folder))
-            figures += try LlamaBench(llamaBench: llamaBench, gguf: gguf, text: text, label: model.size.dtype).run {
-                StandardStreams.err("measuring \($0)\n")
-            }
-        }
+        figures += try llamaFigures(model)
         guard let script = peer else { return figures }
         guard model.size.dtype.uppercased() != "Q8" else {
             StandardStreams.err("peer not measured: PyTorch does not load the 8-bit checkpoint\n")
@@ -198,6 +201,15 @@ struct BenchCommand: AsyncParsableCommand {
         case .unavailable(let reason): StandardStreams.err("peer not measured: \(reason)\n")
         }
         return figures
+    }
+
+    /// The engine beside llama.cpp, when --llama-bench is given.
+    private func llamaFigures(_ model: BenchModel) throws -> [Figure] {
+        guard let llamaBench, let gguf else { return [] }
+        let text = try TextModel(directory: try ModelDirectory(path: model.folder))
+        return try LlamaBench(llamaBench: llamaBench, gguf: gguf, text: text, label: model.size.dtype).run {
+            StandardStreams.err("measuring \($0)\n")
+        }
     }
 
     /// The machine's limits, then the kernels on every path.
