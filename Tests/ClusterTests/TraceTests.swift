@@ -16,6 +16,12 @@ import Wire
         defer { cluster.stop() }
         _ = try await cluster.startWorkers(stages: [0..<2, 2..<4])
         let client = try ClusterClient(endpoint: cluster.clients)
+        // One job through first: on a loaded machine the workers may still be warming up when the window opens.
+        _ = try await client.submit(
+            JobSpec(mode: .text, prompt: "Warm up", maxTokens: 4, seed: 0),
+            acceptTimeout: .seconds(30)
+        )
+        .collect()
 
         // Jobs of both kinds keep the pipeline busy until the trace is written.
         let load = Task {
