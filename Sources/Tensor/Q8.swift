@@ -1,5 +1,6 @@
 /// 8-bit weights after llama.cpp's Q8_0: each row's inputs in blocks of 32, each block stored as 32 int8 values and
-/// one scale d (float16) with weight ≈ value · d. The kernels compute with float(value) · float(d), rounded once.
+/// one scale d (float16) with weight ≈ value · d. The kernels sum a block's activations times its values, then add
+/// that sum times d to the output (`CKernels.h`).
 public enum Q8 {
     public static let block = 32
     /// Bytes of one block of a packed panel (`CK_Q8_BLOCK_BYTES`): 16 outputs' f16 scales, then [32][16] values.

@@ -159,7 +159,8 @@ public struct Weights: Sendable, Equatable {
     /// Bytes held in memory, padding included.
     public var residentBytes: Int { panels.bytes }
 
-    /// Row `j`'s float32 values (widened from bf16; q8 as the kernels see it, float(value) · float(scale)).
+    /// Row `j`'s float32 values (widened from bf16; q8 dequantized, float(value) · float(scale), for inspection: the
+    /// kernels sum each block's values before they scale it, `CKernels.h`).
     public func row(_ j: Int) -> [Float] {
         precondition(j >= 0 && j < outputs, "row \(j) of \(outputs)")
         let panel = panels.base + (j / Int(CK_PANEL)) * Self.panelBytes(inputs: inputs, element: element)

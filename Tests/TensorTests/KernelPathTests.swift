@@ -16,6 +16,29 @@ import Testing
         return c.map { $0 + value } ?? value
     }
 
+    /// 8-bit outputs: each block of 32 inputs a chain of fused multiply-adds of the activations and the int8
+    /// values from zero, entering the output's chain in one fused multiply-add with the block's scale; the values
+    /// and scales are Q8_0's rounding of `weights` (`Q8.quantize`).
+    static func q8Expected(_ x: Matrix, _ weights: [Float], outputs: Int, onto start: Matrix) -> Matrix {
+        let inputs = x.columns
+        var y = start
+        for j in 0..<outputs {
+            let (values, scales) = Q8.quantize(weights[(j * inputs)..<((j + 1) * inputs)])
+            for i in 0..<x.rows {
+                var sum: Float = 0
+                for block in 0..<scales.count {
+                    var part: Float = 0
+                    for p in (block * 32)..<min(inputs, block * 32 + 32) {
+                        part = part.addingProduct(x.storage[i * inputs + p], Float(values[p]))
+                    }
+                    sum = sum.addingProduct(part, Float(Float16(bitPattern: scales[block])))
+                }
+                y.storage[i * outputs + j] = start.storage[i * outputs + j] + sum
+            }
+        }
+        return y
+    }
+
     @Test func theBestPathIsAvailableAndNamed() {
         #expect(KernelPath.best.isAvailable && Self.paths.contains(.portable) && Self.paths.contains(.best))
         #expect(KernelPath(name: "AVX2") == .avx2 && KernelPath(name: "sse") == nil)
@@ -50,12 +73,11 @@ import Testing
             }
             return y
         }
-        // 8-bit weights enter as float(value) · float(scale), which `floats` gives.
         let q8 = Weights(outputs: outputs, inputs: inputs, quantizing: floats)
         for (weights, reference) in [
             (Weights(outputs: outputs, inputs: inputs, bfloat16: bits), expected(floats)),
             (Weights(outputs: outputs, inputs: inputs, values: floats), expected(floats)),
-            (q8, expected(q8.floats)),
+            (q8, Self.q8Expected(x, floats, outputs: outputs, onto: start)),
         ] {
             for path in Self.paths {
                 var y = start

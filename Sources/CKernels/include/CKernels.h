@@ -51,7 +51,9 @@ void ck_unpack_row(const void *panel, size_t k, size_t element_bytes, size_t lan
 /// sum is one chain of fused multiply-adds in order of p from zero (acc = fma(a, w, acc)), then multiplied by alpha,
 /// then added to c. `panels` is packed weights (type `weights`) from a panel boundary; `n` counts the outputs wanted
 /// from there. bf16 weights are widened in registers (a bf16 value is the high half of the float32 with its bits),
-/// so they give exactly what a float32 copy would; q8 weights are float(value) · float(scale), rounded once.
+/// so they give exactly what a float32 copy would. For q8 weights each block of 32 inputs is its own chain of
+/// fused multiply-adds of the activations and float(value), from zero, and enters the output's chain as one fused
+/// multiply-add of the block's sum and float(scale).
 void ck_linear(int path, int weights, const float *a, size_t lda, size_t m, const void *panels, size_t k, size_t n,
                float *c, size_t ldc, float alpha, int accumulate);
 
