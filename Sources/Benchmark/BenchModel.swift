@@ -81,7 +81,7 @@ public struct BenchModel: Sendable {
             var bf16 = size
             bf16.dtype = "BF16"
             let staging = try generate(bf16, template: template, folder: folder + ".bf16")
-            try? manager.removeItem(atPath: folder)  // an earlier generated model, if any; writing below reports
+            if manager.fileExists(atPath: folder) { try manager.removeItem(atPath: folder) }  // an earlier model
             _ = try Quantization.writeQ8(from: ModelDirectory(path: staging.folder), to: folder)
             try manager.removeItem(atPath: staging.folder)
             try JSONEncoder().encode(size).write(to: URL(fileURLWithPath: folder + "/" + marker))
@@ -93,7 +93,7 @@ public struct BenchModel: Sendable {
         guard size.hidden % size.heads == 0, size.hidden % 16 == 0 else {
             throw BenchError("hidden \(size.hidden) must be a multiple of 16 and of the head count \(size.heads)")
         }
-        try? manager.removeItem(atPath: folder)  // an earlier generated model, if any; writing below reports
+        if manager.fileExists(atPath: folder) { try manager.removeItem(atPath: folder) }  // an earlier model
         try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let source = try ModelDirectory(path: template)
 

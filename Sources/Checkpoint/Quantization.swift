@@ -35,7 +35,7 @@ public enum Quantization {
         try manager.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for name in try manager.contentsOfDirectory(atPath: source.path)
         where !name.hasSuffix(".safetensors") && name != ModelDirectory.indexFileName && name != "config.json" {
-            try? manager.removeItem(atPath: folder + "/" + name)  // an earlier copy, if any; copying reports
+            if manager.fileExists(atPath: folder + "/" + name) { try manager.removeItem(atPath: folder + "/" + name) }
             try manager.copyItem(atPath: source.path + "/" + name, toPath: folder + "/" + name)
         }
         let configData = try Data(contentsOf: URL(fileURLWithPath: source.path + "/config.json"))
@@ -71,14 +71,15 @@ public enum Quantization {
                     report.bytesAfter += entry.byteRange.count
                 }
             }
+            let rows = QuantizedRows(file: file)
             try SafetensorsWriter.write(specs, to: folder + "/" + shardName) { spec, range in
                 if spec.name.hasSuffix("_scale"), let weight = file.entries[String(spec.name.dropLast(6))],
                     quantizes(weight)
                 {
-                    return try quantizedRows(file, weight, elements: range, blocks: true)
+                    return try rows.elements(of: weight, range, scales: true)
                 }
                 guard let entry = file.entries[spec.name] else { preconditionFailure("\(spec.name) was planned") }
-                if quantizes(entry) { return try quantizedRows(file, entry, elements: range, blocks: false) }
+                if quantizes(entry) { return try rows.elements(of: entry, range, scales: false) }
                 return try file.floats(entry.name, elements: range)
             }
             for spec in specs { weightMap[spec.name] = shardName }
@@ -90,28 +91,50 @@ public enum Quantization {
         }
         return report
     }
+}
 
-    /// Elements `range` of a quantized weight's values (`blocks` false) or of its scales (true), as floats for the
-    /// writer, from the rows they lie in.
-    static func quantizedRows(
-        _ file: SafetensorsFile,
-        _ entry: TensorEntry,
-        elements range: Range<Int>,
-        blocks: Bool
-    ) throws -> [Float] {
+/// A shard's quantized rows for the writer. The values of a weight are written first (its name sorts before its
+/// `_scale`), and the scales of every row quantized on the way are kept, so each row is quantized once, not again for
+/// its scales.
+final class QuantizedRows {
+    let file: SafetensorsFile
+    /// The weight whose scales are kept, its scales row by row, and how many rows from the first are there.
+    private var weight = ""
+    private var scales: [UInt16] = []
+    private var rowsKept = 0
+
+    init(file: SafetensorsFile) { self.file = file }
+
+    /// Elements `range` of a quantized weight's values, or of its scales, as floats for the writer.
+    func elements(of entry: TensorEntry, _ range: Range<Int>, scales wantScales: Bool) throws -> [Float] {
         let inputs = entry.shape[1]
-        let width = blocks ? Q8.blocks(inputs) : inputs
+        let blocks = Q8.blocks(inputs)
+        let width = wantScales ? blocks : inputs
+        let rows = (range.lowerBound / width)...((range.upperBound - 1) / width)
+        if weight != entry.name {
+            (weight, scales, rowsKept) = (entry.name, [UInt16](repeating: 0, count: entry.shape[0] * blocks), 0)
+        }
         var out: [Float] = []
         out.reserveCapacity(range.count)
-        let firstRow = range.lowerBound / width
-        let lastRow = (range.upperBound - 1) / width
-        for row in firstRow...lastRow {
-            let values = try file.floats(entry.name, elements: (row * inputs)..<((row + 1) * inputs))
-            let (q, scales) = Q8.quantize(values[...])
+        for row in rows {
             let rowStart = row * width
             let take = max(range.lowerBound, rowStart)..<min(range.upperBound, rowStart + width)
+            if wantScales, row < rowsKept {
+                for index in take { out.append(Float(Float16(bitPattern: scales[index]))) }
+                continue
+            }
+            let (values, rowScales) = Q8.quantize(
+                try file.floats(entry.name, elements: (row * inputs)..<((row + 1) * inputs))[...]
+            )
+            if row == rowsKept {
+                scales.replaceSubrange((row * blocks)..<((row + 1) * blocks), with: rowScales)
+                rowsKept += 1
+            }
             for index in take {
-                out.append(blocks ? Float(Float16(bitPattern: scales[index - rowStart])) : Float(q[index - rowStart]))
+                out.append(
+                    wantScales
+                        ? Float(Float16(bitPattern: rowScales[index - rowStart])) : Float(values[index - rowStart])
+                )
             }
         }
         return out

@@ -153,44 +153,39 @@ public final class SafetensorsFile: Sendable {
 
     /// Elements `range` of tensor `name` (in row-major order), widened to float32; the mapped pages stay.
     public func floats(_ name: String, elements range: Range<Int>) throws -> [Float] {
-        guard let entry = entries[name] else { throw CheckpointError.missingTensor(name: name) }
-        guard let dtype = entry.dtype else {
-            throw CheckpointError.unsupportedDType(name: name, dtype: entry.dtypeName)
-        }
-        precondition(range.lowerBound >= 0 && range.upperBound <= entry.elementCount, "\(range) of \(name)")
-        guard !range.isEmpty else { return [] }
-        return [Float](unsafeUninitializedCapacity: range.count) { buffer, initialized in
-            Widen.toFloat32(
-                dtype,
-                from: file.base + dataStart + entry.byteRange.lowerBound + range.lowerBound * dtype.byteWidth,
-                count: range.count,
-                into: buffer.baseAddress!
-            )
-            initialized = range.count
-        }
+        try widened(name, elements: range, releasing: false)
     }
 
-    /// Reads tensor `name`, widened to float32.
+    /// Reads tensor `name`, widened to float32, and releases its mapped pages as it goes: the copy is what stays.
     public func floats(_ name: String) throws -> [Float] {
+        try widened(name, elements: nil, releasing: true)
+    }
+
+    /// Elements `range` (all when nil) of tensor `name` widened a piece at a time, each piece's mapped pages released
+    /// once widened when `releasing` (see `releasePages(of:within:)`).
+    private func widened(_ name: String, elements range: Range<Int>?, releasing: Bool) throws -> [Float] {
         guard let entry = entries[name] else { throw CheckpointError.missingTensor(name: name) }
         guard let dtype = entry.dtype else {
             throw CheckpointError.unsupportedDType(name: name, dtype: entry.dtypeName)
         }
-        guard entry.elementCount > 0 else { return [] }
+        let range = range ?? 0..<entry.elementCount
+        precondition(range.lowerBound >= 0 && range.upperBound <= entry.elementCount, "\(range) of \(name)")
+        guard !range.isEmpty else { return [] }
         let piece = 1 << 22
-        return [Float](unsafeUninitializedCapacity: entry.elementCount) { buffer, initialized in
-            // A piece at a time, each piece's mapped pages released once widened (see `releasePages(of:within:)`).
-            for start in stride(from: 0, to: entry.elementCount, by: piece) {
-                let count = min(piece, entry.elementCount - start)
+        return [Float](unsafeUninitializedCapacity: range.count) { buffer, initialized in
+            for start in stride(from: range.lowerBound, to: range.upperBound, by: piece) {
+                let count = min(piece, range.upperBound - start)
                 Widen.toFloat32(
                     dtype,
                     from: file.base + dataStart + entry.byteRange.lowerBound + start * dtype.byteWidth,
                     count: count,
-                    into: buffer.baseAddress! + start
+                    into: buffer.baseAddress! + (start - range.lowerBound)
                 )
-                releasePages(of: name, within: (start * dtype.byteWidth)..<((start + count) * dtype.byteWidth))
+                if releasing {
+                    releasePages(of: name, within: (start * dtype.byteWidth)..<((start + count) * dtype.byteWidth))
+                }
             }
-            initialized = entry.elementCount
+            initialized = range.count
         }
     }
 }

@@ -81,13 +81,15 @@ struct GenerateCommand: ParsableCommand {
             StandardStreams.err(
                 String(
                     format:
-                        "load %.2fs, first token after %.3fs, %d tokens at %.1f tok/s (%@), peak resident %.1f MiB\n",
+                        "load %.2fs, first token after %.3fs, %d tokens at %.1f tok/s (%@), peak resident %@\n",
                     (start - loadStart).seconds,
                     firstToken.map { ($0 - start).seconds } ?? 0,
                     answer.tokens.count,
                     decodeSeconds > 0 ? Double(answer.tokens.count - 1) / decodeSeconds : 0,
                     "\(answer.reason)",
-                    Double(ProcessMemory.peakResidentBytes() ?? 0) / Double(1 << 20)
+                    // Without /proc (not Linux) the peak is not known, and says so rather than 0.
+                    ProcessMemory.peakResidentBytes().map { String(format: "%.1f MiB", Double($0) / Double(1 << 20)) }
+                        ?? "unknown"
                 )
             )
         }

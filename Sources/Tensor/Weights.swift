@@ -71,19 +71,22 @@ public struct Weights: Sendable, Equatable {
         self.inputs = inputs
         self.element = element
         panels = PanelStorage(bytes: Self.residentBytes(outputs: outputs, inputs: inputs, element: element))
-        let panelBytes = Self.panelBytes(inputs: inputs, element: element)
-        let block = 256
-        for first in stride(from: 0, to: outputs, by: block) {
-            let rows = first..<min(outputs, first + block)
-            for j in rows {
-                ck_pack_row(
-                    row(j),
-                    inputs,
-                    element.bytes,
-                    panels.base + (j / Int(CK_PANEL)) * panelBytes,
-                    j % Int(CK_PANEL)
-                )
-            }
+        Self.pack(outputs, into: panels, panelBytes: Self.panelBytes(inputs: inputs, element: element), packed) {
+            ck_pack_row(row($0), inputs, element.bytes, $1, $2)
+        }
+    }
+
+    /// Packs rows 0..<outputs in order, `packRow(j, panel, lane)` each, and tells `packed` of every 256 done.
+    private static func pack(
+        _ outputs: Int,
+        into panels: PanelStorage,
+        panelBytes: Int,
+        _ packed: ((Range<Int>) -> Void)?,
+        packRow: (Int, UnsafeMutableRawPointer, Int) -> Void
+    ) {
+        for first in stride(from: 0, to: outputs, by: 256) {
+            let rows = first..<min(outputs, first + 256)
+            for j in rows { packRow(j, panels.base + (j / Int(CK_PANEL)) * panelBytes, j % Int(CK_PANEL)) }
             packed?(rows)
         }
     }
@@ -101,19 +104,8 @@ public struct Weights: Sendable, Equatable {
         self.inputs = inputs
         element = .q8
         panels = PanelStorage(bytes: Self.residentBytes(outputs: outputs, inputs: inputs, element: .q8))
-        let panelBytes = Self.panelBytes(inputs: inputs, element: .q8)
-        for first in stride(from: 0, to: outputs, by: 256) {
-            let rows = first..<min(outputs, first + 256)
-            for j in rows {
-                ck_pack_row_q8(
-                    values(j),
-                    scales(j),
-                    inputs,
-                    panels.base + (j / Int(CK_PANEL)) * panelBytes,
-                    j % Int(CK_PANEL)
-                )
-            }
-            packed?(rows)
+        Self.pack(outputs, into: panels, panelBytes: Self.panelBytes(inputs: inputs, element: .q8), packed) {
+            ck_pack_row_q8(values($0), scales($0), inputs, $1, $2)
         }
     }
 
