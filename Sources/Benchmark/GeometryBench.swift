@@ -45,7 +45,7 @@ public struct GeometryBench {
         var figures = [Figure(section: section, name: "prompt", value: Double(promptTokens), unit: "tokens")]
 
         progress("one process with the whole model (orthus generate)")
-        let single = try generate(threads: cores)
+        let single = try await generate(threads: cores)
         let readAround = probes.bandwidth.best(of: 3)
         let readBandwidth = max(readBefore, readAround)
         figures.append(
@@ -119,7 +119,7 @@ public struct GeometryBench {
     }
 
     /// `orthus generate --stats` on the model, as a process of its own, and the figures of its stats line.
-    func generate(threads: Int) throws -> GenerateRun {
+    func generate(threads: Int) async throws -> GenerateRun {
         let log = NSTemporaryDirectory() + "orthus-geometry-\(UUID().uuidString).log"
         defer { try? FileManager.default.removeItem(atPath: log) }  // the child's log, read below
         let process = try ChildProcess.start(
@@ -131,7 +131,8 @@ public struct GeometryBench {
             threads: threads,
             log: log
         )
-        process.waitUntilExit()
+        // Polled, not waited on: a thread of the caller's task pool stays free while the model runs.
+        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
         let output = try String(contentsOfFile: log, encoding: .utf8)
         guard process.terminationStatus == 0,
             let line = output.split(separator: "\n").last(where: { $0.hasPrefix("load ") })

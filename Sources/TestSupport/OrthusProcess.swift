@@ -33,13 +33,18 @@ public enum OrthusProcess {
     /// `run` without blocking a thread of the cooperative pool while the child runs (tests that run several children
     /// at once on a 2-core machine would otherwise serialize them).
     /// `wrapper` runs it under another command (`ip netns exec NS`, for one).
-    public static func output(_ arguments: [String], under wrapper: [String] = []) async throws -> Output {
-        try await output(command: wrapper + [executable] + arguments)
+    /// `environment` is added to this process's.
+    public static func output(
+        _ arguments: [String],
+        under wrapper: [String] = [],
+        environment: [String: String] = [:]
+    ) async throws -> Output {
+        try await output(command: wrapper + [executable] + arguments, environment: environment)
     }
 
     /// Any program's output, the same way (`command[0]` is its path).
-    public static func output(command: [String]) async throws -> Output {
-        let (process, files) = try launch(command, waitable: true)
+    public static func output(command: [String], environment: [String: String] = [:]) async throws -> Output {
+        let (process, files) = try launch(command, waitable: true, environment: environment)
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             files.exited.withLock { state in
                 if state.exited { done.resume() } else { state.waiter = done }
