@@ -22,7 +22,7 @@ public enum BenchTable {
                 "model: \($0.layers) layers, hidden \($0.hidden), \($0.heads) heads, MLP \($0.intermediate), "
                     + "diffusion head \($0.headWidth), \($0.dtype) (random weights), "
             } ?? ""
-        var lines = [model + "\(ComputeThreads.count) compute thread(s), kernels on \(KernelPath.best)", ""]
+        var lines = [model + "\(ComputeThreads.count) compute thread(s), kernels on \(KernelPath.current)", ""]
         var section = ""
         for figure in figures {
             if figure.section != section {

@@ -4,8 +4,9 @@ import Tensor
 /// - decode shapes: a weight matrix far larger than the caches (8192² is 128 MiB in bf16, four times this machine's
 ///   L3) times 1, 4 or 16 rows, in float32 and in bf16, as weight bytes read per second against the read bandwidth
 ///   measured alongside (float32 on the best path only), and in 8 bits (1.0625 bytes a weight);
-/// - compute shapes, bf16: a prefill product (512 rows, hidden 2048 to MLP 5632) and the diffusion head's product
-///   (64 and 256 rows, 1536 to 1536), in GFLOP/s against sgemm measured alongside.
+/// - compute shapes: a prefill product (512 rows, hidden 2048 to MLP 5632; bf16 and 8-bit) and the diffusion head's
+///   product (64 and 256 rows, 1536 to 1536; bf16), in GFLOP/s (8-bit: multiply-adds of bytes counted as two
+///   operations each) against sgemm measured alongside.
 public struct KernelBench {
     public let probes: MachineProbes
     public let quick: Bool
@@ -74,12 +75,15 @@ public struct KernelBench {
         var random = SplitMix(seed: 8)
         let probe = probes.sgemm
         var figures: [Figure] = []
-        for (label, rows, inputs, outputs) in [
-            ("prefill product", 512, 2048, 5632), ("diffusion head product", 64, 1536, 1536),
-            ("diffusion head product", 256, 1536, 1536),
+        for (label, rows, inputs, outputs, kind) in [
+            ("prefill product", 512, 2048, 5632, "bf16"), ("prefill product", 512, 2048, 5632, "q8"),
+            ("diffusion head product", 64, 1536, 1536, "bf16"), ("diffusion head product", 256, 1536, 1536, "bf16"),
         ] {
-            let bits = random.uniform(outputs * inputs, bound: 0.05).map { UInt16($0.bitPattern >> 16) }
-            let weights = Weights(outputs: outputs, inputs: inputs, bfloat16: bits)
+            let values = random.uniform(outputs * inputs, bound: 0.05)
+            let weights =
+                kind == "q8"
+                ? Weights(outputs: outputs, inputs: inputs, quantizing: values)
+                : Weights(outputs: outputs, inputs: inputs, bfloat16: values.map { UInt16($0.bitPattern >> 16) })
             let x = Matrix(rows: rows, columns: inputs, values: random.uniform(rows * inputs, bound: 1))
             var y = Matrix(rows: rows, columns: outputs)
             let flops = 2.0 * Double(rows * inputs * outputs)
@@ -90,7 +94,7 @@ public struct KernelBench {
             figures.append(
                 probe.figure(
                     section: "kernels",
-                    name: "\(label) \(rows)x\(inputs)→\(outputs), bf16\(Self.tag(path))",
+                    name: "\(label) \(rows)x\(inputs)→\(outputs), \(kind)\(Self.tag(path))",
                     perSecond: flops * Double(calls) / seconds,
                     alongside: alongside
                 )

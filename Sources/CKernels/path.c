@@ -98,23 +98,3 @@ void ck_unpack_row(const void *panel, size_t k, size_t element_bytes, size_t lan
         for (size_t p = 0; p < k; p++) to[p] = from[p * CK_PANEL];
     }
 }
-
-void ck_pack_row_q8(const signed char *values, const unsigned short *scales, size_t k, void *panel, size_t lane) {
-    unsigned char *to = panel;
-    for (size_t b = 0; b * CK_Q8_BLOCK < k; b++) {
-        unsigned char *block = to + b * CK_Q8_BLOCK_BYTES;
-        memcpy(block + lane * 2, &scales[b], 2);
-        for (size_t pp = 0; pp < CK_Q8_BLOCK && b * CK_Q8_BLOCK + pp < k; pp++)
-            block[CK_PANEL * 2 + pp * CK_PANEL + lane] = (unsigned char)values[b * CK_Q8_BLOCK + pp];
-    }
-}
-
-void ck_unpack_row_q8(const void *panel, size_t k, size_t lane, signed char *values, unsigned short *scales) {
-    const unsigned char *from = panel;
-    for (size_t b = 0; b * CK_Q8_BLOCK < k; b++) {
-        const unsigned char *block = from + b * CK_Q8_BLOCK_BYTES;
-        memcpy(&scales[b], block + lane * 2, 2);
-        for (size_t pp = 0; pp < CK_Q8_BLOCK && b * CK_Q8_BLOCK + pp < k; pp++)
-            values[b * CK_Q8_BLOCK + pp] = (signed char)block[CK_PANEL * 2 + pp * CK_PANEL + lane];
-    }
-}

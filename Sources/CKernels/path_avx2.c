@@ -12,9 +12,6 @@
 // Static helpers pass 16-float vectors between themselves (always inlined): no ABI is crossed.
 #pragma clang diagnostic ignored "-Wpsabi"
 #define DECODE_P 4
-#define Q8_TILE_R 3
-#define Q8_TILE_P 1
-#define Q8_DECODE_P 2
 
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #include "path_body.h"

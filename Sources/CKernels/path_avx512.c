@@ -12,9 +12,6 @@
 // Static helpers pass 16-float vectors between themselves (always inlined): no ABI is crossed.
 #pragma clang diagnostic ignored "-Wpsabi"
 #define DECODE_P 8
-#define Q8_TILE_R 3
-#define Q8_TILE_P 4
-#define Q8_DECODE_P 8
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,f16c"))), apply_to = function)
 #include "path_body.h"

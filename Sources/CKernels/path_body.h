@@ -4,7 +4,6 @@
 //   VW           floats per hardware vector (16, 8, 4)
 //   TILE_R       rows of a register tile            TILE_P    panels of a register tile
 //   DECODE_P     panels of a tile for a single row
-//   Q8_TILE_R, Q8_TILE_P, Q8_DECODE_P   the same for 8-bit weights, whose tiles hold a block's sums too
 // The arithmetic of each output element is written out below once and does not depend on any of these.
 
 #include <math.h>
@@ -44,23 +43,6 @@ static inline vf panel_bf16(const unsigned short *panel, size_t p, int v) {
     return x;
 }
 
-/// 8-bit weights (CK_WEIGHTS_Q8): a panel is blocks of CK_Q8_BLOCK inputs, each the 16 outputs' scales (f16) then
-/// the values, [32][16] int8, which convert to floats exactly; the scale enters once a block (DEFINE_Q8_TILE).
-typedef signed char i8v __attribute__((vector_size(VW)));
-typedef _Float16 h16v __attribute__((vector_size(VW * 2)));
-
-static inline vf q8_scale(const unsigned char *block, int v) {
-    h16v h;
-    memcpy(&h, block + v * VW * 2, sizeof h);
-    return __builtin_convertvector(h, vf);
-}
-
-static inline vf q8_value(const unsigned char *block, size_t pp, int v) {
-    i8v q;
-    memcpy(&q, block + CK_PANEL * 2 + pp * CK_PANEL + v * VW, sizeof q);
-    return __builtin_convertvector(q, vf);
-}
-
 /// Stores a tile row's sums: value = sum · alpha, then c + value or value; only the first `cols` columns exist.
 static inline void store_sums(float *c, const vf *sums, int vectors, size_t cols, float alpha, int accumulate) {
     for (int x = 0; x < vectors; x++) {
@@ -95,52 +77,16 @@ static inline void store_sums(float *c, const vf *sums, int vectors, size_t cols
         for (int r = 0; r < R; r++) store_sums(c + r * ldc, acc[r], P * NV, cols, alpha, accumulate);              \
     }
 
-/// The 8-bit tile. Each block of 32 inputs is summed on its own as a chain of fused multiply-adds of the activations
-/// and the int8 values (exact as floats), from zero; then the block's sum enters the output's chain in one fused
-/// multiply-add with its scale. So the scale costs one instruction a block, not one a weight, and every path does
-/// the same. A block's sums need registers beside the outputs', hence the 8-bit tiles are narrower (Q8_TILE_R,
-/// Q8_TILE_P, Q8_DECODE_P).
-#define DEFINE_Q8_TILE(NAME, BTYPE, LOAD, R, P)                                                                       \
-    static void NAME(const float *a, size_t lda, const BTYPE *b, size_t ps, size_t k, float *c, size_t ldc,          \
-                     size_t cols, float alpha, int accumulate) {                                                     \
-        vf acc[R][P * NV];                                                                                           \
-        for (int r = 0; r < R; r++)                                                                                  \
-            for (int x = 0; x < P * NV; x++) acc[r][x] = splat(0);                                                   \
-        for (size_t p0 = 0; p0 < k; p0 += CK_Q8_BLOCK) {                                                             \
-            const BTYPE *block = b + (p0 / CK_Q8_BLOCK) * CK_Q8_BLOCK_BYTES;                                         \
-            vf part[R][P * NV];                                                                                      \
-            for (int r = 0; r < R; r++)                                                                              \
-                for (int x = 0; x < P * NV; x++) part[r][x] = splat(0);                                              \
-            size_t count = k - p0 < CK_Q8_BLOCK ? k - p0 : CK_Q8_BLOCK;                                              \
-            for (size_t pp = 0; pp < count; pp++) {                                                                  \
-                vf bv[P * NV];                                                                                       \
-                for (int q = 0; q < P; q++)                                                                          \
-                    for (int v = 0; v < NV; v++) bv[q * NV + v] = q8_value(block + q * ps, pp, v);                   \
-                for (int r = 0; r < R; r++) {                                                                        \
-                    vf av = splat(a[r * lda + p0 + pp]);                                                             \
-                    for (int x = 0; x < P * NV; x++) part[r][x] = fma_vf(av, bv[x], part[r][x]);                     \
-                }                                                                                                    \
-            }                                                                                                        \
-            for (int q = 0; q < P; q++)                                                                              \
-                for (int v = 0; v < NV; v++) {                                                                       \
-                    vf scale = q8_scale(block + q * ps, v);                                                          \
-                    for (int r = 0; r < R; r++)                                                                      \
-                        acc[r][q * NV + v] = fma_vf(part[r][q * NV + v], scale, acc[r][q * NV + v]);                 \
-                }                                                                                                    \
-        }                                                                                                            \
-        for (int r = 0; r < R; r++) store_sums(c + r * ldc, acc[r], P * NV, cols, alpha, accumulate);              \
-    }
-
 /// Tiles for every row count up to TR (row tails; the switch names tiles up to 6 rows) at TP panels, and the
-/// single-row tile at DP panels, made by DEFINER; a panel is STRIDE(k) elements of BTYPE.
-#define DEFINE_TILES(TAG, BTYPE, LOAD, DEFINER, STRIDE, TR, TP, DP)                                                  \
-    DEFINER(tile_##TAG##_1, BTYPE, LOAD, 1, TP)                                                                      \
-    DEFINER(tile_##TAG##_2, BTYPE, LOAD, 2, TP)                                                                      \
-    DEFINER(tile_##TAG##_3, BTYPE, LOAD, 3, TP)                                                                      \
-    DEFINER(tile_##TAG##_4, BTYPE, LOAD, 4, TP)                                                                      \
-    DEFINER(tile_##TAG##_5, BTYPE, LOAD, 5, TP)                                                                      \
-    DEFINER(tile_##TAG##_6, BTYPE, LOAD, 6, TP)                                                                      \
-    DEFINER(tile_##TAG##_decode, BTYPE, LOAD, 1, DP)                                                                 \
+/// single-row tile at DP panels; a panel is k · CK_PANEL elements of BTYPE.
+#define DEFINE_TILES(TAG, BTYPE, LOAD, TR, TP, DP)                                                  \
+    DEFINE_TILE(tile_##TAG##_1, BTYPE, LOAD, 1, TP)                                                                      \
+    DEFINE_TILE(tile_##TAG##_2, BTYPE, LOAD, 2, TP)                                                                      \
+    DEFINE_TILE(tile_##TAG##_3, BTYPE, LOAD, 3, TP)                                                                      \
+    DEFINE_TILE(tile_##TAG##_4, BTYPE, LOAD, 4, TP)                                                                      \
+    DEFINE_TILE(tile_##TAG##_5, BTYPE, LOAD, 5, TP)                                                                      \
+    DEFINE_TILE(tile_##TAG##_6, BTYPE, LOAD, 6, TP)                                                                      \
+    DEFINE_TILE(tile_##TAG##_decode, BTYPE, LOAD, 1, DP)                                                                 \
     static void tile_rows_##TAG(size_t r, const float *a, size_t lda, const BTYPE *b, size_t ps, size_t k, float *c, \
                                 size_t ldc, size_t cols, float alpha, int accumulate) {                              \
         switch (r) {                                                                                                 \
@@ -154,7 +100,7 @@ static inline void store_sums(float *c, const vf *sums, int vectors, size_t cols
     }                                                                                                                \
     static void tiles_##TAG(const float *a, size_t lda, size_t m, const BTYPE *b, size_t k, size_t n, float *c,      \
                             size_t ldc, float alpha, int accumulate) {                                               \
-        size_t ps = STRIDE(k), panels = (n + CK_PANEL - 1) / CK_PANEL, q = 0;                                        \
+        size_t ps = k * CK_PANEL, panels = (n + CK_PANEL - 1) / CK_PANEL, q = 0;                                        \
         if (m == 1)                                                                                                  \
             for (; q + (DP) <= panels; q += (DP))                                                                    \
                 tile_##TAG##_decode(a, lda, b + q * ps, ps, k, c + q * CK_PANEL, ldc, n - q * CK_PANEL, alpha,       \
@@ -166,12 +112,9 @@ static inline void store_sums(float *c, const vf *sums, int vectors, size_t cols
                                 c + i * ldc + q * CK_PANEL, ldc, n - q * CK_PANEL, alpha, accumulate);               \
     }
 
-#define ELEMENT_STRIDE(k) ((k) * CK_PANEL)
-#define Q8_STRIDE(k) (((k) + CK_Q8_BLOCK - 1) / CK_Q8_BLOCK * CK_Q8_BLOCK_BYTES)
 
-DEFINE_TILES(f32, float, panel_f32, DEFINE_TILE, ELEMENT_STRIDE, TILE_R, TILE_P, DECODE_P)
-DEFINE_TILES(bf16, unsigned short, panel_bf16, DEFINE_TILE, ELEMENT_STRIDE, TILE_R, TILE_P, DECODE_P)
-DEFINE_TILES(q8, unsigned char, unused, DEFINE_Q8_TILE, Q8_STRIDE, Q8_TILE_R, Q8_TILE_P, Q8_DECODE_P)
+DEFINE_TILES(f32, float, panel_f32, TILE_R, TILE_P, DECODE_P)
+DEFINE_TILES(bf16, unsigned short, panel_bf16, TILE_R, TILE_P, DECODE_P)
 
 void CK_FN(ck_linear)(int weights, const float *a, size_t lda, size_t m, const void *panels, size_t k, size_t n,
                       float *c, size_t ldc, float alpha, int accumulate) {
@@ -180,9 +123,7 @@ void CK_FN(ck_linear)(int weights, const float *a, size_t lda, size_t m, const v
     // bf16 at k = 11008) stays in the L2 while each tile of rows reads it. Blocking over the inputs with the weights
     // widened once and the rows packed, as sgemm does, measured slower here at every size from 16 rows to 512
     // (BENCHMARKS.md, "Kernels per instruction set").
-    if (weights == CK_WEIGHTS_Q8)
-        tiles_q8(a, lda, m, (const unsigned char *)panels, k, n, c, ldc, alpha, accumulate);
-    else if (weights == CK_WEIGHTS_BF16)
+    if (weights == CK_WEIGHTS_BF16)
         tiles_bf16(a, lda, m, (const unsigned short *)panels, k, n, c, ldc, alpha, accumulate);
     else
         tiles_f32(a, lda, m, (const float *)panels, k, n, c, ldc, alpha, accumulate);

@@ -11,8 +11,5 @@
 // Static helpers pass 16-float vectors between themselves (always inlined): no ABI is crossed.
 #pragma clang diagnostic ignored "-Wpsabi"
 #define DECODE_P 2
-#define Q8_TILE_R 2
-#define Q8_TILE_P 1
-#define Q8_DECODE_P 2
 
 #include "path_body.h"

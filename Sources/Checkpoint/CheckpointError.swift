@@ -12,6 +12,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case missingTensor(name: String)
     case shapeMismatch(name: String, expected: [Int], found: [Int])
     case unsupportedDType(name: String, dtype: String)
+    case invalidValue(name: String, detail: String)
 
     public var description: String {
         switch self {
@@ -26,6 +27,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .missingTensor(let name): "checkpoint has no tensor '\(name)'"
         case .shapeMismatch(let name, let expected, let found):
             "tensor '\(name)' has shape \(found), expected \(expected)"
+        case .invalidValue(let name, let detail): "tensor '\(name)': \(detail)"
         case .unsupportedDType(let name, let dtype): "tensor '\(name)' has unsupported dtype \(dtype) (F32, BF16, F16)"
         }
     }

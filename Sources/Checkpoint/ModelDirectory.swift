@@ -194,20 +194,30 @@ public final class ModelDirectory: Sendable {
         func part(of row: Int) -> Int { firstRow.lastIndex { $0 <= row }! }
         let values = sources.map { $0.file.mappedBytes(of: $0.entry.name) }
         let scaleBytes = scales.map { $0.file.mappedBytes(of: $0.entry.name) }
-        return Weights(
-            outputs: outputs,
-            inputs: inputs,
-            q8Row: { row in
-                let index = part(of: row)
-                return (values[index] + (row - firstRow[index]) * inputs).assumingMemoryBound(to: Int8.self)
-            },
-            // Read with memcpy by the packing, so scales need not be 2-byte aligned in the file.
-            scales: { row in
-                let index = part(of: row)
-                return (scaleBytes[index] + (row - firstRow[index]) * blocks * 2).assumingMemoryBound(to: UInt16.self)
-            },
-            packed: { Self.release($0, of: sources, firstRow: firstRow, rowBytes: inputs) }
-        )
+        do {
+            return try Weights(
+                outputs: outputs,
+                inputs: inputs,
+                q8Row: { row in
+                    let index = part(of: row)
+                    return (values[index] + (row - firstRow[index]) * inputs).assumingMemoryBound(to: Int8.self)
+                },
+                // Read with memcpy by the packing, so scales need not be 2-byte aligned in the file.
+                scales: { row in
+                    let index = part(of: row)
+                    return (scaleBytes[index] + (row - firstRow[index]) * blocks * 2).assumingMemoryBound(
+                        to: UInt16.self
+                    )
+                },
+                packed: { Self.release($0, of: sources, firstRow: firstRow, rowBytes: inputs) }
+            )
+        } catch let error as Q8.ValueOutOfRange {
+            let index = part(of: error.row)
+            throw CheckpointError.invalidValue(
+                name: parts[index].name,
+                detail: "row \(error.row - firstRow[index]) holds the int8 value -128; Q8_0 values lie in -127...127"
+            )
+        }
     }
 
     /// The open shard file `name` (as the weight map names it).

@@ -24,13 +24,8 @@ public struct Weights: Sendable, Equatable {
             }
         }
 
-        var kernelCode: Int32 {
-            switch self {
-            case .float32: Int32(CK_WEIGHTS_F32)
-            case .bfloat16: Int32(CK_WEIGHTS_BF16)
-            case .q8: Int32(CK_WEIGHTS_Q8)
-            }
-        }
+        /// The element code of `ck_linear` (q8 weights have their own product, `ck_linear_q8`).
+        var kernelCode: Int32 { self == .bfloat16 ? Int32(CK_WEIGHTS_BF16) : Int32(CK_WEIGHTS_F32) }
     }
 
     public let outputs: Int
@@ -92,21 +87,24 @@ public struct Weights: Sendable, Equatable {
     }
 
     /// 8-bit weights: row `j`'s int8 values at `values(j)` and its f16 scale bits (one per block of 32) at
-    /// `scales(j)`; `packed` as above.
+    /// `scales(j)`; `packed` as above. Throws `Q8.ValueOutOfRange` naming the first row holding -128, a value Q8_0
+    /// never writes and the kernels do not take.
     public init(
         outputs: Int,
         inputs: Int,
         q8Row values: (Int) -> UnsafePointer<Int8>,
         scales: (Int) -> UnsafePointer<UInt16>,
         packed: ((Range<Int>) -> Void)? = nil
-    ) {
+    ) throws {
         self.outputs = outputs
         self.inputs = inputs
         element = .q8
         panels = PanelStorage(bytes: Self.residentBytes(outputs: outputs, inputs: inputs, element: .q8))
+        var outOfRange: Int?
         Self.pack(outputs, into: panels, panelBytes: Self.panelBytes(inputs: inputs, element: .q8), packed) {
-            ck_pack_row_q8(values($0), scales($0), inputs, $1, $2)
+            if ck_pack_row_q8(values($0), scales($0), inputs, $1, $2) != 0, outOfRange == nil { outOfRange = $0 }
         }
+        if let outOfRange { throw Q8.ValueOutOfRange(row: outOfRange) }
     }
 
     /// float32 values quantized to 8 bits (`Q8.quantize`), row by row.
@@ -117,9 +115,10 @@ public struct Weights: Sendable, Equatable {
         )
         let rows = (0..<outputs).map { Q8.quantize(values[($0 * inputs)..<(($0 + 1) * inputs)]) }
         let (quantized, scales, blocks) = (rows.flatMap(\.values), rows.flatMap(\.scales), Q8.blocks(inputs))
-        self = quantized.withUnsafeBufferPointer { v in
-            scales.withUnsafeBufferPointer { s in
-                Weights(
+        // Q8.quantize writes values within ±127, so packing them cannot throw.
+        self = try! quantized.withUnsafeBufferPointer { v in
+            try scales.withUnsafeBufferPointer { s in
+                try Weights(
                     outputs: outputs,
                     inputs: inputs,
                     q8Row: { v.baseAddress! + $0 * inputs },
@@ -152,7 +151,7 @@ public struct Weights: Sendable, Equatable {
     public var residentBytes: Int { panels.bytes }
 
     /// Row `j`'s float32 values (widened from bf16; q8 dequantized, float(value) · float(scale), for inspection: the
-    /// kernels sum each block's values before they scale it, `CKernels.h`).
+    /// kernels multiply the values as integers and scale each block once, `CKernels.h`).
     public func row(_ j: Int) -> [Float] {
         precondition(j >= 0 && j < outputs, "row \(j) of \(outputs)")
         let panel = panels.base + (j / Int(CK_PANEL)) * Self.panelBytes(inputs: inputs, element: element)
@@ -217,9 +216,30 @@ extension RowInvariant {
             "weights [\(w.outputs), \(w.inputs)] for \(x.columns)→\(y.columns)"
         )
         precondition(x.rows == y.rows, "row counts \(x.rows) and \(y.rows) differ")
-        let (m, k, n) = (x.rows, x.columns, y.columns)
+        let (m, n) = (x.rows, y.columns)
         guard m > 0, n > 0 else { return }
         let flag: Int32 = accumulate ? 1 : 0
+        if w.element == .q8 {
+            linearQ8(x, weights: w, into: &y, accumulate: flag, path: path)
+        } else {
+            linearFloat(x, weights: w, into: &y, accumulate: flag, path: path)
+        }
+        guard let bias else { return }
+        y.storage.withUnsafeMutableBufferPointer { ys in
+            for r in 0..<m {
+                for c in 0..<n { ys[r * n + c] += bias[c] }
+            }
+        }
+    }
+
+    private static func linearFloat(
+        _ x: Matrix,
+        weights w: Weights,
+        into y: inout Matrix,
+        accumulate flag: Int32,
+        path: KernelPath
+    ) {
+        let (m, k, n) = (x.rows, x.columns, y.columns)
         let element = w.element.kernelCode
         let panelBytes = Weights.panelBytes(inputs: k, element: w.element)
         let weights = RawPointer(UnsafeRawPointer(w.panels.base))
@@ -242,9 +262,48 @@ extension RowInvariant {
                         flag
                     )
                 }
-                guard let bias else { return }
-                for r in 0..<m {
-                    for c in 0..<n { ys[r * n + c] += bias[c] }
+            }
+        }
+        withExtendedLifetime(w.panels) {}
+    }
+
+    /// 8-bit weights: the rows are quantized once (`Q8.Activations`), then the threads share them.
+    private static func linearQ8(
+        _ x: Matrix,
+        weights w: Weights,
+        into y: inout Matrix,
+        accumulate flag: Int32,
+        path: KernelPath
+    ) {
+        let (m, k, n) = (x.rows, x.columns, y.columns)
+        let activations = Q8.Activations(x)
+        let panelBytes = Weights.panelBytes(inputs: k, element: .q8)
+        let weights = RawPointer(UnsafeRawPointer(w.panels.base))
+        activations.values.withUnsafeBufferPointer { values in
+            activations.scales.withUnsafeBufferPointer { scales in
+                activations.sums.withUnsafeBufferPointer { sums in
+                    y.storage.withUnsafeMutableBufferPointer { ys in
+                        let (v, d, s) = (
+                            Pointer(values.baseAddress!), Pointer(scales.baseAddress!), Pointer(sums.baseAddress!)
+                        )
+                        let yp = MutablePointer(ys.baseAddress!)
+                        ComputeThreads.split(columns: n, granule: Int(CK_GROUP), work: m * n * k / 4) { columns in
+                            ck_linear_q8(
+                                Int32(path.rawValue),
+                                v.value,
+                                d.value,
+                                s.value,
+                                m,
+                                weights.value + columns.lowerBound / Int(CK_PANEL) * panelBytes,
+                                k,
+                                columns.count,
+                                yp.value + columns.lowerBound,
+                                n,
+                                1,
+                                flag
+                            )
+                        }
+                    }
                 }
             }
         }

@@ -16,22 +16,40 @@ import Testing
         return c.map { $0 + value } ?? value
     }
 
-    /// 8-bit outputs: each block of 32 inputs a chain of fused multiply-adds of the activations and the int8
-    /// values from zero, entering the output's chain in one fused multiply-add with the block's scale; the values
-    /// and scales are Q8_0's rounding of `weights` (`Q8.quantize`).
+    /// A row's activations as `ck_q8_quantize_rows` documents it: per block of 32, d = max|x| / 127 in float32 and
+    /// value = x · (1/d) rounded to nearest, ties away from zero; the last block padded with zeros.
+    static func quantizedActivations(_ row: ArraySlice<Float>) -> (values: [Int], scales: [Float]) {
+        let blocks = (row.count + 31) / 32
+        var values = [Int](repeating: 0, count: blocks * 32)
+        var scales = [Float](repeating: 0, count: blocks)
+        for b in 0..<blocks {
+            let block = row.dropFirst(b * 32).prefix(32)
+            let d = block.map(abs).max()! / 127
+            let inverse: Float = d != 0 ? 1 / d : 0
+            for (p, x) in block.enumerated() {
+                values[b * 32 + p] = Int((x * inverse).rounded(.toNearestOrAwayFromZero))
+            }
+            scales[b] = d
+        }
+        return (values, scales)
+    }
+
+    /// 8-bit outputs: per block of 32 the exact integer dot product of the activations' and the weights' values,
+    /// entering the output's chain in one fused multiply-add with the product of the two scales; the weights are
+    /// Q8_0's rounding of `weights` (`Q8.quantize`).
     static func q8Expected(_ x: Matrix, _ weights: [Float], outputs: Int, onto start: Matrix) -> Matrix {
         let inputs = x.columns
         var y = start
         for j in 0..<outputs {
             let (values, scales) = Q8.quantize(weights[(j * inputs)..<((j + 1) * inputs)])
             for i in 0..<x.rows {
+                let row = quantizedActivations(x.storage[(i * inputs)..<((i + 1) * inputs)])
                 var sum: Float = 0
                 for block in 0..<scales.count {
-                    var part: Float = 0
-                    for p in (block * 32)..<min(inputs, block * 32 + 32) {
-                        part = part.addingProduct(x.storage[i * inputs + p], Float(values[p]))
-                    }
-                    sum = sum.addingProduct(part, Float(Float16(bitPattern: scales[block])))
+                    var dot = 0
+                    for p in (block * 32)..<min(inputs, block * 32 + 32) { dot += row.values[p] * Int(values[p]) }
+                    let both = row.scales[block] * Float(Float16(bitPattern: scales[block]))
+                    sum = sum.addingProduct(Float(dot), both)
                 }
                 y.storage[i * outputs + j] = start.storage[i * outputs + j] + sum
             }

@@ -71,6 +71,39 @@ import Testing
         #expect(zeros.values.allSatisfy { $0 == 0 } && zeros.scales == [0])
     }
 
+    @Test func aValueOfMinus128IsRefused() {
+        var values = [Int8](repeating: 1, count: 2 * 40)
+        values[40 + 7] = -128
+        let scales = [UInt16](repeating: Float16(0.5).bitPattern, count: 2 * 2)
+        #expect(throws: Q8.ValueOutOfRange.self) {
+            try values.withUnsafeBufferPointer { v in
+                try scales.withUnsafeBufferPointer { s in
+                    try Weights(
+                        outputs: 2,
+                        inputs: 40,
+                        q8Row: { v.baseAddress! + $0 * 40 },
+                        scales: { s.baseAddress! + $0 * 2 }
+                    )
+                }
+            }
+        }
+    }
+
+    /// A NaN or infinity among a row's activations reaches that row's outputs, as it would in float32, and no other
+    /// row's.
+    @Test func aNonFiniteActivationReachesItsRow() {
+        let (inputs, outputs) = (70, 20)
+        let q8 = Weights(outputs: outputs, inputs: inputs, quantizing: RowInvariantKernelTests.random(1400, seed: 43))
+        var values = RowInvariantKernelTests.random(3 * inputs, seed: 44)
+        values[5] = .nan
+        values[inputs + 40] = .infinity
+        for path in KernelPath.available {
+            let y = RowInvariant.linear(Matrix(rows: 3, columns: inputs, values: values), weights: q8, path: path)
+            #expect(y.storage[0..<(2 * outputs)].allSatisfy { $0.isNaN }, "\(path)")
+            #expect(y.storage[(2 * outputs)...].allSatisfy { $0.isFinite }, "\(path)")
+        }
+    }
+
     @Test(arguments: [(1, 64, 40), (3, 100, 70), (20, 300, 64)])
     func productsAreWithinTheQuantizationError(rows: Int, inputs: Int, outputs: Int) {
         let x = Matrix(rows: rows, columns: inputs, values: RowInvariantKernelTests.random(rows * inputs, seed: 41))
@@ -79,10 +112,17 @@ import Testing
         #expect(q8.residentBytes == Weights.paddedOutputs(outputs) / 16 * Q8.blocks(inputs) * 544)
         let exact = RowInvariant.linear(x, weights: Weights(outputs: outputs, inputs: inputs, values: w))
         let quantized = RowInvariant.linear(x, weights: q8)
-        // Each weight is off by at most half a step d = max |w| / 127 ≤ 1/127 here, plus 127 times the f16 rounding
-        // of d (2^-11 of it): 0.57 d in all; so each output by at most Σ|x| · 0.57 / 127, plus float rounding.
+        // Each weight is off by at most half its step d = max |w| / 127 ≤ 1/127 here, plus 127 times the f16 rounding
+        // of d (2^-11 of it): 0.57 d in all. Each activation is off by at most half its block's step max |x| / 127,
+        // against a weight within 1.001 of ±1. So an output is off by at most Σ|x| · 0.57 / 127 plus, per block,
+        // its count · max |x| · 0.5005 / 127, plus float rounding.
         for i in 0..<rows {
-            let bound = x.storage[(i * inputs)..<((i + 1) * inputs)].reduce(0) { $0 + abs($1) } * 0.57 / 127 + 1e-4
+            let row = x.storage[(i * inputs)..<((i + 1) * inputs)]
+            let activations = stride(from: 0, to: inputs, by: 32).reduce(Float(0)) { total, first in
+                let block = row.dropFirst(first).prefix(32)
+                return total + Float(block.count) * block.map(abs).max()! * 0.5005 / 127
+            }
+            let bound = row.reduce(0) { $0 + abs($1) } * 0.57 / 127 + activations + 1e-4
             for j in 0..<outputs {
                 #expect(abs(quantized.storage[i * outputs + j] - exact.storage[i * outputs + j]) <= bound)
             }

@@ -29,18 +29,37 @@ int ck_path_best(void);
 #define CK_PANEL 16
 #define CK_GROUP 64
 
-/// Element types of packed weights.
-enum { CK_WEIGHTS_F32 = 0, CK_WEIGHTS_BF16 = 1, CK_WEIGHTS_Q8 = 2 };
+/// Element types of packed weights (8-bit weights have their own product, ck_linear_q8).
+enum { CK_WEIGHTS_F32 = 0, CK_WEIGHTS_BF16 = 1 };
 
-/// 8-bit weights, llama.cpp's Q8_0 idea: each output's inputs in blocks of 32 with one scale, stored as f16. A q8
-/// panel is ceil(k / 32) blocks of CK_Q8_BLOCK_BYTES: the 16 outputs' scales (f16), then [32][16] int8 values.
+/// 8-bit weights, llama.cpp's Q8_0 idea: each output's inputs in blocks of 32 with one scale, stored as f16, and
+/// values in -127...127. A q8 panel is ceil(k / 32) blocks of CK_Q8_BLOCK_BYTES: the 16 outputs' scales (f16), then
+/// eight groups of four inputs, each [16 outputs][4 inputs] int8, so one output's four values are adjacent bytes.
 #define CK_Q8_BLOCK 32
 #define CK_Q8_BLOCK_BYTES (CK_PANEL * 2 + CK_Q8_BLOCK * CK_PANEL)
 
-/// Writes one output's int8 values (k of them) and f16 scale bits (one a block) into `lane` of a q8 panel.
-void ck_pack_row_q8(const signed char *values, const unsigned short *scales, size_t k, void *panel, size_t lane);
+/// Writes one output's int8 values (k of them) and f16 scale bits (one a block) into `lane` of a q8 panel. Returns
+/// -1 if a value is -128, which Q8_0 never produces and the kernels do not take (it is packed all the same), else 0.
+int ck_pack_row_q8(const signed char *values, const unsigned short *scales, size_t k, void *panel, size_t lane);
 /// Reads them back.
 void ck_unpack_row_q8(const void *panel, size_t k, size_t lane, signed char *values, unsigned short *scales);
+
+/// Quantizes activations for ck_linear_q8 as Q8_0 quantizes weights, each row on its own: per block of 32 inputs
+/// d = max|x| / 127 (float32, not rounded to f16), value = roundf(x · (1/d)) (ties away from zero) within ±127, 0
+/// where d is 0. Writes, for row i and block b of B = ceil(k / 32): values[(i·B + b)·32 ..] (the last block padded
+/// with zeros), scales[i·B + b] = d and sums[i·B + b] = the sum of the block's values. A NaN or infinity in a block
+/// makes its d NaN or infinite, so it reaches the row's outputs.
+void ck_q8_quantize_rows(const float *a, size_t lda, size_t m, size_t k, signed char *values, float *scales,
+                         int *sums);
+
+/// The 8-bit product of quantized activations (ck_q8_quantize_rows of m rows of k inputs) and q8 panels:
+/// c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + alpha · acc, where acc is one chain over the blocks b in order,
+/// from zero: acc = fma(float(s_b), d_b · w_b, acc), with s_b the block's integer dot product of activation and
+/// weight values (exact: its order cannot matter), d_b the activations' scale and w_b the weights' (widened from
+/// f16). `panels` and `n` are as for ck_linear. So every path and every row count gives the same bits, and the products are integer multiply-adds of
+/// bytes (VNNI on AVX-512, pmaddubsw on AVX2) instead of widening each weight to float.
+void ck_linear_q8(int path, const signed char *values, const float *scales, const int *sums, size_t m,
+                  const void *panels, size_t k, size_t n, float *c, size_t ldc, float alpha, int accumulate);
 
 /// Writes one row of `k` elements (2 or 4 bytes each) into `lane` of a packed panel of the same element size.
 void ck_pack_row(const void *row, size_t k, size_t element_bytes, void *panel, size_t lane);
@@ -51,9 +70,7 @@ void ck_unpack_row(const void *panel, size_t k, size_t element_bytes, size_t lan
 /// sum is one chain of fused multiply-adds in order of p from zero (acc = fma(a, w, acc)), then multiplied by alpha,
 /// then added to c. `panels` is packed weights (type `weights`) from a panel boundary; `n` counts the outputs wanted
 /// from there. bf16 weights are widened in registers (a bf16 value is the high half of the float32 with its bits),
-/// so they give exactly what a float32 copy would. For q8 weights each block of 32 inputs is its own chain of
-/// fused multiply-adds of the activations and float(value), from zero, and enters the output's chain as one fused
-/// multiply-add of the block's sum and float(scale).
+/// so they give exactly what a float32 copy would.
 void ck_linear(int path, int weights, const float *a, size_t lda, size_t m, const void *panels, size_t k, size_t n,
                float *c, size_t ldc, float alpha, int accumulate);
 
