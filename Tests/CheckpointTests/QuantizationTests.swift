@@ -50,4 +50,29 @@ import Testing
         #expect(try layer < CheckpointSummary(source).byComponent[.layer(0)]!.residentBytes)
         #expect(throws: CheckpointError.self) { _ = try Quantization.writeQ8(from: source, to: source.path) }
     }
+
+    /// An int8 value of -128 (Q8_0 never writes it; the AVX2 kernel's sign trick cannot take it) is refused at load,
+    /// naming the tensor and the row.
+    @Test func aValueOfMinus128IsRefusedAtLoad() throws {
+        let scratch = try ScratchFolder("quantize-128")
+        let source = try ModelDirectory(path: Fixtures.tinyOrthus)
+        _ = try Quantization.writeQ8(from: source, to: scratch.file("q8"))
+        let name = TensorManifest(source.configuration).layerNames(0).q
+        let directory = try ModelDirectory(path: scratch.file("q8"))
+        let entry = try directory.entry(name)
+        let path = scratch.file("q8") + "/" + directory.weightMap[name]!
+        // The data follow the 8-byte header length and the header; row 1, input 3.
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        let headerBytes = try #require(try handle.read(upToCount: 8))
+        let header = headerBytes.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        try handle.seek(toOffset: UInt64(8 + header + entry.byteRange.lowerBound + entry.shape[1] + 3))
+        try handle.write(contentsOf: [0x80])
+        try handle.close()
+        let damaged = try ModelDirectory(path: scratch.file("q8"))
+        #expect {
+            _ = try damaged.loadWeights(stacking: [(name, entry.shape)])
+        } throws: { error in
+            "\(error)".contains(name) && "\(error)".contains("row 1 holds the int8 value -128")
+        }
+    }
 }
