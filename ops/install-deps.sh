@@ -4,12 +4,13 @@
 #                                 iproute2 (ip and tc, for the network-namespace test bed, ops/netbed.sh), Prometheus
 #                                 (a real scraper for the metrics test), Chromium (a real browser on the gateway's
 #                                 playground page), kubectl, systemd-analyze, PyYAML and kubernetes-validate (the
-#                                 deployment files' test) and OpenAI's Python client (the gateway's outside test)
+#                                 deployment files' test), OpenAI's Python client (the gateway's outside test), and
+#                                 qemu-user with Debian's arm64 C library (the kernels' ARM64 check, ops/arm)
 #   ops/install-deps.sh --build   only what building needs (the container build, cluster/Containerfile, uses this)
 set -euo pipefail
 
 build=(libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpng-dev pkg-config)
-tests=(iproute2 prometheus chromium kubectl systemd python3-pip)
+tests=(iproute2 prometheus chromium kubectl systemd python3-pip qemu-user libc6-dev-arm64-cross libgcc-12-dev-arm64-cross)
 packages=("${build[@]}")
 [ "${1:-}" = "--build" ] || packages+=("${tests[@]}")
 
