@@ -1,6 +1,7 @@
-// Prints a digest of every CKernels product on shapes that hit each tile and tail, for one instruction-set path:
-// ops/arm/check-kernels.sh runs it for each path of this x86-64 CPU and for the portable path built for ARM64 (NEON)
-// under qemu, and compares the digests. Same bits everywhere is the kernels' contract (CKernels.h).
+// Prints a digest of every CKernels product on shapes that hit each tile and tail, for one instruction-set path (the
+// argument) or the best this CPU has: ops/arm/check-kernels.sh runs it on each path of this x86-64 CPU, built for
+// ARM64 (NEON) under qemu-aarch64, and under qemu-x86_64 as CPUs without AVX-512 or without AVX, and compares the
+// digests. Same bits everywhere is the kernels' contract (CKernels.h).
 #include "CKernels.h"
 
 #include <stdint.h>
@@ -91,7 +92,9 @@ static void unpacked(int path, size_t m, size_t n, size_t k) {
 }
 
 int main(int argc, char **argv) {
-    int path = argc > 1 ? atoi(argv[1]) : CK_PATH_PORTABLE;
+    // No argument: the path this CPU would be given (its name on standard error).
+    int path = argc > 1 ? atoi(argv[1]) : ck_path_best();
+    if (argc <= 1) fprintf(stderr, "best path: %s\n", (const char *[]){"portable", "avx2", "avx512"}[path]);
     if (!ck_path_available(path)) {
         fprintf(stderr, "path %d is not available on this CPU\n", path);
         return 2;
