@@ -38,6 +38,17 @@ void ck_unpack_row_q8(const void *panel, size_t k, size_t lane, signed char *val
     }
 }
 
+/// roundf (to nearest, ties away from zero) of a value within about ±127, clamped to ±127, and 0 for a NaN; without
+/// a libm call (x86-64's baseline has no rounding instruction), as a decode step quantizes every product's input.
+static inline int round_to_q8(float scaled) {
+    if (!(scaled > -127.5f && scaled < 127.5f)) return scaled >= 127.5f ? 127 : scaled <= -127.5f ? -127 : 0;
+    int whole = (int)scaled;                // toward zero, exact
+    float fraction = scaled - (float)whole;  // exact: the two share their leading bits
+    if (fraction >= 0.5f) whole++;
+    else if (fraction <= -0.5f) whole--;
+    return whole > 127 ? 127 : whole < -127 ? -127 : whole;
+}
+
 void ck_q8_quantize_rows(const float *a, size_t lda, size_t m, size_t k, signed char *values, float *scales,
                          int *sums) {
     size_t blocks = (k + CK_Q8_BLOCK - 1) / CK_Q8_BLOCK;
@@ -59,11 +70,8 @@ void ck_q8_quantize_rows(const float *a, size_t lda, size_t m, size_t k, signed 
             int sum = 0;
             for (size_t p = 0; p < CK_Q8_BLOCK; p++) {
                 float scaled = p < count ? row[first + p] * inverse : 0;
-                // roundf: to nearest, ties away from zero; a value past ±127 by rounding (or a NaN) is clamped.
-                float rounded = roundf(scaled);
-                int value = rounded >= 127 ? 127 : rounded <= -127 ? -127 : rounded == rounded ? (int)rounded : 0;
-                out[p] = (signed char)value;
-                sum += value;
+                out[p] = (signed char)round_to_q8(scaled);
+                sum += out[p];
             }
             scales[i * blocks + b] = d;
             sums[i * blocks + b] = sum;

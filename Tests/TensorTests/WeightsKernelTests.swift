@@ -71,6 +71,17 @@ import Testing
         #expect(zeros.values.allSatisfy { $0 == 0 } && zeros.scales == [0])
     }
 
+    /// The activations' rounding is roundf's, ties away from zero: with max |x| = 127 the scale is 1, so each value
+    /// is its own rounding; the block sums and the float32 scales come with them.
+    @Test func activationsRoundTiesAwayFromZero() {
+        let row: [Float] = [127, 0.5, 1.5, -0.5, -2.5, 2.4999998, -126.5, 0, 3] + [Float](repeating: 0, count: 23)
+        let second: [Float] = [-254, 1, 0.99] + [Float](repeating: 0, count: 29)  // scale 2
+        let activations = Q8.Activations(Matrix(rows: 1, columns: 64, values: row + second))
+        #expect(Array(activations.values[0..<9]) == [127, 1, 2, -1, -3, 2, -127, 0, 3])
+        #expect(Array(activations.values[32..<35]) == [-127, 1, 0] && activations.scales == [1, 2])
+        #expect(activations.sums == [127 + 1 + 2 - 1 - 3 + 2 - 127 + 3, -126])
+    }
+
     @Test func aValueOfMinus128IsRefused() {
         var values = [Int8](repeating: 1, count: 2 * 40)
         values[40 + 7] = -128
