@@ -38,15 +38,16 @@ void ck_unpack_row_q8(const void *panel, size_t k, size_t lane, signed char *val
     }
 }
 
-/// roundf (to nearest, ties away from zero) of a value within about ±127, clamped to ±127, and 0 for a NaN; without
-/// a libm call (x86-64's baseline has no rounding instruction), as a decode step quantizes every product's input.
+/// roundf (to nearest, ties away from zero) of a value within about ±127, clamped to ±127, and 0 for a NaN. Written
+/// out without branches or a libm call (x86-64's baseline has no rounding instruction), so the compiler vectorizes
+/// it: prefill quantizes every product's input, and a branch on each value's fraction mispredicted half the time
+/// (prefill measured 10% slower with it).
 static inline int round_to_q8(float scaled) {
-    if (!(scaled > -127.5f && scaled < 127.5f)) return scaled >= 127.5f ? 127 : scaled <= -127.5f ? -127 : 0;
-    int whole = (int)scaled;                // toward zero, exact
-    float fraction = scaled - (float)whole;  // exact: the two share their leading bits
-    if (fraction >= 0.5f) whole++;
-    else if (fraction <= -0.5f) whole--;
-    return whole > 127 ? 127 : whole < -127 ? -127 : whole;
+    float bounded = scaled > 127.0f ? 127.0f : scaled < -127.0f ? -127.0f : scaled;
+    bounded = bounded == bounded ? bounded : 0.0f;
+    int whole = (int)bounded;                 // toward zero, exact
+    float fraction = bounded - (float)whole;  // exact: the two share their leading bits
+    return whole + (fraction >= 0.5f) - (fraction <= -0.5f);
 }
 
 void ck_q8_quantize_rows(const float *a, size_t lda, size_t m, size_t k, signed char *values, float *scales,
