@@ -110,6 +110,14 @@ struct SgemmProbe: LimitProbe {
                 }
             }
         }
+        // OpenBLAS's worker threads spin for a while after a call (2^28 cycles by default, about 0.1 s here) before
+        // they sleep, and a spinning one shares a core with the engine's second compute thread: a product of a few
+        // milliseconds measured right after this probe ran at half speed in 3 of 4 `--kernels-only --quick` runs
+        // (0 of 4 with OPENBLAS_THREAD_TIMEOUT=4). So the probe returns once they sleep.
+        Thread.sleep(forTimeInterval: Self.openBLASIdle)
         return 2 * Double(n) * Double(n) * Double(n) / seconds
     }
+
+    /// Long enough for OpenBLAS's default spin (2^28 cycles) at 2 GHz and up.
+    static let openBLASIdle = 0.15
 }
