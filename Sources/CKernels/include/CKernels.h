@@ -3,7 +3,8 @@
 
 #include <stddef.h>
 
-/// Row-invariant float32 kernels, compiled once per instruction set and chosen at run time.
+/// Row-invariant kernels (float32 arithmetic; the 8-bit product's block sums in integers), compiled once per
+/// instruction set and chosen at run time.
 ///
 /// Every kernel fixes, per output element, the exact sequence of floating-point operations: which products are
 /// fused, in what order they are summed. Rows, blocking, threads and the vector width of the path never enter it.
