@@ -27,15 +27,17 @@
             for (int r = 0; r < R; r++)                                                                              \
                 for (int x = 0; x < 2 * P; x++) sum[r][x] = _mm256_setzero_si256();                                  \
             for (int g = 0; g < CK_Q8_BLOCK / 4; g++) {                                                              \
-                __m256i w[2 * P];                                                                                    \
-                for (int x = 0; x < 2 * P; x++)                                                                      \
+                __m256i w[2 * P], aw[2 * P];                                                                         \
+                for (int x = 0; x < 2 * P; x++) {                                                                    \
                     w[x] = _mm256_loadu_si256((const __m256i *)(block + (x / 2) * ps + Q8_VALUES(g) + (x % 2) * 32)); \
+                    aw[x] = _mm256_sign_epi8(w[x], w[x]);                                                            \
+                }                                                                                                    \
                 for (int r = 0; r < R; r++) {                                                                        \
                     int four;                                                                                        \
                     memcpy(&four, xq + (r * blocks + blk) * CK_Q8_BLOCK + g * 4, 4);                                 \
-                    __m256i xb = _mm256_set1_epi32(four), ax = _mm256_sign_epi8(xb, xb);                             \
+                    __m256i xb = _mm256_set1_epi32(four);                                                            \
                     for (int x = 0; x < 2 * P; x++) {                                                                \
-                        __m256i pairs = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w[x], xb));                        \
+                        __m256i pairs = _mm256_maddubs_epi16(aw[x], _mm256_sign_epi8(xb, w[x]));                     \
                         sum[r][x] = _mm256_add_epi32(sum[r][x], _mm256_madd_epi16(pairs, ones));                     \
                     }                                                                                                \
                 }                                                                                                    \
