@@ -11,9 +11,10 @@
 #define Q8_TILE_P 1
 #define Q8_DECODE_P 2
 
-/// pmaddubsw multiplies unsigned by signed bytes, so each product x·w is taken as |x| · (w with x's sign): exact
-/// while w is not -128 (ck_pack_row_q8 reports such values) and |x| ≤ 127, and a pair's sum (at most 2·127·127)
-/// fits the 16 bits. pmaddwd by ones then adds the pairs into each output's 32-bit sum of its four inputs.
+/// pmaddubsw multiplies unsigned by signed bytes, so each product x·w is taken as |w| · (x with w's sign): |w| once
+/// per load of weights, shared by the tile's rows. Exact while w is not -128 (ck_pack_row_q8 reports such values) and
+/// |x| ≤ 127, and a pair's sum (at most 2·127·127) fits the 16 bits. pmaddwd by ones then adds the pairs into each
+/// output's 32-bit sum of its four inputs.
 #define Q8_TILE(NAME, R, P)                                                                                           \
     static void NAME(Q8_TILE_ARGS) {                                                                                 \
         (void)xs;                                                                                                    \
