@@ -75,15 +75,16 @@ float ck_stream_sum(const float *p, size_t n) {
     DISPATCH(best, ck_stream_sum, p, n)
 }
 
+// Rows come straight from a memory-mapped checkpoint, where a tensor's data need not be aligned to its element
+// size: they are read with memcpy.
 void ck_pack_row(const void *row, size_t k, size_t element_bytes, void *panel, size_t lane) {
+    const unsigned char *from = row;
     if (element_bytes == 2) {
-        const unsigned short *from = row;
         unsigned short *to = (unsigned short *)panel + lane;
-        for (size_t p = 0; p < k; p++) to[p * CK_PANEL] = from[p];
+        for (size_t p = 0; p < k; p++) memcpy(&to[p * CK_PANEL], from + p * 2, 2);
     } else {
-        const float *from = row;
         float *to = (float *)panel + lane;
-        for (size_t p = 0; p < k; p++) to[p * CK_PANEL] = from[p];
+        for (size_t p = 0; p < k; p++) memcpy(&to[p * CK_PANEL], from + p * 4, 4);
     }
 }
 

@@ -34,6 +34,15 @@ static inline vf fma_vf(vf a, vf b, vf c) { return __builtin_elementwise_fma(a, 
 /// Vector v (of NV) of row p of a packed panel.
 static inline vf panel_f32(const float *panel, size_t p, int v) { return load_vf(panel + p * CK_PANEL + v * VW); }
 
+typedef _Float16 h16v __attribute__((vector_size(VW * 2)));
+
+/// f16 widens exactly (F16C's vcvtph2ps on x86, fcvtl on ARM, a library routine where neither exists).
+static inline vf panel_f16(const unsigned short *panel, size_t p, int v) {
+    h16v h;
+    memcpy(&h, panel + p * CK_PANEL + v * VW, sizeof h);
+    return __builtin_convertvector(h, vf);
+}
+
 static inline vf panel_bf16(const unsigned short *panel, size_t p, int v) {
     hv h;
     memcpy(&h, panel + p * CK_PANEL + v * VW, sizeof h);
@@ -115,6 +124,7 @@ static inline void store_sums(float *c, const vf *sums, int vectors, size_t cols
 
 DEFINE_TILES(f32, float, panel_f32, TILE_R, TILE_P, DECODE_P)
 DEFINE_TILES(bf16, unsigned short, panel_bf16, TILE_R, TILE_P, DECODE_P)
+DEFINE_TILES(f16, unsigned short, panel_f16, TILE_R, TILE_P, DECODE_P)
 
 void CK_FN(ck_linear)(int weights, const float *a, size_t lda, size_t m, const void *panels, size_t k, size_t n,
                       float *c, size_t ldc, float alpha, int accumulate) {
@@ -123,7 +133,9 @@ void CK_FN(ck_linear)(int weights, const float *a, size_t lda, size_t m, const v
     // bf16 at k = 11008) stays in the L2 while each tile of rows reads it. Blocking over the inputs with the weights
     // widened once and the rows packed, as sgemm does, measured slower here at every size from 16 rows to 512
     // (BENCHMARKS.md, "Kernels per instruction set").
-    if (weights == CK_WEIGHTS_BF16)
+    if (weights == CK_WEIGHTS_F16)
+        tiles_f16(a, lda, m, (const unsigned short *)panels, k, n, c, ldc, alpha, accumulate);
+    else if (weights == CK_WEIGHTS_BF16)
         tiles_bf16(a, lda, m, (const unsigned short *)panels, k, n, c, ldc, alpha, accumulate);
     else
         tiles_f32(a, lda, m, (const float *)panels, k, n, c, ldc, alpha, accumulate);

@@ -7,7 +7,7 @@ public struct CheckpointSummary: Sendable {
         public var tensors = 0
         public var parameters = 0
         public var storedBytes = 0
-        /// Bytes in memory once loaded: product weights packed (bf16 as stored, padded to the packing's group of
+        /// Bytes in memory once loaded: product weights packed (as stored, padded to the packing's group of
         /// outputs), the rest as float32.
         public var residentBytes = 0
 
@@ -21,10 +21,10 @@ public struct CheckpointSummary: Sendable {
         }
     }
 
-    /// How products stored as `members` (stacked) are held: 8-bit as 8-bit, bf16 as bf16, anything else widened.
+    /// How products stored as `members` (stacked) are held: 8-bit as 8-bit, one float type as stored, a mix widened.
     static func packedElement(_ members: [TensorEntry]) -> Weights.Element {
         if members.allSatisfy({ $0.dtype == .int8 }) { return .q8 }
-        return members.allSatisfy(TensorManifest.staysAsStored) ? .bfloat16 : .float32
+        return ModelDirectory.packedElement(of: members) ?? .float32
     }
 
     /// Each tensor's bytes in memory once loaded. A stack of products (a layer's q, k and v) is packed as one

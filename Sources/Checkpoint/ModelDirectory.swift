@@ -99,8 +99,8 @@ public final class ModelDirectory: Sendable {
 
     /// Loads weight matrices `[outputs_i, inputs]` stacked as rows into one (q, k and v as one product), checking
     /// each shape. They are packed straight from the memory-mapped file, and the mapped pages are released as each
-    /// is packed, so a process holds its weights once, not once mapped and once packed. bf16 stays bf16 when every
-    /// part is bf16; anything else is widened to float32.
+    /// is packed, so a process holds its weights once, not once mapped and once packed. bf16, f16 and f32 stay as
+    /// stored when every part has the same type; a stack of mixed types is widened to float32.
     public func loadWeights(stacking parts: [(name: String, shape: [Int])]) throws -> Weights {
         precondition(!parts.isEmpty && parts.allSatisfy { $0.shape.count == 2 }, "weights are matrices")
         let inputs = parts[0].shape[1]
@@ -128,17 +128,17 @@ public final class ModelDirectory: Sendable {
         if sources.allSatisfy({ $0.entry.dtype == .int8 }) {
             return try loadQ8(parts: parts, sources: sources, inputs: inputs, firstRow: firstRow, outputs: outputs)
         }
-        if sources.allSatisfy({ $0.entry.dtype == .bfloat16 }) {
-            let bases = sources.map { $0.file.mappedBytes(of: $0.entry.name) }
+        if let element = Self.packedElement(of: sources.map(\.entry)) {
+            let (bases, rowBytes) = (sources.map { $0.file.mappedBytes(of: $0.entry.name) }, inputs * element.bytes)
             return Weights(
                 outputs: outputs,
                 inputs: inputs,
-                element: .bfloat16,
+                element: element,
                 row: { row in
                     let index = part(of: row)
-                    return bases[index] + (row - firstRow[index]) * inputs * 2
+                    return bases[index] + (row - firstRow[index]) * rowBytes
                 },
-                packed: { Self.release($0, of: sources, firstRow: firstRow, rowBytes: inputs * 2) }
+                packed: { Self.release($0, of: sources, firstRow: firstRow, rowBytes: rowBytes) }
             )
         }
         // The parts' rows, in order, are the stack's.
@@ -146,6 +146,14 @@ public final class ModelDirectory: Sendable {
         return widened.withUnsafeBytes { raw in
             Weights(outputs: outputs, inputs: inputs, element: .float32, row: { raw.baseAddress! + $0 * inputs * 4 })
         }
+    }
+
+    /// The element a stack of float parts is packed as straight from the mapping: their common stored type (F32,
+    /// BF16 or F16, little-endian as safetensors stores it), or nil for a mix.
+    static func packedElement(of parts: [TensorEntry]) -> Weights.Element? {
+        let types: [DType: Weights.Element] = [.float32: .float32, .bfloat16: .bfloat16, .float16: .float16]
+        guard let first = parts.first?.dtype, parts.allSatisfy({ $0.dtype == first }) else { return nil }
+        return types[first]
     }
 
     /// Releases the mapped pages of each stacked part's rows among `rows` (stack rows just packed).

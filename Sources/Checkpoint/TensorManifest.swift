@@ -40,24 +40,12 @@ public struct TensorManifest: Sendable {
         public static let postQuantConv = "model.vqmodel.post_quant_conv"
     }
 
-    /// Whether the engine keeps a tensor in memory as stored: bf16 weights of matrix products (the layers'
-    /// projections, the LM head, the diffusion head's linear layers, all read through `loadWeights`) stay bf16;
-    /// everything else is widened to float32 at load.
     /// Whether the tensor is a linear layer's weight matrix, which the engine packs for its kernels
     /// (`ModelDirectory.loadWeights`).
     public static func isProduct(_ entry: TensorEntry) -> Bool {
         guard entry.shape.count == 2 else { return false }
         switch Component(tensorName: entry.name) {
         case .lmHead, .diffusionHead: return true
-        case .layer(let index): return LayerNames(index).products.contains(entry.name)
-        default: return false
-        }
-    }
-
-    public static func staysAsStored(_ entry: TensorEntry) -> Bool {
-        guard entry.dtypeName == "BF16", entry.shape.count == 2 else { return false }
-        switch Component(tensorName: entry.name) {
-        case .lmHead, .diffusionHead: return true  // every matrix of the head is a linear layer's weight
         case .layer(let index): return LayerNames(index).products.contains(entry.name)
         default: return false
         }

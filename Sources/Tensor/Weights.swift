@@ -1,17 +1,18 @@
 internal import CKernels
 import Foundation
 
-/// A weight matrix `[outputs, inputs]` as the kernels read it: packed in panels of 16 outputs (`CKernels.h`), float32
-/// or bfloat16 as the checkpoint stores it.
+/// A weight matrix `[outputs, inputs]` as the kernels read it: packed in panels of 16 outputs (`CKernels.h`), float32,
+/// bfloat16 or float16 as the checkpoint stores it, or 8-bit.
 ///
-/// bf16 weights are widened in registers by the kernels, never in memory, so a decode step reads half the bytes, and
-/// every product is bit-identical to the float32 widening (a bf16 value is exactly the high half of a float32). The
+/// bf16 and f16 weights are widened in registers by the kernels, never in memory, so a decode step reads half the
+/// bytes, and every product is bit-identical to the float32 widening (both widen exactly). The
 /// packed copy is the only one a process keeps: loaders pack straight from the memory-mapped checkpoint and release
 /// the mapped pages behind them (`ModelDirectory.loadWeights`).
 public struct Weights: Sendable, Equatable {
     public enum Element: Sendable, Equatable {
         case float32
         case bfloat16
+        case float16
         /// 8-bit values in blocks of 32 inputs with an f16 scale each (`Q8`).
         case q8
 
@@ -19,13 +20,19 @@ public struct Weights: Sendable, Equatable {
         public var bytes: Int {
             switch self {
             case .float32: 4
-            case .bfloat16: 2
+            case .bfloat16, .float16: 2
             case .q8: 1
             }
         }
 
         /// The element code of `ck_linear` (q8 weights have their own product, `ck_linear_q8`).
-        var kernelCode: Int32 { self == .bfloat16 ? Int32(CK_WEIGHTS_BF16) : Int32(CK_WEIGHTS_F32) }
+        var kernelCode: Int32 {
+            switch self {
+            case .bfloat16: Int32(CK_WEIGHTS_BF16)
+            case .float16: Int32(CK_WEIGHTS_F16)
+            case .float32, .q8: Int32(CK_WEIGHTS_F32)
+            }
+        }
     }
 
     public let outputs: Int
@@ -46,7 +53,7 @@ public struct Weights: Sendable, Equatable {
     /// Bytes of one panel of 16 outputs.
     static func panelBytes(inputs: Int, element: Element) -> Int {
         switch element {
-        case .float32, .bfloat16: Int(CK_PANEL) * inputs * element.bytes
+        case .float32, .bfloat16, .float16: Int(CK_PANEL) * inputs * element.bytes
         case .q8: Q8.blocks(inputs) * Q8.blockBytes
         }
     }
@@ -144,13 +151,21 @@ public struct Weights: Sendable, Equatable {
         }
     }
 
+    /// Raw float16 bits, row by row.
+    public init(outputs: Int, inputs: Int, float16 bits: [UInt16]) {
+        precondition(bits.count == outputs * inputs, "\(bits.count) weights for [\(outputs), \(inputs)]")
+        self = bits.withUnsafeBytes { raw in
+            Weights(outputs: outputs, inputs: inputs, element: .float16, row: { raw.baseAddress! + $0 * inputs * 2 })
+        }
+    }
+
     /// Bytes per weight in memory.
     public var bytesPerWeight: Int { element.bytes }
 
     /// Bytes held in memory, padding included.
     public var residentBytes: Int { panels.bytes }
 
-    /// Row `j`'s float32 values (widened from bf16; q8 dequantized, float(value) · float(scale), for inspection: the
+    /// Row `j`'s float32 values (widened from bf16 or f16; q8 dequantized, float(value) · float(scale), for inspection: the
     /// kernels multiply the values as integers and scale each block once, `CKernels.h`).
     public func row(_ j: Int) -> [Float] {
         precondition(j >= 0 && j < outputs, "row \(j) of \(outputs)")
@@ -166,10 +181,11 @@ public struct Weights: Sendable, Equatable {
                 if inputs > 0 { ck_unpack_row(panel, inputs, 4, j % Int(CK_PANEL), buffer.baseAddress!) }
                 count = inputs
             }
-        case .bfloat16:
+        case .bfloat16, .float16:
             var bits = [UInt16](repeating: 0, count: inputs)
             if inputs > 0 { ck_unpack_row(panel, inputs, 2, j % Int(CK_PANEL), &bits) }
-            return bits.map { Float(bitPattern: UInt32($0) << 16) }
+            return element == .float16
+                ? bits.map { Float(Float16(bitPattern: $0)) } : bits.map { Float(bitPattern: UInt32($0) << 16) }
         }
     }
 

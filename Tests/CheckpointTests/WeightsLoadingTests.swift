@@ -20,6 +20,28 @@ import Testing
         #expect(stacked.floats == expected)
     }
 
+    /// f16 products (this fixture's) are packed as f16 and widen exactly; one stored float type stays as stored, a
+    /// stack of mixed types is widened to float32.
+    @Test func f16StaysF16AndMixedStacksAreWidened() throws {
+        let directory = try ModelDirectory(path: Fixtures.tinyChameleonGQA)
+        let names = TensorManifest(directory.configuration).layerNames(0)
+        let parts = [names.q, names.k, names.v]
+        let shapes = try parts.map { try directory.entry($0).shape }
+        #expect(try parts.allSatisfy { try directory.entry($0).dtype == .float16 })
+        let stacked = try directory.loadWeights(stacking: Array(zip(parts, shapes)))
+        let expected = try parts.flatMap { try directory.load($0, shape: directory.entry($0).shape).values }
+        #expect(stacked.element == .float16 && stacked.floats == expected)
+        #expect(stacked.residentBytes == Weights.paddedOutputs(stacked.outputs) * stacked.inputs * 2)
+        func entry(_ dtype: String) -> TensorEntry {
+            TensorEntry(name: "w", dtypeName: dtype, shape: [2, 2], byteRange: 0..<8)
+        }
+        #expect(ModelDirectory.packedElement(of: [entry("F32"), entry("F32")]) == .float32)
+        #expect(ModelDirectory.packedElement(of: [entry("BF16")]) == .bfloat16)
+        #expect(ModelDirectory.packedElement(of: [entry("BF16"), entry("F16")]) == nil)
+        #expect(CheckpointSummary.packedElement([entry("F16"), entry("F16")]) == .float16)
+        #expect(CheckpointSummary.packedElement([entry("F16"), entry("F32")]) == .float32)
+    }
+
     @Test func theMappedPagesOfLoadedWeightsAreReleased() throws {
         let scratch = try TemporaryModel(copying: Fixtures.tinyChameleonGQA)
         let file = scratch.file("model.safetensors")

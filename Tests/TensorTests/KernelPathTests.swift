@@ -92,8 +92,13 @@ import Testing
             return y
         }
         let q8 = Weights(outputs: outputs, inputs: inputs, quantizing: floats)
+        let halves = floats.map { Float16($0) }
         for (weights, reference) in [
             (Weights(outputs: outputs, inputs: inputs, bfloat16: bits), expected(floats)),
+            (
+                Weights(outputs: outputs, inputs: inputs, float16: halves.map(\.bitPattern)),
+                expected(halves.map(Float.init))
+            ),
             (Weights(outputs: outputs, inputs: inputs, values: floats), expected(floats)),
             (q8, Self.q8Expected(x, floats, outputs: outputs, onto: start)),
         ] {

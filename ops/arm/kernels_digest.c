@@ -37,8 +37,9 @@ static size_t padded(size_t n) { return (n + CK_GROUP - 1) / CK_GROUP * CK_GROUP
 static void linear(int path, size_t m, size_t k, size_t n) {
     float *a = floats(m * k), *w = floats(n * k), *start = floats(m * n), *c = malloc(m * n * sizeof(float));
     size_t panels = padded(n) / CK_PANEL;
-    // float32 and bf16 (the high halves of the same values), packed as the engine packs them.
-    for (int type = CK_WEIGHTS_F32; type <= CK_WEIGHTS_BF16; type++) {
+    // float32, bf16 (the high halves of the same values) and f16 (their rounding), packed as the engine packs them.
+    static const char *names[] = {"f32", "bf16", "f16"};
+    for (int type = CK_WEIGHTS_F32; type <= CK_WEIGHTS_F16; type++) {
         size_t bytes = type == CK_WEIGHTS_F32 ? 4 : 2;
         unsigned char *packed = calloc(panels * CK_PANEL * k * bytes + 1, 1);
         for (size_t j = 0; j < n; j++) {
@@ -48,7 +49,9 @@ static void linear(int path, size_t m, size_t k, size_t n) {
                 for (size_t p = 0; p < k; p++) {
                     uint32_t u;
                     memcpy(&u, &w[j * k + p], 4);
-                    halves[p] = (unsigned short)(u >> 16);
+                    _Float16 h = (_Float16)w[j * k + p];
+                    if (type == CK_WEIGHTS_BF16) halves[p] = (unsigned short)(u >> 16);
+                    else memcpy(&halves[p], &h, 2);
                 }
                 row = halves;
             }
@@ -56,7 +59,7 @@ static void linear(int path, size_t m, size_t k, size_t n) {
         }
         memcpy(c, start, m * n * sizeof(float));
         ck_linear(path, type, a, k, m, packed, k, n, c, n, 0.5f, 1);
-        printf("linear %s %zux%zux%zu %016llx\n", type == CK_WEIGHTS_F32 ? "f32" : "bf16", m, k, n,
+        printf("linear %s %zux%zux%zu %016llx\n", names[type], m, k, n,
                (unsigned long long)digest(c, m * n * sizeof(float)));
         free(packed);
     }

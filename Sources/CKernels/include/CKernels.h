@@ -31,7 +31,7 @@ int ck_path_best(void);
 #define CK_GROUP 64
 
 /// Element types of packed weights (8-bit weights have their own product, ck_linear_q8).
-enum { CK_WEIGHTS_F32 = 0, CK_WEIGHTS_BF16 = 1 };
+enum { CK_WEIGHTS_F32 = 0, CK_WEIGHTS_BF16 = 1, CK_WEIGHTS_F16 = 2 };
 
 /// 8-bit weights, llama.cpp's Q8_0 idea: each output's inputs in blocks of 32 with one scale, stored as f16, and
 /// values in -127...127. A q8 panel is ceil(k / 32) blocks of CK_Q8_BLOCK_BYTES: the 16 outputs' scales (f16), then
@@ -70,8 +70,8 @@ void ck_unpack_row(const void *panel, size_t k, size_t element_bytes, size_t lan
 /// c[i*ldc + j] = (accumulate ? c[i*ldc + j] : 0) + alpha · Σ_p a[i*lda + p] · w[j][p], for i < m, j < n, where the
 /// sum is one chain of fused multiply-adds in order of p from zero (acc = fma(a, w, acc)), then multiplied by alpha,
 /// then added to c. `panels` is packed weights (type `weights`) from a panel boundary; `n` counts the outputs wanted
-/// from there. bf16 weights are widened in registers (a bf16 value is the high half of the float32 with its bits),
-/// so they give exactly what a float32 copy would.
+/// from there. bf16 and f16 weights are widened in registers (a bf16 value is the high half of the float32 with its
+/// bits; every f16 value is a float32 value), so they give exactly what a float32 copy would.
 void ck_linear(int path, int weights, const float *a, size_t lda, size_t m, const void *panels, size_t k, size_t n,
                float *c, size_t ldc, float alpha, int accumulate);
 
