@@ -27,43 +27,20 @@ static inline void q8_store(float *c, const float *acc, size_t count, size_t col
     }
 }
 
+// Tiles for every row count up to 6, as path_body.h has them: the row tails of a Q8_TILE_R-row tile (at most 6) run
+// on the tile of their height.
+_Static_assert(Q8_TILE_R >= 1 && Q8_TILE_R <= 6, "the switch below names tiles of up to 6 rows");
 Q8_TILE(q8_tile_1, 1, Q8_TILE_P)
-#if Q8_TILE_R >= 2
 Q8_TILE(q8_tile_2, 2, Q8_TILE_P)
-#endif
-#if Q8_TILE_R >= 3
 Q8_TILE(q8_tile_3, 3, Q8_TILE_P)
-#endif
-#if Q8_TILE_R >= 4
 Q8_TILE(q8_tile_4, 4, Q8_TILE_P)
-#endif
-#if Q8_TILE_R >= 5
 Q8_TILE(q8_tile_5, 5, Q8_TILE_P)
-#endif
-#if Q8_TILE_R >= 6
 Q8_TILE(q8_tile_6, 6, Q8_TILE_P)
-#endif
 Q8_TILE(q8_tile_decode, 1, Q8_DECODE_P)
 
 static void q8_tile_rows(size_t rows, Q8_TILE_ARGS) {
-    switch (rows) {
-#if Q8_TILE_R >= 2
-    case 2: q8_tile_2(xq, xd, xs, blocks, b, ps, c, ldc, cols, alpha, accumulate); return;
-#endif
-#if Q8_TILE_R >= 3
-    case 3: q8_tile_3(xq, xd, xs, blocks, b, ps, c, ldc, cols, alpha, accumulate); return;
-#endif
-#if Q8_TILE_R >= 4
-    case 4: q8_tile_4(xq, xd, xs, blocks, b, ps, c, ldc, cols, alpha, accumulate); return;
-#endif
-#if Q8_TILE_R >= 5
-    case 5: q8_tile_5(xq, xd, xs, blocks, b, ps, c, ldc, cols, alpha, accumulate); return;
-#endif
-#if Q8_TILE_R >= 6
-    case 6: q8_tile_6(xq, xd, xs, blocks, b, ps, c, ldc, cols, alpha, accumulate); return;
-#endif
-    default: q8_tile_1(xq, xd, xs, blocks, b, ps, c, ldc, cols, alpha, accumulate); return;
-    }
+    void (*const tiles[])(Q8_TILE_ARGS) = {q8_tile_1, q8_tile_2, q8_tile_3, q8_tile_4, q8_tile_5, q8_tile_6};
+    tiles[rows - 1](xq, xd, xs, blocks, b, ps, c, ldc, cols, alpha, accumulate);
 }
 
 void CK_FN(ck_linear_q8)(const signed char *xq, const float *xd, const int *xs, size_t m, const void *panels,

@@ -238,29 +238,18 @@ extension RowInvariant {
         if w.element == .q8 {
             linearQ8(x, weights: w, into: &y, accumulate: flag, path: path)
         } else {
-            linearFloat(x, weights: w, into: &y, accumulate: flag, path: path)
+            let (k, element) = (x.columns, w.element.kernelCode)
+            x.storage.withUnsafeBufferPointer { xs in
+                let xp = Pointer(xs.baseAddress!)
+                splitColumns(of: w, into: &y, work: m * n * k) { count, panels, out in
+                    ck_linear(Int32(path.rawValue), element, xp.value, k, m, panels, k, count, out, n, 1, flag)
+                }
+            }
         }
         guard let bias else { return }
         y.storage.withUnsafeMutableBufferPointer { ys in
             for r in 0..<m {
                 for c in 0..<n { ys[r * n + c] += bias[c] }
-            }
-        }
-    }
-
-    private static func linearFloat(
-        _ x: Matrix,
-        weights w: Weights,
-        into y: inout Matrix,
-        accumulate flag: Int32,
-        path: KernelPath
-    ) {
-        let (m, k, n) = (x.rows, x.columns, y.columns)
-        let element = w.element.kernelCode
-        x.storage.withUnsafeBufferPointer { xs in
-            let xp = Pointer(xs.baseAddress!)
-            splitColumns(of: w, into: &y, work: m * n * k) { count, panels, out in
-                ck_linear(Int32(path.rawValue), element, xp.value, k, m, panels, k, count, out, n, 1, flag)
             }
         }
     }
