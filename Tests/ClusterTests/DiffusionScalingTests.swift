@@ -48,6 +48,7 @@ import Testing
             return workers.count == 2 && workers[1].outstanding > 0
         }
         #expect(busy.jobs.count == jobs.count, "every job should still be running when the new worker takes work")
+        let workerIDs = busy.members.filter { $0.role == "diffusion-head" }.map(\.id).sorted()
 
         // The first worker is asked to stop: it drains and exits cleanly while the jobs carry on.
         first.terminate()
@@ -66,8 +67,14 @@ import Testing
             )
         }
         let report = try await cluster.status()
-        let states = report.members.filter { $0.role == "diffusion-head" }.sorted { $0.id < $1.id }.map(\.state)
-        #expect(states == ["down", "alive"])
+        // The drained worker is listed as down until the coordinator forgets it (a minute after it left; on a slow
+        // host the jobs can outlast that), so it may be down or gone, but never alive.
+        let states = Dictionary(
+            uniqueKeysWithValues: report.members.filter { $0.role == "diffusion-head" }.map { ($0.id, $0.state) }
+        )
+        #expect(states[workerIDs[1]] == "alive")
+        #expect(states[workerIDs[0]] == "down" || states[workerIDs[0]] == nil, "the drained worker: \(states)")
+        #expect(Set(states.keys).isSubset(of: Set(workerIDs)), "no other diffusion worker: \(states)")
         #expect(report.completedJobs == jobs.count && report.failedJobs == 0)
         #expect(cluster.log("diffusion-2").contains("diffusion-head registered"))
     }
