@@ -275,7 +275,7 @@ let package = Package(
             name: "ClusterTests",
             dependencies: [
                 "TestSupport", "ClusterClient", "ClusterLauncher", "ClusterProtocol", "Transport", "Wire", "Checkpoint",
-                "Evaluation", "Generation", "ImageIO", "Runtime",
+                "Evaluation", "Generation", "ImageIO", "Runtime", "Membership",
             ],
             // The gateway's outside checks: OpenAI's Python client (OpenAIClientTests) and Chromium (PlaygroundTests).
             exclude: ["openai_checks.py", "playground_check.py"],

@@ -17,8 +17,8 @@ public enum MembershipMessage: Sendable, Equatable {
     case left(worker: UInt64)
     /// On the data socket: this socket belongs to `worker` (a ROUTER can address a peer only after hearing from it).
     case hello(worker: UInt64)
-    /// On the data socket, after a drain: nothing more will come, so once what arrived before is done the worker
-    /// may leave.
+    /// After a drain: on the control link, the drain was heard; on the data socket, nothing more will come, so once
+    /// what arrived before is done the worker may leave.
     case drainAccepted(worker: UInt64)
 
     public var kind: MessageKind {

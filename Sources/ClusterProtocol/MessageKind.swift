@@ -56,8 +56,9 @@ public enum MessageKind: UInt32, Sendable, CaseIterable {
     /// Worker → coordinator, on the data socket: this socket belongs to `workerID` (a ROUTER can address a peer only
     /// after hearing from it).
     case hello = 46
-    /// Coordinator → worker, on the data socket, after a drain: nothing more will come, so once what arrived before
-    /// is done the worker may leave.
+    /// Coordinator → worker, after a drain, twice: on the control link at once (the drain was heard; a worker that
+    /// gets no such answer takes the coordinator for gone), and on the data socket after the last request sent there
+    /// (nothing more will come, so once what arrived before is done the worker may leave).
     case drainAccepted = 47
 
     // MARK: Clients (a client's DEALER ⇄ the coordinator's client ROUTER)

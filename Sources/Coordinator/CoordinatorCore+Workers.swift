@@ -210,10 +210,15 @@ extension CoordinatorCore {
     /// A worker is gone: its head requests are re-sent elsewhere; a stage in the pipeline takes the pipeline down
     /// until a replacement joins, and then every sequence is replayed onto the new pipeline.
     private func lost(_ id: WorkerID) {
-        // A worker that drained and left is not a failure, and its log line says so.
-        note(leaving.remove(id) != nil ? "\(describe(id)) drained and left" : "\(describe(id)) is down")
-        lmPool.reclaim(from: id)
-        diffusionPool.reclaim(from: id)
+        // A worker that drained and left is not a failure, and its log line says so; one that left before answering
+        // everything (stopped a second time during its drain) is told apart, as is what goes to other workers.
+        let drained = leaving.remove(id) != nil
+        let unanswered = lmPool.reclaim(from: id) + diffusionPool.reclaim(from: id)
+        let resent = unanswered == 0 ? "" : "; re-sending its \(unanswered) unanswered request(s)"
+        note(
+            "\(describe(id)) "
+                + (drained ? (unanswered == 0 ? "drained and left" : "left during its drain") : "is down") + resent
+        )
         slowStages.remove(id)
         if pipeline.chain.contains(id) { breakPipeline("\(describe(id)) left the pipeline") }
         if let peer = info[id]?.peer { peers[peer] = nil }

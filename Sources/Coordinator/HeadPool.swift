@@ -108,8 +108,9 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
         return payloads.removeValue(forKey: id)
     }
 
-    /// A worker was lost: its requests go back to the front of the queue, in request order.
-    mutating func reclaim(from worker: WorkerID) {
+    /// A worker was lost: its requests go back to the front of the queue, in request order; returns how many.
+    @discardableResult
+    mutating func reclaim(from worker: WorkerID) -> Int {
         let lost = holder.filter { $0.value == worker }.map(\.key).sorted()
         for id in lost {
             holder[id] = nil
@@ -117,6 +118,7 @@ struct HeadPool<Payload>: Sendable where Payload: Sendable {
         }
         slow.remove(worker)
         backlog = lost + backlog
+        return lost.count
     }
 
     /// Requests past their deadline, oldest first, with their holders.

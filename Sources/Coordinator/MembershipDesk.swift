@@ -11,7 +11,7 @@ import Wire
 public struct MembershipDesk: Sendable {
     /// What one control message led to.
     public struct Outcome: Sendable {
-        /// The answer to send back to the sender (registered or refused), if any.
+        /// The answer to send back to the sender (registered, drain accepted or refused), if any.
         public var reply: WireMessage?
         public var directives: [MembershipMachine.Directive] = []
         /// A worker that just joined, with what it registered.
@@ -119,6 +119,8 @@ public struct MembershipDesk: Sendable {
             case .drain(let worker):
                 try checkSender(message, peer)
                 outcome.directives = try machine.drain(WorkerID(worker))
+                // Heard: a worker that gets no such answer takes the coordinator for gone and stops waiting for it.
+                outcome.reply = reply(MembershipMessage.drainAccepted(worker: worker), to: message)
             case .left(let worker):
                 try checkSender(message, peer)
                 outcome.directives = try machine.left(WorkerID(worker), at: now)

@@ -152,10 +152,12 @@ public struct MembershipMachine: Sendable {
         return directives
     }
 
-    /// The worker was asked to stop: no new work, it finishes what it holds.
+    /// The worker was asked to stop: no new work, it finishes what it holds. A worker already declared down has had
+    /// its work re-sent, so its drain is refused (it leaves at once) instead of left waiting for a confirmation.
     public mutating func drain(_ id: WorkerID) throws(Refusal) -> [Directive] {
         guard var member = members[id] else { throw .unknownWorker(id) }
-        guard member.status != .down, member.status != .draining else { return [] }
+        guard member.status != .down else { throw .alreadyDown(id) }
+        guard member.status != .draining else { return [] }
         member.status = .draining
         members[id] = member
         return [.announce(id, .draining)]

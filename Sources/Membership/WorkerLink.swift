@@ -22,28 +22,37 @@ public enum LinkError: Error, Equatable, CustomStringConvertible {
 ///
 /// It uses its own DEALER socket (routing id `<key>/control/<incarnation>`), so membership traffic never waits behind
 /// work, and a restarted worker never collides with its predecessor's connection. One reader task owns the socket's
-/// inbound stream: it hands registration answers to `register` and reports later refusals (a heartbeat the
-/// coordinator does not know, as after a coordinator restart) on `refusals`, so the worker can register again.
+/// inbound stream: it hands the answers to a registration or a drain to `register` or `drain` and reports other
+/// refusals (a heartbeat the coordinator does not know, as after a coordinator restart) on `refusals`, so the worker
+/// can register again.
 public final class WorkerLink: Sendable {
     public let registration: Registration
-    /// Refusals that arrive while no registration is pending: the coordinator's reason, and the worker id the
+    /// Refusals that arrive while no registration or drain is waiting for an answer: the coordinator's reason, and the worker id the
     /// refused message carried (a refusal of an id this link no longer uses is stale).
     public let refusals: AsyncStream<(reason: String, workerID: UInt64)>
     private let pump: SocketPump
     private let endpoint: String
     private let assignedID = Atomic<UInt64>(0)
-    /// Hands the answer to a pending registration from the reader task to `register`, which waits on a continuation.
+    /// Hands the answer to a pending question (a registration or a drain) from the reader task to `ask`, which waits
+    /// on a continuation.
     private final class Mailbox: Sendable {
         private struct Box {
-            /// A registration was sent and its answer not yet taken.
+            /// A question was sent and its answer not yet taken.
             var expecting = false
             var answer: MembershipMessage?
             var waiter: CheckedContinuation<MembershipMessage?, Never>?
         }
         private let box = Mutex(Box())
 
-        /// Called before the registration is sent, so an answer that comes at once is kept.
-        func expect() { box.withLock { $0 = Box(expecting: true) } }
+        /// Called before a question is sent, so an answer that comes at once is kept. A question still waiting (a
+        /// registration again while a drain waits) gets no answer instead of waiting forever.
+        func expect() {
+            let earlier = box.withLock { box -> CheckedContinuation<MembershipMessage?, Never>? in
+                defer { box = Box(expecting: true) }
+                return box.waiter
+            }
+            earlier?.resume(returning: nil)
+        }
 
         func stopExpecting() {
             let waiter = box.withLock { box -> CheckedContinuation<MembershipMessage?, Never>? in
@@ -53,7 +62,7 @@ public final class WorkerLink: Sendable {
             waiter?.resume(returning: nil)
         }
 
-        /// From the reader: whether a registration was waiting for this answer.
+        /// From the reader: whether a question was waiting for this answer.
         func deliver(_ envelope: MembershipMessage) -> Bool {
             let (taken, waiter) = box.withLock { box -> (Bool, CheckedContinuation<MembershipMessage?, Never>?) in
                 guard box.expecting else { return (false, nil) }
@@ -114,7 +123,7 @@ public final class WorkerLink: Sendable {
                     let answer = try? MembershipMessage(envelope)
                 else { continue }
                 switch answer {
-                case .registered: _ = mailbox.deliver(answer)
+                case .registered, .drainAccepted: _ = mailbox.deliver(answer)
                 case .refused(let worker, let reason):
                     if !mailbox.deliver(answer) { refused.yield((reason, worker)) }
                 default: continue
@@ -142,12 +151,35 @@ public final class WorkerLink: Sendable {
 
     /// Registers (or registers again) and waits for the answer.
     public func register(timeout: Duration = .seconds(10)) async throws -> UInt64 {
+        switch try await ask(MembershipMessage.register(registration), timeout: timeout) {
+        case .registered(let worker):
+            assignedID.store(worker, ordering: .relaxed)
+            return worker
+        case .refused(_, let reason): throw LinkError.refused(reason)
+        default: throw LinkError.timedOut(endpoint: endpoint)
+        }
+    }
+
+    /// Tells the coordinator this worker is stopping (no new work) and waits for it to confirm. The confirmation on
+    /// this link only says the coordinator heard; the one on the data socket, after the last request sent there, is
+    /// what ends the worker's loop.
+    public func drain(timeout: Duration) async throws {
+        switch try await ask(MembershipMessage.drain(worker: workerID), timeout: timeout) {
+        case .drainAccepted: return
+        case .refused(_, let reason): throw LinkError.refused(reason)
+        default: throw LinkError.timedOut(endpoint: endpoint)
+        }
+    }
+
+    /// Sends `question` and waits for the coordinator's answer on this link, or `timeout` (then nil). One question at
+    /// a time: an answer goes to whichever is waiting.
+    private func ask(_ question: MembershipMessage, timeout: Duration) async throws -> MembershipMessage? {
         mailbox.expect()
         defer { mailbox.stopExpecting() }
-        try pump.send(MembershipMessage.register(registration).message)
+        try pump.send(question.message)
         let mailbox = self.mailbox
         // The answer or the timeout, whichever comes first; the loser is cancelled.
-        let reply = try await withThrowingTaskGroup(of: MembershipMessage?.self) { group in
+        return try await withThrowingTaskGroup(of: MembershipMessage?.self) { group in
             group.addTask { await mailbox.answer() }
             group.addTask {
                 try await Task.sleep(for: timeout)
@@ -155,13 +187,6 @@ public final class WorkerLink: Sendable {
             }
             defer { group.cancelAll() }
             return try await group.next() ?? nil
-        }
-        switch reply {
-        case .registered(let worker):
-            assignedID.store(worker, ordering: .relaxed)
-            return worker
-        case .refused(_, let reason): throw LinkError.refused(reason)
-        default: throw LinkError.timedOut(endpoint: endpoint)
         }
     }
 
@@ -178,9 +203,6 @@ public final class WorkerLink: Sendable {
             }
         }
     }
-
-    /// Tells the coordinator this worker is stopping: no new work.
-    public func drain() throws { try pump.send(MembershipMessage.drain(worker: workerID).message) }
 
     /// Tells the coordinator this worker has finished its work and is gone.
     public func leave() throws { try pump.send(MembershipMessage.left(worker: workerID).message) }

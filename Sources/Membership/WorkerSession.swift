@@ -116,9 +116,16 @@ public struct WorkerSession: Sendable {
         data.stop()
     }
 
+    /// How long a draining worker waits for the coordinator to hear its drain before it takes the coordinator for
+    /// gone: the coordinator's own time to declare a silent worker down, after which it re-sends that worker's work.
+    public static let drainConfirmationTimeout: Duration = .seconds(10)
+
     /// Runs a head worker's loop with heartbeats until it ends. On SIGTERM or SIGINT it drains: the coordinator stops
     /// sending work and confirms on the data socket, the worker finishes and answers everything it received, then
-    /// leaves.
+    /// leaves. It leaves at once instead when a second signal comes during the drain (Ctrl-C again) or the coordinator
+    /// does not confirm the drain within `drainConfirmationTimeout` (it is gone, as when a whole deployment stops at
+    /// once): the coordinator re-sends whatever this worker held to the rest of the pool when it hears the worker left
+    /// or declares it down, and the process exits with status 1 if it held anything, 0 if not.
     public func serveUntilDrained(
         outstanding: @escaping @Sendable () -> Int,
         work: SpanLog,
@@ -134,20 +141,39 @@ public struct WorkerSession: Sendable {
             }
             group.addTask { await self.stayRegistered() }
             group.addTask {
-                for await _ in signals {
-                    self.logger.info("draining: finishing the work already received")
-                    do {
-                        try self.link.drain()
-                    } catch {
-                        self.logger.error("could not tell the coordinator this worker drains: \(error)")
-                    }
-                    break
-                }
+                var received = signals.makeAsyncIterator()
+                guard await received.next() != nil else { return }
+                self.logger.info("draining: finishing the work already received (a second signal leaves at once)")
+                async let confirmed: Void = self.awaitDrainConfirmation(outstanding: outstanding)
+                guard await received.next() != nil else { return await confirmed }
+                await self.leaveAtOnce("a second signal", outstanding: outstanding())
             }
             await serve()
             group.cancelAll()
         }
         await leave()
+    }
+
+    /// Sends the drain and waits for the coordinator to hear it; leaves at once if it does not.
+    private func awaitDrainConfirmation(outstanding: @escaping @Sendable () -> Int) async {
+        do {
+            try await link.drain(timeout: Self.drainConfirmationTimeout)
+        } catch is CancellationError {
+            return  // the drain ended (its confirmation on the data socket came first)
+        } catch {
+            guard !Task.isCancelled else { return }
+            await leaveAtOnce("the coordinator did not confirm the drain (\(error))", outstanding: outstanding())
+        }
+    }
+
+    /// Leaves without finishing the work in hand, which may be a long computation that nothing can interrupt, so the
+    /// process ends here instead of waiting for its loop to return.
+    private func leaveAtOnce(_ why: String, outstanding: Int) async -> Never {
+        logger.warning(
+            "\(why): leaving without finishing \(outstanding) request(s); the coordinator re-sends them to other workers"
+        )
+        await leave()
+        exit(outstanding > 0 ? 1 : 0)
     }
 
     /// Runs a stage's loop with heartbeats until SIGTERM or SIGINT; a stage leaves at once (its caches cannot be

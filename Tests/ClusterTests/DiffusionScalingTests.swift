@@ -1,5 +1,6 @@
 import ClusterProtocol
 import Foundation
+import Membership
 import TestSupport
 import Testing
 
@@ -77,5 +78,42 @@ import Testing
         #expect(Set(states.keys).isSubset(of: Set(workerIDs)), "no other diffusion worker: \(states)")
         #expect(report.completedJobs == jobs.count && report.failedJobs == 0)
         #expect(cluster.log("diffusion-2").contains("diffusion-head registered"))
+    }
+
+    /// A drain the coordinator cannot confirm (it is gone, as when a whole deployment is stopped at once) ends by
+    /// itself once the worker stops waiting for the confirmation, and at once on a second SIGTERM; neither waits for a
+    /// SIGKILL. Neither worker held work, so both exit with status 0.
+    @Test func aDrainWithTheCoordinatorGoneEndsByItselfOrOnASecondSignal() async throws {
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        try cluster.stage("stage", layers: 0..<4)
+        try cluster.lmHead("lm")
+        let waiting = try cluster.diffusionHead("diffusion-waits")
+        let signalled = try cluster.diffusionHead("diffusion-signalled")
+        _ = try await cluster.waitFor("a ready cluster") { $0.ready && $0.members.count == 4 }
+        cluster.processes.kill("coordinator")
+
+        let stopped = ContinuousClock.now
+        waiting.terminate()
+        signalled.terminate()
+        let drainDeadline = stopped + .seconds(5)
+        while !cluster.log("diffusion-signalled").contains("draining"), ContinuousClock.now < drainDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(signalled.processIdentifier, SIGTERM)
+        let deadline = stopped + .seconds(30)
+        while waiting.isRunning || signalled.isRunning, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let elapsed = ContinuousClock.now - stopped
+        for (worker, name) in [(waiting, "diffusion-waits"), (signalled, "diffusion-signalled")] {
+            #expect(!worker.isRunning && worker.terminationStatus == 0, "\(name): \(cluster.log(name).suffix(1000))")
+        }
+        #expect(
+            cluster.log("diffusion-waits").contains("the coordinator did not confirm the drain"),
+            "\(cluster.log("diffusion-waits").suffix(1000))"
+        )
+        #expect(cluster.log("diffusion-signalled").contains("a second signal: leaving without finishing 0 request(s)"))
+        #expect(elapsed >= WorkerSession.drainConfirmationTimeout, "the unconfirmed drain ended after \(elapsed)")
     }
 }

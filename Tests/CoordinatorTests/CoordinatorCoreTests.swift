@@ -141,6 +141,28 @@ import Wire
         #expect(h.log.contains { $0.contains("is down") })
     }
 
+    @Test func aHeadWorkerThatLeavesDuringItsDrainHasItsRequestResent() throws {
+        let h = CoreHarness()
+        let first = try h.join("lm-a", role: .lmHead)
+        let stage = try h.startStage()
+        try h.submitText("alice", maxTokens: 1)
+        try h.output(from: stage, for: try h.lastBatch())
+        let request = try h.lastTokenRequest(to: first)
+        let second = try h.join("lm-b", role: .lmHead)
+        // Stopped once, the worker drains: the coordinator confirms on its data socket and sends it nothing new.
+        try h.fromWorker(first.control, MembershipMessage.drain(worker: first.id).message, peer: first.peer)
+        #expect(try h.envelopes(to: first.data).last?.kind == MessageKind.drainAccepted.rawValue)
+        // Stopped again, it leaves before answering: its request goes to the other worker at once, with no wait for a
+        // down time.
+        try h.fromWorker(first.control, MembershipMessage.left(worker: first.id).message, peer: first.peer)
+        let resent = try h.lastTokenRequest(to: second)
+        #expect(resent.requestID == request.requestID && resent.rows == request.rows)
+        try h.fromWorker(second.data, try TokenReply(requestID: resent.requestID, tokens: [token]).message())
+        #expect(try h.envelopes(toClient: "alice").last?.kind == MessageKind.finished.rawValue)
+        #expect(h.log.contains { $0.contains("left during its drain; re-sending its 1 unanswered request(s)") })
+        #expect(!h.log.contains { $0.contains("drained and left") })
+    }
+
     @Test func aLostStageStopsThePipelineAndAReplacementGetsEverySequenceReplayed() throws {
         let h = CoreHarness()
         let lm = try h.join("lm-a", role: .lmHead)

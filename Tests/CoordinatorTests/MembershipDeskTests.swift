@@ -90,8 +90,9 @@ import Wire
         )
         await #expect(throws: LinkError.self) { _ = try await stale.register(timeout: .seconds(5)) }
 
-        // Drain, then leave: no reassignment for a worker that handed everything back.
-        try restarted.drain()
+        // Drain (the coordinator confirms on the control link), then leave: no reassignment for a worker that handed
+        // everything back.
+        try await restarted.drain(timeout: .seconds(5))
         #expect(await Self.eventually { service.members[newID]?.status == .draining })
         restartedBeating.cancel()
         try await Task.sleep(for: .milliseconds(150))  // heartbeats still in flight land before it leaves

@@ -62,8 +62,10 @@ import Wire
         let (a, _) = try machine.register(role: .diffusionHead, key: "d0", incarnation: 1, at: t0)
         let (b, _) = try machine.register(role: .diffusionHead, key: "d1", incarnation: 1, at: t0)
         #expect(try machine.drain(a) == [.announce(a, .draining)])
+        #expect(try machine.drain(a) == [])
         #expect(machine.available(.diffusionHead).map(\.id) == [b])
         #expect(try machine.left(a, at: .now) == [.announce(a, .down)])
+        #expect(throws: MembershipMachine.Refusal.alreadyDown(a)) { _ = try machine.drain(a) }
     }
 
     @Test func theLeastLoadedWorkerComesFirst() throws {
