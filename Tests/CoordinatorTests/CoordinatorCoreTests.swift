@@ -119,14 +119,31 @@ import Wire
         #expect(h.core.status().failedJobs == 0)
     }
 
-    @Test func aLostLMHeadWorkersRequestIsSentToAnotherAndTheJobFinishes() throws {
+    /// A one-token text job whose token request LM-head worker "lm-a" holds, and "lm-b", which joined after.
+    private func aRequestHeldByOneOfTwoLMHeads() throws -> (
+        h: CoreHarness, stage: CoreHarness.Worker, holder: CoreHarness.Worker, other: CoreHarness.Worker,
+        request: TokenRequest
+    ) {
         let h = CoreHarness()
-        let first = try h.join("lm-a", role: .lmHead)
+        let holder = try h.join("lm-a", role: .lmHead)
         let stage = try h.startStage()
         try h.submitText("alice", maxTokens: 1)
         try h.output(from: stage, for: try h.lastBatch())
-        let request = try h.lastTokenRequest(to: first)
-        let second = try h.join("lm-b", role: .lmHead)
+        let request = try h.lastTokenRequest(to: holder)
+        return (h, stage, holder, try h.join("lm-b", role: .lmHead), request)
+    }
+
+    /// The request went to `other` as it was, and its answer finishes the job.
+    private func expectResentAndFinished(_ h: CoreHarness, _ request: TokenRequest, to other: CoreHarness.Worker) throws
+    {
+        let resent = try h.lastTokenRequest(to: other)
+        #expect(resent.requestID == request.requestID && resent.rows == request.rows)
+        try h.fromWorker(other.data, try TokenReply(requestID: resent.requestID, tokens: [token]).message())
+        #expect(try h.envelopes(toClient: "alice").last?.kind == MessageKind.finished.rawValue)
+    }
+
+    @Test func aLostLMHeadWorkersRequestIsSentToAnotherAndTheJobFinishes() throws {
+        let (h, stage, first, second, request) = try aRequestHeldByOneOfTwoLMHeads()
         // The first worker goes silent; the stage and the second keep beating until it is declared down.
         for _ in 0..<12 {
             h.advance(.seconds(1))
@@ -134,31 +151,21 @@ import Wire
             try h.heartbeat(second)
         }
         #expect(h.core.status().members.first { $0.id == first.id }?.state == "down")
-        let resent = try h.lastTokenRequest(to: second)
-        #expect(resent.requestID == request.requestID && resent.rows == request.rows)
-        try h.fromWorker(second.data, try TokenReply(requestID: resent.requestID, tokens: [token]).message())
-        #expect(try h.envelopes(toClient: "alice").last?.kind == MessageKind.finished.rawValue)
+        try expectResentAndFinished(h, request, to: second)
         #expect(h.log.contains { $0.contains("is down") })
     }
 
     @Test func aHeadWorkerThatLeavesDuringItsDrainHasItsRequestResent() throws {
-        let h = CoreHarness()
-        let first = try h.join("lm-a", role: .lmHead)
-        let stage = try h.startStage()
-        try h.submitText("alice", maxTokens: 1)
-        try h.output(from: stage, for: try h.lastBatch())
-        let request = try h.lastTokenRequest(to: first)
-        let second = try h.join("lm-b", role: .lmHead)
-        // Stopped once, the worker drains: the coordinator confirms on its data socket and sends it nothing new.
+        let (h, _, first, second, request) = try aRequestHeldByOneOfTwoLMHeads()
+        // Stopped once, the worker drains: the coordinator confirms on the control link at once and on the data socket
+        // after the last request sent there, and sends it nothing new.
         try h.fromWorker(first.control, MembershipMessage.drain(worker: first.id).message, peer: first.peer)
+        #expect(try h.envelopes(to: first.control).last?.kind == MessageKind.drainAccepted.rawValue)
         #expect(try h.envelopes(to: first.data).last?.kind == MessageKind.drainAccepted.rawValue)
         // Stopped again, it leaves before answering: its request goes to the other worker at once, with no wait for a
         // down time.
         try h.fromWorker(first.control, MembershipMessage.left(worker: first.id).message, peer: first.peer)
-        let resent = try h.lastTokenRequest(to: second)
-        #expect(resent.requestID == request.requestID && resent.rows == request.rows)
-        try h.fromWorker(second.data, try TokenReply(requestID: resent.requestID, tokens: [token]).message())
-        #expect(try h.envelopes(toClient: "alice").last?.kind == MessageKind.finished.rawValue)
+        try expectResentAndFinished(h, request, to: second)
         #expect(h.log.contains { $0.contains("left during its drain; re-sending its 1 unanswered request(s)") })
         #expect(!h.log.contains { $0.contains("drained and left") })
     }
