@@ -27,8 +27,8 @@ public enum LinkError: Error, Equatable, CustomStringConvertible {
 /// can register again.
 public final class WorkerLink: Sendable {
     public let registration: Registration
-    /// Refusals that arrive while no registration or drain is waiting for an answer: the coordinator's reason, and the worker id the
-    /// refused message carried (a refusal of an id this link no longer uses is stale).
+    /// Refusals that arrive while no registration or drain is waiting for an answer: the coordinator's reason, and the
+    /// worker id the refused message carried (a refusal of an id this link no longer uses is stale).
     public let refusals: AsyncStream<(reason: String, workerID: UInt64)>
     private let pump: SocketPump
     private let endpoint: String
