@@ -3,14 +3,14 @@
 # a coordinator, two stages, an LM-head worker and two diffusion-head workers, each in its own container as the image's
 # unprivileged user, every link authenticated and encrypted with keys made by the image's `orthus keys`, reaching each
 # other by container name. It submits the three jobs of ops/run.sh at once from a client container, then runs each as
-# `orthus generate` in one container, and checks that every output is byte-identical. Needs podman (or docker) and the
-# bundled model; prints how long each part took.
+# `orthus generate` in one container, and checks that every output is byte-identical. Needs podman (its `:U` volume
+# option hands the scratch folders to the image's user) and the bundled model; prints how long each part took.
 #   ops/container/smoke.sh [IMAGE]     (default orthus:0.1.0; build it with
 #                                       podman build -f cluster/Containerfile -t orthus:0.1.0 .)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 image=${1:-orthus:0.1.0}
-engine=${CONTAINER_ENGINE:-podman}
+engine=podman
 model=$PWD/cluster/models/orthus-shapes
 question_image=$PWD/cluster/eval/shapes/images/q-032.png
 scratch=$(mktemp -d)
