@@ -165,5 +165,6 @@ struct CoordinatorCommand: AsyncParsableCommand {
             try await group.waitForAll()
         }
         StandardStreams.err("coordinator stopped\n")
+        context.exitProcess()
     }
 }

@@ -147,6 +147,7 @@ struct StageCommand: AsyncParsableCommand {
             stop: { inbound.stop() }
         )
         StandardStreams.err("stage stopped after \(stage.processed) micro-batches\n")
+        context.exitProcess()
     }
 
     /// A bound endpoint other hosts can dial: a wildcard address becomes this host's name.
@@ -176,6 +177,7 @@ struct LMHeadCommand: AsyncParsableCommand {
         box.worker = pool
         ready.raise()
         await session.serveUntilDrained(outstanding: { pool.outstanding }, work: pool.work) { await pool.run() }
+        context.exitProcess()
     }
 }
 
@@ -211,6 +213,7 @@ struct DiffusionHeadCommand: AsyncParsableCommand {
         ready.raise()
         await session.serveUntilDrained(outstanding: { pool.outstanding }, work: pool.work) { await pool.run() }
         StandardStreams.err("diffusion-head stopped after \(pool.headCalls) head calls\n")
+        context.exitProcess()
     }
 }
 

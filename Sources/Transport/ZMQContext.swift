@@ -1,4 +1,5 @@
 internal import CZeroMQ
+import Foundation
 
 /// A libzmq context: owns libzmq's own I/O threads. One per process is enough.
 ///
@@ -18,4 +19,10 @@ public final class ZMQContext: @unchecked Sendable {
 
     /// The corresponding C function is `zmq_ctx_term`; every socket must be closed first (sockets use linger 0).
     deinit { zmq_ctx_term(handle) }
+
+    /// Ends the process with `status` without terminating the context. `zmq_ctx_term` joins libzmq's I/O threads, and
+    /// one may be inside a blocking DNS lookup (reconnecting to a peer whose name no longer resolves, such as a stopped
+    /// container's), which a slow resolver can hold for tens of seconds after the role has finished. A process whose
+    /// sockets are flushed and closed loses nothing by skipping it: linger is 0.
+    public func exitProcess(_ status: Int32 = 0) -> Never { exit(status) }
 }

@@ -15,13 +15,16 @@ model=$PWD/cluster/models/orthus-shapes
 question_image=$PWD/cluster/eval/shapes/images/q-032.png
 scratch=$(mktemp -d)
 net=orthus-smoke-$$
+# Every container's name (and so its name on the network) is new to each run: a name that a stopped container of an
+# earlier run held can take the network's resolver tens of seconds to fail (see README, "The container image").
+c() { echo "$1-$$"; }
 mkdir -p "$scratch/keys" "$scratch/cluster" "$scratch/single"
 containers=()
 cleanup() {
   [ ${#containers[@]} -eq 0 ] || "$engine" rm -f "${containers[@]}" >/dev/null
   "$engine" network rm "$net" >/dev/null 2>&1 || true
   if [ "${failed:-1}" -eq 1 ]; then
-    for name in "${containers[@]}"; do echo "--- $name" >&2; tail -5 "$scratch/$name.log" >&2 || true; done
+    for name in "${containers[@]}"; do echo "--- $name" >&2; "$engine" logs --tail 5 "$name" >&2 || true; done
   fi
   rm -rf "$scratch"
 }
@@ -35,8 +38,9 @@ keys=(-v "$scratch/keys:/etc/orthus/keys:U")
 model_mount=(-v "$model:/models/orthus:ro")
 "$engine" run --rm "${keys[@]}" "$image" keys /etc/orthus/keys --client smoke >/dev/null
 
-role() { # NAME ARGS...: a cluster process in its own container
-  local name=$1
+role() { # ROLE ARGS...: a cluster process in its own container, named $(c ROLE)
+  local name
+  name=$(c "$1")
   shift
   containers+=("$name")
   "$engine" run -d --name "$name" --network "$net" "${keys[@]}" "${model_mount[@]}" "$image" "$@" >/dev/null
@@ -44,17 +48,17 @@ role() { # NAME ARGS...: a cluster process in its own container
 start=$(seconds)
 role coordinator coordinator --model /models/orthus --listen 'tcp://*:5555' --workers 'tcp://*:5556' \
   --curve-dir /etc/orthus/keys
-worker=(--coordinator tcp://coordinator:5556 --model /models/orthus --curve-dir /etc/orthus/keys)
+worker=(--coordinator "tcp://$(c coordinator):5556" --model /models/orthus --curve-dir /etc/orthus/keys)
 for stage in 0 1; do
   role "stage-$stage" stage "${worker[@]}" --layers "$((stage * 2))..<$((stage * 2 + 2))" --listen 'tcp://*:5601' \
-    --advertise "tcp://stage-$stage:5601" --key "stage-$stage"
+    --advertise "tcp://$(c "stage-$stage"):5601" --key "stage-$stage"
 done
 role lm-head lm-head "${worker[@]}"
 role diffusion-1 diffusion-head "${worker[@]}"
 role diffusion-2 diffusion-head "${worker[@]}"
 
 client=(--network "$net" -v "$scratch/keys:/etc/orthus/keys:ro" -v "$question_image:/in/question.png:ro")
-coordinator=(--coordinator tcp://coordinator:5555 --curve-dir /etc/orthus/keys --key-name smoke)
+coordinator=(--coordinator "tcp://$(c coordinator):5555" --curve-dir /etc/orthus/keys --key-name smoke)
 "$engine" run --rm "${client[@]}" "$image" status "${coordinator[@]}" --wait 120 >"$scratch/status.txt"
 echo "cluster of 6 containers ready in $(elapsed "$start")"
 grep -c alive "$scratch/status.txt" | xargs echo "members alive:"
@@ -97,32 +101,35 @@ find "$scratch/cluster" -type f | sed "s|$scratch/cluster/||" | sort | xargs ech
 # each must exit by itself, with status 0, well within the stop timeout (after which the engine would kill it).
 start=$(seconds)
 for group in "diffusion-1 diffusion-2 lm-head" "stage-0 stage-1" "coordinator"; do
-  read -r -a names <<<"$group"
-  "$engine" stop -t 60 "${names[@]}" >/dev/null
+  read -r -a roles <<<"$group"
+  "$engine" stop -t 60 $(for role in "${roles[@]}"; do c "$role"; done) >/dev/null
 done
 echo "stopped in order in $(elapsed "$start")"
 for name in "${containers[@]}"; do
-  "$engine" logs "$name" >"$scratch/$name.log" 2>&1
   status=$("$engine" inspect -f '{{.State.ExitCode}}' "$name")
   [ "$status" = 0 ] || { echo "$name exited with status $status" >&2; exit 1; }
 done
-drained=$(grep -c "drained and left" "$scratch/coordinator.log" || true)
+drained=$("$engine" logs "$(c coordinator)" 2>&1 | grep -c "drained and left" || true)
 [ "$drained" -eq 3 ] || { echo "the coordinator's log shows $drained head workers drained, not 3" >&2; exit 1; }
 echo "head workers drained and left: $drained; every container exited with status 0"
 
 # Started again and stopped in the worst order, the coordinator first (as when a whole deployment is deleted and the
-# coordinator goes before the rest): a head worker whose drain nobody confirms leaves by itself after 10 s instead of
-# waiting for the engine's kill.
+# coordinator goes before the rest), with 20 s before the engine kills: a head worker whose drain nobody confirms
+# leaves by itself after 10 s, and no process waits on a lookup of the coordinator's name, gone with its container.
 "$engine" start "${containers[@]}" >/dev/null
 "$engine" run --rm "${client[@]}" "$image" status "${coordinator[@]}" --wait 120 >/dev/null
 start=$(seconds)
-"$engine" stop -t 60 coordinator >/dev/null
-"$engine" stop -t 60 "${containers[@]:1}" >/dev/null
-echo "started again, then stopped coordinator first in $(elapsed "$start") (the engine's kill would come at 60 s)"
+"$engine" stop -t 20 "$(c coordinator)" >/dev/null
+"$engine" stop -t 20 "${containers[@]:1}" >/dev/null
+echo "started again, then stopped coordinator first in $(elapsed "$start")"
 for name in "${containers[@]}"; do
   status=$("$engine" inspect -f '{{.State.ExitCode}}' "$name")
-  [ "$status" = 0 ] || { echo "$name exited with status $status after a stop of everything" >&2; exit 1; }
+  if [ "$status" != 0 ]; then
+    "$engine" logs "$name" 2>&1 | tail -5 >&2
+    echo "$name exited with status $status when stopped after the coordinator" >&2
+    exit 1
+  fi
 done
-unconfirmed=$("$engine" logs diffusion-1 2>&1 | grep -c "did not confirm the drain" || true)
+unconfirmed=$("$engine" logs "$(c diffusion-1)" 2>&1 | grep -c "did not confirm the drain" || true)
 [ "$unconfirmed" -ge 1 ] || { echo "diffusion-1 did not report its unconfirmed drain" >&2; exit 1; }
 failed=0
