@@ -117,8 +117,10 @@ public struct WorkerSession: Sendable {
     }
 
     /// How long a draining worker waits for the coordinator to hear its drain before it takes the coordinator for
-    /// gone: the coordinator's own time to declare a silent worker down, after which it re-sends that worker's work.
-    public static let drainConfirmationTimeout: Duration = .seconds(10)
+    /// gone. A live coordinator answers within milliseconds (it serves control messages first); a worker that gives
+    /// up on a stalled one only has its work re-sent. Half of the 10 s that `docker stop` and `podman stop` wait
+    /// before they kill, so a worker stopped with its coordinator exits by itself.
+    public static let drainConfirmationTimeout: Duration = .seconds(5)
 
     /// Runs a head worker's loop with heartbeats until it ends. On SIGTERM or SIGINT it drains: the coordinator stops
     /// sending work and confirms on the data socket, the worker finishes and answers everything it received, then

@@ -98,7 +98,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         // Before the core exists: its metric handles are made with it.
         let listening = ReadyFlag()
         try metrics.start(ready: { listening.isUp })
-        let context = try ZMQContext()
+        let context = try ZMQContext(ioThreads: 2)  // the second carries the pipeline entry alone
         let keys: ClusterKeys?
         do {
             keys = try curveDir.map(ClusterKeys.coordinator)
@@ -138,6 +138,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
         options.prefillChunk = prefillChunk
         options.journal = journal
         options.entrySocket = keys?.client() ?? ZMQSocket.Options()
+        // On its own I/O thread: reconnecting to a first stage that has gone can wait long on a lookup of its name,
+        // and clients and heartbeats must not wait with it.
+        options.entrySocket.ioThread = ZMQSocket.Options.lookupThread
         options.replayTimeout = .milliseconds(Int(replayTimeout * 1000))
         options.inbox.clientRate = clientRate
         options.inbox.clientBurst = 2 * clientRate

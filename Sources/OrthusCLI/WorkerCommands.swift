@@ -80,7 +80,8 @@ struct StageCommand: AsyncParsableCommand {
                 + "(\(compute.positionBudget) positions)\n"
         )
         if listTensors { StandardStreams.err(names.map { "  \($0)\n" }.joined()) }
-        let context = try ZMQContext()
+        // The second I/O thread carries the connection to the next stage alone (see `outbound`).
+        let context = try ZMQContext(ioThreads: 2)
         let ready = ReadyFlag()
         let box = WorkerBox<StageWorker>()
         try worker.metrics.start(ready: { ready.isUp })
@@ -124,7 +125,13 @@ struct StageCommand: AsyncParsableCommand {
             )
         )
         StandardStreams.err("stage registered as w\(session.workerID), receiving on \(endpoint)\n")
-        let outbound = keys?.client() ?? ZMQSocket.Options()
+        // On its own I/O thread: reconnecting to a next stage that has gone can wait long on a lookup of its name, and
+        // this stage's heartbeats and inputs must not wait with it.
+        let outbound = {
+            var options = keys?.client() ?? ZMQSocket.Options()
+            options.ioThread = ZMQSocket.Options.lookupThread
+            return options
+        }()
         let stage = StageWorker(compute: compute, inbound: inbound, coordinator: session.data) { next in
             try SocketPump(context: context, name: "stage-out", kind: .push, options: outbound, connect: next)
         }

@@ -6,12 +6,15 @@ import Foundation
 /// Immutable after init; libzmq contexts are thread-safe.
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    /// libzmq's I/O threads; a socket names the one it uses (`ZMQSocket.Options.ioThread`).
+    public let ioThreads: Int
 
     /// The corresponding C function is `zmq_ctx_new`.
-    public init(ioThreads: Int32 = 1) throws(ZMQError) {
+    public init(ioThreads: Int = 1) throws(ZMQError) {
         guard let handle = zmq_ctx_new() else { throw ZMQError.last("zmq_ctx_new") }
-        zmq_ctx_set(handle, ZMQ_IO_THREADS, ioThreads)
+        zmq_ctx_set(handle, ZMQ_IO_THREADS, Int32(ioThreads))
         self.handle = handle
+        self.ioThreads = ioThreads
     }
 
     /// Whether this libzmq was built with CurveZMQ. The corresponding C function is `zmq_has`.

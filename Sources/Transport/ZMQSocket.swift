@@ -44,6 +44,14 @@ public final class ZMQSocket {
         public var routingID: [UInt8]?
         /// CurveZMQ authentication and encryption; nil is plain TCP.
         public var curve: CurveSecurity?
+        /// The context's I/O thread that carries this socket's connections (the last one if the context has fewer).
+        /// libzmq looks a peer's name up on that thread, and nothing else on it moves while the lookup waits (the name
+        /// of a stopped container took a container network's resolver 40 s to fail), so a socket that connects to a
+        /// peer whose name may stop resolving takes `lookupThread`, away from the sockets that must keep moving.
+        public var ioThread = 0
+        /// The thread for sockets that connect to a peer by a name that may stop resolving (the next stage); their
+        /// process's context needs two I/O threads.
+        public static let lookupThread = 1
 
         public init() {}
     }
@@ -66,6 +74,7 @@ public final class ZMQSocket {
         self.context = context
         dropsWhenPeerFull = kind == .router && options.dropWhenPeerFull
         receiveRate = options.receiveRate
+        try set(ZMQ_AFFINITY, UInt64(1) << UInt64(min(options.ioThread, context.ioThreads - 1)))
         try set(ZMQ_LINGER, options.lingerMilliseconds)
         try set(ZMQ_MAXMSGSIZE, options.maxMessageBytes)
         try set(ZMQ_SNDHWM, options.sendHighWater)
@@ -106,6 +115,17 @@ public final class ZMQSocket {
             throw ZMQError.last("zmq_getsockopt(ZMQ_LAST_ENDPOINT)")
         }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The I/O threads this socket's connections may use, one bit each (`Options.ioThread`). The corresponding option
+    /// is `ZMQ_AFFINITY`.
+    func ioThreadMask() throws(ZMQError) -> UInt64 {
+        var mask: UInt64 = 0
+        var size = MemoryLayout<UInt64>.size
+        guard zmq_getsockopt(handle, ZMQ_AFFINITY, &mask, &size) == 0 else {
+            throw ZMQError.last("zmq_getsockopt(ZMQ_AFFINITY)")
+        }
+        return mask
     }
 
     /// Sends `frames` as one multipart message without blocking. The corresponding C function is `zmq_msg_send`.

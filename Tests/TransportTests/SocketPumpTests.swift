@@ -24,6 +24,29 @@ import Testing
         }
     }
 
+    /// A socket that may wait on a slow name lookup gets the context's second I/O thread, and every other socket the
+    /// first, so the lookup holds up nothing else; in a context of one thread both share it, as they must.
+    @Test func aSocketOnTheLookupThreadHasItsOwnIOThread() async throws {
+        var lookup = ZMQSocket.Options()
+        lookup.ioThread = ZMQSocket.Options.lookupThread
+        let two = try ZMQContext(ioThreads: 2)
+        #expect(try ZMQSocket(two, kind: .push, options: lookup).ioThreadMask() == 0b10)
+        #expect(try ZMQSocket(two, kind: .router).ioThreadMask() == 0b01)
+        #expect(try ZMQSocket(context, kind: .push, options: lookup).ioThreadMask() == 0b01)
+
+        // Both threads carry traffic: a message crosses from a socket on one to a socket on the other.
+        let pull = try SocketPump(context: two, name: "pull", kind: .pull, bind: "tcp://127.0.0.1:*")
+        let endpoint = pull.boundEndpoint ?? "tcp://127.0.0.1:1"
+        let push = try SocketPump(context: two, name: "push", kind: .push, options: lookup, connect: endpoint)
+        defer {
+            push.stop()
+            pull.stop()
+        }
+        push.send([try ZMQMessage(bytes: Array("across".utf8))])
+        let received = try await Self.next(pull)
+        #expect(received.first?.bytes == Array("across".utf8))
+    }
+
     @Test func multipartMessagesArriveWholeAndInOrderOverInproc() async throws {
         let pull = try SocketPump(context: context, name: "pull", kind: .pull, bind: "inproc://pump-test-order")
         let push = try SocketPump(context: context, name: "push", kind: .push, connect: "inproc://pump-test-order")

@@ -113,15 +113,27 @@ drained=$("$engine" logs "$(c coordinator)" 2>&1 | grep -c "drained and left" ||
 [ "$drained" -eq 3 ] || { echo "the coordinator's log shows $drained head workers drained, not 3" >&2; exit 1; }
 echo "head workers drained and left: $drained; every container exited with status 0"
 
-# Started again and stopped in the worst order, the coordinator first (as when a whole deployment is deleted and the
-# coordinator goes before the rest), with 20 s before the engine kills: a head worker whose drain nobody confirms
-# leaves by itself after 10 s, and no process waits on a lookup of the coordinator's name, gone with its container.
+# Started again; the second stage's container stops. The first stage goes on reconnecting to a name that no longer
+# resolves, on an I/O thread of its own, so its heartbeats go on and the coordinator must not declare it down within
+# 12 s, longer than its 10 s down time.
 "$engine" start "${containers[@]}" >/dev/null
 "$engine" run --rm "${client[@]}" "$image" status "${coordinator[@]}" --wait 120 >/dev/null
+since=$(date --iso-8601=seconds)
+"$engine" stop -t 20 "$(c stage-1)" >/dev/null
+sleep 12
+if "$engine" logs --since "$since" "$(c coordinator)" 2>&1 | grep "layers 0..<2, stage-0) is down" >&2; then
+  echo "the first stage was declared down when the second stopped" >&2
+  exit 1
+fi
+echo "the second stage stopped; the first was still alive 12 s later"
+
+# Stopped in the worst order, the coordinator first (as when a whole deployment is deleted and the
+# coordinator goes before the rest), with 20 s before the engine kills: a head worker whose drain nobody confirms
+# leaves by itself after 5 s, and no process waits on a lookup of the coordinator's name, gone with its container.
 start=$(seconds)
 "$engine" stop -t 20 "$(c coordinator)" >/dev/null
 "$engine" stop -t 20 "${containers[@]:1}" >/dev/null
-echo "started again, then stopped coordinator first in $(elapsed "$start")"
+echo "then stopped, the coordinator first, in $(elapsed "$start")"
 for name in "${containers[@]}"; do
   status=$("$engine" inspect -f '{{.State.ExitCode}}' "$name")
   if [ "$status" != 0 ]; then
