@@ -175,7 +175,7 @@ public struct WorkerSession: Sendable {
             "\(why): leaving without finishing \(outstanding) request(s); the coordinator re-sends them to other workers"
         )
         await leave()
-        exit(outstanding > 0 ? 1 : 0)
+        context.exitProcess(outstanding > 0 ? 1 : 0)
     }
 
     /// Runs a stage's loop with heartbeats until SIGTERM or SIGINT; a stage leaves at once (its caches cannot be
