@@ -9,6 +9,8 @@ bash ops/install-deps.sh
 ops/gen-protos.sh --check
 swift format lint --strict --recursive Sources Tests Package.swift ops/fuzz/Package.swift ops/fuzz/Sources
 swift test
-bash ops/build-release.sh "$(mktemp -d)"
+release=$(mktemp -d)
+trap 'rm -rf "$release"' EXIT
+bash ops/build-release.sh "$release"
 bash ops/fuzz.sh --time 10
 bash ops/arm/check-kernels.sh
