@@ -21,12 +21,6 @@ public struct CheckpointSummary: Sendable {
         }
     }
 
-    /// How products stored as `members` (stacked) are held: 8-bit as 8-bit, one float type as stored, a mix widened.
-    static func packedElement(_ members: [TensorEntry]) -> Weights.Element {
-        if members.allSatisfy({ $0.dtype == .int8 }) { return .q8 }
-        return ModelDirectory.packedElement(of: members) ?? .float32
-    }
-
     /// Each tensor's bytes in memory once loaded. A stack of products (a layer's q, k and v) is packed as one
     /// matrix, padded once; its bytes are counted on its first member.
     static func residentBytes(_ entries: [String: TensorEntry]) -> [String: Int] {
@@ -36,7 +30,7 @@ public struct CheckpointSummary: Sendable {
             for stack in TensorManifest.LayerNames(index).stacks where stack.first == entry.name {
                 let members = stack.compactMap { entries[$0] }
                 guard members.count == stack.count else { continue }
-                let element = Self.packedElement(members)
+                let element = ModelDirectory.packedElement(of: members) ?? .float32
                 resident[entry.name] = Weights.residentBytes(
                     outputs: members.reduce(0) { $0 + $1.shape[0] },
                     inputs: entry.shape[1],
@@ -50,7 +44,7 @@ public struct CheckpointSummary: Sendable {
                 resident[entry.name] = Weights.residentBytes(
                     outputs: entry.shape[0],
                     inputs: entry.shape[1],
-                    element: packedElement([entry])
+                    element: ModelDirectory.packedElement(of: [entry]) ?? .float32
                 )
             } else if entry.name.hasSuffix("_scale"),
                 let weight = entries[String(entry.name.dropLast("_scale".count))], weight.dtype == .int8

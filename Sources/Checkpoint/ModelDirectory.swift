@@ -125,10 +125,10 @@ public final class ModelDirectory: Sendable {
         }
         func part(of row: Int) -> Int { firstRow.lastIndex { $0 <= row }! }
         defer { for source in sources { source.file.releasePages(of: source.entry.name) } }
-        if sources.allSatisfy({ $0.entry.dtype == .int8 }) {
+        switch Self.packedElement(of: sources.map(\.entry)) {
+        case .q8:
             return try loadQ8(parts: parts, sources: sources, inputs: inputs, firstRow: firstRow, outputs: outputs)
-        }
-        if let element = Self.packedElement(of: sources.map(\.entry)) {
+        case let element?:
             let (bases, rowBytes) = (sources.map { $0.file.mappedBytes(of: $0.entry.name) }, inputs * element.bytes)
             return Weights(
                 outputs: outputs,
@@ -140,18 +140,27 @@ public final class ModelDirectory: Sendable {
                 },
                 packed: { Self.release($0, of: sources, firstRow: firstRow, rowBytes: rowBytes) }
             )
-        }
-        // The parts' rows, in order, are the stack's.
-        let widened = try sources.flatMap { try $0.file.floats($0.entry.name) }
-        return widened.withUnsafeBytes { raw in
-            Weights(outputs: outputs, inputs: inputs, element: .float32, row: { raw.baseAddress! + $0 * inputs * 4 })
+        case nil:
+            // The parts' rows, in order, are the stack's.
+            let widened = try sources.flatMap { try $0.file.floats($0.entry.name) }
+            return widened.withUnsafeBytes { raw in
+                Weights(
+                    outputs: outputs,
+                    inputs: inputs,
+                    element: .float32,
+                    row: { raw.baseAddress! + $0 * inputs * 4 }
+                )
+            }
         }
     }
 
-    /// The element a stack of float parts is packed as straight from the mapping: their common stored type (F32,
-    /// BF16 or F16, little-endian as safetensors stores it), or nil for a mix.
+    /// The element a stack of products is packed as straight from the mapping: their common stored type (I8 with its
+    /// scales, or F32, BF16 or F16, little-endian as safetensors stores it), or nil for a mix, which is widened to
+    /// float32. `orthus inspect` predicts memory from the same choice.
     static func packedElement(of parts: [TensorEntry]) -> Weights.Element? {
-        let types: [DType: Weights.Element] = [.float32: .float32, .bfloat16: .bfloat16, .float16: .float16]
+        let types: [DType: Weights.Element] = [
+            .int8: .q8, .float32: .float32, .bfloat16: .bfloat16, .float16: .float16,
+        ]
         guard let first = parts.first?.dtype, parts.allSatisfy({ $0.dtype == first }) else { return nil }
         return types[first]
     }

@@ -214,10 +214,14 @@ extension CoordinatorCore {
         // everything (stopped a second time during its drain) is told apart, as is what goes to other workers.
         let drained = leaving.remove(id) != nil
         let unanswered = lmPool.reclaim(from: id) + diffusionPool.reclaim(from: id)
-        let resent = unanswered == 0 ? "" : "; re-sending its \(unanswered) unanswered request(s)"
+        let what =
+            switch (drained, unanswered) {
+            case (false, _): "is down"
+            case (true, 0): "drained and left"
+            case (true, _): "left during its drain"
+            }
         note(
-            "\(describe(id)) "
-                + (drained ? (unanswered == 0 ? "drained and left" : "left during its drain") : "is down") + resent
+            "\(describe(id)) \(what)" + (unanswered == 0 ? "" : "; re-sending its \(unanswered) unanswered request(s)")
         )
         slowStages.remove(id)
         if pipeline.chain.contains(id) { breakPipeline("\(describe(id)) left the pipeline") }

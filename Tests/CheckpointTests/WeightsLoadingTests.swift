@@ -38,8 +38,10 @@ import Testing
         #expect(ModelDirectory.packedElement(of: [entry("F32"), entry("F32")]) == .float32)
         #expect(ModelDirectory.packedElement(of: [entry("BF16")]) == .bfloat16)
         #expect(ModelDirectory.packedElement(of: [entry("BF16"), entry("F16")]) == nil)
-        #expect(CheckpointSummary.packedElement([entry("F16"), entry("F16")]) == .float16)
-        #expect(CheckpointSummary.packedElement([entry("F16"), entry("F32")]) == .float32)
+        #expect(ModelDirectory.packedElement(of: [entry("F16"), entry("F16")]) == .float16)
+        #expect(ModelDirectory.packedElement(of: [entry("F16"), entry("F32")]) == nil)
+        #expect(ModelDirectory.packedElement(of: [entry("I8"), entry("I8")]) == .q8)
+        #expect(ModelDirectory.packedElement(of: [entry("I8"), entry("BF16")]) == nil)
     }
 
     @Test func theMappedPagesOfLoadedWeightsAreReleased() throws {
